@@ -1,0 +1,1 @@
+"""Dialplan that calls kalliope-tel's handlers, and its generator."""

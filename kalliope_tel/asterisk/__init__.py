@@ -1,0 +1,1 @@
+"""Engines that talk to Asterisk: ARI, AMI and FastAGI."""

@@ -1,0 +1,221 @@
+"""Typed views of the ARI objects and events kalliope-tel uses.
+
+Only the fields we read are declared; everything else Asterisk sends is kept
+(``extra="allow"``) so a newer Asterisk adding fields never breaks decoding.
+Event shapes are from real Asterisk 22 streams, e.g.::
+
+    {"type":"ChannelDtmfReceived","digit":"1","duration_ms":100,
+     "channel":{"id":"1700000000.1","name":"Local/s@phone-press19-00000000;1",...}}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kalliope_tel.asterisk.ari.errors import AriProtocolError
+
+
+class AriModel(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class CallerId(AriModel):
+    name: str = ""
+    number: str = ""
+
+
+class DialplanCEP(AriModel):
+    context: str = ""
+    exten: str = ""
+    priority: int = 0
+    app_name: str = ""
+    app_data: str = ""
+
+
+class Channel(AriModel):
+    id: str
+    name: str = ""
+    state: str = ""
+    caller: CallerId = Field(default_factory=CallerId)
+    connected: CallerId = Field(default_factory=CallerId)
+    dialplan: DialplanCEP = Field(default_factory=DialplanCEP)
+    language: str = ""
+    channelvars: dict[str, str] | None = None
+
+
+class Bridge(AriModel):
+    id: str
+    technology: str = ""
+    bridge_type: str = ""
+    channels: list[str] = Field(default_factory=list)
+
+
+class Playback(AriModel):
+    id: str
+    media_uri: str = ""
+    target_uri: str = ""
+    state: str = ""
+
+
+class Variable(AriModel):
+    value: str = ""
+
+
+class AsteriskInfo(AriModel):
+    system: dict[str, Any] = Field(default_factory=dict)
+    build: dict[str, Any] = Field(default_factory=dict)
+    status: dict[str, Any] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- events
+
+
+class Event(AriModel):
+    """Any ARI event. Unknown types decode to this base class."""
+
+    type: str
+    application: str = ""
+    timestamp: str = ""
+    asterisk_id: str = ""
+
+    @property
+    def channel_id(self) -> str | None:
+        """The channel this event is about, for per-channel ordered delivery.
+
+        Event types we do not model (ChannelCallerId, ChannelTalkingStarted...)
+        still carry a ``channel`` object; keep them in that channel's order.
+        """
+        channel = (self.model_extra or {}).get("channel")
+        if isinstance(channel, dict) and isinstance(channel.get("id"), str):
+            return channel["id"]
+        return None
+
+
+class ChannelEvent(Event):
+    channel: Channel
+
+    @property
+    def channel_id(self) -> str | None:
+        return self.channel.id
+
+
+class StasisStart(ChannelEvent):
+    args: list[str] = Field(default_factory=list)
+    replace_channel: Channel | None = None
+
+
+class StasisEnd(ChannelEvent):
+    pass
+
+
+class ChannelStateChange(ChannelEvent):
+    pass
+
+
+class ChannelDtmfReceived(ChannelEvent):
+    digit: str
+    duration_ms: int = 0
+
+
+class ChannelHangupRequest(ChannelEvent):
+    cause: int = 0
+    soft: bool = False
+
+
+class ChannelDestroyed(ChannelEvent):
+    cause: int = 0
+    cause_txt: str = ""
+
+
+class ChannelVarset(Event):
+    variable: str
+    value: str = ""
+    channel: Channel | None = None
+
+    @property
+    def channel_id(self) -> str | None:
+        return self.channel.id if self.channel else None
+
+
+class ChannelDialplan(ChannelEvent):
+    dialplan_app: str = ""
+    dialplan_app_data: str = ""
+
+
+class ChannelEnteredBridge(ChannelEvent):
+    bridge: Bridge
+
+
+class ChannelLeftBridge(ChannelEvent):
+    bridge: Bridge
+
+
+class Dial(Event):
+    peer: Channel
+    caller: Channel | None = None
+    dialstatus: str = ""
+    dialstring: str = ""
+
+    @property
+    def channel_id(self) -> str | None:
+        return self.peer.id
+
+
+class PlaybackEvent(Event):
+    playback: Playback
+
+    @property
+    def channel_id(self) -> str | None:
+        # target_uri is "channel:<id>" for playbacks on a channel.
+        scheme, _, ident = self.playback.target_uri.partition(":")
+        return ident if scheme == "channel" else None
+
+
+class PlaybackStarted(PlaybackEvent):
+    pass
+
+
+class PlaybackFinished(PlaybackEvent):
+    pass
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        StasisStart,
+        StasisEnd,
+        ChannelStateChange,
+        ChannelDtmfReceived,
+        ChannelHangupRequest,
+        ChannelDestroyed,
+        ChannelVarset,
+        ChannelDialplan,
+        ChannelEnteredBridge,
+        ChannelLeftBridge,
+        Dial,
+        PlaybackStarted,
+        PlaybackFinished,
+    )
+}
+
+
+def decode_event(raw: str | bytes) -> Event:
+    """Decode one websocket message into a typed event.
+
+    Raises ``AriProtocolError`` (never anything else) for input that is not a
+    JSON object with a string ``type``, or whose known type lacks its fields.
+    """
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise AriProtocolError(f"event is not JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise AriProtocolError("event is not an object with a string 'type'")
+    cls = EVENT_TYPES.get(data["type"], Event)
+    try:
+        return cls.model_validate(data)
+    except (ValidationError, RecursionError) as exc:
+        raise AriProtocolError(f"malformed {data['type']} event: {exc}") from None

@@ -1,0 +1,239 @@
+"""Typed settings: a TOML file, then ``KALLIOPE_*`` environment variables.
+
+The TOML file may group keys in tables (``[database] url = ...``); a table key
+``database.url`` and the environment variable ``KALLIOPE_DATABASE_URL`` name the
+same setting, so an operator can read either form off ``config show``.
+Precedence, highest first: explicit overrides, environment, TOML, defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "KALLIOPE_"
+CONFIG_ENV = "KALLIOPE_CONFIG"
+DEFAULT_CONFIG_PATHS = (Path("kalliope-tel.toml"), Path("/etc/kalliope-tel/kalliope-tel.toml"))
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names the key."""
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "kalliope-tel"
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}".replace("-", "_")
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}_"))
+        else:
+            flat[name] = value
+    return flat
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the TOML file and flattens ``[table] key`` into ``table_key``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+        self.data: dict[str, Any] = {}
+        if path is not None:
+            try:
+                self.data = _flatten(tomllib.loads(path.read_text()))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+            except OSError as exc:
+                raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+            unknown = sorted(set(self.data) - set(settings_cls.model_fields))
+            if unknown:
+                raise ConfigError(f"{path}: unknown setting(s): {', '.join(unknown)}")
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def find_config_file(explicit: Path | None = None) -> Path | None:
+    """The TOML file in use: ``--config``, ``$KALLIOPE_CONFIG``, ./, then /etc."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    return next((p for p in DEFAULT_CONFIG_PATHS if p.is_file()), None)
+
+
+class Settings(BaseSettings):
+    """Every setting of kalliope-tel. Unset Asterisk addresses mean "the lab"."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    # Store
+    database_url: str = ""
+    # Where files live (SQLite default store, received faxes, reports).
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    archive_dir: Path | None = None
+
+    # Asterisk. Empty URLs mean: use the running lab Asterisk named lab_name.
+    ari_url: str = ""
+    ari_username: str = ""
+    ari_password: SecretStr = SecretStr("")
+    ari_app: str = "kalliope"
+    ami_url: str = ""
+    ami_username: str = ""
+    ami_password: SecretStr = SecretStr("")
+    agi_bind: str = "127.0.0.1:4573"
+    asterisk_config_dir: Path | None = None
+
+    # Mail
+    smtp_url: str = "smtp://127.0.0.1:25"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    imap_url: str = ""
+    imap_username: str = ""
+    imap_password: SecretStr = SecretStr("")
+
+    # Lab Asterisk (chroot) used when no Asterisk address is configured.
+    lab_root: Path = Path("/var/cache/kalliope-tel/asterisk-sid")
+    lab_name: str = "default"
+
+    log_level: str = "info"
+    log_format: str = "console"
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme.split("+")[0] not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("must be a sqlite:///PATH or postgresql://USER@HOST/DB URL")
+        return value
+
+    @field_validator("ari_url", "smtp_url", "imap_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if value and not urlsplit(value).scheme:
+            raise ValueError("must be a URL with a scheme, e.g. http://127.0.0.1:8088/ari")
+        if value and urlsplit(value).password:
+            raise ValueError("put the password in its own *_password setting, not in the URL")
+        return value
+
+    @field_validator("ami_url")
+    @classmethod
+    def _check_ami_url(cls, value: str) -> str:
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme != "tcp" or not parts.hostname or not parts.port:
+                raise ValueError("must look like tcp://HOST:PORT")
+        return value
+
+    @field_validator("agi_bind")
+    @classmethod
+    def _check_bind(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:4573")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        if value.lower() not in ("debug", "info", "warning", "error"):
+            raise ValueError("must be one of debug, info, warning, error")
+        return value.lower()
+
+    @field_validator("log_format")
+    @classmethod
+    def _check_format(cls, value: str) -> str:
+        if value not in ("console", "json"):
+            raise ValueError("must be console or json")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'kalliope-tel.sqlite3'}"
+
+    @property
+    def agi_host_port(self) -> tuple[str, int]:
+        host, _, port = self.agi_bind.rpartition(":")
+        return host, int(port)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _TomlSource(settings_cls, _CONFIG_FILE.get())
+
+
+class _ConfigFileSlot:
+    """Which TOML file the next ``load_settings`` reads (sources take no arguments)."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+
+    def get(self) -> Path | None:
+        return self.path
+
+
+_CONFIG_FILE = _ConfigFileSlot()
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings, turning any validation error into one ``ConfigError``."""
+    _CONFIG_FILE.path = find_config_file(config_file)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "settings"
+            env = ENV_PREFIX + key.upper()
+            problems.append(f"{key} ({env}): {err['msg']}")
+        source = f" (file {_CONFIG_FILE.path})" if _CONFIG_FILE.path else ""
+        raise ConfigError("invalid configuration" + source + ": " + "; ".join(problems)) from None
+    finally:
+        _CONFIG_FILE.path = None
+
+
+SECRET_MASK = "********"
+
+
+def masked(settings: Settings) -> dict[str, str]:
+    """The effective settings as strings, with every secret masked."""
+    shown: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            shown[name] = SECRET_MASK if value.get_secret_value() else ""
+        elif value is None:
+            shown[name] = ""
+        else:
+            shown[name] = str(value)
+    shown["database_url"] = mask_url_password(settings.effective_database_url)
+    return shown
+
+
+def mask_url_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", f":{SECRET_MASK}@")
+        return parts._replace(netloc=netloc).geturl()
+    return url

@@ -1,0 +1,18 @@
+"""Names of the channel variables shared by the dialplan and Python.
+
+One module, so a rename cannot leave the dialplan and the handlers apart
+(wazo-agid's dialplan_variables.py does the same).
+"""
+
+# Set by the FastAGI server after every request.
+AGI_STATUS = "KALLIOPE_AGI_STATUS"
+AGI_STATUS_SUCCESS = "SUCCESS"
+AGI_STATUS_FAILED = "FAILED"
+AGI_ERROR = "KALLIOPE_AGI_ERROR"
+
+# Globals in extensions.conf.
+GLOBAL_AGI_URL = "KALLIOPE_AGI"
+GLOBAL_ARI_APP = "KALLIOPE_ARI_APP"
+
+# Lab dialling: the extension a lab call pretends to come from.
+LAB_FROM = "KT_LAB_FROM"

@@ -1,0 +1,1 @@
+"""The lab: a real Asterisk 22 in a cached Debian sid chroot, on loopback."""

@@ -1,0 +1,1 @@
+"""Tenancy root: every domain row belongs to a PBX."""

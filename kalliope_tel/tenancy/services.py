@@ -1,0 +1,22 @@
+"""Looking up PBXs. A single-site install has exactly one, the default."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kalliope_tel.tenancy.exceptions import PbxNotFound
+from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG, Pbx
+
+
+def get_pbx(session: Session, slug: str | None = None) -> Pbx:
+    """The PBX named ``slug``, or the default one."""
+    query = select(Pbx).where(Pbx.is_default) if slug is None else select(Pbx).where(Pbx.slug == slug)
+    pbx = session.scalars(query).first()
+    if pbx is None:
+        raise PbxNotFound(slug or DEFAULT_PBX_SLUG)
+    return pbx
+
+
+def list_pbxs(session: Session) -> list[Pbx]:
+    return list(session.scalars(select(Pbx).order_by(Pbx.id)))

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install everything kalliope-tel needs on a fresh Debian machine, idempotently:
+# Debian packages, the cached Asterisk 22 chroot, and a Python environment in
+# .venv built from the hashed lock files in requirements/.
+#
+# Usage: scripts/bootstrap.sh [main|dev]      (dev adds test and lint tools)
+# Every step is skipped when already done, so running it again costs seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PROFILE="${1:-main}"
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Debian packages the project itself uses outside the chroot.
+DEB_PACKAGES="debootstrap"
+missing=""
+for pkg in $DEB_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+if [[ -n "$missing" ]]; then
+  if [[ $EUID -ne 0 ]]; then echo "missing Debian packages:$missing (run as root)" >&2; exit 1; fi
+  say "installing Debian packages:$missing"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+say "Asterisk lab chroot"
+bash scripts/build-asterisk-chroot.sh
+
+PY="${PYTHON:-python3}"
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "kalliope-tel needs Python 3.11 or newer ($PY is $("$PY" -V 2>&1))" >&2; exit 1
+fi
+if ! command -v uv >/dev/null 2>&1; then
+  say "installing uv"
+  "$PY" -m pip install -q uv
+fi
+if [[ ! -x .venv/bin/python ]]; then
+  say "creating .venv"
+  uv venv -q --python "$PY" .venv
+fi
+LOCK="requirements/$PROFILE.lock"
+STAMP=".venv/.kalliope-$PROFILE-$(sha256sum "$LOCK" pyproject.toml | sha256sum | cut -c1-16)"
+if [[ ! -f "$STAMP" ]]; then
+  say "installing Python dependencies ($LOCK)"
+  VIRTUAL_ENV=.venv uv pip sync -q --require-hashes "$LOCK"
+  VIRTUAL_ENV=.venv uv pip install -q --no-deps -e .
+  rm -f .venv/.kalliope-"$PROFILE"-*
+  touch "$STAMP"
+fi
