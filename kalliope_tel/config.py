@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     ami_url: str = ""
     ami_username: str = ""
     ami_password: SecretStr = SecretStr("")
-    agi_bind: str = "127.0.0.1:4573"
+    # FastAGI listen address. Empty: the lab's when using the lab, else 127.0.0.1:4573.
+    agi_bind: str = ""
     asterisk_config_dir: Path | None = None
 
     # Mail
@@ -118,7 +119,11 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
-        if value and urlsplit(value).scheme.split("+")[0] not in ("sqlite", "postgresql", "postgres"):
+        if value and urlsplit(value).scheme.split("+")[0] not in (
+            "sqlite",
+            "postgresql",
+            "postgres",
+        ):
             raise ValueError("must be a sqlite:///PATH or postgresql://USER@HOST/DB URL")
         return value
 
@@ -143,6 +148,8 @@ class Settings(BaseSettings):
     @field_validator("agi_bind")
     @classmethod
     def _check_bind(cls, value: str) -> str:
+        if not value:
+            return value
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:4573")
@@ -165,11 +172,6 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'kalliope-tel.sqlite3'}"
-
-    @property
-    def agi_host_port(self) -> tuple[str, int]:
-        host, _, port = self.agi_bind.rpartition(":")
-        return host, int(port)
 
     @classmethod
     def settings_customise_sources(
@@ -213,7 +215,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         _CONFIG_FILE.path = None
 
 
-SECRET_MASK = "********"
+SECRET_MASK = "********"  # noqa: S105 - the mask, not a secret
 
 
 def masked(settings: Settings) -> dict[str, str]:

@@ -28,6 +28,9 @@ def normalise_url(raw: str) -> URL:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite's own implicit BEGIN breaks SAVEPOINT and delays locking; let
+    # SQLAlchemy emit BEGIN itself (the documented recipe).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     # WAL lets readers run beside the one writer; foreign keys are off by default.
     cur.execute("PRAGMA journal_mode=WAL")
@@ -43,6 +46,7 @@ def make_engine(raw_url: str, **kwargs: Any) -> Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)

@@ -33,9 +33,19 @@ REQUIRED_MODULES = ("res_ari.so", "res_agi.so", "chan_rtp.so", "res_fax_spandsp.
 # Stock files the project does not ship but Asterisk wants (tones for busy and
 # ringing, CDR/CEL engines, ...): taken from the chroot's Debian samples.
 STOCK_CONF_FILES = (
-    "indications.conf", "ccss.conf", "acl.conf", "cdr.conf", "cel.conf", "codecs.conf",
-    "features.conf", "musiconhold.conf", "pjproject.conf", "pjsip_wizard.conf",
-    "geolocation.conf", "stir_shaken.conf", "res_config_sqlite3.conf",
+    "indications.conf",
+    "ccss.conf",
+    "acl.conf",
+    "cdr.conf",
+    "cel.conf",
+    "codecs.conf",
+    "features.conf",
+    "musiconhold.conf",
+    "pjproject.conf",
+    "pjsip_wizard.conf",
+    "geolocation.conf",
+    "stir_shaken.conf",
+    "res_config_sqlite3.conf",
 )
 
 
@@ -121,7 +131,9 @@ class LabInstance:
 
     # -- chroot ------------------------------------------------------------
     def ensure_chroot(self) -> None:
-        if (self.root / "usr/sbin/asterisk").exists() and (self.root / ".kalliope-lab-ready").exists():
+        if (self.root / "usr/sbin/asterisk").exists() and (
+            self.root / ".kalliope-lab-ready"
+        ).exists():
             return
         if not BUILD_SCRIPT.is_file():
             raise LabError(f"lab chroot missing at {self.root} and no build script to make it")
@@ -239,7 +251,15 @@ transmit_silence = no
         # -f: stay in the foreground so the pid we hold is Asterisk itself
         # (chroot execs it); a new session keeps it alive after the CLI exits.
         proc = subprocess.Popen(
-            ["chroot", str(self.root), ASTERISK_BIN, "-f", "-q", "-C", f"{self.inner}/etc/asterisk.conf"],
+            [
+                "chroot",
+                str(self.root),
+                ASTERISK_BIN,
+                "-f",
+                "-q",
+                "-C",
+                f"{self.inner}/etc/asterisk.conf",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -286,7 +306,15 @@ transmit_silence = no
         self.stop()
         log = (self.dir / "log" / "console.log").open("ab")
         proc = subprocess.Popen(
-            ["chroot", str(self.root), ASTERISK_BIN, "-f", "-q", "-C", f"{self.inner}/etc/asterisk.conf"],
+            [
+                "chroot",
+                str(self.root),
+                ASTERISK_BIN,
+                "-f",
+                "-q",
+                "-C",
+                f"{self.inner}/etc/asterisk.conf",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -312,7 +340,15 @@ transmit_silence = no
         """Run one Asterisk CLI command through the instance's control socket."""
         try:
             result = subprocess.run(
-                ["chroot", str(self.root), ASTERISK_BIN, "-C", f"{self.inner}/etc/asterisk.conf", "-rx", command],
+                [
+                    "chroot",
+                    str(self.root),
+                    ASTERISK_BIN,
+                    "-C",
+                    f"{self.inner}/etc/asterisk.conf",
+                    "-rx",
+                    command,
+                ],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -323,7 +359,9 @@ transmit_silence = no
                 raise LabError(f"Asterisk CLI {command!r} timed out") from None
             return ""
         if check and result.returncode != 0:
-            raise LabError(f"Asterisk CLI {command!r} failed: {result.stderr.strip() or result.stdout.strip()}")
+            raise LabError(
+                f"Asterisk CLI {command!r} failed: {result.stderr.strip() or result.stdout.strip()}"
+            )
         return result.stdout
 
     def status(self) -> LabStatus:

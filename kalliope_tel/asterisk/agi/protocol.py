@@ -34,7 +34,9 @@ MAX_ENV_LINES = 200
 MAX_LINE_BYTES = 8192
 HANGUP_LINE = "HANGUP"
 
-_RESULT = re.compile(r"^result=(?P<result>\S*)(?:\s+\((?P<data>.*?)\))?(?P<rest>(?:\s+\S+=\S*)*)\s*$")
+_RESULT = re.compile(
+    r"^result=(?P<result>\S*)(?:\s+\((?P<data>.*?)\))?(?P<rest>(?:\s+\S+=\S*)*)\s*$"
+)
 
 
 class AgiError(Exception):
@@ -45,7 +47,7 @@ class AgiProtocolError(AgiError):
     """The peer sent something that is not AGI."""
 
 
-class AgiHangup(AgiError):  # noqa: N818 - an outcome, named like the wire line
+class AgiHangup(AgiError):
     """The channel hung up; the request ends cleanly."""
 
 

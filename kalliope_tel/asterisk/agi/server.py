@@ -38,7 +38,12 @@ from kalliope_tel.asterisk.agi.protocol import (
     parse_script,
     quote_arg,
 )
-from kalliope_tel.dialplan_variables import AGI_ERROR, AGI_STATUS, AGI_STATUS_FAILED, AGI_STATUS_SUCCESS
+from kalliope_tel.dialplan_variables import (
+    AGI_ERROR,
+    AGI_STATUS,
+    AGI_STATUS_FAILED,
+    AGI_STATUS_SUCCESS,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -166,12 +171,15 @@ class AgiRequest:
         return await self.send_command(f"STREAM FILE {quote_arg(name)} {quote_arg(escape_digits)}")
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
-        result = await self.send_command(f"WAIT FOR DIGIT {timeout_ms}", timeout=timeout_ms / 1000 + 5)
+        result = await self.send_command(
+            f"WAIT FOR DIGIT {timeout_ms}", timeout=timeout_ms / 1000 + 5
+        )
         return chr(result.value) if result.value > 0 else None
 
     async def get_data(self, prompt: str, timeout_ms: int = 5000, max_digits: int = 1) -> str:
         result = await self.send_command(
-            f"GET DATA {quote_arg(prompt)} {timeout_ms} {max_digits}", timeout=timeout_ms / 1000 + 30
+            f"GET DATA {quote_arg(prompt)} {timeout_ms} {max_digits}",
+            timeout=timeout_ms / 1000 + 30,
         )
         return result.result if result.value >= 0 else ""
 
@@ -253,7 +261,9 @@ class AgiServer:
             log.warning("agi.bad_client", error=f"{type(exc).__name__}: {exc}")
             return
         script, params = parse_script(env)
-        request = AgiRequest(env, script, params, parse_args(env), reader, writer, self.command_timeout)
+        request = AgiRequest(
+            env, script, params, parse_args(env), reader, writer, self.command_timeout
+        )
         self.stats.requests += 1
         started = time.perf_counter()
         handler = self.router.get(script)

@@ -94,7 +94,9 @@ class AmiClient:
                 asyncio.open_connection(self.host, self.port), self.connect_timeout
             )
         except (OSError, TimeoutError) as exc:
-            raise AmiUnavailable(f"AMI {self.host}:{self.port} unreachable: {exc or 'timeout'}") from None
+            raise AmiUnavailable(
+                f"AMI {self.host}:{self.port} unreachable: {exc or 'timeout'}"
+            ) from None
         parser = AmiParser()
         try:
             # Login is done by hand, before the reader task exists, so that
@@ -104,18 +106,28 @@ class AmiClient:
             writer.write(
                 encode_action(
                     "Login",
-                    [("ActionID", action_id), ("Username", self._username),
-                     ("Secret", self._secret), ("Events", "on")],
+                    [
+                        ("ActionID", action_id),
+                        ("Username", self._username),
+                        ("Secret", self._secret),
+                        ("Events", "on"),
+                    ],
                 )
             )
             await writer.drain()
-            reply = await asyncio.wait_for(self._read_reply(reader, parser, action_id), self.connect_timeout)
+            reply = await asyncio.wait_for(
+                self._read_reply(reader, parser, action_id), self.connect_timeout
+            )
         except (OSError, TimeoutError, AmiProtocolError) as exc:
             writer.close()
-            raise AmiUnavailable(f"AMI {self.host}:{self.port}: login did not complete: {exc}") from None
+            raise AmiUnavailable(
+                f"AMI {self.host}:{self.port}: login did not complete: {exc}"
+            ) from None
         if reply.get("Response") != "Success":
             writer.close()
-            raise AmiAuthError(f"AMI login refused for user {self._username!r}: {reply.get('Message')}")
+            raise AmiAuthError(
+                f"AMI login refused for user {self._username!r}: {reply.get('Message')}"
+            )
         self._writer = writer
         self._parser = parser
         self.connected.set()
@@ -131,7 +143,9 @@ class AmiClient:
                 self._events.put_nowait(message)
         self.banner = parser.banner
 
-    async def _read_reply(self, reader: asyncio.StreamReader, parser: AmiParser, action_id: str) -> AmiMessage:
+    async def _read_reply(
+        self, reader: asyncio.StreamReader, parser: AmiParser, action_id: str
+    ) -> AmiMessage:
         while True:
             data = await reader.read(65536)
             if not data:
@@ -269,7 +283,9 @@ class AmiClient:
             await self._writer.drain()
             return await asyncio.wait_for(future, timeout or self.action_timeout)
         except TimeoutError:
-            raise AmiError(f"AMI {action}: no answer within {timeout or self.action_timeout:.0f} s") from None
+            raise AmiError(
+                f"AMI {action}: no answer within {timeout or self.action_timeout:.0f} s"
+            ) from None
         except OSError as exc:
             raise AmiUnavailable(f"AMI {action}: {exc}") from None
         finally:
@@ -284,7 +300,9 @@ class AmiClient:
             raise AmiActionError(action, reply.get("Message"))
         return reply
 
-    async def action_list(self, action: str, fields: Fields = (), *, timeout: float | None = None) -> list[AmiMessage]:
+    async def action_list(
+        self, action: str, fields: Fields = (), *, timeout: float | None = None
+    ) -> list[AmiMessage]:
         """An action answered by an event list: the response, events, and the Complete event."""
         messages = await self._send(action, fields, timeout)
         if messages[0].get("Response") == "Error":
@@ -314,11 +332,19 @@ class AmiClient:
         The returned event has ``Response`` Success or Failure and ``Reason``:
         4 answered, 3 no answer, 5 busy, 8 congestion, 0 no channel.
         """
-        fields: list[tuple[str, str]] = [("Channel", channel), ("Async", "true"), ("Timeout", str(timeout_ms))]
+        fields: list[tuple[str, str]] = [
+            ("Channel", channel),
+            ("Async", "true"),
+            ("Timeout", str(timeout_ms)),
+        ]
         if application:
             fields += [("Application", application), ("Data", data or "")]
         else:
-            fields += [("Context", context or "default"), ("Exten", exten or "s"), ("Priority", str(priority))]
+            fields += [
+                ("Context", context or "default"),
+                ("Exten", exten or "s"),
+                ("Priority", str(priority)),
+            ]
         if caller_id:
             fields.append(("CallerID", caller_id))
         for key, value in (variables or {}).items():

@@ -164,7 +164,9 @@ class AriClient:
             "formats": formats,
         }
         body = {"variables": variables} if variables else None
-        return Channel.model_validate(await self.request("POST", "/channels", params=params, body=body))
+        return Channel.model_validate(
+            await self.request("POST", "/channels", params=params, body=body)
+        )
 
     async def create_channel(
         self,
@@ -240,7 +242,9 @@ class AriClient:
     async def ring_stop(self, channel_id: str) -> None:
         await self.request("DELETE", f"/channels/{channel_id}/ring")
 
-    async def dial(self, channel_id: str, *, caller: str | None = None, timeout: int | None = None) -> None:
+    async def dial(
+        self, channel_id: str, *, caller: str | None = None, timeout: int | None = None
+    ) -> None:
         await self.request(
             "POST", f"/channels/{channel_id}/dial", params={"caller": caller, "timeout": timeout}
         )
@@ -258,7 +262,9 @@ class AriClient:
         await self.request("POST", f"/channels/{channel_id}/continue", params=params)
 
     async def redirect(self, channel_id: str, endpoint: str) -> None:
-        await self.request("POST", f"/channels/{channel_id}/redirect", params={"endpoint": endpoint})
+        await self.request(
+            "POST", f"/channels/{channel_id}/redirect", params={"endpoint": endpoint}
+        )
 
     async def play(
         self,
@@ -295,11 +301,18 @@ class AriClient:
             "beep": beep,
             "terminateOn": terminate_on,
         }
-        result: dict[str, Any] = await self.request("POST", f"/channels/{channel_id}/record", params=params)
+        result: dict[str, Any] = await self.request(
+            "POST", f"/channels/{channel_id}/record", params=params
+        )
         return result
 
     async def send_dtmf(
-        self, channel_id: str, dtmf: str, *, between_ms: int | None = None, duration_ms: int | None = None
+        self,
+        channel_id: str,
+        dtmf: str,
+        *,
+        between_ms: int | None = None,
+        duration_ms: int | None = None,
     ) -> None:
         params = {"dtmf": dtmf, "between": between_ms, "duration": duration_ms}
         await self.request("POST", f"/channels/{channel_id}/dtmf", params=params)
@@ -332,7 +345,9 @@ class AriClient:
         )
 
     async def get_variable(self, channel_id: str, name: str) -> str:
-        data = await self.request("GET", f"/channels/{channel_id}/variable", params={"variable": name})
+        data = await self.request(
+            "GET", f"/channels/{channel_id}/variable", params={"variable": name}
+        )
         return str(data.get("value", ""))
 
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
@@ -360,16 +375,22 @@ class AriClient:
         params = {"channel": ",".join(channel_ids)}
         await self.request("POST", f"/bridges/{bridge_id}/removeChannel", params=params)
 
-    async def bridge_play(self, bridge_id: str, media: str, *, playback_id: str | None = None) -> Playback:
+    async def bridge_play(
+        self, bridge_id: str, media: str, *, playback_id: str | None = None
+    ) -> Playback:
         params = {"media": media, "playbackId": playback_id}
-        return Playback.model_validate(await self.request("POST", f"/bridges/{bridge_id}/play", params=params))
+        return Playback.model_validate(
+            await self.request("POST", f"/bridges/{bridge_id}/play", params=params)
+        )
 
     # ------------------------------------------------------------ playbacks
     async def stop_playback(self, playback_id: str) -> None:
         await self.request("DELETE", f"/playbacks/{playback_id}")
 
     async def control_playback(self, playback_id: str, operation: str) -> None:
-        await self.request("POST", f"/playbacks/{playback_id}/control", params={"operation": operation})
+        await self.request(
+            "POST", f"/playbacks/{playback_id}/control", params={"operation": operation}
+        )
 
     # ------------------------------------------------------------ events
     def events_url(self) -> str:
@@ -423,7 +444,9 @@ class AriClient:
                         await on_event(event)
             except InvalidStatus as exc:
                 if exc.response.status_code == 401:
-                    raise AriAuthError("GET", "/events", 401, "wrong ARI username or password") from None
+                    raise AriAuthError(
+                        "GET", "/events", 401, "wrong ARI username or password"
+                    ) from None
                 log.warning("ari.ws_refused", status=exc.response.status_code)
             except (OSError, WebSocketException, TimeoutError) as exc:
                 if not self._closing:

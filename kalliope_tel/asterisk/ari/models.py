@@ -89,9 +89,8 @@ class Event(AriModel):
         still carry a ``channel`` object; keep them in that channel's order.
         """
         channel = (self.model_extra or {}).get("channel")
-        if isinstance(channel, dict) and isinstance(channel.get("id"), str):
-            return channel["id"]
-        return None
+        ident = channel.get("id") if isinstance(channel, dict) else None
+        return ident if isinstance(ident, str) else None
 
 
 class ChannelEvent(Event):

@@ -1,0 +1,36 @@
+"""Diagnostic handlers: prove the FastAGI path end to end from the dialplan."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from kalliope_tel.tenancy.services import get_pbx
+
+if TYPE_CHECKING:
+    from kalliope_tel.asterisk.agi.server import AgiRequest, AgiRouter
+    from kalliope_tel.container import Container
+
+
+def register(router: AgiRouter, container: Container) -> None:
+    async def echo(request: AgiRequest) -> None:
+        """Reads a channel variable, answers in KT_ECHO_OUT, and plays a beep.
+
+        ``KT_ECHO_OUT`` = ``x=<query x>;in=<KT_ECHO_IN>;args=<arg1|arg2>``.
+        """
+        incoming = await request.get_variable("KT_ECHO_IN") or ""
+        summary = f"x={request.params.get('x', '')};in={incoming};args={'|'.join(request.args)}"
+        await request.set_variable("KT_ECHO_OUT", summary)
+        await request.stream_file("beep")
+
+    async def pbx_name(request: AgiRequest) -> None:
+        """One database read and one SET VARIABLE: the FastAGI benchmark's handler."""
+
+        def read() -> str:
+            with container.sessions() as session:
+                return get_pbx(session, request.params.get("pbx")).name
+
+        await request.set_variable("KT_PBX_NAME", await asyncio.to_thread(read))
+
+    router.add("echo", echo)
+    router.add("pbx-name", pbx_name)

@@ -1,0 +1,3 @@
+from kalliope_tel.cli.main import run
+
+run()

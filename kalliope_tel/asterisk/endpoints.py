@@ -1,0 +1,74 @@
+"""Where Asterisk is: the configured addresses, or the running lab's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from kalliope_tel.config import Settings
+from kalliope_tel.errors import KalliopeError
+from kalliope_tel.lab.instance import LabInstance
+
+DEFAULT_AGI_BIND = "127.0.0.1:4573"
+
+
+@dataclass(frozen=True)
+class AsteriskEndpoints:
+    source: str  # "settings" or "lab:<name>"
+    ari_url: str
+    ari_username: str
+    ari_password: str
+    ami_host: str
+    ami_port: int
+    ami_username: str
+    ami_password: str
+    agi_host: str
+    agi_port: int
+
+
+def _split_bind(bind: str) -> tuple[str, int]:
+    host, _, port = bind.rpartition(":")
+    return host, int(port)
+
+
+def resolve_endpoints(settings: Settings) -> AsteriskEndpoints:
+    """The settings' Asterisk when ``ari_url`` is set, else the named lab's."""
+    if settings.ari_url:
+        if not settings.ami_url:
+            raise KalliopeError(
+                "ari_url is set but ami_url is not (KALLIOPE_AMI_URL=tcp://HOST:5038)"
+            )
+        ami = urlsplit(settings.ami_url)
+        agi_host, agi_port = _split_bind(settings.agi_bind or DEFAULT_AGI_BIND)
+        return AsteriskEndpoints(
+            "settings",
+            settings.ari_url,
+            settings.ari_username,
+            settings.ari_password.get_secret_value(),
+            ami.hostname or "127.0.0.1",
+            ami.port or 5038,
+            settings.ami_username,
+            settings.ami_password.get_secret_value(),
+            agi_host,
+            agi_port,
+        )
+    lab = LabInstance(settings.lab_root, settings.lab_name)
+    state = lab.read_state()
+    if state is None:
+        raise KalliopeError(
+            f"no Asterisk configured (ari_url) and lab {settings.lab_name!r} was never started: "
+            "run 'kalliope-tel lab up', or set KALLIOPE_ARI_URL and KALLIOPE_AMI_URL"
+        )
+    agi_host, agi_port = _split_bind(settings.agi_bind or state.agi_bind)
+    return AsteriskEndpoints(
+        f"lab:{state.name}",
+        state.ari_url,
+        state.ari_username,
+        state.ari_password,
+        "127.0.0.1",
+        state.ami_port,
+        state.ami_username,
+        state.ami_password,
+        agi_host,
+        agi_port,
+    )

@@ -1,0 +1,1 @@
+"""The ``kalliope-tel`` command line."""

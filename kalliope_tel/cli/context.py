@@ -1,0 +1,62 @@
+"""What every command shares: settings (loaded once), the container, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kalliope_tel.config import Settings, load_settings
+from kalliope_tel.container import Container
+from kalliope_tel.logging import configure_logging
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+class CliState:
+    def __init__(self) -> None:
+        self.config_file: Path | None = None
+        self._settings: Settings | None = None
+        self._container: Container | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_file)
+            # One-shot commands print their own results; only 'serve' logs at info.
+            level = self._settings.log_level
+            configure_logging("warning" if level == "info" else level, self._settings.log_format)
+        return self._settings
+
+    @property
+    def container(self) -> Container:
+        if self._container is None:
+            self._container = Container(self.settings)
+        return self._container
+
+
+STATE = CliState()
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)

@@ -1,0 +1,122 @@
+"""Entry point: ``kalliope-tel [--config FILE] COMMAND ...``.
+
+Errors meant for the operator are printed as one line with a non-zero exit,
+never as a traceback (``KALLIOPE_DEBUG=1`` shows it for bug reports).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from kalliope_tel.asterisk.agi.protocol import AgiError
+from kalliope_tel.asterisk.ami.protocol import AmiError
+from kalliope_tel.asterisk.ari.errors import AriError
+from kalliope_tel.cli import config_cmd, db_cmd, lab_cmd
+from kalliope_tel.cli.context import STATE, console, err_console, print_json, print_table
+from kalliope_tel.config import ConfigError
+from kalliope_tel.db.migrate import MigrationMismatch
+from kalliope_tel.errors import KalliopeError
+from kalliope_tel.lab.instance import LabError
+
+app = typer.Typer(
+    name="kalliope-tel",
+    help="KalliopePBX add-on modules (Fax, Hotel, LAM, Omnia) for Asterisk.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(lab_cmd.app, name="lab")
+
+
+@app.callback()
+def main(
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="TOML settings file.", envvar="KALLIOPE_CONFIG"
+    ),
+) -> None:
+    STATE.config_file = config
+
+
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Check the database, ARI, AMI and the FastAGI port; say how to fix what fails."""
+    from kalliope_tel.doctor import run_checks
+
+    checks = run_checks(STATE.container)
+    if as_json:
+        print_json([c.__dict__ for c in checks])
+    else:
+        for c in checks:
+            mark = "[green]ok[/green]  " if c.ok else "[red]FAIL[/red]"
+            console.print(f"{mark} {c.name:<9} {c.detail}", highlight=False)
+            if c.fix:
+                console.print(f"          fix: {c.fix}", highlight=False)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve() -> None:
+    """Run FastAGI, ARI applications and AMI until SIGTERM."""
+    from kalliope_tel.logging import configure_logging
+    from kalliope_tel.serve import serve as run_serve
+
+    container = STATE.container
+    configure_logging(container.settings.log_level, container.settings.log_format)
+    ep = container.endpoints
+
+    def ready() -> None:
+        err_console.print(
+            f"kalliope-tel serving: FastAGI {ep.agi_host}:{ep.agi_port}, ARI {ep.ari_url}, "
+            f"Asterisk from {ep.source}. Ctrl-C to stop.",
+            highlight=False,
+        )
+
+    asyncio.run(run_serve(container, ready=ready))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from kalliope_tel import __version__
+
+    console.print(f"kalliope-tel {__version__}")
+
+
+OPERATOR_ERRORS = (
+    KalliopeError,
+    ConfigError,
+    LabError,
+    AriError,
+    AmiError,
+    AgiError,
+    MigrationMismatch,
+    SQLAlchemyError,
+    OSError,
+)
+
+
+def run() -> None:
+    try:
+        app()
+    except OPERATOR_ERRORS as exc:
+        if os.environ.get("KALLIOPE_DEBUG"):
+            raise
+        message = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        err_console.print(
+            f"[red]error:[/red] {message[0] if message else type(exc).__name__}", highlight=False
+        )
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+__all__ = ["app", "print_table", "run"]

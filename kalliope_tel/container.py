@@ -1,0 +1,73 @@
+"""The composition root: the one place that builds and wires everything.
+
+Domain services, engines and adapters never construct each other; they get
+what they need from here, so tests can build a container over a test
+database and a lab Asterisk and exercise the real wiring.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from kalliope_tel.asterisk.agi.server import AgiRouter, AgiServer
+from kalliope_tel.asterisk.ami.client import AmiClient
+from kalliope_tel.asterisk.ari.client import AriClient
+from kalliope_tel.asterisk.ari.runtime import AriRuntime
+from kalliope_tel.asterisk.endpoints import AsteriskEndpoints, resolve_endpoints
+from kalliope_tel.config import Settings
+from kalliope_tel.db.engine import make_engine, make_session_factory
+
+
+class Container:
+    def __init__(self, settings: Settings, *, endpoints: AsteriskEndpoints | None = None) -> None:
+        self.settings = settings
+        self._endpoints = endpoints
+
+    # ------------------------------------------------------------ store
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.effective_database_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_session_factory(self.engine)
+
+    # ------------------------------------------------------------ asterisk
+    @property
+    def endpoints(self) -> AsteriskEndpoints:
+        if self._endpoints is None:
+            self._endpoints = resolve_endpoints(self.settings)
+        return self._endpoints
+
+    def ari_client(self, apps: list[str] | None = None) -> AriClient:
+        ep = self.endpoints
+        return AriClient(
+            ep.ari_url, ep.ari_username, ep.ari_password, apps=apps or [self.settings.ari_app]
+        )
+
+    def ami_client(self) -> AmiClient:
+        ep = self.endpoints
+        return AmiClient(ep.ami_host, ep.ami_port, ep.ami_username, ep.ami_password)
+
+    def agi_router(self) -> AgiRouter:
+        import agi
+
+        router = AgiRouter()
+        agi.register(router, self)
+        return router
+
+    def agi_server(self, router: AgiRouter | None = None) -> AgiServer:
+        ep = self.endpoints
+        return AgiServer(router or self.agi_router(), ep.agi_host, ep.agi_port)
+
+    def register_stasis_apps(self, runtime: AriRuntime) -> None:
+        import ari_apps
+
+        ari_apps.register(runtime, self)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

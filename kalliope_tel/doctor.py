@@ -1,0 +1,132 @@
+"""``kalliope-tel doctor``: is every part reachable, and if not, what to do."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from kalliope_tel.asterisk.ami.protocol import AmiAuthError, AmiError
+from kalliope_tel.asterisk.ari.errors import AriAuthError, AriError
+from kalliope_tel.config import mask_url_password
+from kalliope_tel.container import Container
+from kalliope_tel.db import migrate
+from kalliope_tel.errors import KalliopeError
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def check_database(container: Container) -> Check:
+    url = mask_url_password(container.settings.effective_database_url)
+    try:
+        current = migrate.current_revision(container.engine)
+        head = migrate.head_revision(container.engine)
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None)
+        reason = str(orig) if orig is not None else str(exc)
+        return Check(
+            "database",
+            False,
+            f"{url}: {reason.splitlines()[0]}",
+            "check database_url (KALLIOPE_DATABASE_URL) and that the server runs",
+        )
+    if current != head:
+        return Check(
+            "database",
+            False,
+            f"{url}: at revision {current or 'none'}, code expects {head}",
+            "run 'kalliope-tel db upgrade'",
+        )
+    return Check("database", True, f"{url} (revision {current})")
+
+
+async def check_ari(container: Container) -> Check:
+    ep = container.endpoints
+    client = container.ari_client()
+    try:
+        info = await client.info()
+    except AriAuthError:
+        return Check(
+            "ARI",
+            False,
+            f"{ep.ari_url}: login refused",
+            "check ari_username / ari_password against ari.conf",
+        )
+    except AriError as exc:
+        return Check(
+            "ARI",
+            False,
+            f"{ep.ari_url}: {exc}",
+            "is Asterisk running with res_ari and http.conf on? (the lab: 'kalliope-tel lab up')",
+        )
+    finally:
+        await client.aclose()
+    return Check("ARI", True, f"{ep.ari_url} (Asterisk {info.system.get('version', '?')})")
+
+
+async def check_ami(container: Container) -> Check:
+    ep = container.endpoints
+    client = container.ami_client()
+    where = f"{ep.ami_host}:{ep.ami_port}"
+    try:
+        await client.connect()
+        await client.action("Ping", timeout=5)
+    except AmiAuthError:
+        return Check(
+            "AMI",
+            False,
+            f"{where}: login refused",
+            "check ami_username / ami_password against manager.conf",
+        )
+    except AmiError as exc:
+        return Check(
+            "AMI", False, f"{where}: {exc}", "is Asterisk running with manager.conf enabled?"
+        )
+    finally:
+        await client.aclose()
+    return Check("AMI", True, f"{where} ({client.banner})")
+
+
+def check_agi_port(container: Container) -> Check:
+    ep = container.endpoints
+    where = f"{ep.agi_host}:{ep.agi_port}"
+    with socket.socket() as s:
+        s.settimeout(1.0)
+        if s.connect_ex((ep.agi_host, ep.agi_port)) == 0:
+            return Check("FastAGI", True, f"{where}: kalliope-tel serve is listening")
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((ep.agi_host, ep.agi_port))
+        except OSError as exc:
+            return Check(
+                "FastAGI",
+                False,
+                f"{where}: cannot bind: {exc.strerror}",
+                "choose another agi_bind (KALLIOPE_AGI_BIND) and the same in extensions.conf",
+            )
+    return Check("FastAGI", True, f"{where}: free for 'kalliope-tel serve' (not running now)")
+
+
+async def _asterisk_checks(container: Container) -> list[Check]:
+    return list(await asyncio.gather(check_ari(container), check_ami(container)))
+
+
+def run_checks(container: Container) -> list[Check]:
+    checks = [check_database(container)]
+    try:
+        source = container.endpoints.source
+    except KalliopeError as exc:
+        return [*checks, Check("Asterisk", False, str(exc))]
+    checks.append(Check("Asterisk", True, f"using {source}"))
+    checks.extend(asyncio.run(_asterisk_checks(container)))
+    checks.append(check_agi_port(container))
+    return checks

@@ -1,0 +1,89 @@
+"""``kalliope-tel serve``: run the engines and applications until SIGTERM.
+
+Start order: FastAGI first (the dialplan may call it at once), then AMI and
+ARI. Both Asterisk connections retry by themselves, so ``serve`` starts even
+while Asterisk is still booting and keeps running through its restarts.
+Shutdown: stop accepting FastAGI, give requests in progress a grace period,
+then close ARI and AMI; database sessions are per request and committed or
+rolled back as a unit, so nothing is left half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+
+import structlog
+
+from kalliope_tel.asterisk.ami.client import AmiClient
+from kalliope_tel.asterisk.ami.protocol import AmiAuthError, AmiError
+from kalliope_tel.asterisk.ari.errors import AriAuthError
+from kalliope_tel.asterisk.ari.runtime import AriRuntime
+from kalliope_tel.container import Container
+
+log = structlog.get_logger(__name__)
+
+
+async def _connect_ami(ami: AmiClient, stop: asyncio.Event) -> None:
+    """Keep trying the first AMI login; later drops are handled by the client."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await ami.connect()
+            return
+        except AmiAuthError:
+            raise
+        except AmiError as exc:
+            log.warning("serve.ami_waiting", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 8.0)
+
+
+async def serve(container: Container, *, ready: Callable[[], None] | None = None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    agi = container.agi_server()
+    await agi.start()
+    ari = container.ari_client()
+    runtime = AriRuntime(ari)
+    container.register_stasis_apps(runtime)
+    ami = container.ami_client()
+    tasks: list[asyncio.Task[None]] = [
+        asyncio.create_task(runtime.run(), name="ari"),
+        asyncio.create_task(_connect_ami(ami, stop), name="ami-connect"),
+    ]
+    log.info("serve.started", asterisk=container.endpoints.source, agi_port=agi.port)
+    if ready is not None:
+        ready()
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        while not stop.is_set():
+            done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks.copy():
+                if task not in done:
+                    continue
+                tasks.remove(task)
+                exc = task.exception()
+                if isinstance(exc, (AriAuthError, AmiAuthError)):
+                    raise exc
+                if exc is not None:
+                    log.error("serve.task_failed", task=task.get_name(), error=repr(exc))
+    finally:
+        log.info("serve.stopping")
+        await agi.stop(grace=10.0)
+        await ari.aclose()
+        await runtime.aclose()
+        await ami.aclose()
+        stopper.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        log.info("serve.stopped")

@@ -1,0 +1,144 @@
+"""Fixtures: migrated databases (SQLite and PostgreSQL), a running lab Asterisk.
+
+Database tests run once per backend (``db_url`` is parametrised). Each test
+gets a session inside a transaction that is rolled back afterwards, so tests
+never see each other's rows (warehouse's pattern). Tests that need committed
+rows seen by other processes ask for ``fresh_db_url`` instead: a new database.
+
+The lab Asterisk is session-scoped and private to each xdist worker (its own
+instance name and free ports), so workers run side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from kalliope_tel.db import migrate
+from kalliope_tel.db.engine import make_engine
+from kalliope_tel.lab.instance import LabInstance, LabState
+
+PG_ADMIN_URL = os.environ.get("KALLIOPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+LAB_ROOT = Path(os.environ.get("KALLIOPE_LAB_ROOT", "/var/cache/kalliope-tel/asterisk-sid"))
+BACKENDS = [
+    p for p in os.environ.get("KALLIOPE_TEST_DATABASES", "sqlite,postgresql").split(",") if p
+]
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _pg_dsn(dbname: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{dbname}"
+
+
+def create_pg_database() -> str:
+    name = f"kt_test_{_worker()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_pg_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def new_database_url(backend: str, tmp_path: Path) -> tuple[str, object]:
+    """A new, empty database; returns its URL and what ``drop`` needs."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / f'kt-{uuid.uuid4().hex[:8]}.sqlite3'}", None
+    name = create_pg_database()
+    return _pg_dsn(name), name
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def db_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def migrated_engine(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    url, handle = new_database_url(db_backend, tmp_path_factory.mktemp("db"))
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+    if handle:
+        drop_pg_database(str(handle))
+
+
+@pytest.fixture
+def db(migrated_engine: Engine) -> Iterator[Session]:
+    """A session whose work is rolled back after the test (commits become savepoints)."""
+    connection = migrated_engine.connect()
+    outer = connection.begin()
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    try:
+        yield session
+    finally:
+        session.close()
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def fresh_db_url(db_backend: str, tmp_path: Path) -> Iterator[str]:
+    """URL of a new, empty database of the current backend (for CLI/process tests)."""
+    url, handle = new_database_url(db_backend, tmp_path)
+    yield url
+    if handle:
+        drop_pg_database(str(handle))
+
+
+# ---------------------------------------------------------------- lab Asterisk
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[LabInstance]:
+    instance = LabInstance(LAB_ROOT, f"pytest-{_worker()}-{os.getpid()}")
+    instance.start()
+    yield instance
+    instance.purge()
+
+
+@pytest.fixture(scope="session")
+def lab_state(lab: LabInstance) -> LabState:
+    state = lab.read_state()
+    assert state is not None
+    return state
+
+
+def kalliope(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as an operator would."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KALLIOPE_")}
+    full_env["KALLIOPE_LAB_ROOT"] = str(LAB_ROOT)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "kalliope_tel", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def lab_env(state: LabState, **extra: str) -> dict[str, str]:
+    """Environment that points the CLI at a lab instance through its name."""
+    return {"KALLIOPE_LAB_NAME": state.name, **extra}

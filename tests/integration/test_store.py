@@ -1,0 +1,72 @@
+"""The store on both backends: migrations, the tenancy root, db check."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Column, Integer, Table, select
+from sqlalchemy.orm import Session
+
+from kalliope_tel.db import migrate
+from kalliope_tel.db.base import Base
+from kalliope_tel.db.engine import make_engine
+from kalliope_tel.tenancy.exceptions import PbxNotFound
+from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.tenancy.services import get_pbx
+from tests.conftest import kalliope
+
+pytestmark = pytest.mark.integration
+
+
+def test_cli_db_upgrade_then_check(fresh_db_url: str) -> None:
+    env = {"KALLIOPE_DATABASE_URL": fresh_db_url}
+    before = kalliope("db", "check", env=env)
+    assert before.returncode == 1
+    assert "run 'kalliope-tel db upgrade'" in before.stderr
+
+    up = kalliope("db", "upgrade", env=env)
+    assert up.returncode == 0, up.stderr
+    assert "at revision 0001" in up.stdout
+
+    check = kalliope("db", "check", env=env)
+    assert check.returncode == 0, check.stderr
+    assert "models match migrations" in check.stdout
+
+
+def test_check_detects_a_model_without_migration(fresh_db_url: str) -> None:
+    engine = make_engine(fresh_db_url)
+    migrate.upgrade(engine)
+    migrate.check(engine)
+    extra = Table("not_migrated", Base.metadata, Column("id", Integer, primary_key=True))
+    try:
+        with pytest.raises(migrate.MigrationMismatch, match="not_migrated"):
+            migrate.check(engine)
+    finally:
+        Base.metadata.remove(extra)
+        engine.dispose()
+
+
+def test_downgrade_to_base_and_back(fresh_db_url: str) -> None:
+    engine = make_engine(fresh_db_url)
+    migrate.upgrade(engine)
+    migrate.downgrade(engine, "base")
+    assert migrate.current_revision(engine) is None
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == migrate.head_revision(engine)
+    engine.dispose()
+
+
+def test_default_pbx_exists_and_is_unique(db: Session) -> None:
+    pbx = get_pbx(db)
+    assert pbx.slug == "default"
+    assert pbx.is_default
+    assert pbx.created_at.tzinfo is not None
+    db.add(Pbx(slug="hotel-roma", name="Hotel Roma"))
+    db.flush()
+    assert get_pbx(db, "hotel-roma").name == "Hotel Roma"
+    with pytest.raises(PbxNotFound):
+        get_pbx(db, "nope")
+
+
+def test_rows_are_isolated_between_tests(db: Session) -> None:
+    # The PBX added by the previous test was rolled back.
+    assert db.scalars(select(Pbx.slug)).all() == ["default"]
