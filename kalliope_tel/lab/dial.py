@@ -96,7 +96,7 @@ async def lab_dial(
                 variables={LAB_FROM: caller, **(variables or {})},
             )
             deadline = started + max_duration
-            while True:
+            while report.hangup_cause is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     report.timed_out = True
@@ -110,10 +110,14 @@ async def lab_dial(
                 if _follow(event, report, leg1, leg2) and digits and not report.digits_sent:
                     report.digits_sent = digits
                     asyncio.create_task(_press(client, leg1, digits, digit_delay))  # noqa: RUF006
-                if isinstance(event, ChannelDestroyed) and event.channel.id == leg1:
-                    break
+            report.duration = round(time.monotonic() - started, 2)
+            # The far half may be destroyed just after ours; its cause says more
+            # (17 busy, 34 congestion) than the near half's.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    while report.far_end_cause is None:
+                        _follow(await events.get(), report, leg1, leg2)
     finally:
-        report.duration = round(time.monotonic() - started, 2)
         await client.aclose()
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
