@@ -21,7 +21,12 @@ def register(router: AgiRouter, container: Container) -> None:
         incoming = await request.get_variable("KT_ECHO_IN") or ""
         summary = f"x={request.params.get('x', '')};in={incoming};args={'|'.join(request.args)}"
         await request.set_variable("KT_ECHO_OUT", summary)
-        await request.stream_file("beep")
+        await request.play("beep")
+
+    async def slow_echo(request: AgiRequest) -> None:
+        """Plays a long prompt: lets tests stop 'serve' while a request runs."""
+        await request.play("hello-world")
+        await request.play("hello-world")
 
     async def pbx_name(request: AgiRequest) -> None:
         """One database read and one SET VARIABLE: the FastAGI benchmark's handler."""
@@ -33,4 +38,5 @@ def register(router: AgiRouter, container: Container) -> None:
         await request.set_variable("KT_PBX_NAME", await asyncio.to_thread(read))
 
     router.add("echo", echo)
+    router.add("slow-echo", slow_echo)
     router.add("pbx-name", pbx_name)

@@ -16,3 +16,6 @@ GLOBAL_ARI_APP = "KALLIOPE_ARI_APP"
 
 # Lab dialling: the extension a lab call pretends to come from.
 LAB_FROM = "KT_LAB_FROM"
+
+# Name of the prompt being played over AGI, set just before STREAM FILE.
+PROMPT = "KALLIOPE_PROMPT"

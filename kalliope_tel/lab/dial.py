@@ -28,7 +28,7 @@ from kalliope_tel.asterisk.ari.models import (
     StasisStart,
 )
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
-from kalliope_tel.dialplan_variables import LAB_FROM
+from kalliope_tel.dialplan_variables import LAB_FROM, PROMPT
 
 PLAYING_APPS = {
     "playback",
@@ -39,7 +39,6 @@ PLAYING_APPS = {
     "read",
     "sayalpha",
 }
-PROMPT_VARIABLE = "KALLIOPE_PROMPT"
 LAB_DIAL_CONTEXT = "kt-lab-dial"
 
 
@@ -136,7 +135,7 @@ def _follow(event: Event, report: DialReport, leg1: str, leg2: str) -> bool:
         report.applications.append(event.dialplan_app)
         if event.dialplan_app.lower() in PLAYING_APPS:
             report.prompts.extend(p for p in event.dialplan_app_data.split(",")[0].split("&") if p)
-    elif isinstance(event, ChannelVarset) and event.variable == PROMPT_VARIABLE and event.value:
+    elif isinstance(event, ChannelVarset) and event.variable == PROMPT and event.value:
         if event.channel_id == leg2:
             report.prompts.append(event.value)
     elif isinstance(event, ChannelDestroyed):

@@ -298,12 +298,24 @@ transmit_silence = no
                 break
         return True
 
-    def restart(self, timeout: float = 60.0) -> LabState:
-        """Stop and start with the same ports and credentials (a crash/restart drill)."""
+    def kill(self) -> None:
+        """SIGKILL Asterisk: a crash, with no goodbye on any socket."""
+        state = self.read_state()
+        if state is not None and _pid_alive(state.pid):
+            os.kill(state.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and _pid_alive(state.pid):
+                time.sleep(0.05)
+
+    def restart(self, timeout: float = 60.0, *, crash: bool = False) -> LabState:
+        """Start again on the same ports and credentials (a restart or crash drill)."""
         state = self.read_state()
         if state is None:
             raise LabError(f"lab {self.name} was never started")
-        self.stop()
+        if crash:
+            self.kill()
+        else:
+            self.stop()
         log = (self.dir / "log" / "console.log").open("ab")
         proc = subprocess.Popen(
             [

@@ -43,6 +43,7 @@ from kalliope_tel.dialplan_variables import (
     AGI_STATUS,
     AGI_STATUS_FAILED,
     AGI_STATUS_SUCCESS,
+    PROMPT,
 )
 
 log = structlog.get_logger(__name__)
@@ -169,6 +170,15 @@ class AgiRequest:
     async def stream_file(self, name: str, escape_digits: str = "") -> AgiResult:
         """Play a sound; ``result`` is the digit pressed (ASCII) or 0; -1 if missing."""
         return await self.send_command(f"STREAM FILE {quote_arg(name)} {quote_arg(escape_digits)}")
+
+    async def play(self, name: str, escape_digits: str = "") -> AgiResult:
+        """``stream_file``, first naming the prompt in ``KALLIOPE_PROMPT``.
+
+        The variable makes prompts played over AGI visible to ARI/AMI
+        observers (``lab dial``, tests, call logs) like Playback() is.
+        """
+        await self.set_variable(PROMPT, name)
+        return await self.stream_file(name, escape_digits)
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         result = await self.send_command(

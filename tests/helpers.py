@@ -1,0 +1,83 @@
+"""Drive calls on the lab Asterisk and collect what happened, as data."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from kalliope_tel.asterisk.ari.client import AriClient
+from kalliope_tel.asterisk.ari.models import ChannelDestroyed, ChannelVarset, Event
+from kalliope_tel.asterisk.ari.runtime import AriRuntime
+from kalliope_tel.lab.instance import LabState
+
+
+@contextlib.asynccontextmanager
+async def ari_runtime(state: LabState, app: str = "kt-test") -> AsyncIterator[AriRuntime]:
+    """A connected ARI client and runtime for ``app``, closed afterwards."""
+    client = AriClient(state.ari_url, state.ari_username, state.ari_password, apps=[app])
+    runtime = AriRuntime(client)
+    runner = asyncio.create_task(runtime.run())
+    try:
+        await asyncio.wait_for(client.connected.wait(), 10)
+        yield runtime
+    finally:
+        await client.aclose()
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await runtime.aclose()
+
+
+@dataclass
+class CallTrace:
+    near: str
+    far: str
+    events: list[Event] = field(default_factory=list)
+
+    def variables(self, leg: str | None = None) -> dict[str, str]:
+        """Last value of every variable set on the far (dialplan) half."""
+        leg = leg or self.far
+        return {
+            e.variable: e.value
+            for e in self.events
+            if isinstance(e, ChannelVarset) and e.channel_id == leg
+        }
+
+    def types(self, leg: str | None = None) -> list[str]:
+        leg = leg or self.near
+        return [e.type for e in self.events if e.channel_id == leg]
+
+
+async def run_local_call(
+    runtime: AriRuntime,
+    exten: str,
+    context: str,
+    *,
+    timeout: float = 30,
+    variables: dict[str, str] | None = None,
+) -> CallTrace:
+    """Originate ``Local/exten@context`` and follow both halves to the end."""
+    token = uuid.uuid4().hex[:10]
+    trace = CallTrace(f"kt-{token}", f"kt-{token}-far")
+    app = runtime.client.apps[0]
+    async with runtime.listen() as events:
+        await runtime.client.originate(
+            f"Local/{exten}@{context}",
+            app=app,
+            app_args=["trace"],
+            timeout=int(timeout),
+            channel_id=trace.near,
+            other_channel_id=trace.far,
+            variables=variables,
+        )
+        destroyed: set[str] = set()
+        async with asyncio.timeout(timeout + 10):
+            while destroyed != {trace.near, trace.far}:
+                event = await events.get()
+                if event.channel_id in (trace.near, trace.far):
+                    trace.events.append(event)
+                    if isinstance(event, ChannelDestroyed):
+                        destroyed.add(event.channel.id)
+    return trace

@@ -1,0 +1,222 @@
+"""The ARI engine on the lab Asterisk: a Stasis app doing real call work,
+bridges, externalMedia RTP, 404 as "gone", and surviving an Asterisk crash."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import struct
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from kalliope_tel.asterisk.ari.errors import AriGone, AriUnavailable
+from kalliope_tel.asterisk.ari.models import (
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelEnteredBridge,
+    Event,
+    PlaybackFinished,
+    PlaybackStarted,
+    StasisStart,
+)
+from kalliope_tel.asterisk.ari.runtime import AriRuntime
+from kalliope_tel.lab.instance import LabInstance, LabState
+from tests.conftest import LAB_ROOT
+from tests.helpers import ari_runtime
+
+pytestmark = [pytest.mark.integration, pytest.mark.asterisk]
+
+
+class RecordingApp:
+    """A Stasis app: answer, play, collect one digit, read and set a variable."""
+
+    def __init__(self, runtime: AriRuntime) -> None:
+        self.runtime = runtime
+        self.events: list[Event] = []
+        self.lost: set[str] = set()
+        self.done = asyncio.Event()
+        self.results: dict[str, str] = {}
+
+    async def on_event(self, event: Event) -> None:
+        self.events.append(event)
+        client = self.runtime.client
+        if isinstance(event, StasisStart):
+            cid = event.channel.id
+            await client.answer(cid)
+            await client.play(cid, "sound:beep", playback_id=f"pb-{cid}")
+            await client.set_variable(cid, "KT_SET_BY_APP", "yes")
+            self.results["read_back"] = await client.get_variable(cid, "KT_SET_BY_APP")
+            self.results["from_originate"] = await client.get_variable(cid, "KT_ORIG")
+        elif isinstance(event, ChannelDtmfReceived):
+            self.results.setdefault("digits", "")
+            self.results["digits"] += event.digit
+        elif isinstance(event, ChannelDestroyed):
+            self.done.set()
+
+    async def on_channels_lost(self, channel_ids: set[str]) -> None:
+        self.lost |= channel_ids
+        self.done.set()
+
+
+async def test_stasis_app_answers_plays_collects_dtmf_and_variables(lab_state: LabState) -> None:
+    async with ari_runtime(lab_state) as runtime:
+        app = RecordingApp(runtime)
+        runtime.register("recorder", app)
+        channel = await runtime.client.originate(
+            "Local/s@phone-press19",
+            app="kt-test",
+            app_args=["recorder", "room101"],
+            timeout=15,
+            variables={"KT_ORIG": "from-originate"},
+        )
+        await asyncio.wait_for(app.done.wait(), 20)
+    mine = [e for e in app.events if e.channel_id == channel.id]
+    types = [e.type for e in mine]
+    assert (
+        types.index("StasisStart")
+        < types.index("PlaybackStarted")
+        < types.index("ChannelDestroyed")
+    )
+    started = next(e for e in mine if isinstance(e, StasisStart))
+    assert started.args == ["recorder", "room101"]
+    finished = next(e for e in mine if isinstance(e, PlaybackFinished))
+    assert finished.playback.state == "done" and finished.playback.id == f"pb-{channel.id}"
+    assert any(isinstance(e, PlaybackStarted) for e in mine)
+    assert app.results == {"read_back": "yes", "from_originate": "from-originate", "digits": "19"}
+
+
+async def test_gone_channel_is_a_typed_error(lab_state: LabState) -> None:
+    async with ari_runtime(lab_state) as runtime:
+        with pytest.raises(AriGone) as err:
+            await runtime.client.hangup("no-such-channel")
+    assert err.value.status == 404
+
+
+async def test_bridge_two_channels(lab_state: LabState) -> None:
+    async with ari_runtime(lab_state) as runtime:
+        client = runtime.client
+        async with runtime.listen() as events:
+            a = await client.originate(
+                "Local/s@phone-answer", app="kt-test", app_args=["bridge"], timeout=10
+            )
+            b = await client.originate(
+                "Local/s@phone-answer", app="kt-test", app_args=["bridge"], timeout=10
+            )
+            started: set[str] = set()
+            async with asyncio.timeout(10):
+                while started != {a.id, b.id}:
+                    event = await events.get()
+                    if isinstance(event, StasisStart):
+                        started.add(event.channel.id)
+            bridge = await client.create_bridge("mixing", bridge_id=f"br-{uuid.uuid4().hex[:8]}")
+            await client.add_to_bridge(bridge.id, [a.id, b.id])
+            entered: set[str] = set()
+            async with asyncio.timeout(10):
+                while entered != {a.id, b.id}:
+                    event = await events.get()
+                    if isinstance(event, ChannelEnteredBridge) and event.bridge.id == bridge.id:
+                        entered.add(event.channel.id)
+            assert set((await client.get_bridge(bridge.id)).channels) == {a.id, b.id}
+            await client.hangup(a.id)
+            await client.hangup(b.id)
+            await client.delete_bridge(bridge.id)
+        with pytest.raises(AriGone):
+            await client.get_bridge(bridge.id)
+
+
+@pytest.fixture
+def udp_socket() -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    yield sock
+    sock.close()
+
+
+async def test_external_media_sends_rtp_to_our_socket(
+    lab_state: LabState, udp_socket: socket.socket
+) -> None:
+    port = udp_socket.getsockname()[1]
+    loop = asyncio.get_running_loop()
+    async with ari_runtime(lab_state) as runtime, runtime.listen() as events:
+        # Listening keeps the runtime from sending the externalMedia channel,
+        # which enters Stasis with no application argument, back to the dialplan.
+        client = runtime.client
+        talker = await client.originate(
+            "Local/s@phone-talk", app="kt-test", app_args=["em"], timeout=10
+        )
+        async with asyncio.timeout(10):
+            while True:
+                event = await events.get()
+                if isinstance(event, StasisStart) and event.channel.id == talker.id:
+                    break
+        media = await client.external_media("kt-test", f"127.0.0.1:{port}", audio_format="ulaw")
+        assert media.channelvars is not None
+        asterisk_port = int(media.channelvars["UNICASTRTP_LOCAL_PORT"])
+        bridge = await client.create_bridge("mixing")
+        await client.add_to_bridge(bridge.id, [talker.id, media.id])
+        packets: list[tuple[bytes, tuple[str, int]]] = []
+        async with asyncio.timeout(10):
+            while len(packets) < 25:
+                packets.append(await loop.sock_recvfrom(udp_socket, 2048))
+        await client.hangup(talker.id)
+        await client.hangup(media.id)
+        await client.delete_bridge(bridge.id)
+    headers = [struct.unpack("!BBHII", data[:12]) for data, _ in packets]
+    assert all(h[0] >> 6 == 2 for h in headers)  # RTP version 2
+    assert all(h[1] & 0x7F == 0 for h in headers)  # PT 0: PCMU
+    assert all(len(data) == 12 + 160 for data, _ in packets)  # 20 ms of u-law
+    seqs = [h[2] for h in headers]
+    assert all((b - a) % 65536 == 1 for a, b in itertools.pairwise(seqs))
+    assert {addr for _, addr in packets} == {("127.0.0.1", asterisk_port)}
+    assert len({h[4] for h in headers}) == 1  # one SSRC
+
+
+async def test_reconnects_after_asterisk_crash_and_reports_lost_channels() -> None:
+    lab = LabInstance(LAB_ROOT, f"pytest-crash-{uuid.uuid4().hex[:6]}")
+    state = lab.start()
+    try:
+        async with ari_runtime(state) as runtime:
+            app = RecordingApp(runtime)
+            runtime.register("recorder", app)
+            held = await runtime.client.originate(
+                "Local/s@phone-answer",
+                app="kt-test",
+                app_args=["recorder"],
+                timeout=10,
+                variables={"KT_LINGER": "120"},
+            )
+            async with asyncio.timeout(10):
+                while not any(isinstance(e, StasisStart) for e in app.events):
+                    await asyncio.sleep(0.05)
+            await asyncio.to_thread(lab.restart, crash=True)  # SIGKILL mid-call, then start again
+            await asyncio.wait_for(app.done.wait(), 30)
+            assert app.lost == {held.id}
+            assert not runtime.owned_by("recorder")
+
+            async with asyncio.timeout(30):
+                while runtime.reconnects < 1 or not runtime.client.connected.is_set():
+                    await asyncio.sleep(0.1)
+            # The next call is handled as if nothing happened.
+            app.done.clear()
+            app.results.clear()
+            await runtime.client.originate(
+                "Local/s@phone-press19", app="kt-test", app_args=["recorder"], timeout=15
+            )
+            await asyncio.wait_for(app.done.wait(), 20)
+            assert app.results["digits"] == "19"
+    finally:
+        lab.purge()
+
+
+async def test_unreachable_asterisk_is_a_typed_error() -> None:
+    from kalliope_tel.asterisk.ari.client import AriClient
+    from kalliope_tel.lab.ports import free_tcp_port
+
+    client = AriClient(f"http://127.0.0.1:{free_tcp_port()}/ari", "u", "p", apps=["x"], timeout=2)
+    with pytest.raises(AriUnavailable):
+        await client.ping()
+    await client.aclose()
