@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
-from kalliope_tel.tenancy.services import get_pbx
+from kalliope_tel.tenancy.services import pbx_display_name
 
 if TYPE_CHECKING:
     from kalliope_tel.asterisk.agi.server import AgiRequest, AgiRouter
@@ -30,12 +29,9 @@ def register(router: AgiRouter, container: Container) -> None:
 
     async def pbx_name(request: AgiRequest) -> None:
         """One database read and one SET VARIABLE: the FastAGI benchmark's handler."""
-
-        def read() -> str:
-            with container.sessions() as session:
-                return get_pbx(session, request.params.get("pbx")).name
-
-        await request.set_variable("KT_PBX_NAME", await asyncio.to_thread(read))
+        slug = request.params.get("pbx")
+        name = await container.hot_reader.read(lambda conn: pbx_display_name(conn, slug))
+        await request.set_variable("KT_PBX_NAME", name)
 
     router.add("echo", echo)
     router.add("slow-echo", slow_echo)

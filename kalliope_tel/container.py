@@ -19,6 +19,7 @@ from kalliope_tel.asterisk.ari.runtime import AriRuntime
 from kalliope_tel.asterisk.endpoints import AsteriskEndpoints, resolve_endpoints
 from kalliope_tel.config import Settings
 from kalliope_tel.db.engine import make_engine, make_session_factory
+from kalliope_tel.db.hot import HotReader
 
 
 class Container:
@@ -34,6 +35,10 @@ class Container:
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         return make_session_factory(self.engine)
+
+    @cached_property
+    def hot_reader(self) -> HotReader:
+        return HotReader(self.engine)
 
     # ------------------------------------------------------------ asterisk
     @property
@@ -69,5 +74,7 @@ class Container:
         ari_apps.register(runtime, self)
 
     def close(self) -> None:
+        if "hot_reader" in self.__dict__:
+            self.hot_reader.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

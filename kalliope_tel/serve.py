@@ -22,6 +22,7 @@ from kalliope_tel.asterisk.ami.protocol import AmiAuthError, AmiError
 from kalliope_tel.asterisk.ari.errors import AriAuthError
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
 from kalliope_tel.container import Container
+from kalliope_tel.tuning import settle_heap
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +59,7 @@ async def serve(container: Container, *, ready: Callable[[], None] | None = None
         asyncio.create_task(runtime.run(), name="ari"),
         asyncio.create_task(_connect_ami(ami, stop), name="ami-connect"),
     ]
+    settle_heap()
     log.info("serve.started", asterisk=container.endpoints.source, agi_port=agi.port)
     if ready is not None:
         ready()

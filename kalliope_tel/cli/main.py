@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from kalliope_tel.asterisk.agi.protocol import AgiError
 from kalliope_tel.asterisk.ami.protocol import AmiError
 from kalliope_tel.asterisk.ari.errors import AriError
-from kalliope_tel.cli import config_cmd, db_cmd, lab_cmd
+from kalliope_tel.cli import bench_cmd, config_cmd, db_cmd, lab_cmd
 from kalliope_tel.cli.context import STATE, console, err_console, print_json, print_table
 from kalliope_tel.config import ConfigError
 from kalliope_tel.db.migrate import MigrationMismatch
@@ -34,6 +34,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(lab_cmd.app, name="lab")
+app.add_typer(bench_cmd.app, name="bench")
 
 
 @app.callback()

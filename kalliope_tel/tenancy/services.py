@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.tenancy.exceptions import PbxNotFound
@@ -22,3 +22,15 @@ def get_pbx(session: Session, slug: str | None = None) -> Pbx:
 
 def list_pbxs(session: Session) -> list[Pbx]:
     return list(session.scalars(select(Pbx).order_by(Pbx.id)))
+
+
+_DEFAULT_NAME = select(Pbx.name).where(Pbx.is_default)
+
+
+def pbx_display_name(conn: Connection, slug: str | None = None) -> str:
+    """The PBX's name with one Core query, for per-call paths (``HotReader``)."""
+    query = _DEFAULT_NAME if slug is None else select(Pbx.name).where(Pbx.slug == slug)
+    name = conn.execute(query).scalar_one_or_none()
+    if name is None:
+        raise PbxNotFound(slug or DEFAULT_PBX_SLUG)
+    return name

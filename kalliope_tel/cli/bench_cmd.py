@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import json
+
+import typer
+
+from kalliope_tel.cli.context import console, print_table
+
+app = typer.Typer(help="Benchmarks: print figures (add --json for a machine-readable last line).")
+
+
+@app.command("agi")
+def agi(
+    requests: int = typer.Option(20000, help="Requests in the throughput phase."),
+    concurrency: int = typer.Option(32, help="Concurrent clients in the throughput phase."),
+    rate: int = typer.Option(500, help="Requests per second in the latency phase."),
+    seconds: float = typer.Option(10.0, help="Length of the latency phase."),
+    database_url: str | None = typer.Option(
+        None, help="Database for the handler (default: temp SQLite)."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """FastAGI requests/s on one core and p50/p99 latency at a fixed rate."""
+    from kalliope_tel.bench import agi as bench
+
+    with console.status(f"FastAGI: {requests} requests, then {rate}/s for {seconds:.0f} s"):
+        result = bench.run(
+            requests=requests,
+            concurrency=concurrency,
+            rate=rate,
+            seconds=seconds,
+            database_url=database_url,
+        )
+    data = bench.as_dict(result)
+    print_table(
+        "FastAGI benchmark (server pinned to one core)",
+        ["figure", "value"],
+        [[k, v] for k, v in data.items()],
+    )
+    if as_json:
+        print(json.dumps(data))
