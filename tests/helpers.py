@@ -15,8 +15,9 @@ from kalliope_tel.lab.instance import LabState
 
 
 @contextlib.asynccontextmanager
-async def ari_runtime(state: LabState, app: str = "kt-test") -> AsyncIterator[AriRuntime]:
-    """A connected ARI client and runtime for ``app``, closed afterwards."""
+async def ari_runtime(state: LabState, app: str | None = None) -> AsyncIterator[AriRuntime]:
+    """A connected ARI client and runtime for ``app`` (default: a fresh name), closed afterwards."""
+    app = app or f"kt-test-{uuid.uuid4().hex[:8]}"
     client = AriClient(state.ari_url, state.ari_username, state.ari_password, apps=[app])
     runtime = AriRuntime(client)
     runner = asyncio.create_task(runtime.run())

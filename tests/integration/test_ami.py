@@ -125,3 +125,33 @@ async def test_reconnects_after_asterisk_restart() -> None:
     finally:
         await ami.aclose()
         lab.purge()
+
+
+async def test_keepalive_notices_a_frozen_asterisk() -> None:
+    # SIGSTOP: the socket stays open but nothing answers, the fault a ping
+    # without a timeout never notices.
+    import os
+    import signal
+
+    lab = LabInstance(LAB_ROOT, f"pytest-frozen-{uuid.uuid4().hex[:6]}")
+    state = lab.start()
+    ami = ami_for(state)
+    try:
+        await ami.connect()
+        os.kill(state.pid, signal.SIGSTOP)
+        try:
+            async with asyncio.timeout(10):
+                while ami.connected.is_set():
+                    await asyncio.sleep(0.1)
+            with pytest.raises(AmiUnavailable):
+                await ami.action("Ping", timeout=1)
+        finally:
+            os.kill(state.pid, signal.SIGCONT)
+        async with asyncio.timeout(30):
+            while not ami.connected.is_set():
+                await asyncio.sleep(0.1)
+        assert ami.reconnects >= 1
+        assert (await ami.action("Ping")).get("Ping") == "Pong"
+    finally:
+        await ami.aclose()
+        lab.purge()

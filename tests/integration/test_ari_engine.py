@@ -67,7 +67,7 @@ async def test_stasis_app_answers_plays_collects_dtmf_and_variables(lab_state: L
         runtime.register("recorder", app)
         channel = await runtime.client.originate(
             "Local/s@phone-press19",
-            app="kt-test",
+            app=runtime.client.apps[0],
             app_args=["recorder", "room101"],
             timeout=15,
             variables={"KT_ORIG": "from-originate"},
@@ -100,10 +100,10 @@ async def test_bridge_two_channels(lab_state: LabState) -> None:
         client = runtime.client
         async with runtime.listen() as events:
             a = await client.originate(
-                "Local/s@phone-answer", app="kt-test", app_args=["bridge"], timeout=10
+                "Local/s@phone-answer", app=runtime.client.apps[0], app_args=["bridge"], timeout=10
             )
             b = await client.originate(
-                "Local/s@phone-answer", app="kt-test", app_args=["bridge"], timeout=10
+                "Local/s@phone-answer", app=runtime.client.apps[0], app_args=["bridge"], timeout=10
             )
             started: set[str] = set()
             async with asyncio.timeout(10):
@@ -146,14 +146,16 @@ async def test_external_media_sends_rtp_to_our_socket(
         # which enters Stasis with no application argument, back to the dialplan.
         client = runtime.client
         talker = await client.originate(
-            "Local/s@phone-talk", app="kt-test", app_args=["em"], timeout=10
+            "Local/s@phone-talk", app=runtime.client.apps[0], app_args=["em"], timeout=10
         )
         async with asyncio.timeout(10):
             while True:
                 event = await events.get()
                 if isinstance(event, StasisStart) and event.channel.id == talker.id:
                     break
-        media = await client.external_media("kt-test", f"127.0.0.1:{port}", audio_format="ulaw")
+        media = await client.external_media(
+            client.apps[0], f"127.0.0.1:{port}", audio_format="ulaw"
+        )
         assert media.channelvars is not None
         asterisk_port = int(media.channelvars["UNICASTRTP_LOCAL_PORT"])
         bridge = await client.create_bridge("mixing")
@@ -184,7 +186,7 @@ async def test_reconnects_after_asterisk_crash_and_reports_lost_channels() -> No
             runtime.register("recorder", app)
             held = await runtime.client.originate(
                 "Local/s@phone-answer",
-                app="kt-test",
+                app=runtime.client.apps[0],
                 app_args=["recorder"],
                 timeout=10,
                 variables={"KT_LINGER": "120"},
@@ -204,7 +206,10 @@ async def test_reconnects_after_asterisk_crash_and_reports_lost_channels() -> No
             app.done.clear()
             app.results.clear()
             await runtime.client.originate(
-                "Local/s@phone-press19", app="kt-test", app_args=["recorder"], timeout=15
+                "Local/s@phone-press19",
+                app=runtime.client.apps[0],
+                app_args=["recorder"],
+                timeout=15,
             )
             await asyncio.wait_for(app.done.wait(), 20)
             assert app.results["digits"] == "19"

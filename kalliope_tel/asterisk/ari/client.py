@@ -74,6 +74,10 @@ class AriClient:
         self._closing = False
         self._ws: ClientConnection | None = None
 
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
     async def __aenter__(self) -> AriClient:
         return self
 

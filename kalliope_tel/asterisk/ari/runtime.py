@@ -106,6 +106,8 @@ class AriRuntime:
                     log.exception("ari.on_channels_lost_failed", app=name)
 
     async def _on_event(self, event: Event) -> None:
+        if self.client.closing:
+            return  # events still arriving while the websocket closes are not ours to act on
         for queue in self._listeners:
             queue.put_nowait(event)
         if isinstance(event, StasisStart) and event.channel.id not in self._owners:
