@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 def register(router: AgiRouter, container: Container) -> None:
-    from agi import diagnostics
+    from agi import diagnostics, hotel
 
     diagnostics.register(router, container)
+    hotel.register(router, container)

@@ -99,7 +99,12 @@ class Settings(BaseSettings):
     ami_password: SecretStr = SecretStr("")
     # FastAGI listen address. Empty: the lab's when using the lab, else 127.0.0.1:4573.
     agi_bind: str = ""
+    # Where 'asterisk apply' writes the generated files (Asterisk's etc dir);
+    # unset with the lab: the lab's own etc dir.
     asterisk_config_dir: Path | None = None
+    # How a room's devices are dialled: {account} or {extension} is replaced.
+    # Unset: PJSIP/{account}, or the lab's room phones when using the lab.
+    asterisk_device_template: str = ""
 
     # Mail
     smtp_url: str = "smtp://127.0.0.1:25"

@@ -49,9 +49,7 @@ class Container:
 
     def ari_client(self, apps: list[str] | None = None) -> AriClient:
         ep = self.endpoints
-        return AriClient(
-            ep.ari_url, ep.ari_username, ep.ari_password, apps=apps or [self.settings.ari_app]
-        )
+        return AriClient(ep.ari_url, ep.ari_username, ep.ari_password, apps=apps or [self.settings.ari_app])
 
     def ami_client(self) -> AmiClient:
         ep = self.endpoints

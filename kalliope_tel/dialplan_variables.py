@@ -19,3 +19,9 @@ LAB_FROM = "KT_LAB_FROM"
 
 # Name of the prompt being played over AGI, set just before STREAM FILE.
 PROMPT = "KALLIOPE_PROMPT"
+
+# Set by the PJSIP endpoint of an internal phone (set_var): who is calling.
+FROM_EXTEN = "KALLIOPE_FROM_EXTEN"
+# Answers of the hotel handlers.
+ROOM_ACTION = "KALLIOPE_ROOM_ACTION"
+OUTBOUND_CLASS = "KALLIOPE_OUTBOUND_CLASS"

@@ -87,9 +87,7 @@ async def check_ami(container: Container) -> Check:
             "check ami_username / ami_password against manager.conf",
         )
     except AmiError as exc:
-        return Check(
-            "AMI", False, f"{where}: {exc}", "is Asterisk running with manager.conf enabled?"
-        )
+        return Check("AMI", False, f"{where}: {exc}", "is Asterisk running with manager.conf enabled?")
     finally:
         await client.aclose()
     return Check("AMI", True, f"{where} ({client.banner})")

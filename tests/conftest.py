@@ -29,9 +29,7 @@ from kalliope_tel.lab.instance import LabInstance, LabState
 
 PG_ADMIN_URL = os.environ.get("KALLIOPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 LAB_ROOT = Path(os.environ.get("KALLIOPE_LAB_ROOT", "/var/cache/kalliope-tel/asterisk-sid"))
-BACKENDS = [
-    p for p in os.environ.get("KALLIOPE_TEST_DATABASES", "sqlite,postgresql").split(",") if p
-]
+BACKENDS = [p for p in os.environ.get("KALLIOPE_TEST_DATABASES", "sqlite,postgresql").split(",") if p]
 
 
 def _worker() -> str:
@@ -84,9 +82,7 @@ def db(migrated_engine: Engine) -> Iterator[Session]:
     """A session whose work is rolled back after the test (commits become savepoints)."""
     connection = migrated_engine.connect()
     outer = connection.begin()
-    session = Session(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
+    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     try:
         yield session
     finally:
@@ -122,9 +118,7 @@ def lab_state(lab: LabInstance) -> LabState:
     return state
 
 
-def kalliope(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
+def kalliope(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess, as an operator would."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("KALLIOPE_")}
     full_env["KALLIOPE_LAB_ROOT"] = str(LAB_ROOT)

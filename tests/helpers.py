@@ -40,11 +40,7 @@ class CallTrace:
     def variables(self, leg: str | None = None) -> dict[str, str]:
         """Last value of every variable set on the far (dialplan) half."""
         leg = leg or self.far
-        return {
-            e.variable: e.value
-            for e in self.events
-            if isinstance(e, ChannelVarset) and e.channel_id == leg
-        }
+        return {e.variable: e.value for e in self.events if isinstance(e, ChannelVarset) and e.channel_id == leg}
 
     def types(self, leg: str | None = None) -> list[str]:
         leg = leg or self.near

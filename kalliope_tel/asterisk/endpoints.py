@@ -35,9 +35,7 @@ def resolve_endpoints(settings: Settings) -> AsteriskEndpoints:
     """The settings' Asterisk when ``ari_url`` is set, else the named lab's."""
     if settings.ari_url:
         if not settings.ami_url:
-            raise KalliopeError(
-                "ari_url is set but ami_url is not (KALLIOPE_AMI_URL=tcp://HOST:5038)"
-            )
+            raise KalliopeError("ari_url is set but ami_url is not (KALLIOPE_AMI_URL=tcp://HOST:5038)")
         ami = urlsplit(settings.ami_url)
         agi_host, agi_port = _split_bind(settings.agi_bind or DEFAULT_AGI_BIND)
         return AsteriskEndpoints(

@@ -15,9 +15,7 @@ def agi(
     concurrency: int = typer.Option(32, help="Concurrent clients in the throughput phase."),
     rate: int = typer.Option(500, help="Requests per second in the latency phase."),
     seconds: float = typer.Option(10.0, help="Length of the latency phase."),
-    database_url: str | None = typer.Option(
-        None, help="Database for the handler (default: temp SQLite)."
-    ),
+    database_url: str | None = typer.Option(None, help="Database for the handler (default: temp SQLite)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """FastAGI requests/s on one core and p50/p99 latency at a fixed rate."""

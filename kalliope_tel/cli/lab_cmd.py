@@ -47,9 +47,7 @@ def down(
     was_running = lab.stop()
     if purge:
         lab.purge()
-    console.print(
-        f"lab {lab.name}: " + ("stopped" if was_running else "was not running"), highlight=False
-    )
+    console.print(f"lab {lab.name}: " + ("stopped" if was_running else "was not running"), highlight=False)
 
 
 @app.command("status")
@@ -72,9 +70,7 @@ def status(name: str | None = NAME, as_json: bool = typer.Option(False, "--json"
             }
         )
     elif not st.running:
-        console.print(
-            f"lab {lab.name}: not running ('kalliope-tel lab up' starts it)", highlight=False
-        )
+        console.print(f"lab {lab.name}: not running ('kalliope-tel lab up' starts it)", highlight=False)
     else:
         assert st.state is not None
         console.print(f"lab {lab.name}: running, pid {st.state.pid}", highlight=False)
@@ -100,12 +96,8 @@ def dial(
     number: str = typer.Argument(..., help="What the phone dials, e.g. 600 or '*331'."),
     caller: str = typer.Option(..., "--from", help="The extension that dials."),
     digits: str = typer.Option("", "--digits", help="DTMF to press once answered."),
-    ring_timeout: int = typer.Option(
-        20, "--ring-timeout", help="Seconds to ring before giving up."
-    ),
-    max_duration: float = typer.Option(
-        30.0, "--max-duration", help="Hang up after this many seconds."
-    ),
+    ring_timeout: int = typer.Option(20, "--ring-timeout", help="Seconds to ring before giving up."),
+    max_duration: float = typer.Option(30.0, "--max-duration", help="Hang up after this many seconds."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Call from a lab phone as if extension --from had dialled NUMBER; print what happened."""
@@ -145,7 +137,6 @@ def dial(
         highlight=False,
     )
     console.print(
-        f"  duration      {report.duration} s"
-        + (" (cut at --max-duration)" if report.timed_out else ""),
+        f"  duration      {report.duration} s" + (" (cut at --max-duration)" if report.timed_out else ""),
         highlight=False,
     )

@@ -39,9 +39,7 @@ app.add_typer(bench_cmd.app, name="bench")
 
 @app.callback()
 def main(
-    config: Path | None = typer.Option(
-        None, "--config", "-c", help="TOML settings file.", envvar="KALLIOPE_CONFIG"
-    ),
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML settings file.", envvar="KALLIOPE_CONFIG"),
 ) -> None:
     STATE.config_file = config
 
@@ -112,9 +110,7 @@ def run() -> None:
         if os.environ.get("KALLIOPE_DEBUG"):
             raise
         message = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        err_console.print(
-            f"[red]error:[/red] {message[0] if message else type(exc).__name__}", highlight=False
-        )
+        err_console.print(f"[red]error:[/red] {message[0] if message else type(exc).__name__}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

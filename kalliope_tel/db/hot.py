@@ -30,9 +30,7 @@ class HotReader:
         self.engine = engine
         self._local = threading.local()
         self._in_loop = engine.dialect.name == "sqlite"
-        self._executor = (
-            None if self._in_loop else ThreadPoolExecutor(threads, thread_name_prefix="hot-db")
-        )
+        self._executor = None if self._in_loop else ThreadPoolExecutor(threads, thread_name_prefix="hot-db")
 
     def _connection(self) -> Connection:
         conn: Connection | None = getattr(self._local, "conn", None)

@@ -56,8 +56,7 @@ def check(engine: Engine) -> None:
     current, head = current_revision(engine), head_revision(engine)
     if current != head:
         raise MigrationMismatch(
-            f"database is at revision {current or 'none'}, migrations are at {head}: "
-            "run 'kalliope-tel db upgrade'"
+            f"database is at revision {current or 'none'}, migrations are at {head}: run 'kalliope-tel db upgrade'"
         )
     try:
         command.check(alembic_config(engine))

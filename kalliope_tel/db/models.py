@@ -1,6 +1,8 @@
 """Every model, imported once so ``Base.metadata`` is complete for alembic."""
 
 from kalliope_tel.db.base import Base
+from kalliope_tel.hotel import models as hotel_models
 from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.wakeup import models as wakeup_models
 
-__all__ = ["Base", "Pbx"]
+__all__ = ["Base", "Pbx", "hotel_models", "wakeup_models"]

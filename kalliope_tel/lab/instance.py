@@ -131,9 +131,7 @@ class LabInstance:
 
     # -- chroot ------------------------------------------------------------
     def ensure_chroot(self) -> None:
-        if (self.root / "usr/sbin/asterisk").exists() and (
-            self.root / ".kalliope-lab-ready"
-        ).exists():
+        if (self.root / "usr/sbin/asterisk").exists() and (self.root / ".kalliope-lab-ready").exists():
             return
         if not BUILD_SCRIPT.is_file():
             raise LabError(f"lab chroot missing at {self.root} and no build script to make it")
@@ -272,8 +270,7 @@ transmit_silence = no
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise LabError(
-                    f"Asterisk exited at start (code {proc.returncode}); "
-                    f"see {self.dir / 'log' / 'console.log'}"
+                    f"Asterisk exited at start (code {proc.returncode}); see {self.dir / 'log' / 'console.log'}"
                 )
             out = self.cli("core waitfullybooted", timeout=5, check=False)
             if "fully booted" in out.lower():
@@ -371,9 +368,7 @@ transmit_silence = no
                 raise LabError(f"Asterisk CLI {command!r} timed out") from None
             return ""
         if check and result.returncode != 0:
-            raise LabError(
-                f"Asterisk CLI {command!r} failed: {result.stderr.strip() or result.stdout.strip()}"
-            )
+            raise LabError(f"Asterisk CLI {command!r} failed: {result.stderr.strip() or result.stdout.strip()}")
         return result.stdout
 
     def status(self) -> LabStatus:

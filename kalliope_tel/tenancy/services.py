@@ -11,9 +11,7 @@ from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG, Pbx
 
 def get_pbx(session: Session, slug: str | None = None) -> Pbx:
     """The PBX named ``slug``, or the default one."""
-    query = (
-        select(Pbx).where(Pbx.is_default) if slug is None else select(Pbx).where(Pbx.slug == slug)
-    )
+    query = select(Pbx).where(Pbx.is_default) if slug is None else select(Pbx).where(Pbx.slug == slug)
     pbx = session.scalars(query).first()
     if pbx is None:
         raise PbxNotFound(slug or DEFAULT_PBX_SLUG)

@@ -87,18 +87,12 @@ async def test_originate_returns_with_events_and_cdr(lab_state: LabState) -> Non
             variables={"CDR(accountcode)": marker, "KT_LINGER": "8"},
         )
         assert answered.get("Response") == "Success" and answered.get("Reason") == "4"
-        busy = await ami.originate(
-            "Local/s@phone-busy", context="phone-answer", exten="s", timeout_ms=5000
-        )
+        busy = await ami.originate("Local/s@phone-busy", context="phone-answer", exten="s", timeout_ms=5000)
         assert busy.get("Response") == "Failure" and busy.get("Reason") == "5"
         await asyncio.wait_for(cdr_arrived.wait(), 20)
     finally:
         await ami.aclose()
-    digits = [
-        m.get("Digit")
-        for m in seen
-        if m.get("Event") == "DTMFEnd" and m.get("Direction") == "Received"
-    ]
+    digits = [m.get("Digit") for m in seen if m.get("Event") == "DTMFEnd" and m.get("Direction") == "Received"]
     assert "1" in digits and "9" in digits
     assert cdrs[0].get("Disposition") == "ANSWERED"
 

@@ -75,11 +75,7 @@ async def test_stasis_app_answers_plays_collects_dtmf_and_variables(lab_state: L
         await asyncio.wait_for(app.done.wait(), 20)
     mine = [e for e in app.events if e.channel_id == channel.id]
     types = [e.type for e in mine]
-    assert (
-        types.index("StasisStart")
-        < types.index("PlaybackStarted")
-        < types.index("ChannelDestroyed")
-    )
+    assert types.index("StasisStart") < types.index("PlaybackStarted") < types.index("ChannelDestroyed")
     started = next(e for e in mine if isinstance(e, StasisStart))
     assert started.args == ["recorder", "room101"]
     finished = next(e for e in mine if isinstance(e, PlaybackFinished))
@@ -136,26 +132,20 @@ def udp_socket() -> Iterator[socket.socket]:
     sock.close()
 
 
-async def test_external_media_sends_rtp_to_our_socket(
-    lab_state: LabState, udp_socket: socket.socket
-) -> None:
+async def test_external_media_sends_rtp_to_our_socket(lab_state: LabState, udp_socket: socket.socket) -> None:
     port = udp_socket.getsockname()[1]
     loop = asyncio.get_running_loop()
     async with ari_runtime(lab_state) as runtime, runtime.listen() as events:
         # Listening keeps the runtime from sending the externalMedia channel,
         # which enters Stasis with no application argument, back to the dialplan.
         client = runtime.client
-        talker = await client.originate(
-            "Local/s@phone-talk", app=runtime.client.apps[0], app_args=["em"], timeout=10
-        )
+        talker = await client.originate("Local/s@phone-talk", app=runtime.client.apps[0], app_args=["em"], timeout=10)
         async with asyncio.timeout(10):
             while True:
                 event = await events.get()
                 if isinstance(event, StasisStart) and event.channel.id == talker.id:
                     break
-        media = await client.external_media(
-            client.apps[0], f"127.0.0.1:{port}", audio_format="ulaw"
-        )
+        media = await client.external_media(client.apps[0], f"127.0.0.1:{port}", audio_format="ulaw")
         assert media.channelvars is not None
         asterisk_port = int(media.channelvars["UNICASTRTP_LOCAL_PORT"])
         bridge = await client.create_bridge("mixing")

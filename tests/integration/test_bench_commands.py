@@ -12,9 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_bench_agi_json_last_line() -> None:
-    result = kalliope(
-        "bench", "agi", "--requests", "300", "--rate", "100", "--seconds", "1", "--json"
-    )
+    result = kalliope("bench", "agi", "--requests", "300", "--rate", "100", "--seconds", "1", "--json")
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["errors"] == 0

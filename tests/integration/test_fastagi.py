@@ -39,18 +39,14 @@ async def test_dialplan_reaches_echo_handler(lab_state: LabState, agi_server: Ag
     assert agi_server.stats.requests == 1 and agi_server.stats.failed == 0
 
 
-async def test_unknown_script_takes_the_failure_branch(
-    lab_state: LabState, agi_server: AgiServer
-) -> None:
+async def test_unknown_script_takes_the_failure_branch(lab_state: LabState, agi_server: AgiServer) -> None:
     async with ari_runtime(lab_state) as runtime:
         trace = await run_local_call(runtime, "unknown", "kt-lab-agi")
     assert trace.variables()["KT_RESULT"] == "failure-branch:unknown AGI script 'no-such-script'"
     assert agi_server.stats.failed == 1
 
 
-async def test_half_header_client_does_not_stall_others(
-    lab_state: LabState, agi_server: AgiServer
-) -> None:
+async def test_half_header_client_does_not_stall_others(lab_state: LabState, agi_server: AgiServer) -> None:
     # A client sends half an agi_* block and drops; another stalls mid-block.
     dropper = socket.create_connection(("127.0.0.1", agi_server.port))
     dropper.sendall(b"agi_network: yes\nagi_network_script: echo\nagi_chan")

@@ -24,18 +24,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.asterisk]
 
 
 async def test_originate_into_phone_that_presses_1_and_9(lab_state: LabState) -> None:
-    client = AriClient(
-        lab_state.ari_url, lab_state.ari_username, lab_state.ari_password, apps=["kt-test"]
-    )
+    client = AriClient(lab_state.ari_url, lab_state.ari_username, lab_state.ari_password, apps=["kt-test"])
     runtime = AriRuntime(client)
     runner = asyncio.create_task(runtime.run())
     seen: list[Event] = []
     try:
         await asyncio.wait_for(client.connected.wait(), 10)
         async with runtime.listen() as events:
-            channel = await client.originate(
-                "Local/s@phone-press19", app="kt-test", app_args=["dtmf"], timeout=15
-            )
+            channel = await client.originate("Local/s@phone-press19", app="kt-test", app_args=["dtmf"], timeout=15)
             while True:
                 event = await asyncio.wait_for(events.get(), 20)
                 if event.channel_id == channel.id:
@@ -156,9 +152,7 @@ def test_lab_dial_600_reports_answer_and_prompts(lab_state: LabState) -> None:
 
 
 def test_lab_dial_unanswered_and_busy(lab_state: LabState) -> None:
-    busy = json.loads(
-        kalliope("lab", "dial", "--from", "101", "610", "--json", env=lab_env(lab_state)).stdout
-    )
+    busy = json.loads(kalliope("lab", "dial", "--from", "101", "610", "--json", env=lab_env(lab_state)).stdout)
     assert busy["answered"] is False
     assert busy["dial_status"] == "BUSY"
     assert busy["far_end_cause"] == 17  # User busy

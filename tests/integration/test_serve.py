@@ -52,9 +52,7 @@ def start_serve(state: LabState, db_url: str) -> subprocess.Popen[str]:
     raise AssertionError("serve did not start listening")
 
 
-async def test_serve_finishes_request_in_progress_on_sigterm(
-    lab_state: LabState, fresh_db_url: str
-) -> None:
+async def test_serve_finishes_request_in_progress_on_sigterm(lab_state: LabState, fresh_db_url: str) -> None:
     proc = start_serve(lab_state, fresh_db_url)
     try:
         async with ari_runtime(lab_state) as runtime:

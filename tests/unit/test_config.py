@@ -20,9 +20,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir("/")
 
 
-def test_toml_tables_and_environment_precedence(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_toml_tables_and_environment_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "kt.toml"
     cfg.write_text(
         'agi_bind = "127.0.0.1:5000"\n'
@@ -38,9 +36,7 @@ def test_toml_tables_and_environment_precedence(
     assert settings.agi_bind == "127.0.0.1:5000"
 
 
-def test_default_database_is_sqlite_in_data_dir(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_default_database_is_sqlite_in_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("KALLIOPE_DATA_DIR", str(tmp_path))
     assert load_settings().effective_database_url == f"sqlite:///{tmp_path}/kalliope-tel.sqlite3"
 
@@ -55,9 +51,7 @@ def test_default_database_is_sqlite_in_data_dir(
         ("KALLIOPE_LOG_LEVEL", "loud", "log_level (KALLIOPE_LOG_LEVEL)"),
     ],
 )
-def test_bad_value_names_the_key(
-    monkeypatch: pytest.MonkeyPatch, key: str, value: str, named: str
-) -> None:
+def test_bad_value_names_the_key(monkeypatch: pytest.MonkeyPatch, key: str, value: str, named: str) -> None:
     monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError) as err:
         load_settings()

@@ -72,11 +72,7 @@ def test_agi_real_replies() -> None:
 
 
 @FUZZ
-@given(
-    st.one_of(
-        st.text(max_size=200), st.sampled_from(REAL_AGI_REPLIES).map(lambda s: s[: len(s) // 2])
-    )
-)
+@given(st.one_of(st.text(max_size=200), st.sampled_from(REAL_AGI_REPLIES).map(lambda s: s[: len(s) // 2])))
 def test_agi_reply_parser_fails_cleanly(line: str) -> None:
     with contextlib.suppress(AgiProtocolError, AgiCommandError):
         parse_result_line(line)
@@ -151,9 +147,7 @@ def test_ari_real_event_decodes_typed() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
-    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=20,
 )
 
@@ -165,12 +159,8 @@ json_values = st.recursive(
         st.binary(max_size=300),
         st.just(REAL_ARI).flatmap(lambda s: st.integers(0, len(s)).map(lambda n: s[:n])),
         st.builds(
-            lambda t, body: (
-                json.dumps({"type": t, **body}) if isinstance(body, dict) else json.dumps(body)
-            ),
-            st.sampled_from(
-                ["StasisStart", "ChannelDtmfReceived", "Dial", "PlaybackFinished", "X"]
-            ),
+            lambda t, body: json.dumps({"type": t, **body}) if isinstance(body, dict) else json.dumps(body),
+            st.sampled_from(["StasisStart", "ChannelDtmfReceived", "Dial", "PlaybackFinished", "X"]),
             json_values,
         ),
     )

@@ -34,9 +34,7 @@ MAX_ENV_LINES = 200
 MAX_LINE_BYTES = 8192
 HANGUP_LINE = "HANGUP"
 
-_RESULT = re.compile(
-    r"^result=(?P<result>\S*)(?:\s+\((?P<data>.*?)\))?(?P<rest>(?:\s+\S+=\S*)*)\s*$"
-)
+_RESULT = re.compile(r"^result=(?P<result>\S*)(?:\s+\((?P<data>.*?)\))?(?P<rest>(?:\s+\S+=\S*)*)\s*$")
 
 
 class AgiError(Exception):

@@ -189,9 +189,7 @@ class AgiRequest:
         return await self.stream_file(name, escape_digits)
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
-        result = await self.send_command(
-            f"WAIT FOR DIGIT {timeout_ms}", timeout=timeout_ms / 1000 + 5
-        )
+        result = await self.send_command(f"WAIT FOR DIGIT {timeout_ms}", timeout=timeout_ms / 1000 + 5)
         return chr(result.value) if result.value > 0 else None
 
     async def get_data(self, prompt: str, timeout_ms: int = 5000, max_digits: int = 1) -> str:
@@ -280,9 +278,7 @@ class AgiServer:
             log.warning("agi.bad_client", error=f"{type(exc).__name__}: {exc}")
             return
         script, params = parse_script(env)
-        request = AgiRequest(
-            env, script, params, parse_args(env), reader, writer, self.command_timeout
-        )
+        request = AgiRequest(env, script, params, parse_args(env), reader, writer, self.command_timeout)
         self.stats.requests += 1
         handler = self.router.get(script)
         try:

@@ -90,13 +90,9 @@ class AmiClient:
 
     async def _open(self) -> asyncio.StreamReader:
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), self.connect_timeout
-            )
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.connect_timeout)
         except (OSError, TimeoutError) as exc:
-            raise AmiUnavailable(
-                f"AMI {self.host}:{self.port} unreachable: {exc or 'timeout'}"
-            ) from None
+            raise AmiUnavailable(f"AMI {self.host}:{self.port} unreachable: {exc or 'timeout'}") from None
         parser = AmiParser()
         try:
             # Login is done by hand, before the reader task exists, so that
@@ -115,19 +111,13 @@ class AmiClient:
                 )
             )
             await writer.drain()
-            reply = await asyncio.wait_for(
-                self._read_reply(reader, parser, action_id), self.connect_timeout
-            )
+            reply = await asyncio.wait_for(self._read_reply(reader, parser, action_id), self.connect_timeout)
         except (OSError, TimeoutError, AmiProtocolError) as exc:
             writer.close()
-            raise AmiUnavailable(
-                f"AMI {self.host}:{self.port}: login did not complete: {exc}"
-            ) from None
+            raise AmiUnavailable(f"AMI {self.host}:{self.port}: login did not complete: {exc}") from None
         if reply.get("Response") != "Success":
             writer.close()
-            raise AmiAuthError(
-                f"AMI login refused for user {self._username!r}: {reply.get('Message')}"
-            )
+            raise AmiAuthError(f"AMI login refused for user {self._username!r}: {reply.get('Message')}")
         self._writer = writer
         self._parser = parser
         self.connected.set()
@@ -143,9 +133,7 @@ class AmiClient:
                 self._events.put_nowait(message)
         self.banner = parser.banner
 
-    async def _read_reply(
-        self, reader: asyncio.StreamReader, parser: AmiParser, action_id: str
-    ) -> AmiMessage:
+    async def _read_reply(self, reader: asyncio.StreamReader, parser: AmiParser, action_id: str) -> AmiMessage:
         while True:
             data = await reader.read(65536)
             if not data:
@@ -283,9 +271,7 @@ class AmiClient:
             await self._writer.drain()
             return await asyncio.wait_for(future, timeout or self.action_timeout)
         except TimeoutError:
-            raise AmiError(
-                f"AMI {action}: no answer within {timeout or self.action_timeout:.0f} s"
-            ) from None
+            raise AmiError(f"AMI {action}: no answer within {timeout or self.action_timeout:.0f} s") from None
         except OSError as exc:
             raise AmiUnavailable(f"AMI {action}: {exc}") from None
         finally:
@@ -300,9 +286,7 @@ class AmiClient:
             raise AmiActionError(action, reply.get("Message"))
         return reply
 
-    async def action_list(
-        self, action: str, fields: Fields = (), *, timeout: float | None = None
-    ) -> list[AmiMessage]:
+    async def action_list(self, action: str, fields: Fields = (), *, timeout: float | None = None) -> list[AmiMessage]:
         """An action answered by an event list: the response, events, and the Complete event."""
         messages = await self._send(action, fields, timeout)
         if messages[0].get("Response") == "Error":

@@ -168,9 +168,7 @@ class AriClient:
             "formats": formats,
         }
         body = {"variables": variables} if variables else None
-        return Channel.model_validate(
-            await self.request("POST", "/channels", params=params, body=body)
-        )
+        return Channel.model_validate(await self.request("POST", "/channels", params=params, body=body))
 
     async def create_channel(
         self,
@@ -246,12 +244,8 @@ class AriClient:
     async def ring_stop(self, channel_id: str) -> None:
         await self.request("DELETE", f"/channels/{channel_id}/ring")
 
-    async def dial(
-        self, channel_id: str, *, caller: str | None = None, timeout: int | None = None
-    ) -> None:
-        await self.request(
-            "POST", f"/channels/{channel_id}/dial", params={"caller": caller, "timeout": timeout}
-        )
+    async def dial(self, channel_id: str, *, caller: str | None = None, timeout: int | None = None) -> None:
+        await self.request("POST", f"/channels/{channel_id}/dial", params={"caller": caller, "timeout": timeout})
 
     async def continue_in_dialplan(
         self,
@@ -266,9 +260,7 @@ class AriClient:
         await self.request("POST", f"/channels/{channel_id}/continue", params=params)
 
     async def redirect(self, channel_id: str, endpoint: str) -> None:
-        await self.request(
-            "POST", f"/channels/{channel_id}/redirect", params={"endpoint": endpoint}
-        )
+        await self.request("POST", f"/channels/{channel_id}/redirect", params={"endpoint": endpoint})
 
     async def play(
         self,
@@ -280,9 +272,7 @@ class AriClient:
     ) -> Playback:
         media_param = ",".join(media) if isinstance(media, list) else media
         params = {"media": media_param, "playbackId": playback_id, "lang": lang}
-        return Playback.model_validate(
-            await self.request("POST", f"/channels/{channel_id}/play", params=params)
-        )
+        return Playback.model_validate(await self.request("POST", f"/channels/{channel_id}/play", params=params))
 
     async def record(
         self,
@@ -305,9 +295,7 @@ class AriClient:
             "beep": beep,
             "terminateOn": terminate_on,
         }
-        result: dict[str, Any] = await self.request(
-            "POST", f"/channels/{channel_id}/record", params=params
-        )
+        result: dict[str, Any] = await self.request("POST", f"/channels/{channel_id}/record", params=params)
         return result
 
     async def send_dtmf(
@@ -344,14 +332,10 @@ class AriClient:
             "appArgs": ",".join(app_args) if app_args else None,
             "snoopId": snoop_id,
         }
-        return Channel.model_validate(
-            await self.request("POST", f"/channels/{channel_id}/snoop", params=params)
-        )
+        return Channel.model_validate(await self.request("POST", f"/channels/{channel_id}/snoop", params=params))
 
     async def get_variable(self, channel_id: str, name: str) -> str:
-        data = await self.request(
-            "GET", f"/channels/{channel_id}/variable", params={"variable": name}
-        )
+        data = await self.request("GET", f"/channels/{channel_id}/variable", params={"variable": name})
         return str(data.get("value", ""))
 
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
@@ -379,22 +363,16 @@ class AriClient:
         params = {"channel": ",".join(channel_ids)}
         await self.request("POST", f"/bridges/{bridge_id}/removeChannel", params=params)
 
-    async def bridge_play(
-        self, bridge_id: str, media: str, *, playback_id: str | None = None
-    ) -> Playback:
+    async def bridge_play(self, bridge_id: str, media: str, *, playback_id: str | None = None) -> Playback:
         params = {"media": media, "playbackId": playback_id}
-        return Playback.model_validate(
-            await self.request("POST", f"/bridges/{bridge_id}/play", params=params)
-        )
+        return Playback.model_validate(await self.request("POST", f"/bridges/{bridge_id}/play", params=params))
 
     # ------------------------------------------------------------ playbacks
     async def stop_playback(self, playback_id: str) -> None:
         await self.request("DELETE", f"/playbacks/{playback_id}")
 
     async def control_playback(self, playback_id: str, operation: str) -> None:
-        await self.request(
-            "POST", f"/playbacks/{playback_id}/control", params={"operation": operation}
-        )
+        await self.request("POST", f"/playbacks/{playback_id}/control", params={"operation": operation})
 
     # ------------------------------------------------------------ events
     def events_url(self) -> str:
@@ -448,9 +426,7 @@ class AriClient:
                         await on_event(event)
             except InvalidStatus as exc:
                 if exc.response.status_code == 401:
-                    raise AriAuthError(
-                        "GET", "/events", 401, "wrong ARI username or password"
-                    ) from None
+                    raise AriAuthError("GET", "/events", 401, "wrong ARI username or password") from None
                 log.warning("ari.ws_refused", status=exc.response.status_code)
             except (OSError, WebSocketException, TimeoutError) as exc:
                 if not self._closing:

@@ -20,9 +20,7 @@ T = TypeVar("T")
 
 
 class OrderedDispatcher(Generic[T]):
-    def __init__(
-        self, handler: Callable[[T], Awaitable[None]], *, idle_seconds: float = 5.0
-    ) -> None:
+    def __init__(self, handler: Callable[[T], Awaitable[None]], *, idle_seconds: float = 5.0) -> None:
         self._handler = handler
         self._idle = idle_seconds
         self._queues: dict[str, asyncio.Queue[T]] = {}
@@ -32,9 +30,7 @@ class OrderedDispatcher(Generic[T]):
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = asyncio.Queue()
-            self._workers[key] = asyncio.create_task(
-                self._work(key, queue), name=f"ari-dispatch-{key}"
-            )
+            self._workers[key] = asyncio.create_task(self._work(key, queue), name=f"ari-dispatch-{key}")
         queue.put_nowait(item)
 
     async def _work(self, key: str, queue: asyncio.Queue[T]) -> None:

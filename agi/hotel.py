@@ -1,0 +1,94 @@
+"""Hotel FastAGI handlers: parse the request, ask a hotel service, answer.
+
+Each runs its database work in one transaction on a worker thread (the
+services are synchronous SQLAlchemy) and answers with channel variables the
+static dialplan branches on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.dialplan_variables import FROM_EXTEN, OUTBOUND_CLASS, ROOM_ACTION
+from kalliope_tel.hotel import calls
+from kalliope_tel.hotel.cleaning import PhoneCodeResult, cleaning_by_phone
+from kalliope_tel.tenancy.services import get_pbx
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from kalliope_tel.asterisk.agi.server import AgiRequest, AgiRouter
+    from kalliope_tel.container import Container
+    from kalliope_tel.tenancy.models import Pbx
+
+T = TypeVar("T")
+
+CLEANING_PROMPTS = {
+    PhoneCodeResult.CLEAN: "auth-thankyou",
+    PhoneCodeResult.DIRTY: "auth-thankyou",
+    PhoneCodeResult.BAD_DIGIT: "invalid",
+    PhoneCodeResult.NOT_A_ROOM: "invalid",
+    PhoneCodeResult.DISABLED: "feature-not-avail-line",
+}
+
+
+def register(router: AgiRouter, container: Container) -> None:
+    async def in_transaction(request: AgiRequest, work: Callable[[Session, Pbx], T]) -> T:
+        slug = request.params.get("pbx") or None
+
+        def run() -> T:
+            with transaction(container.sessions) as session:
+                return work(session, get_pbx(session, slug))
+
+        return await asyncio.to_thread(run)
+
+    async def caller_extension(request: AgiRequest) -> str:
+        return (await request.get_variable(FROM_EXTEN)) or ""
+
+    async def cleaning(request: AgiRequest) -> None:
+        """``<prefix>X`` from a room phone: 0 clean, 1 dirty; anything else refused."""
+        caller = await caller_extension(request)
+        code = request.params.get("code", "")
+        result = await in_transaction(request, lambda s, p: cleaning_by_phone(s, p, caller, code))
+        await request.set_variable("KALLIOPE_HOTEL_RESULT", result.value)
+        await request.play(CLEANING_PROMPTS[result])
+
+    async def limits(request: AgiRequest, room: str, *, incoming: bool) -> calls.LimitVerdict:
+        if not room.isdigit():
+            return calls.LimitVerdict.OK
+        # Asterisk counts the room's calls itself (groups vanish with their
+        # channels), so a crash of ours can never leave a count behind.
+        expression = f"$[${{GROUP_COUNT({room}@kalliope-room-in)}} + ${{GROUP_COUNT({room}@kalliope-room-out)}}]"
+        active = int((await request.get_full_variable(expression)) or 0)
+        return await in_transaction(request, lambda s, p: calls.call_limits(s, p, room, active, incoming=incoming))
+
+    async def room_call(request: AgiRequest) -> None:
+        """A call to a room: blocked room-to-room, busy by count, or dial."""
+        room = request.params.get("room", "")
+        caller = await caller_extension(request)
+        if (
+            await in_transaction(request, lambda s, p: calls.room_to_room(s, p, caller, room))
+        ) is calls.RoomToRoom.BLOCK:
+            await request.set_variable(ROOM_ACTION, "blocked")
+            return
+        verdict = await limits(request, room, incoming=True)
+        await request.set_variable(ROOM_ACTION, "dial" if verdict is calls.LimitVerdict.OK else verdict.value)
+
+    async def room_out(request: AgiRequest) -> None:
+        """A call from a room: refused when the room is at its calls limit."""
+        room = request.params.get("room", "")
+        verdict = await limits(request, room, incoming=False)
+        await request.set_variable(ROOM_ACTION, "limit" if verdict is calls.LimitVerdict.LIMIT else "ok")
+
+    async def outbound_class(request: AgiRequest) -> None:
+        caller = await caller_extension(request)
+        decision = await in_transaction(request, lambda s, p: calls.outbound_class(s, p, caller))
+        await request.set_variable(OUTBOUND_CLASS, decision.class_name)
+
+    router.add("hotel-cleaning", cleaning)
+    router.add("hotel-room-call", room_call)
+    router.add("hotel-room-out", room_out)
+    router.add("hotel-outbound-class", outbound_class)

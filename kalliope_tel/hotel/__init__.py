@@ -1,0 +1,1 @@
+"""Kalliope Hotel: rooms, templates, check-in/out, cleaning, room-to-room blocking."""

@@ -1,0 +1,243 @@
+"""Hotel rows. Every table carries ``pbx_id``: the PBX (tenant) it belongs to.
+
+Room settings come from a template and may be overridden per room: the room
+columns named like the template's are ``None`` when the template's value
+applies (see ``services.effective``). Failovers are one row per
+(outcome, origin) pair, so a room overrides just the ones it needs.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, time
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kalliope_tel.db.base import Base, UTCDateTime, utcnow
+from kalliope_tel.tenancy.models import PbxOwned
+
+
+class LdapMode(enum.StrEnum):
+    NONE = "none"
+    INTERNAL = "internal"
+    PUBLIC = "public"
+
+
+class ClassKind(enum.StrEnum):
+    """Which of a room's two outbound classes applies."""
+
+    STANDARD = "standard"
+    RESTRICTED = "restricted"
+
+
+class Outcome(enum.StrEnum):
+    NO_ANSWER = "noanswer"
+    BUSY = "busy"
+    UNAVAILABLE = "unavailable"
+
+
+class Origin(enum.StrEnum):
+    INTERNAL = "internal"
+    EXTERNAL = "external"
+    TRANSFER = "transfer"
+
+
+class CleaningSource(enum.StrEnum):
+    PHONE = "phone"
+    OPERATOR = "operator"
+    NIGHTLY = "nightly"
+
+
+def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    # Stored as plain strings (no native ENUM): adding a value needs no ALTER TYPE.
+    return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+
+
+class HotelSettings(PbxOwned, Base):
+    __tablename__ = "hotel_settings"
+    __table_args__ = (UniqueConstraint("pbx_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cleaning_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    cleaning_prefix: Mapped[str] = mapped_column(String(16), default="*33")
+    block_room_to_room: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Local time (the PBX's timezone) at which occupied rooms become dirty.
+    nightly_dirty_at: Mapped[time] = mapped_column(Time, default=time(3, 0))
+    # Class of outbound calls from extensions that are not rooms.
+    non_room_class_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_outbound_class.id"))
+
+
+class OutboundClass(PbxOwned, Base):
+    """A named set of destination patterns a caller may dial, routed to a trunk context."""
+
+    __tablename__ = "hotel_outbound_class"
+    __table_args__ = (UniqueConstraint("pbx_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    # Asterisk extension patterns, e.g. ["112", "113", "_1XX"] or ["_X."].
+    patterns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    trunk_context: Mapped[str] = mapped_column(String(80))
+
+
+class TemplateValues:
+    """The settings a room inherits from its template (nullable on rooms)."""
+
+    show_in_phonebook: Mapped[bool | None] = mapped_column(Boolean)
+    ldap_mode: Mapped[LdapMode | None] = mapped_column(_enum(LdapMode, "ldap_mode"))
+    organization: Mapped[str | None] = mapped_column(String(100))  # shown as "building"
+    organizational_unit: Mapped[str | None] = mapped_column(String(100))  # shown as "floor"
+    standard_class_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_outbound_class.id"))
+    restricted_class_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_outbound_class.id"))
+    calls_limit: Mapped[int | None] = mapped_column(Integer)  # 0: no limit
+    busy_level: Mapped[int | None] = mapped_column(Integer)  # 0: never busy by count
+    ring_timeout: Mapped[int | None] = mapped_column(Integer)  # seconds before "not answered"
+
+
+TEMPLATE_FIELDS = (
+    "show_in_phonebook",
+    "ldap_mode",
+    "organization",
+    "organizational_unit",
+    "standard_class_id",
+    "restricted_class_id",
+    "calls_limit",
+    "busy_level",
+    "ring_timeout",
+)
+
+
+class TemplateDefaults(TemplateValues, PbxOwned, Base):
+    """The "Default values of room templates" panel: seeds every new template."""
+
+    __tablename__ = "hotel_template_defaults"
+    __table_args__ = (UniqueConstraint("pbx_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    failovers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+
+class RoomTemplate(TemplateValues, PbxOwned, Base):
+    __tablename__ = "hotel_room_template"
+    __table_args__ = (UniqueConstraint("pbx_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60))
+    failovers: Mapped[list[Failover]] = relationship(
+        primaryjoin="Failover.template_id == RoomTemplate.id",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+    )
+
+
+class Room(TemplateValues, PbxOwned, Base):
+    __tablename__ = "hotel_room"
+    __table_args__ = (UniqueConstraint("pbx_id", "extension"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    extension: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(80))
+    template_id: Mapped[int] = mapped_column(ForeignKey("hotel_room_template.id", ondelete="RESTRICT"))
+    clean: Mapped[bool] = mapped_column(Boolean, default=True)
+    cleaning_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    template: Mapped[RoomTemplate] = relationship(lazy="joined")
+    failovers: Mapped[list[Failover]] = relationship(
+        primaryjoin="Failover.room_id == Room.id", cascade="all, delete-orphan", lazy="selectin"
+    )
+    accounts: Mapped[list[SipAccount]] = relationship(back_populates="room", lazy="selectin")
+
+
+class Failover(Base):
+    """Where a call goes when the room does not answer, is busy or unavailable.
+
+    ``destination`` is an extension number (dialled in the internal context)
+    or ``hangup``. A row belongs to a template or to a room (an override).
+    """
+
+    __tablename__ = "hotel_failover"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_room_template.id", ondelete="CASCADE"))
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_room.id", ondelete="CASCADE"))
+    outcome: Mapped[Outcome] = mapped_column(_enum(Outcome, "failover_outcome"))
+    origin: Mapped[Origin] = mapped_column(_enum(Origin, "failover_origin"))
+    destination: Mapped[str] = mapped_column(String(40))
+
+
+class SipAccount(PbxOwned, Base):
+    """A SIP account (PJSIP endpoint + auth + AOR); rooms may have several.
+
+    Only the digest hash (HA1 = md5(user:realm:password)) is stored: PJSIP
+    authenticates with it, and a leaked database gives no password.
+    """
+
+    __tablename__ = "sip_account"
+    __table_args__ = (UniqueConstraint("pbx_id", "username"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    realm: Mapped[str] = mapped_column(String(64))
+    ha1: Mapped[str] = mapped_column(String(32))
+    max_contacts: Mapped[int] = mapped_column(Integer, default=1)
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_room.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    room: Mapped[Room | None] = relationship(back_populates="accounts")
+
+
+class Stay(PbxOwned, Base):
+    """A reservation: from check-in to check-out. Open while ``checkout_at`` is null."""
+
+    __tablename__ = "hotel_stay"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("hotel_room.id", ondelete="CASCADE"), index=True)
+    # Copied at check-in: history keeps what the room was called then.
+    room_extension: Mapped[str] = mapped_column(String(20))
+    owner: Mapped[str] = mapped_column(String(120))
+    guests: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    outbound: Mapped[ClassKind] = mapped_column(_enum(ClassKind, "class_kind"), default=ClassKind.RESTRICTED)
+    checkin_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    checkout_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+    room: Mapped[Room] = relationship(lazy="joined")
+
+
+class CleaningEvent(PbxOwned, Base):
+    """Every change of a room's cleaning status, and who made it."""
+
+    __tablename__ = "hotel_cleaning_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("hotel_room.id", ondelete="CASCADE"), index=True)
+    clean: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[CleaningSource] = mapped_column(_enum(CleaningSource, "cleaning_source"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class NightlyReset(PbxOwned, Base):
+    """One row per PBX and local date: the unique key makes the nightly reset
+    happen once even when several nodes race for it."""
+
+    __tablename__ = "hotel_nightly_reset"
+    __table_args__ = (UniqueConstraint("pbx_id", "local_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    local_date: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD in the PBX's timezone
+    node: Mapped[str] = mapped_column(String(100))
+    rooms: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

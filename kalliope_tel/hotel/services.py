@@ -1,0 +1,548 @@
+"""Hotel configuration: settings, outbound classes, template defaults,
+templates, rooms and their SIP accounts.
+
+Every function takes the session and the PBX it acts for; callers own the
+transaction (the CLI and AGI adapters commit once per command or call).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kalliope_tel.hotel.exceptions import InUse, InvalidValue, NotFound
+from kalliope_tel.hotel.models import (
+    TEMPLATE_FIELDS,
+    ClassKind,
+    Failover,
+    HotelSettings,
+    LdapMode,
+    Origin,
+    OutboundClass,
+    Outcome,
+    Room,
+    RoomTemplate,
+    SipAccount,
+    Stay,
+    TemplateDefaults,
+)
+from kalliope_tel.tenancy.models import Pbx
+
+EXTENSION_RE = re.compile(r"^[0-9]{2,8}$")
+PATTERN_RE = re.compile(r"^(_[0-9XZN.!\[\]\-+*#]+|[0-9*#+]+)$")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
+FAILOVER_KEYS = [f"{o.value}.{g.value}" for o in Outcome for g in Origin]
+DEFAULT_REALM = "kalliope"
+EMERGENCY_NUMBERS = ["112", "113", "115", "118"]
+
+# Template values when nothing else is configured.
+BUILTIN_DEFAULTS: dict[str, Any] = {
+    "show_in_phonebook": True,
+    "ldap_mode": LdapMode.NONE,
+    "organization": "",
+    "organizational_unit": "",
+    "calls_limit": 2,
+    "busy_level": 1,
+    "ring_timeout": 25,
+}
+
+
+# ------------------------------------------------------------------ settings
+def get_settings(session: Session, pbx: Pbx) -> HotelSettings:
+    found = session.scalars(select(HotelSettings).where(HotelSettings.pbx_id == pbx.id)).first()
+    if found is None:
+        found = HotelSettings(pbx_id=pbx.id)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def update_settings(session: Session, pbx: Pbx, **values: Any) -> HotelSettings:
+    settings = get_settings(session, pbx)
+    if "cleaning_prefix" in values and values["cleaning_prefix"] is not None:
+        prefix = values["cleaning_prefix"]
+        if not re.fullmatch(r"[*#]?[0-9]{1,6}", prefix):
+            raise InvalidValue(f"cleaning prefix {prefix!r}: use digits, optionally after * or #")
+        if session.scalars(select(Room).where(Room.pbx_id == pbx.id, Room.extension.startswith(prefix))).first():
+            raise InvalidValue(f"cleaning prefix {prefix!r} overlaps a room extension")
+    if "non_room_class" in values:
+        name = values.pop("non_room_class")
+        values["non_room_class_id"] = get_class(session, pbx, name).id if name else None
+    for key, value in values.items():
+        if value is not None:
+            setattr(settings, key, value)
+    session.flush()
+    return settings
+
+
+# ------------------------------------------------------------------ classes
+def create_class(
+    session: Session,
+    pbx: Pbx,
+    name: str,
+    patterns: list[str],
+    trunk_context: str,
+    description: str = "",
+) -> OutboundClass:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", name):
+        raise InvalidValue(f"class name {name!r}: lower-case letters, digits, - and _")
+    bad = [p for p in patterns if not PATTERN_RE.match(p)]
+    if bad or not patterns:
+        raise InvalidValue(f"class {name}: invalid pattern(s) {bad or '(none given)'}")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,80}", trunk_context):
+        raise InvalidValue(f"trunk context {trunk_context!r} is not a dialplan context name")
+    if session.scalars(select(OutboundClass).where(OutboundClass.pbx_id == pbx.id, OutboundClass.name == name)).first():
+        raise InvalidValue(f"class {name!r} exists already")
+    cls = OutboundClass(
+        pbx_id=pbx.id,
+        name=name,
+        patterns=patterns,
+        trunk_context=trunk_context,
+        description=description,
+    )
+    session.add(cls)
+    session.flush()
+    return cls
+
+
+def get_class(session: Session, pbx: Pbx, name: str) -> OutboundClass:
+    cls = session.scalars(
+        select(OutboundClass).where(OutboundClass.pbx_id == pbx.id, OutboundClass.name == name)
+    ).first()
+    if cls is None:
+        raise NotFound(f"no outbound class named {name!r}")
+    return cls
+
+
+def list_classes(session: Session, pbx: Pbx) -> list[OutboundClass]:
+    return list(
+        session.scalars(select(OutboundClass).where(OutboundClass.pbx_id == pbx.id).order_by(OutboundClass.name))
+    )
+
+
+def delete_class(session: Session, pbx: Pbx, name: str) -> None:
+    cls = get_class(session, pbx, name)
+    for model in (RoomTemplate, Room, TemplateDefaults):
+        used = session.scalar(
+            select(func.count())
+            .select_from(model)
+            .where((model.standard_class_id == cls.id) | (model.restricted_class_id == cls.id))
+        )
+        if used:
+            raise InUse(f"class {name!r} is used by {used} {model.__tablename__.removeprefix('hotel_')} row(s)")
+    session.delete(cls)
+    session.flush()
+
+
+def ensure_default_classes(session: Session, pbx: Pbx, trunk_context: str = "kalliope-trunk") -> None:
+    """Create "restricted" (emergency numbers only) and "standard" (everything)
+    when the PBX has no classes yet, and point the template defaults at them."""
+    if list_classes(session, pbx):
+        return
+    restricted = create_class(
+        session,
+        pbx,
+        "restricted",
+        EMERGENCY_NUMBERS,
+        trunk_context,
+        "internal calls and emergency numbers only",
+    )
+    standard = create_class(session, pbx, "standard", ["_X.", "_+X."], trunk_context, "every number")
+    defaults = get_template_defaults(session, pbx)
+    defaults.standard_class_id = defaults.standard_class_id or standard.id
+    defaults.restricted_class_id = defaults.restricted_class_id or restricted.id
+    get_settings(session, pbx).non_room_class_id = standard.id
+    session.flush()
+
+
+# ------------------------------------------------------------------ template defaults
+def get_template_defaults(session: Session, pbx: Pbx) -> TemplateDefaults:
+    found = session.scalars(select(TemplateDefaults).where(TemplateDefaults.pbx_id == pbx.id)).first()
+    if found is None:
+        found = TemplateDefaults(pbx_id=pbx.id, failovers={}, **BUILTIN_DEFAULTS)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def _check_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[str, Any]:
+    """Validate template values given by name (classes by name) and return model values."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key in ("standard_class", "restricted_class"):
+            out[f"{key}_id"] = get_class(session, pbx, value).id
+        elif key == "ldap_mode":
+            try:
+                out[key] = LdapMode(value)
+            except ValueError:
+                raise InvalidValue(f"ldap_mode {value!r}: one of {', '.join(m.value for m in LdapMode)}") from None
+        elif key in ("calls_limit", "busy_level", "ring_timeout"):
+            if not isinstance(value, int) or value < 0 or value > 3600:
+                raise InvalidValue(f"{key} must be a whole number from 0 to 3600, not {value!r}")
+            out[key] = value
+        elif key in ("organization", "organizational_unit"):
+            out[key] = str(value).strip()
+        elif key == "show_in_phonebook":
+            out[key] = bool(value)
+        elif key in TEMPLATE_FIELDS:
+            out[key] = value
+        else:
+            raise InvalidValue(f"unknown setting {key!r}")
+    if out.get("ring_timeout") == 0:
+        raise InvalidValue("ring_timeout must be at least 1 second")
+    return out
+
+
+def check_failovers(failovers: dict[str, str]) -> dict[str, str]:
+    clean: dict[str, str] = {}
+    for key, dest in failovers.items():
+        if key not in FAILOVER_KEYS:
+            raise InvalidValue(f"failover {key!r}: use OUTCOME.ORIGIN, one of {', '.join(FAILOVER_KEYS)}")
+        if dest and dest != "hangup" and not re.fullmatch(r"[0-9*#]{1,20}", dest):
+            raise InvalidValue(f"failover {key} -> {dest!r}: an extension number or 'hangup'")
+        if dest:
+            clean[key] = dest
+    return clean
+
+
+def update_template_defaults(
+    session: Session, pbx: Pbx, failovers: dict[str, str] | None = None, **values: Any
+) -> TemplateDefaults:
+    defaults = get_template_defaults(session, pbx)
+    for key, value in _check_values(session, pbx, values).items():
+        setattr(defaults, key, value)
+    if failovers is not None:
+        defaults.failovers = {**defaults.failovers, **check_failovers(failovers)}
+    session.flush()
+    return defaults
+
+
+# ------------------------------------------------------------------ templates
+def _set_failovers(owner: RoomTemplate | Room, failovers: dict[str, str], *, replace: bool) -> None:
+    current = {f"{f.outcome.value}.{f.origin.value}": f for f in owner.failovers}
+    if replace:
+        owner.failovers.clear()
+        current = {}
+    for key, dest in failovers.items():
+        outcome, origin = key.split(".")
+        if key in current:
+            current[key].destination = dest
+        else:
+            owner.failovers.append(Failover(outcome=Outcome(outcome), origin=Origin(origin), destination=dest))
+
+
+def create_template(
+    session: Session, pbx: Pbx, name: str, failovers: dict[str, str] | None = None, **values: Any
+) -> RoomTemplate:
+    if not name.strip():
+        raise InvalidValue("template name is empty")
+    if session.scalars(select(RoomTemplate).where(RoomTemplate.pbx_id == pbx.id, RoomTemplate.name == name)).first():
+        raise InvalidValue(f"template {name!r} exists already")
+    defaults = get_template_defaults(session, pbx)
+    seeded = {f: getattr(defaults, f) for f in TEMPLATE_FIELDS}
+    seeded.update(_check_values(session, pbx, values))
+    template = RoomTemplate(pbx_id=pbx.id, name=name, **seeded)
+    _set_failovers(template, {**defaults.failovers, **check_failovers(failovers or {})}, replace=True)
+    session.add(template)
+    session.flush()
+    return template
+
+
+def get_template(session: Session, pbx: Pbx, name: str) -> RoomTemplate:
+    found = session.scalars(
+        select(RoomTemplate).where(RoomTemplate.pbx_id == pbx.id, RoomTemplate.name == name)
+    ).first()
+    if found is None:
+        raise NotFound(f"no room template named {name!r}")
+    return found
+
+
+def list_templates(session: Session, pbx: Pbx) -> list[RoomTemplate]:
+    return list(session.scalars(select(RoomTemplate).where(RoomTemplate.pbx_id == pbx.id).order_by(RoomTemplate.name)))
+
+
+def update_template(
+    session: Session, pbx: Pbx, name: str, failovers: dict[str, str] | None = None, **values: Any
+) -> RoomTemplate:
+    template = get_template(session, pbx, name)
+    for key, value in _check_values(session, pbx, values).items():
+        setattr(template, key, value)
+    if failovers:
+        _set_failovers(template, check_failovers(failovers), replace=False)
+    session.flush()
+    return template
+
+
+def delete_template(session: Session, pbx: Pbx, name: str) -> None:
+    template = get_template(session, pbx, name)
+    used = session.scalar(select(func.count()).select_from(Room).where(Room.template_id == template.id))
+    if used:
+        raise InUse(f"template {name!r} is used by {used} room(s)")
+    session.delete(template)
+    session.flush()
+
+
+# ------------------------------------------------------------------ rooms
+@dataclass(frozen=True)
+class EffectiveRoom:
+    """A room with every template value resolved (override, else template)."""
+
+    id: int
+    extension: str
+    name: str
+    template: str
+    show_in_phonebook: bool
+    ldap_mode: str
+    building: str
+    floor: str
+    standard_class: str
+    restricted_class: str
+    calls_limit: int
+    busy_level: int
+    ring_timeout: int
+    failovers: dict[str, str]
+    accounts: list[str]
+    clean: bool
+    occupied: bool
+    stay: dict[str, Any] | None = field(default=None)
+
+
+def _class_names(session: Session, pbx: Pbx) -> dict[int, str]:
+    return {c.id: c.name for c in list_classes(session, pbx)}
+
+
+def effective(room: Room, class_names: dict[int, str], stay: Stay | None = None) -> EffectiveRoom:
+    def pick(attr: str) -> Any:
+        own = getattr(room, attr)
+        return own if own is not None else getattr(room.template, attr)
+
+    failovers = {f"{f.outcome.value}.{f.origin.value}": f.destination for f in room.template.failovers}
+    failovers.update({f"{f.outcome.value}.{f.origin.value}": f.destination for f in room.failovers})
+    std, res = pick("standard_class_id"), pick("restricted_class_id")
+    ldap = pick("ldap_mode")
+    return EffectiveRoom(
+        id=room.id,
+        extension=room.extension,
+        name=room.name,
+        template=room.template.name,
+        show_in_phonebook=bool(pick("show_in_phonebook")),
+        ldap_mode=ldap.value if ldap else LdapMode.NONE.value,
+        building=pick("organization") or "",
+        floor=pick("organizational_unit") or "",
+        standard_class=class_names.get(std, "") if std else "",
+        restricted_class=class_names.get(res, "") if res else "",
+        calls_limit=int(pick("calls_limit") or 0),
+        busy_level=int(pick("busy_level") or 0),
+        ring_timeout=int(pick("ring_timeout") or BUILTIN_DEFAULTS["ring_timeout"]),
+        failovers=dict(sorted(failovers.items())),
+        accounts=sorted(a.username for a in room.accounts),
+        clean=room.clean,
+        occupied=stay is not None,
+        stay=None
+        if stay is None
+        else {
+            "owner": stay.owner,
+            "guests": list(stay.guests),
+            "notes": stay.notes,
+            "outbound": stay.outbound.value,
+            "checkin_at": stay.checkin_at.isoformat(),
+        },
+    )
+
+
+def ha1(username: str, realm: str, password: str) -> str:
+    return hashlib.md5(f"{username}:{realm}:{password}".encode(), usedforsecurity=False).hexdigest()
+
+
+def create_account(
+    session: Session,
+    pbx: Pbx,
+    username: str,
+    password: str | None = None,
+    realm: str = DEFAULT_REALM,
+) -> tuple[SipAccount, str]:
+    """Create a SIP account; return it and its password (generated if not given), shown once."""
+    if not USERNAME_RE.match(username):
+        raise InvalidValue(f"SIP username {username!r}: 3-64 letters, digits, _ . -")
+    if session.scalars(select(SipAccount).where(SipAccount.pbx_id == pbx.id, SipAccount.username == username)).first():
+        raise InvalidValue(f"SIP account {username!r} exists already")
+    secret = password or secrets.token_urlsafe(15)
+    if len(secret) < 10:
+        raise InvalidValue("SIP password must have at least 10 characters")
+    account = SipAccount(pbx_id=pbx.id, username=username, realm=realm, ha1=ha1(username, realm, secret))
+    session.add(account)
+    session.flush()
+    return account, secret
+
+
+def list_accounts(session: Session, pbx: Pbx) -> list[SipAccount]:
+    return list(session.scalars(select(SipAccount).where(SipAccount.pbx_id == pbx.id).order_by(SipAccount.username)))
+
+
+def _get_account(session: Session, pbx: Pbx, username: str) -> SipAccount:
+    found = session.scalars(
+        select(SipAccount).where(SipAccount.pbx_id == pbx.id, SipAccount.username == username)
+    ).first()
+    if found is None:
+        raise NotFound(f"no SIP account named {username!r}")
+    return found
+
+
+def get_room(session: Session, pbx: Pbx, extension: str) -> Room:
+    room = session.scalars(select(Room).where(Room.pbx_id == pbx.id, Room.extension == extension)).first()
+    if room is None:
+        raise NotFound(f"no room with extension {extension!r}")
+    return room
+
+
+@dataclass
+class CreatedRoom:
+    room: Room
+    new_credentials: dict[str, str]  # username -> password, shown once
+
+
+def create_room(
+    session: Session,
+    pbx: Pbx,
+    extension: str,
+    name: str,
+    template: str,
+    *,
+    attach: list[str] | None = None,
+    new_accounts: int = 0,
+    failovers: dict[str, str] | None = None,
+    **overrides: Any,
+) -> CreatedRoom:
+    if not EXTENSION_RE.match(extension):
+        raise InvalidValue(f"extension {extension!r}: 2 to 8 digits")
+    if session.scalars(select(Room).where(Room.pbx_id == pbx.id, Room.extension == extension)).first():
+        raise InvalidValue(f"extension {extension} is a room already")
+    prefix = get_settings(session, pbx).cleaning_prefix
+    if prefix and extension.startswith(prefix):
+        raise InvalidValue(f"extension {extension} starts with the cleaning prefix {prefix}")
+    room = Room(
+        pbx_id=pbx.id,
+        extension=extension,
+        name=name.strip() or extension,
+        template_id=get_template(session, pbx, template).id,
+        **_check_values(session, pbx, overrides),
+    )
+    session.add(room)
+    session.flush()
+    _set_failovers(room, check_failovers(failovers or {}), replace=True)
+    for username in attach or []:
+        account = _get_account(session, pbx, username)
+        if account.room_id not in (None, room.id):
+            raise InUse(f"SIP account {username!r} belongs to another room")
+        account.room_id = room.id
+    credentials: dict[str, str] = {}
+    for i in range(new_accounts):
+        username = extension if i == 0 and not attach else f"{extension}-{i + 1}"
+        account, secret = create_account(session, pbx, username)
+        account.room_id = room.id
+        credentials[username] = secret
+    session.flush()
+    session.refresh(room)
+    return CreatedRoom(room, credentials)
+
+
+def update_room(
+    session: Session,
+    pbx: Pbx,
+    extension: str,
+    *,
+    name: str | None = None,
+    template: str | None = None,
+    failovers: dict[str, str] | None = None,
+    clear: list[str] | None = None,
+    **overrides: Any,
+) -> Room:
+    room = get_room(session, pbx, extension)
+    if name is not None:
+        room.name = name
+    if template is not None:
+        room.template_id = get_template(session, pbx, template).id
+    for key, value in _check_values(session, pbx, overrides).items():
+        setattr(room, key, value)
+    for key in clear or []:  # back to the template's value
+        attr = {
+            "standard_class": "standard_class_id",
+            "restricted_class": "restricted_class_id",
+            "building": "organization",
+            "floor": "organizational_unit",
+        }.get(key, key)
+        if attr not in TEMPLATE_FIELDS:
+            raise InvalidValue(f"cannot clear {key!r}")
+        setattr(room, attr, None)
+    if failovers:
+        _set_failovers(room, check_failovers(failovers), replace=False)
+    session.flush()
+    session.refresh(room)
+    return room
+
+
+def delete_room(session: Session, pbx: Pbx, extension: str) -> None:
+    room = get_room(session, pbx, extension)
+    if open_stay(session, room) is not None:
+        raise InUse(f"room {extension} is occupied: check it out first")
+    session.delete(room)
+    session.flush()
+
+
+def open_stay(session: Session, room: Room) -> Stay | None:
+    return session.scalars(select(Stay).where(Stay.room_id == room.id, Stay.checkout_at.is_(None))).first()
+
+
+@dataclass(frozen=True)
+class RoomFilter:
+    building: str | None = None
+    floor: str | None = None
+    clean: bool | None = None
+    occupied: bool | None = None
+    text: str | None = None  # over guest names and notes of the current stay
+
+
+def list_rooms(session: Session, pbx: Pbx, filters: RoomFilter | None = None) -> list[EffectiveRoom]:
+    filters = filters or RoomFilter()
+    rooms = session.scalars(select(Room).where(Room.pbx_id == pbx.id).order_by(Room.extension)).all()
+    stays = {
+        s.room_id: s for s in session.scalars(select(Stay).where(Stay.pbx_id == pbx.id, Stay.checkout_at.is_(None)))
+    }
+    names = _class_names(session, pbx)
+    out = []
+    needle = (filters.text or "").casefold()
+    for room in rooms:
+        view = effective(room, names, stays.get(room.id))
+        if filters.building is not None and view.building != filters.building:
+            continue
+        if filters.floor is not None and view.floor != filters.floor:
+            continue
+        if filters.clean is not None and view.clean != filters.clean:
+            continue
+        if filters.occupied is not None and view.occupied != filters.occupied:
+            continue
+        if needle:
+            stay = stays.get(room.id)
+            haystack = " ".join([stay.owner, *stay.guests, stay.notes]).casefold() if stay else ""
+            if needle not in haystack:
+                continue
+        out.append(view)
+    return out
+
+
+def room_view(session: Session, pbx: Pbx, extension: str) -> EffectiveRoom:
+    room = get_room(session, pbx, extension)
+    return effective(room, _class_names(session, pbx), open_stay(session, room))
+
+
+def class_kind_for(stay: Stay | None) -> ClassKind:
+    """Free rooms are restricted; occupied ones use the class chosen at check-in."""
+    return ClassKind.RESTRICTED if stay is None else stay.outbound

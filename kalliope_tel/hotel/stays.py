@@ -1,0 +1,137 @@
+"""Check-in, check-out, changes during a stay, and the reservation history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from kalliope_tel.db.base import utcnow
+from kalliope_tel.hotel.exceptions import InvalidValue, RoomFree, RoomOccupied
+from kalliope_tel.hotel.models import ClassKind, Stay
+from kalliope_tel.hotel.services import get_room, open_stay
+from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.wakeup.models import PENDING_STATES, Alarm, AlarmState
+
+
+def _names(owner: str, guests: list[str]) -> tuple[str, list[str]]:
+    owner = owner.strip()
+    if not owner:
+        raise InvalidValue("check-in needs the owner's name")
+    return owner, [g.strip() for g in guests if g.strip()]
+
+
+def check_in(
+    session: Session,
+    pbx: Pbx,
+    extension: str,
+    owner: str,
+    *,
+    guests: list[str] | None = None,
+    notes: str = "",
+    outbound: ClassKind = ClassKind.RESTRICTED,
+    alarms: list[datetime] | None = None,
+    at: datetime | None = None,
+) -> Stay:
+    room = get_room(session, pbx, extension)
+    # Lock the room row so two receptionists cannot check in the same room.
+    session.execute(select(type(room).id).where(type(room).id == room.id).with_for_update())
+    current = open_stay(session, room)
+    if current is not None:
+        raise RoomOccupied(f"room {extension} is occupied by {current.owner} since {current.checkin_at:%Y-%m-%d %H:%M}")
+    owner, extra = _names(owner, guests or [])
+    now = at or utcnow()
+    stay = Stay(
+        pbx_id=pbx.id,
+        room_id=room.id,
+        room_extension=room.extension,
+        owner=owner,
+        guests=extra,
+        notes=notes,
+        outbound=outbound,
+        checkin_at=now,
+    )
+    session.add(stay)
+    session.flush()
+    for due in alarms or []:
+        if due.tzinfo is None:
+            raise InvalidValue("alarm time needs a timezone")
+        if due <= now:
+            raise InvalidValue(f"alarm {due:%Y-%m-%d %H:%M} is in the past")
+        session.add(Alarm(pbx_id=pbx.id, room_id=room.id, stay_id=stay.id, due_at=due))
+    session.flush()
+    return stay
+
+
+def current_stay(session: Session, pbx: Pbx, extension: str) -> Stay:
+    stay = open_stay(session, get_room(session, pbx, extension))
+    if stay is None:
+        raise RoomFree(f"room {extension} is free (no guest checked in)")
+    return stay
+
+
+def update_stay(
+    session: Session,
+    pbx: Pbx,
+    extension: str,
+    *,
+    owner: str | None = None,
+    guests: list[str] | None = None,
+    notes: str | None = None,
+    outbound: ClassKind | None = None,
+) -> Stay:
+    stay = current_stay(session, pbx, extension)
+    if owner is not None or guests is not None:
+        stay.owner, stay.guests = _names(
+            owner if owner is not None else stay.owner,
+            guests if guests is not None else list(stay.guests),
+        )
+    if notes is not None:
+        stay.notes = notes
+    if outbound is not None:
+        stay.outbound = outbound
+    session.flush()
+    return stay
+
+
+def check_out(session: Session, pbx: Pbx, extension: str, *, at: datetime | None = None) -> Stay:
+    """Close the stay (history keeps guests and notes as they are now) and
+    cancel the room's pending alarms."""
+    stay = current_stay(session, pbx, extension)
+    stay.checkout_at = at or utcnow()
+    session.execute(
+        update(Alarm)
+        .where(Alarm.room_id == stay.room_id, Alarm.state.in_(PENDING_STATES))
+        .values(state=AlarmState.CANCELLED)
+    )
+    session.flush()
+    return stay
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    extension: str | None = None
+    text: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    open_only: bool = False
+
+
+def history(session: Session, pbx: Pbx, filters: HistoryFilter | None = None) -> list[Stay]:
+    f = filters or HistoryFilter()
+    query = select(Stay).where(Stay.pbx_id == pbx.id)
+    if f.extension:
+        query = query.where(Stay.room_extension == f.extension)
+    if f.since:
+        query = query.where(or_(Stay.checkout_at.is_(None), Stay.checkout_at >= f.since))
+    if f.until:
+        query = query.where(Stay.checkin_at <= f.until)
+    if f.open_only:
+        query = query.where(Stay.checkout_at.is_(None))
+    stays = list(session.scalars(query.order_by(Stay.checkin_at.desc(), Stay.id.desc())))
+    if f.text:
+        needle = f.text.casefold()
+        stays = [s for s in stays if needle in " ".join([s.owner, *s.guests, s.notes]).casefold()]
+    return stays

@@ -1,0 +1,1 @@
+"""Wake-up calls (alarm clock service)."""
