@@ -8,18 +8,22 @@ database and a lab Asterisk and exercise the real wiring.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
-from kalliope_tel.asterisk.agi.server import AgiRouter, AgiServer
-from kalliope_tel.asterisk.ami.client import AmiClient
-from kalliope_tel.asterisk.ari.client import AriClient
-from kalliope_tel.asterisk.ari.runtime import AriRuntime
-from kalliope_tel.asterisk.endpoints import AsteriskEndpoints, resolve_endpoints
 from kalliope_tel.config import Settings
-from kalliope_tel.db.engine import make_engine, make_session_factory
-from kalliope_tel.db.hot import HotReader
+
+# Engines are imported where they are built: a CLI command that only reads
+# the database should not pay for loading the ARI/AMI/FastAGI stacks.
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from kalliope_tel.asterisk.agi.server import AgiRouter, AgiServer
+    from kalliope_tel.asterisk.ami.client import AmiClient
+    from kalliope_tel.asterisk.ari.client import AriClient
+    from kalliope_tel.asterisk.ari.runtime import AriRuntime
+    from kalliope_tel.asterisk.endpoints import AsteriskEndpoints
+    from kalliope_tel.db.hot import HotReader
 
 
 class Container:
@@ -30,39 +34,54 @@ class Container:
     # ------------------------------------------------------------ store
     @cached_property
     def engine(self) -> Engine:
+        from kalliope_tel.db.engine import make_engine
+
         return make_engine(self.settings.effective_database_url)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
+        from kalliope_tel.db.engine import make_session_factory
+
         return make_session_factory(self.engine)
 
     @cached_property
     def hot_reader(self) -> HotReader:
+        from kalliope_tel.db.hot import HotReader
+
         return HotReader(self.engine)
 
     # ------------------------------------------------------------ asterisk
     @property
     def endpoints(self) -> AsteriskEndpoints:
         if self._endpoints is None:
+            from kalliope_tel.asterisk.endpoints import resolve_endpoints
+
             self._endpoints = resolve_endpoints(self.settings)
         return self._endpoints
 
     def ari_client(self, apps: list[str] | None = None) -> AriClient:
+        from kalliope_tel.asterisk.ari.client import AriClient
+
         ep = self.endpoints
         return AriClient(ep.ari_url, ep.ari_username, ep.ari_password, apps=apps or [self.settings.ari_app])
 
     def ami_client(self) -> AmiClient:
+        from kalliope_tel.asterisk.ami.client import AmiClient
+
         ep = self.endpoints
         return AmiClient(ep.ami_host, ep.ami_port, ep.ami_username, ep.ami_password)
 
     def agi_router(self) -> AgiRouter:
         import agi
+        from kalliope_tel.asterisk.agi.server import AgiRouter
 
         router = AgiRouter()
         agi.register(router, self)
         return router
 
     def agi_server(self, router: AgiRouter | None = None) -> AgiServer:
+        from kalliope_tel.asterisk.agi.server import AgiServer
+
         ep = self.endpoints
         return AgiServer(router or self.agi_router(), ep.agi_host, ep.agi_port)
 

@@ -16,6 +16,8 @@ GLOBAL_ARI_APP = "KALLIOPE_ARI_APP"
 
 # Lab dialling: the extension a lab call pretends to come from.
 LAB_FROM = "KT_LAB_FROM"
+# "internal" (a phone) or "external" (enters as if from a trunk).
+LAB_ORIGIN = "KT_LAB_ORIGIN"
 
 # Name of the prompt being played over AGI, set just before STREAM FILE.
 PROMPT = "KALLIOPE_PROMPT"

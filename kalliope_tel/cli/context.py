@@ -13,7 +13,6 @@ from rich.table import Table
 
 from kalliope_tel.config import Settings, load_settings
 from kalliope_tel.container import Container
-from kalliope_tel.logging import configure_logging
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -22,6 +21,7 @@ err_console = Console(stderr=True, soft_wrap=True)
 class CliState:
     def __init__(self) -> None:
         self.config_file: Path | None = None
+        self.pbx_slug: str | None = None
         self._settings: Settings | None = None
         self._container: Container | None = None
 
@@ -30,6 +30,8 @@ class CliState:
         if self._settings is None:
             self._settings = load_settings(self.config_file)
             # One-shot commands print their own results; only 'serve' logs at info.
+            from kalliope_tel.logging import configure_logging
+
             level = self._settings.log_level
             configure_logging("warning" if level == "info" else level, self._settings.log_format)
         return self._settings

@@ -4,7 +4,6 @@ import typer
 
 from kalliope_tel.cli.context import STATE, console
 from kalliope_tel.config import mask_url_password
-from kalliope_tel.db import migrate
 
 app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 
@@ -12,6 +11,8 @@ app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 @app.command("upgrade")
 def upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (default: the newest)."""
+    from kalliope_tel.db import migrate
+
     engine = STATE.container.engine
     migrate.upgrade(engine, revision)
     console.print(
@@ -24,6 +25,8 @@ def upgrade(revision: str = typer.Argument("head")) -> None:
 @app.command("check")
 def check() -> None:
     """Fail when the database is behind or models and migrations differ."""
+    from kalliope_tel.db import migrate
+
     engine = STATE.container.engine
     migrate.check(engine)
     console.print(f"database at head ({migrate.current_revision(engine)}); models match migrations")
@@ -32,4 +35,6 @@ def check() -> None:
 @app.command("current")
 def current() -> None:
     """Print the database's revision."""
+    from kalliope_tel.db import migrate
+
     console.print(migrate.current_revision(STATE.container.engine) or "none")

@@ -94,7 +94,8 @@ def cli(command: str, name: str | None = NAME) -> None:
 @app.command("dial")
 def dial(
     number: str = typer.Argument(..., help="What the phone dials, e.g. 600 or '*331'."),
-    caller: str = typer.Option(..., "--from", help="The extension that dials."),
+    caller: str = typer.Option(..., "--from", help="The extension that dials (or the caller id of an outside call)."),
+    origin: str = typer.Option("internal", "--origin", help="internal (a phone) or external (from a trunk)."),
     digits: str = typer.Option("", "--digits", help="DTMF to press once answered."),
     ring_timeout: int = typer.Option(20, "--ring-timeout", help="Seconds to ring before giving up."),
     max_duration: float = typer.Option(30.0, "--max-duration", help="Hang up after this many seconds."),

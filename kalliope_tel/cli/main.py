@@ -12,17 +12,9 @@ import sys
 from pathlib import Path
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from kalliope_tel.asterisk.agi.protocol import AgiError
-from kalliope_tel.asterisk.ami.protocol import AmiError
-from kalliope_tel.asterisk.ari.errors import AriError
-from kalliope_tel.cli import bench_cmd, config_cmd, db_cmd, lab_cmd
+from kalliope_tel.cli import asterisk_cmd, bench_cmd, config_cmd, db_cmd, hotel_cmd, lab_cmd
 from kalliope_tel.cli.context import STATE, console, err_console, print_json, print_table
-from kalliope_tel.config import ConfigError
-from kalliope_tel.db.migrate import MigrationMismatch
-from kalliope_tel.errors import KalliopeError
-from kalliope_tel.lab.instance import LabError
 
 app = typer.Typer(
     name="kalliope-tel",
@@ -35,6 +27,8 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(bench_cmd.app, name="bench")
+app.add_typer(hotel_cmd.app, name="hotel")
+app.add_typer(asterisk_cmd.app, name="asterisk")
 
 
 @app.callback()
@@ -90,24 +84,24 @@ def version() -> None:
     console.print(f"kalliope-tel {__version__}")
 
 
-OPERATOR_ERRORS = (
-    KalliopeError,
-    ConfigError,
-    LabError,
-    AriError,
-    AmiError,
-    AgiError,
-    MigrationMismatch,
-    SQLAlchemyError,
-    OSError,
-)
+# Errors whose message is for the operator, by module prefix: checked after
+# the fact so the CLI never imports SQLAlchemy or the engines just to catch them.
+OPERATOR_ERROR_MODULES = ("kalliope_tel.", "sqlalchemy.", "psycopg")
+
+
+def is_operator_error(exc: BaseException) -> bool:
+    from kalliope_tel.errors import KalliopeError
+
+    if isinstance(exc, KalliopeError | OSError):
+        return True
+    return any(type(e).__module__.startswith(OPERATOR_ERROR_MODULES) for e in type(exc).__mro__[:-2])
 
 
 def run() -> None:
     try:
         app()
-    except OPERATOR_ERRORS as exc:
-        if os.environ.get("KALLIOPE_DEBUG"):
+    except Exception as exc:
+        if os.environ.get("KALLIOPE_DEBUG") or not is_operator_error(exc):
             raise
         message = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         err_console.print(f"[red]error:[/red] {message[0] if message else type(exc).__name__}", highlight=False)

@@ -28,7 +28,7 @@ from kalliope_tel.asterisk.ari.models import (
     StasisStart,
 )
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
-from kalliope_tel.dialplan_variables import LAB_FROM, PROMPT
+from kalliope_tel.dialplan_variables import LAB_FROM, LAB_ORIGIN, PROMPT
 
 PLAYING_APPS = {
     "playback",
@@ -55,6 +55,7 @@ class DialReport:
     hangup_cause_text: str = ""
     far_end_cause: int | None = None
     far_end_cause_text: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
     duration: float = 0.0
     timed_out: bool = False
 
@@ -71,6 +72,7 @@ async def lab_dial(
     digit_delay: float = 1.0,
     ring_timeout: int = 20,
     max_duration: float = 30.0,
+    origin: str = "internal",
     variables: dict[str, str] | None = None,
 ) -> DialReport:
     """Place the call and follow it to its end (or ``max_duration``)."""
@@ -92,7 +94,7 @@ async def lab_dial(
                 timeout=ring_timeout,
                 channel_id=leg1,
                 other_channel_id=leg2,
-                variables={LAB_FROM: caller, **(variables or {})},
+                variables={LAB_FROM: caller, LAB_ORIGIN: origin, **(variables or {})},
             )
             deadline = started + max_duration
             while report.hangup_cause is None:
@@ -135,8 +137,9 @@ def _follow(event: Event, report: DialReport, leg1: str, leg2: str) -> bool:
         report.applications.append(event.dialplan_app)
         if event.dialplan_app.lower() in PLAYING_APPS:
             report.prompts.extend(p for p in event.dialplan_app_data.split(",")[0].split("&") if p)
-    elif isinstance(event, ChannelVarset) and event.variable == PROMPT and event.value:
-        if event.channel_id == leg2:
+    elif isinstance(event, ChannelVarset) and event.channel_id == leg2:
+        report.variables[event.variable] = event.value
+        if event.variable == PROMPT and event.value:
             report.prompts.append(event.value)
     elif isinstance(event, ChannelDestroyed):
         if event.channel.id == leg1:

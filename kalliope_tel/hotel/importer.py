@@ -1,0 +1,234 @@
+"""Massive import of rooms from CSV or XLSX.
+
+Every row is tried inside its own savepoint, so all bad rows are found and
+reported with their line numbers in one pass; unless ``skip_bad``, any bad
+row rolls the whole import back and nothing is imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from kalliope_tel.errors import KalliopeError
+from kalliope_tel.hotel.exceptions import HotelError, ImportRejected, InvalidValue
+from kalliope_tel.hotel.services import create_room
+from kalliope_tel.tenancy.models import Pbx
+
+COLUMNS = [
+    "extension",
+    "name",
+    "template",
+    "building",
+    "floor",
+    "phonebook",
+    "ldap_mode",
+    "standard_class",
+    "restricted_class",
+    "calls_limit",
+    "busy_level",
+    "ring_timeout",
+    "accounts",
+    "new_accounts",
+    "failovers",
+]
+REQUIRED = ("extension", "template")
+EXAMPLE = {
+    "extension": "101",
+    "name": "Room 101",
+    "template": "standard-room",
+    "building": "Main",
+    "floor": "1",
+    "phonebook": "yes",
+    "ldap_mode": "",
+    "standard_class": "",
+    "restricted_class": "",
+    "calls_limit": "",
+    "busy_level": "",
+    "ring_timeout": "",
+    "accounts": "",
+    "new_accounts": "1",
+    "failovers": "noanswer.internal=900;busy.external=hangup",
+}
+Row = tuple[int, dict[str, str]]
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    credentials: dict[str, str] = field(default_factory=dict)
+
+
+def read_rows(path: Path) -> list[Row]:
+    """The file's data rows with their line numbers (the header is line 1)."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _read_csv(path)
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_xlsx(path)
+    raise InvalidValue(f"{path.name}: use a .csv or .xlsx file")
+
+
+def _normalise_header(header: list[str], source: str) -> list[str]:
+    names = [str(h or "").strip().lower().replace(" ", "_") for h in header]
+    unknown = [n for n in names if n and n not in COLUMNS]
+    if unknown:
+        raise InvalidValue(f"{source}: unknown column(s) {', '.join(unknown)}; expected {', '.join(COLUMNS)}")
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise InvalidValue(f"{source}: missing column(s) {', '.join(missing)}")
+    return names
+
+
+def _read_csv(path: Path) -> list[Row]:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidValue(f"{path.name}: not UTF-8 text") from None
+    if not text.strip():
+        raise InvalidValue(f"{path.name}: the file is empty")
+    try:
+        dialect: Any = csv.Sniffer().sniff(text.splitlines()[0], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    header = _normalise_header(next(reader), path.name)
+    rows = []
+    for values in reader:
+        line = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) > len(header):
+            rows.append((line, {"__error__": f"{len(values)} fields, the header has {len(header)}"}))
+            continue
+        rows.append((line, {k: v.strip() for k, v in zip(header, values, strict=False) if k}))
+    return rows
+
+
+def _read_xlsx(path: Path) -> list[Row]:
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise InvalidValue(f"{path.name}: not a readable XLSX file ({type(exc).__name__})") from None
+    sheet = book.worksheets[0]
+    iterator = sheet.iter_rows(values_only=True)
+    try:
+        header = _normalise_header([str(h) if h is not None else "" for h in next(iterator)], path.name)
+    except StopIteration:
+        raise InvalidValue(f"{path.name}: the sheet is empty") from None
+    rows = []
+    for line, values in enumerate(iterator, start=2):
+        cells = [
+            "" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)) for v in values
+        ]
+        if not any(c.strip() for c in cells):
+            continue
+        rows.append((line, {k: v.strip() for k, v in zip(header, cells, strict=False) if k}))
+    book.close()
+    return rows
+
+
+def _row_arguments(row: dict[str, str]) -> dict[str, Any]:
+    if "__error__" in row:
+        raise InvalidValue(row["__error__"])
+    for col in REQUIRED:
+        if not row.get(col):
+            raise InvalidValue(f"{col} is empty")
+    args: dict[str, Any] = {
+        "extension": row["extension"],
+        "name": row.get("name", ""),
+        "template": row["template"],
+    }
+    mapping = {
+        "building": "organization",
+        "floor": "organizational_unit",
+        "ldap_mode": "ldap_mode",
+        "standard_class": "standard_class",
+        "restricted_class": "restricted_class",
+    }
+    for col, key in mapping.items():
+        if row.get(col):
+            args[key] = row[col]
+    if row.get("phonebook"):
+        if row["phonebook"].lower() not in ("yes", "no", "true", "false", "1", "0"):
+            raise InvalidValue(f"phonebook must be yes or no, not {row['phonebook']!r}")
+        args["show_in_phonebook"] = row["phonebook"].lower() in ("yes", "true", "1")
+    for col in ("calls_limit", "busy_level", "ring_timeout", "new_accounts"):
+        if row.get(col):
+            if not row[col].isdigit():
+                raise InvalidValue(f"{col} must be a whole number, not {row[col]!r}")
+            args[col] = int(row[col])
+    if row.get("accounts"):
+        args["attach"] = [a.strip() for a in row["accounts"].split(";") if a.strip()]
+    if row.get("failovers"):
+        failovers = {}
+        for pair in row["failovers"].split(";"):
+            key, sep, dest = pair.partition("=")
+            if not sep:
+                raise InvalidValue(f"failover {pair!r}: use OUTCOME.ORIGIN=DESTINATION")
+            failovers[key.strip()] = dest.strip()
+        args["failovers"] = failovers
+    return args
+
+
+def import_rooms(
+    session: Session,
+    pbx: Pbx,
+    rows: list[Row],
+    *,
+    skip_bad: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    report = ImportReport()
+    if not rows:
+        raise InvalidValue("the file has no data rows")
+    seen: dict[str, int] = {}
+    for done, (line, row) in enumerate(rows, start=1):
+        ext = row.get("extension", "")
+        try:
+            if ext in seen:
+                raise InvalidValue(f"extension {ext} also on line {seen[ext]}")
+            args = _row_arguments(row)
+            with session.begin_nested():
+                created = create_room(session, pbx, **args)
+            seen[ext] = line
+            report.imported += 1
+            report.credentials.update(created.new_credentials)
+        except (HotelError, KalliopeError) as exc:
+            report.skipped.append((line, str(exc)))
+        if progress is not None:
+            progress(done)
+    if report.skipped and not skip_bad:
+        raise ImportRejected(report.skipped)
+    return report
+
+
+def write_template(path: Path) -> None:
+    """The import template: header and one example row, as CSV or XLSX."""
+    if path.suffix.lower() == ".csv":
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, COLUMNS)
+            writer.writeheader()
+            writer.writerow(EXAMPLE)
+        return
+    if path.suffix.lower() != ".xlsx":
+        raise InvalidValue(f"{path.name}: use a .csv or .xlsx name")
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "rooms"
+    sheet.append(COLUMNS)
+    sheet.append([EXAMPLE[c] for c in COLUMNS])
+    book.save(path)

@@ -1,0 +1,183 @@
+"""Hotel domain on both databases: templates, rooms, stays, cleaning, nightly reset, rendering."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dialplan.generator import LAB_DEVICE, render
+from kalliope_tel.hotel import calls, cleaning, services, stays
+from kalliope_tel.hotel.exceptions import InUse, InvalidValue, NotFound, RoomFree, RoomOccupied
+from kalliope_tel.hotel.models import ClassKind, CleaningEvent, CleaningSource, NightlyReset
+from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.tenancy.services import get_pbx
+from kalliope_tel.wakeup.models import Alarm, AlarmState
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def pbx(db: Session) -> Pbx:
+    pbx = get_pbx(db)
+    services.ensure_default_classes(db, pbx, "kt-lab-trunk")
+    services.update_template_defaults(db, pbx, failovers={"noanswer.internal": "600"}, calls_limit=3, busy_level=2)
+    services.create_template(db, pbx, "std", organization="Main", organizational_unit="1")
+    return pbx
+
+
+def test_template_seeded_from_defaults_and_room_overrides(db: Session, pbx: Pbx) -> None:
+    template = services.get_template(db, pbx, "std")
+    assert (template.calls_limit, template.busy_level) == (3, 2)
+    assert {f"{f.outcome.value}.{f.origin.value}": f.destination for f in template.failovers} == {
+        "noanswer.internal": "600"
+    }
+    created = services.create_room(
+        db,
+        pbx,
+        "101",
+        "Sea view",
+        "std",
+        new_accounts=1,
+        organizational_unit="3",
+        failovers={"busy.external": "hangup"},
+    )
+    assert list(created.new_credentials) == ["101"] and len(created.new_credentials["101"]) >= 10
+    view = services.room_view(db, pbx, "101")
+    assert (view.building, view.floor, view.calls_limit) == ("Main", "3", 3)
+    assert view.failovers == {"noanswer.internal": "600", "busy.external": "hangup"}
+    assert view.standard_class == "standard" and view.restricted_class == "restricted"
+    # Template changes flow to rooms that do not override them.
+    services.update_template(db, pbx, "std", organization="Annex", calls_limit=5)
+    services.update_room(db, pbx, "101", clear=["floor"])
+    view = services.room_view(db, pbx, "101")
+    assert (view.building, view.floor, view.calls_limit) == ("Annex", "1", 5)
+    account = services.list_accounts(db, pbx)[0]
+    assert account.ha1 == services.ha1("101", "kalliope", created.new_credentials["101"])
+
+
+def test_invalid_values_are_refused(db: Session, pbx: Pbx) -> None:
+    with pytest.raises(InvalidValue, match="extension"):
+        services.create_room(db, pbx, "1a", "x", "std")
+    with pytest.raises(NotFound, match="template"):
+        services.create_room(db, pbx, "101", "x", "nope")
+    services.create_room(db, pbx, "101", "x", "std")
+    with pytest.raises(InvalidValue, match="already"):
+        services.create_room(db, pbx, "101", "x", "std")
+    with pytest.raises(InvalidValue, match="overlaps a room"):
+        services.update_settings(db, pbx, cleaning_prefix="10")
+    services.update_settings(db, pbx, cleaning_prefix="33")
+    with pytest.raises(InvalidValue, match="starts with the cleaning prefix"):
+        services.create_room(db, pbx, "3310", "x", "std")
+    with pytest.raises(InvalidValue, match="failover"):
+        services.update_room(db, pbx, "101", failovers={"late.internal": "600"})
+    with pytest.raises(InUse):
+        services.delete_template(db, pbx, "std")
+    with pytest.raises(InUse):
+        services.delete_class(db, pbx, "standard")
+
+
+def test_checkin_checkout_history_and_alarms(db: Session, pbx: Pbx) -> None:
+    services.create_room(db, pbx, "101", "x", "std")
+    due = datetime.now(UTC) + timedelta(hours=8)
+    stay = stays.check_in(db, pbx, "101", "Mario Rossi", guests=["Anna"], notes="late", alarms=[due])
+    assert stay.outbound is ClassKind.RESTRICTED and stay.checkin_at.tzinfo is not None
+    with pytest.raises(RoomOccupied, match="Mario Rossi"):
+        stays.check_in(db, pbx, "101", "Someone")
+    services.create_room(db, pbx, "102", "x", "std")
+    with pytest.raises(InvalidValue, match="owner"):
+        stays.check_in(db, pbx, "102", "  ")
+    stays.update_stay(db, pbx, "101", guests=["Anna", "Luca"], notes="needs crib", outbound=ClassKind.STANDARD)
+    assert calls.outbound_class(db, pbx, "101").class_name == "standard"
+    done = stays.check_out(db, pbx, "101")
+    assert done.checkout_at is not None
+    with pytest.raises(RoomFree):
+        stays.check_out(db, pbx, "101")
+    # History keeps the stay as it was at check-out; the alarm was cancelled.
+    stays.check_in(db, pbx, "101", "Next Guest")
+    history = stays.history(db, pbx, stays.HistoryFilter(extension="101"))
+    assert [h.owner for h in history] == ["Next Guest", "Mario Rossi"]
+    assert history[1].guests == ["Anna", "Luca"] and history[1].notes == "needs crib"
+    assert [h.owner for h in stays.history(db, pbx, stays.HistoryFilter(text="luca"))] == ["Mario Rossi"]
+    assert db.scalars(select(Alarm.state)).all() == [AlarmState.CANCELLED]
+
+
+def test_receptionist_filters(db: Session, pbx: Pbx) -> None:
+    for ext, floor in (("101", "1"), ("201", "2"), ("202", "2")):
+        services.create_room(db, pbx, ext, f"Room {ext}", "std", organizational_unit=floor)
+    stays.check_in(db, pbx, "201", "Giulia Bianchi", notes="allergic to feathers")
+    cleaning.set_cleaning(db, pbx, "202", False, CleaningSource.OPERATOR)
+    f = services.RoomFilter
+    assert [r.extension for r in services.list_rooms(db, pbx, f(floor="2"))] == ["201", "202"]
+    assert [r.extension for r in services.list_rooms(db, pbx, f(clean=False))] == ["202"]
+    assert [r.extension for r in services.list_rooms(db, pbx, f(occupied=True))] == ["201"]
+    assert [r.extension for r in services.list_rooms(db, pbx, f(text="FEATHERS"))] == ["201"]
+    assert [r.extension for r in services.list_rooms(db, pbx, f(text="bianchi", floor="1"))] == []
+
+
+def test_cleaning_by_phone(db: Session, pbx: Pbx) -> None:
+    services.create_room(db, pbx, "101", "x", "std")
+    r = cleaning.PhoneCodeResult
+    assert cleaning.cleaning_by_phone(db, pbx, "101", "1") is r.DIRTY
+    assert services.room_view(db, pbx, "101").clean is False
+    assert cleaning.cleaning_by_phone(db, pbx, "101", "0") is r.CLEAN
+    assert cleaning.cleaning_by_phone(db, pbx, "101", "9") is r.BAD_DIGIT
+    assert cleaning.cleaning_by_phone(db, pbx, "555", "1") is r.NOT_A_ROOM
+    assert services.room_view(db, pbx, "101").clean is True
+    events = db.scalars(select(CleaningEvent.clean)).all()
+    assert events == [False, True]  # refused codes changed nothing
+    services.update_settings(db, pbx, cleaning_enabled=False)
+    assert cleaning.cleaning_by_phone(db, pbx, "101", "1") is r.DISABLED
+
+
+def test_nightly_reset_marks_occupied_rooms_once(db: Session, pbx: Pbx) -> None:
+    for ext in ("101", "102", "103"):
+        services.create_room(db, pbx, ext, "x", "std")
+    stays.check_in(db, pbx, "101", "A")
+    stays.check_in(db, pbx, "102", "B")
+    services.update_settings(db, pbx, nightly_dirty_at=time(3, 0))
+    before = datetime(2026, 11, 24, 2, 59, tzinfo=UTC)
+    assert cleaning.run_nightly_reset(db, pbx, "n1", before) is None
+    at = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+    assert cleaning.run_nightly_reset(db, pbx, "n1", at) == 2
+    assert cleaning.run_nightly_reset(db, pbx, "n2", at + timedelta(minutes=5)) is None
+    assert [r.extension for r in services.list_rooms(db, pbx, services.RoomFilter(clean=False))] == ["101", "102"]
+    assert len(db.scalars(select(NightlyReset)).all()) == 1
+    # The next night is a new day.
+    assert cleaning.run_nightly_reset(db, pbx, "n2", at + timedelta(days=1)) == 2
+
+
+def test_call_decisions(db: Session, pbx: Pbx) -> None:
+    services.create_room(db, pbx, "101", "x", "std")
+    services.create_room(db, pbx, "102", "x", "std", calls_limit=2, busy_level=1)
+    assert calls.room_to_room(db, pbx, "101", "102") is calls.RoomToRoom.ALLOW
+    services.update_settings(db, pbx, block_room_to_room=True)
+    assert calls.room_to_room(db, pbx, "101", "102") is calls.RoomToRoom.BLOCK
+    assert calls.room_to_room(db, pbx, "500", "102") is calls.RoomToRoom.ALLOW
+    assert calls.outbound_class(db, pbx, "101") == calls.OutboundDecision("restricted", ClassKind.RESTRICTED)
+    assert calls.outbound_class(db, pbx, "500") == calls.OutboundDecision("standard", None)
+    v = calls.LimitVerdict
+    assert calls.call_limits(db, pbx, "102", 0, incoming=True) is v.OK
+    assert calls.call_limits(db, pbx, "102", 1, incoming=True) is v.BUSY
+    assert calls.call_limits(db, pbx, "102", 1, incoming=False) is v.OK
+    assert calls.call_limits(db, pbx, "102", 2, incoming=False) is v.LIMIT
+
+
+def test_render_is_deterministic_and_complete(db: Session, pbx: Pbx) -> None:
+    services.create_room(db, pbx, "102", "B", "std", new_accounts=1)
+    services.create_room(db, pbx, "101", "A", "std", new_accounts=2)
+    first = render(db, pbx).files
+    assert render(db, pbx).files == first
+    dialplan, pjsip = first["extensions_kalliope_generated.conf"], first["pjsip_kalliope.conf"]
+    assert dialplan.index("exten => 101,") < dialplan.index("exten => 102,")
+    assert "Dial" not in dialplan  # dialling lives in the static subroutine
+    assert "kalliope-room-call,s,1(101,25,PJSIP/101&PJSIP/101-2)" in dialplan
+    assert "exten => _*33X,1,Gosub(kalliope-hotel-cleaning,s,1(${EXTEN:3}))" in dialplan
+    assert "exten => noanswer-internal,1,Goto(kalliope-internal,600,1)" in dialplan
+    assert "[kalliope-class-fallback](+)\nexten => 112," in dialplan
+    assert pjsip.count("type = endpoint") == 3 and "set_var = KALLIOPE_FROM_EXTEN=101" in pjsip
+    password_free = all(len(line) < 200 for line in pjsip.splitlines())
+    assert password_free and "md5_cred = " in pjsip
+    assert "Local/101@kt-lab-room/n" in render(db, pbx, LAB_DEVICE).files["extensions_kalliope_generated.conf"]
