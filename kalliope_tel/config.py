@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     lab_root: Path = Path("/var/cache/kalliope-tel/asterisk-sid")
     lab_name: str = "default"
 
+    # How often serve checks whether a scheduled job (nightly cleaning reset) is due.
+    scheduler_interval_seconds: float = Field(default=60.0, gt=0)
+    # This node's name in job records (default: host name and pid).
+    node_name: str = ""
+
     log_level: str = "info"
     log_format: str = "console"
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import socket
 from collections.abc import Callable
 
 import structlog
@@ -22,6 +24,7 @@ from kalliope_tel.asterisk.ami.protocol import AmiAuthError, AmiError
 from kalliope_tel.asterisk.ari.errors import AriAuthError
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
 from kalliope_tel.container import Container
+from kalliope_tel.hotel.jobs import nightly_reset_loop
 from kalliope_tel.tuning import settle_heap
 
 log = structlog.get_logger(__name__)
@@ -55,9 +58,12 @@ async def serve(container: Container, *, ready: Callable[[], None] | None = None
     runtime = AriRuntime(ari)
     container.register_stasis_apps(runtime)
     ami = container.ami_client()
+    node = container.settings.node_name or f"{socket.gethostname()}:{os.getpid()}"
+    interval = container.settings.scheduler_interval_seconds
     tasks: list[asyncio.Task[None]] = [
         asyncio.create_task(runtime.run(), name="ari"),
         asyncio.create_task(_connect_ami(ami, stop), name="ami-connect"),
+        asyncio.create_task(nightly_reset_loop(container, node, interval), name="hotel-nightly"),
     ]
     settle_heap()
     log.info("serve.started", asterisk=container.endpoints.source, agi_port=agi.port)

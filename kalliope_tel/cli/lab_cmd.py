@@ -102,8 +102,11 @@ def dial(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Call from a lab phone as if extension --from had dialled NUMBER; print what happened."""
+    from kalliope_tel.errors import KalliopeError
     from kalliope_tel.lab.dial import lab_dial
 
+    if origin not in ("internal", "external"):
+        raise KalliopeError(f"--origin {origin!r}: internal or external")
     client = STATE.container.ari_client(apps=["kt-lab-dial"])
     report = asyncio.run(
         lab_dial(

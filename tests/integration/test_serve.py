@@ -71,3 +71,75 @@ async def test_serve_finishes_request_in_progress_on_sigterm(lab_state: LabState
     names = [__import__("json").loads(line)["event"] for line in events]
     assert "serve.started" in names and names[-1] == "serve.stopped"
     assert lab_state.ari_password not in output and lab_state.ami_password not in output
+
+
+def test_two_serve_nodes_reset_each_occupied_room_once(lab_state: LabState, tmp_path: object) -> None:
+    """Nightly reset with two serve processes racing on one PostgreSQL."""
+    from datetime import time as clock
+
+    from sqlalchemy import select
+
+    from kalliope_tel.config import Settings
+    from kalliope_tel.container import Container
+    from kalliope_tel.db import migrate
+    from kalliope_tel.db.engine import transaction
+    from kalliope_tel.hotel import services, stays
+    from kalliope_tel.hotel.models import CleaningEvent, CleaningSource, NightlyReset
+    from kalliope_tel.lab.ports import free_tcp_port
+    from kalliope_tel.tenancy.services import get_pbx
+    from tests.conftest import _pg_dsn, create_pg_database, drop_pg_database
+
+    name = create_pg_database()
+    url = _pg_dsn(name)
+    container = Container(Settings(database_url=url))
+    try:
+        migrate.upgrade(container.engine)
+        with transaction(container.sessions) as s:
+            pbx = get_pbx(s)
+            services.ensure_default_classes(s, pbx)
+            services.create_template(s, pbx, "std")
+            for ext in range(101, 121):
+                services.create_room(s, pbx, str(ext), "", "std")
+            for ext in range(101, 111):  # ten occupied rooms
+                stays.check_in(s, pbx, str(ext), f"Guest {ext}")
+            # Due now: midnight has passed today in the PBX's timezone (UTC).
+            services.update_settings(s, pbx, nightly_dirty_at=clock(0, 0))
+        nodes = []
+        for node in ("node-a", "node-b"):
+            env = {k: v for k, v in os.environ.items() if not k.startswith("KALLIOPE_")}
+            env.update(
+                KALLIOPE_LAB_ROOT=str(LAB_ROOT),
+                KALLIOPE_LAB_NAME=lab_state.name,
+                KALLIOPE_DATABASE_URL=url,
+                KALLIOPE_AGI_BIND=f"127.0.0.1:{free_tcp_port()}",
+                KALLIOPE_NODE_NAME=node,
+                KALLIOPE_SCHEDULER_INTERVAL_SECONDS="0.2",
+                KALLIOPE_LOG_FORMAT="json",
+            )
+            nodes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "kalliope_tel", "serve"],
+                    env=env,
+                    text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        time.sleep(6)  # many scheduler ticks on both nodes
+        for proc in nodes:
+            proc.send_signal(signal.SIGTERM)
+        outputs = [proc.communicate(timeout=20)[0] for proc in nodes]
+        assert all(proc.returncode == 0 for proc in nodes), outputs
+        with container.sessions() as s:
+            resets = s.scalars(select(NightlyReset)).all()
+            nightly = s.scalars(
+                select(CleaningEvent.room_id).where(CleaningEvent.source == CleaningSource.NIGHTLY)
+            ).all()
+            dirty = [r.extension for r in services.list_rooms(s, get_pbx(s), services.RoomFilter(clean=False))]
+        assert len(resets) == 1 and resets[0].rooms == 10
+        assert sorted(nightly) == sorted(set(nightly)) and len(nightly) == 10  # each room once
+        assert dirty == [str(e) for e in range(101, 111)]
+        assert sum("hotel.nightly_reset" in out for out in outputs) == 1  # one node did it
+    finally:
+        container.close()
+        drop_pg_database(name)
