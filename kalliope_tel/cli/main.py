@@ -94,7 +94,7 @@ def is_operator_error(exc: BaseException) -> bool:
 
     if isinstance(exc, KalliopeError | OSError):
         return True
-    return any(type(e).__module__.startswith(OPERATOR_ERROR_MODULES) for e in type(exc).__mro__[:-2])
+    return any(cls.__module__.startswith(OPERATOR_ERROR_MODULES) for cls in type(exc).__mro__)
 
 
 def run() -> None:
