@@ -103,8 +103,28 @@ def fresh_db_url(db_backend: str, tmp_path: Path) -> Iterator[str]:
 # ---------------------------------------------------------------- lab Asterisk
 
 
+def purge_orphan_labs() -> None:
+    """Stop and delete labs of test runs that were killed (their pytest pid is gone).
+
+    CI reuses machines: an interrupted run must not leave Asterisks behind.
+    """
+    base = LAB_ROOT / "srv/kalliope-lab"
+    for path in base.glob("pytest-*") if base.is_dir() else ():
+        owner = path.name.rsplit("-", 1)[-1]
+        if owner.isdigit():
+            try:
+                os.kill(int(owner), 0)
+                continue  # its test run is alive
+            except ProcessLookupError:
+                pass
+        elif path.stat().st_mtime > __import__("time").time() - 3600:
+            continue  # a named test lab of a run that may still be going
+        LabInstance(LAB_ROOT, path.name).purge()
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[LabInstance]:
+    purge_orphan_labs()
     instance = LabInstance(LAB_ROOT, f"pytest-{_worker()}-{os.getpid()}")
     instance.start()
     yield instance
