@@ -12,8 +12,10 @@ instance name and free ports), so workers run side by side.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,15 +112,15 @@ def purge_orphan_labs() -> None:
     """
     base = LAB_ROOT / "srv/kalliope-lab"
     for path in base.glob("pytest-*") if base.is_dir() else ():
-        owner = path.name.rsplit("-", 1)[-1]
-        if owner.isdigit():
+        session_lab = re.fullmatch(r"pytest-(?:main|gw\d+)-(\d+)", path.name)
+        if session_lab:
             try:
-                os.kill(int(owner), 0)
+                os.kill(int(session_lab.group(1)), 0)
                 continue  # its test run is alive
             except ProcessLookupError:
                 pass
-        elif path.stat().st_mtime > __import__("time").time() - 3600:
-            continue  # a named test lab of a run that may still be going
+        elif path.stat().st_mtime > time.time() - 3600:
+            continue  # a per-test lab of a run that may still be going
         LabInstance(LAB_ROOT, path.name).purge()
 
 
