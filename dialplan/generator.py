@@ -104,6 +104,18 @@ def render_dialplan(session: Session, pbx: Pbx, device_template: str = PRODUCTIO
             for origin in Origin:
                 dest = view.failovers.get(f"{outcome.value}.{origin.value}")
                 out.append(f"exten => {outcome.value}-{origin.value},1,{_ending(outcome, dest)}")
+    # Wake-up calls ring the room's devices directly: no failover, no busy
+    # level; the ring timeout is the originate's. Busy and congestion are
+    # passed back so the attempt records why it failed.
+    out += ["", "; Wake-up calls (originated by kalliope-tel).", "[kalliope-wakeup-dial]"]
+    for view in views:
+        devices = _devices(view.extension, view.accounts, device_template)
+        if devices:
+            out += [
+                f"exten => {view.extension},1,Dial({devices})",
+                ' same => n,ExecIf($["${DIALSTATUS}" = "BUSY"]?Busy(1))',
+                " same => n,Congestion(1)",
+            ]
     for cls in classes:
         out += [
             "",

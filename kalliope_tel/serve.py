@@ -26,6 +26,7 @@ from kalliope_tel.asterisk.ari.runtime import AriRuntime
 from kalliope_tel.container import Container
 from kalliope_tel.hotel.jobs import nightly_reset_loop
 from kalliope_tel.tuning import settle_heap
+from kalliope_tel.wakeup.scheduler import WakeupScheduler
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,10 @@ async def serve(container: Container, *, ready: Callable[[], None] | None = None
     ari = container.ari_client()
     runtime = AriRuntime(ari)
     container.register_stasis_apps(runtime)
+    from ari_apps.wakeup import APP_NAME, WakeupApplication
+
+    wakeup_app = WakeupApplication(runtime, container)
+    runtime.register(APP_NAME, wakeup_app)
     ami = container.ami_client()
     node = container.settings.node_name or f"{socket.gethostname()}:{os.getpid()}"
     interval = container.settings.scheduler_interval_seconds
@@ -64,6 +69,9 @@ async def serve(container: Container, *, ready: Callable[[], None] | None = None
         asyncio.create_task(runtime.run(), name="ari"),
         asyncio.create_task(_connect_ami(ami, stop), name="ami-connect"),
         asyncio.create_task(nightly_reset_loop(container, node, interval), name="hotel-nightly"),
+        asyncio.create_task(
+            WakeupScheduler(container, wakeup_app, node, tick=min(interval, 1.0)).run(ari.connected), name="wakeup"
+        ),
     ]
     settle_heap()
     log.info("serve.started", asterisk=container.endpoints.source, agi_port=agi.port)

@@ -60,7 +60,7 @@ def check_in(
             raise InvalidValue("alarm time needs a timezone")
         if due <= now:
             raise InvalidValue(f"alarm {due:%Y-%m-%d %H:%M} is in the past")
-        session.add(Alarm(pbx_id=pbx.id, room_id=room.id, stay_id=stay.id, due_at=due))
+        session.add(Alarm(pbx_id=pbx.id, room_id=room.id, stay_id=stay.id, due_at=due, next_attempt_at=due))
     session.flush()
     return stay
 
@@ -104,7 +104,7 @@ def check_out(session: Session, pbx: Pbx, extension: str, *, at: datetime | None
     session.execute(
         update(Alarm)
         .where(Alarm.room_id == stay.room_id, Alarm.state.in_(PENDING_STATES))
-        .values(state=AlarmState.CANCELLED)
+        .values(state=AlarmState.CANCELLED, finished_at=utcnow())
     )
     session.flush()
     return stay

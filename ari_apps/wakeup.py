@@ -1,0 +1,199 @@
+"""Stasis application that runs wake-up flows: ARI events in, flow commands out.
+
+Thin by design: it maps ARI events of an attempt's channel to flow events,
+carries out the flow's commands with the ARI client, keeps timers, and writes
+the timeline and the outcome through the wake-up services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
+
+import structlog
+
+from kalliope_tel.asterisk.ari.errors import AriError
+from kalliope_tel.asterisk.ari.models import (
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    Dial,
+    Event,
+    PlaybackFinished,
+    PlaybackStarted,
+    StasisStart,
+)
+from kalliope_tel.db.base import utcnow
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.wakeup import flow as f
+from kalliope_tel.wakeup.models import AlarmState
+from kalliope_tel.wakeup.services import Claim, add_events, complete_attempt, mark_originated
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from kalliope_tel.asterisk.ari.runtime import AriRuntime
+    from kalliope_tel.container import Container
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+APP_NAME = "wakeup"
+DIAL_CONTEXT = "kalliope-wakeup-dial"
+
+
+@dataclass
+class _Attempt:
+    claim: Claim
+    flow: f.WakeupFlow
+    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    dial_status: str = ""
+    rang: bool = False
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class WakeupApplication:
+    def __init__(self, runtime: AriRuntime, container: Container) -> None:
+        self.runtime = runtime
+        self.container = container
+        self.attempts: dict[str, _Attempt] = {}
+        self._timeline: list[tuple[int, int, datetime, str, str]] = []
+        self.completed = 0
+
+    @property
+    def active(self) -> int:
+        return len(self.attempts)
+
+    # ------------------------------------------------------------ starting
+    async def start(self, claim: Claim) -> None:
+        config = f.FlowConfig(
+            endpoint=f"Local/{claim.extension}@{DIAL_CONTEXT}",
+            caller_id=f'"{claim.name}" <{claim.number}>' if claim.number else f'"{claim.name}"',
+            ring_timeout=claim.ring_timeout,
+            message=claim.message,
+            confirm_answer=claim.confirm_answer,
+            confirm_listen=claim.confirm_listen,
+            digit_timeout=claim.digit_timeout,
+        )
+        attempt = _Attempt(claim, f.WakeupFlow(config))
+        self.attempts[claim.channel_id] = attempt
+        self.runtime.track(claim.channel_id, APP_NAME)
+        await self._feed(attempt, f.Start())
+
+    async def hangup(self, channel_id: str) -> None:
+        with contextlib.suppress(AriError):
+            await self.runtime.client.hangup(channel_id)
+
+    # ------------------------------------------------------------ ARI events
+    async def on_event(self, event: Event) -> None:
+        attempt = self.attempts.get(event.channel_id or "")
+        if attempt is None:
+            return
+        flow_event = self._translate(attempt, event)
+        if flow_event is not None:
+            await self._feed(attempt, flow_event)
+
+    def _translate(self, attempt: _Attempt, event: Event) -> f.Event | None:
+        if isinstance(event, Dial):
+            if event.dialstatus == "RINGING" and not attempt.rang:
+                attempt.rang = True
+                return f.Ringing()
+            if event.dialstatus:
+                attempt.dial_status = event.dialstatus
+            return None
+        if isinstance(event, StasisStart):
+            return f.Answered()
+        if isinstance(event, ChannelDtmfReceived):
+            return f.Digit(event.digit)
+        if isinstance(event, PlaybackStarted | PlaybackFinished):
+            _, _, pid = event.playback.id.partition(":")
+            return f.PlaybackStarted(pid) if isinstance(event, PlaybackStarted) else f.PlaybackFinished(pid)
+        if isinstance(event, ChannelDestroyed):
+            return f.CallEnded(event.cause, event.cause_txt, attempt.dial_status)
+        return None
+
+    async def on_channels_lost(self, channel_ids: set[str]) -> None:
+        for cid in channel_ids:
+            attempt = self.attempts.get(cid)
+            if attempt is not None:
+                await self._feed(attempt, f.ConnectionLost())
+
+    # ------------------------------------------------------------ commands
+    async def _feed(self, attempt: _Attempt, event: f.Event) -> None:
+        try:
+            commands = attempt.flow.handle(event)
+        except f.IllegalEvent as exc:
+            log.error("wakeup.illegal_event", alarm=attempt.claim.alarm_id, error=str(exc))
+            return
+        for command in commands:
+            await self._execute(attempt, command)
+
+    async def _execute(self, attempt: _Attempt, command: f.Command) -> None:
+        claim, client = attempt.claim, self.runtime.client
+        cid = claim.channel_id
+        if isinstance(command, f.Record):
+            self._timeline.append((claim.alarm_id, claim.attempt, utcnow(), command.kind, command.detail))
+        elif isinstance(command, f.Originate):
+            try:
+                await client.originate(
+                    command.endpoint,
+                    app=client.apps[0],
+                    app_args=[APP_NAME, str(claim.alarm_id), str(claim.attempt)],
+                    caller_id=command.caller_id,
+                    timeout=command.timeout,
+                    channel_id=cid,
+                    variables=command.variables or None,
+                )
+            except AriError as exc:
+                await self._feed(attempt, f.OriginateFailed(str(exc)))
+                return
+            await asyncio.to_thread(self._write, lambda s: mark_originated(s, claim.alarm_id, claim.attempt))
+        elif isinstance(command, f.Play):
+            with contextlib.suppress(AriError):  # the channel is gone: ChannelDestroyed follows
+                await client.play(cid, command.media, playback_id=f"{cid}:{command.playback_id}")
+        elif isinstance(command, f.StartTimer):
+            self._cancel_timer(attempt, command.name)
+            loop = asyncio.get_running_loop()
+            attempt.timers[command.name] = loop.call_later(
+                command.seconds, lambda: asyncio.ensure_future(self._feed(attempt, f.TimerFired(command.name)))
+            )
+        elif isinstance(command, f.CancelTimer):
+            self._cancel_timer(attempt, command.name)
+        elif isinstance(command, f.Hangup):
+            await self.hangup(cid)
+        elif isinstance(command, f.Finish):
+            await self._finish(attempt, command)
+
+    def _cancel_timer(self, attempt: _Attempt, name: str) -> None:
+        handle = attempt.timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+
+    async def _finish(self, attempt: _Attempt, command: f.Finish) -> None:
+        claim = attempt.claim
+        self.attempts.pop(claim.channel_id, None)
+        for name in list(attempt.timers):
+            self._cancel_timer(attempt, name)
+        rows, self._timeline = self._timeline, []
+
+        def write(session: Session) -> AlarmState:
+            add_events(session, rows)
+            return complete_attempt(session, claim.alarm_id, claim.attempt, command.outcome, command.cause)
+
+        state = await asyncio.to_thread(self._write, write)
+        self.completed += 1
+        attempt.finished.set()
+        log.info(
+            "wakeup.attempt_done",
+            alarm=claim.alarm_id,
+            attempt=claim.attempt,
+            outcome=command.outcome.value,
+            alarm_state=str(state),
+        )
+
+    def _write(self, work: Callable[[Session], T]) -> T:
+        with transaction(self.container.sessions) as session:
+            return work(session)

@@ -1,0 +1,90 @@
+"""The wake-up scheduler run by ``serve``: claim due alarms, start attempts,
+and fail attempts whose node died (watchdog). No ARI here: the engine that
+places calls is passed in (``CallEngine``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Protocol
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.tenancy.services import list_pbxs
+from kalliope_tel.wakeup.models import AttemptOutcome
+from kalliope_tel.wakeup.services import Claim, channel_of, claim_due, complete_attempt, expired_attempts
+
+if TYPE_CHECKING:
+    from kalliope_tel.container import Container
+
+log = structlog.get_logger(__name__)
+
+
+class CallEngine(Protocol):
+    @property
+    def active(self) -> int: ...
+
+    async def start(self, claim: Claim) -> None: ...
+
+    async def hangup(self, channel_id: str) -> None: ...
+
+
+class WakeupScheduler:
+    def __init__(self, container: Container, engine: CallEngine, node: str, *, tick: float = 1.0) -> None:
+        self.container = container
+        self.engine = engine
+        self.node = node
+        self.tick = tick
+        self.claimed = 0
+
+    def _claim(self) -> list[Claim]:
+        claims: list[Claim] = []
+        with self.container.sessions() as session:
+            pbx_ids = [p.id for p in list_pbxs(session)]
+        for pbx_id in pbx_ids:
+            with transaction(self.container.sessions) as session:
+                from kalliope_tel.tenancy.models import Pbx
+
+                pbx = session.get(Pbx, pbx_id)
+                if pbx is not None:
+                    claims.extend(claim_due(session, pbx, self.node))
+        return claims
+
+    def _expired(self, node: str | None) -> list[tuple[int, int]]:
+        with transaction(self.container.sessions) as session:
+            return expired_attempts(session, node=node)
+
+    def _fail(self, alarm_id: int, attempt: int, cause: str) -> None:
+        with transaction(self.container.sessions) as session:
+            complete_attempt(session, alarm_id, attempt, AttemptOutcome.LOST, cause)
+
+    async def recover(self, node: str | None) -> int:
+        """Fail attempts left in progress by a dead node (``node``) or whose lease expired (None).
+
+        Their calls may still exist in Asterisk: hang them up, so no guest is
+        left in a call nobody runs, then record the attempt as lost (it was
+        placed, so it counts) and let the alarm carry on.
+        """
+        stale = await asyncio.to_thread(self._expired, node)
+        for alarm_id, attempt in stale:
+            await self.engine.hangup(channel_of(alarm_id, attempt))
+            await asyncio.to_thread(self._fail, alarm_id, attempt, "node restarted" if node else "lease expired")
+            log.warning("wakeup.attempt_recovered", alarm=alarm_id, attempt=attempt, node=node or "any")
+        return len(stale)
+
+    async def run(self, connected: asyncio.Event) -> None:
+        # Our own unfinished attempts from before a restart (stable node names only).
+        if self.container.settings.node_name:
+            await connected.wait()
+            await self.recover(self.node)
+        while True:
+            try:
+                if connected.is_set():
+                    await self.recover(None)
+                    for claim in await asyncio.to_thread(self._claim):
+                        self.claimed += 1
+                        asyncio.create_task(self.engine.start(claim))  # noqa: RUF006
+            except SQLAlchemyError as exc:
+                log.warning("wakeup.scheduler_db_error", error=str(exc).splitlines()[0])
+            await asyncio.sleep(self.tick)

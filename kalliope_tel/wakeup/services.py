@@ -1,0 +1,398 @@
+"""Wake-up alarms: what receptionists set, and the scheduler's claim/complete cycle.
+
+Scheduling survives anything because every step is a committed row change:
+an attempt row exists before its call is placed, the alarm holds a lease
+while in progress, and a watchdog on any node fails attempts whose lease
+expired. Two nodes never place the same attempt: claiming locks the PBX's
+wake-up settings row (which also makes the concurrency cap global) and uses
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from kalliope_tel.db.base import utcnow
+from kalliope_tel.hotel.models import Room, Stay
+from kalliope_tel.hotel.services import get_room
+from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.wakeup.exceptions import AlarmNotFound, InvalidAlarm
+from kalliope_tel.wakeup.models import (
+    ACTIVE_STATES,
+    FINISHED_STATES,
+    PENDING_STATES,
+    Alarm,
+    AlarmAttempt,
+    AlarmEvent,
+    AlarmState,
+    AttemptOutcome,
+    WakeupSettings,
+)
+
+# Longest a wake-up call may last once answered; the lease covers it.
+MAX_CALL_SECONDS = 120
+
+
+# ------------------------------------------------------------------ settings
+def get_settings(session: Session, pbx: Pbx) -> WakeupSettings:
+    found = session.scalars(select(WakeupSettings).where(WakeupSettings.pbx_id == pbx.id)).first()
+    if found is None:
+        found = WakeupSettings(pbx_id=pbx.id)
+        session.add(found)
+        session.flush()
+    return found
+
+
+LIMITS = {
+    "attempts": (1, 10),
+    "ring_timeout": (5, 120),
+    "interval": (1, 3600),
+    "digit_timeout": (2, 60),
+    "max_concurrent": (1, 1000),
+}
+
+
+def update_settings(session: Session, pbx: Pbx, **values: Any) -> WakeupSettings:
+    settings = get_settings(session, pbx)
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key in LIMITS:
+            low, high = LIMITS[key]
+            if not isinstance(value, int) or not low <= value <= high:
+                raise InvalidAlarm(f"{key} must be from {low} to {high}, not {value!r}")
+        elif key == "message" and not str(value).strip():
+            raise InvalidAlarm("the wake-up message (a sound name) is empty")
+        elif key not in ("enabled", "name", "number", "message", "confirm_answer", "confirm_listen"):
+            raise InvalidAlarm(f"unknown wake-up setting {key!r}")
+        setattr(settings, key, value)
+    session.flush()
+    return settings
+
+
+# ------------------------------------------------------------------ alarms
+def _check_attempts(attempts: int | None) -> None:
+    if attempts is not None and not 1 <= attempts <= 10:
+        raise InvalidAlarm(f"attempts must be from 1 to 10, not {attempts}")
+
+
+def _new_alarm(session: Session, pbx: Pbx, room: Room, at: datetime, attempts: int | None, series: str | None) -> Alarm:
+    if at.tzinfo is None:
+        raise InvalidAlarm("alarm time needs a timezone")
+    if at <= utcnow():
+        raise InvalidAlarm(f"alarm {at:%Y-%m-%d %H:%M} is in the past")
+    stay = session.scalars(select(Stay).where(Stay.room_id == room.id, Stay.checkout_at.is_(None))).first()
+    alarm = Alarm(
+        pbx_id=pbx.id,
+        room_id=room.id,
+        stay_id=stay.id if stay else None,
+        due_at=at,
+        next_attempt_at=at,
+        attempts_override=attempts,
+        series=series,
+    )
+    session.add(alarm)
+    return alarm
+
+
+def set_alarm(session: Session, pbx: Pbx, extension: str, at: datetime, *, attempts: int | None = None) -> Alarm:
+    _check_attempts(attempts)
+    alarm = _new_alarm(session, pbx, get_room(session, pbx, extension), at, attempts, None)
+    session.flush()
+    return alarm
+
+
+def set_daily(
+    session: Session, pbx: Pbx, extension: str, at: time, first: date, last: date, *, attempts: int | None = None
+) -> list[Alarm]:
+    """One alarm per day from ``first`` to ``last`` at local time ``at`` (a series)."""
+    _check_attempts(attempts)
+    if last < first or (last - first).days > 366:
+        raise InvalidAlarm("a daily series runs forward, for at most a year")
+    room = get_room(session, pbx, extension)
+    tz = ZoneInfo(pbx.timezone)
+    series = str(uuid.uuid4())
+    alarms = []
+    for offset in range((last - first).days + 1):
+        when = datetime.combine(first + timedelta(days=offset), at, tz)
+        if when > utcnow():
+            alarms.append(_new_alarm(session, pbx, room, when, attempts, series))
+    if not alarms:
+        raise InvalidAlarm("every day of that series is in the past")
+    session.flush()
+    return alarms
+
+
+def get_alarm(session: Session, pbx: Pbx, alarm_id: int) -> Alarm:
+    alarm = session.get(Alarm, alarm_id)
+    if alarm is None or alarm.pbx_id != pbx.id:
+        raise AlarmNotFound(f"no alarm {alarm_id}")
+    return alarm
+
+
+def change_alarm(session: Session, pbx: Pbx, alarm_id: int, at: datetime) -> Alarm:
+    alarm = get_alarm(session, pbx, alarm_id)
+    if alarm.state is not AlarmState.SCHEDULED or alarm.attempts_made:
+        raise InvalidAlarm(f"alarm {alarm_id} has started ({alarm.state.value}); set a new one instead")
+    if at <= utcnow():
+        raise InvalidAlarm(f"alarm {at:%Y-%m-%d %H:%M} is in the past")
+    alarm.due_at = alarm.next_attempt_at = at
+    session.flush()
+    return alarm
+
+
+def cancel_alarm(session: Session, pbx: Pbx, alarm_id: int, *, series: bool = False) -> int:
+    """Cancel a pending alarm (or its whole series). An attempt in progress ends on its own."""
+    alarm = get_alarm(session, pbx, alarm_id)
+    if alarm.state not in PENDING_STATES:
+        raise InvalidAlarm(f"alarm {alarm_id} is {alarm.state.value}; nothing to cancel")
+    query = update(Alarm).where(Alarm.state.in_(PENDING_STATES), Alarm.pbx_id == pbx.id)
+    query = query.where(Alarm.series == alarm.series) if series and alarm.series else query.where(Alarm.id == alarm.id)
+    result = session.execute(query.values(state=AlarmState.CANCELLED, finished_at=utcnow()))
+    session.flush()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class AlarmView:
+    id: int
+    room: str
+    room_name: str
+    due_at: str
+    state: str
+    attempts_made: int
+    attempts: int
+    next_attempt_at: str | None
+    series: str | None
+    acknowledged_at: str | None
+
+
+def _views(session: Session, pbx: Pbx, states: tuple[AlarmState, ...], extension: str | None) -> list[AlarmView]:
+    settings = get_settings(session, pbx)
+    query = (
+        select(Alarm, Room)
+        .join(Room, Room.id == Alarm.room_id)
+        .where(Alarm.pbx_id == pbx.id, Alarm.state.in_(states))
+        .order_by(Alarm.due_at, Alarm.id)
+    )
+    if extension:
+        query = query.where(Room.extension == extension)
+    return [
+        AlarmView(
+            a.id,
+            r.extension,
+            r.name,
+            a.due_at.isoformat(),
+            a.state.value,
+            a.attempts_made,
+            a.attempts_override or settings.attempts,
+            a.next_attempt_at.isoformat() if a.next_attempt_at and a.state in PENDING_STATES else None,
+            a.series,
+            a.acknowledged_at.isoformat() if a.acknowledged_at else None,
+        )
+        for a, r in session.execute(query)
+    ]
+
+
+def list_active(session: Session, pbx: Pbx, extension: str | None = None) -> list[AlarmView]:
+    """Future, in progress, and finished without confirmation but not acknowledged."""
+    return _views(session, pbx, ACTIVE_STATES, extension)
+
+
+def list_finished(session: Session, pbx: Pbx, extension: str | None = None) -> list[AlarmView]:
+    """Confirmed, or not answered and acknowledged by the receptionist."""
+    return _views(session, pbx, FINISHED_STATES, extension)
+
+
+def alerts(session: Session, pbx: Pbx) -> list[AlarmView]:
+    """ "No answer" alerts: every attempt failed and nobody has acknowledged it yet."""
+    return _views(session, pbx, (AlarmState.NOT_ANSWERED,), None)
+
+
+def acknowledge(session: Session, pbx: Pbx, alarm_id: int, by: str = "") -> Alarm:
+    alarm = get_alarm(session, pbx, alarm_id)
+    if alarm.state is not AlarmState.NOT_ANSWERED:
+        raise InvalidAlarm(f"alarm {alarm_id} is {alarm.state.value}, not an unanswered alert")
+    alarm.state = AlarmState.ACKNOWLEDGED
+    alarm.acknowledged_at = utcnow()
+    alarm.acknowledged_by = by
+    session.flush()
+    return alarm
+
+
+def timeline(session: Session, pbx: Pbx, alarm_id: int) -> dict[str, Any]:
+    alarm = get_alarm(session, pbx, alarm_id)
+    attempts = session.scalars(
+        select(AlarmAttempt).where(AlarmAttempt.alarm_id == alarm.id).order_by(AlarmAttempt.number)
+    )
+    events = session.scalars(
+        select(AlarmEvent).where(AlarmEvent.alarm_id == alarm.id).order_by(AlarmEvent.at, AlarmEvent.id)
+    )
+    by_attempt: dict[int, list[dict[str, str]]] = {}
+    for e in events:
+        by_attempt.setdefault(e.attempt, []).append({"at": e.at.isoformat(), "kind": e.kind, "detail": e.detail})
+    return {
+        "alarm": alarm.id,
+        "state": alarm.state.value,
+        "due_at": alarm.due_at.isoformat(),
+        "attempts": [
+            {
+                "number": a.number,
+                "node": a.node,
+                "started_at": a.started_at.isoformat(),
+                "originated_at": a.originated_at.isoformat() if a.originated_at else None,
+                "ended_at": a.ended_at.isoformat() if a.ended_at else None,
+                "outcome": a.outcome.value if a.outcome else None,
+                "cause": a.cause,
+                "events": by_attempt.get(a.number, []),
+            }
+            for a in attempts
+        ],
+    }
+
+
+# ------------------------------------------------------------------ scheduler side
+@dataclass(frozen=True)
+class Claim:
+    alarm_id: int
+    attempt: int
+    pbx_slug: str
+    extension: str
+    name: str
+    number: str
+    message: str
+    ring_timeout: int
+    digit_timeout: int
+    confirm_answer: bool
+    confirm_listen: bool
+
+    @property
+    def channel_id(self) -> str:
+        return channel_of(self.alarm_id, self.attempt)
+
+
+def channel_of(alarm_id: int, attempt: int) -> str:
+    """The ARI channel id of an attempt. Deterministic, so a second originate of
+    the same attempt is refused by Asterisk and a recovering node can find it."""
+    return f"kt-wakeup-{alarm_id}-{attempt}"
+
+
+def lease_seconds(settings: WakeupSettings) -> int:
+    return settings.ring_timeout + 2 * settings.digit_timeout + MAX_CALL_SECONDS
+
+
+def claim_due(
+    session: Session, pbx: Pbx, node: str, now: datetime | None = None, limit: int | None = None
+) -> list[Claim]:
+    """Claim due alarms up to the PBX's cap of simultaneous calls; create their attempt rows."""
+    now = now or utcnow()
+    settings = get_settings(session, pbx)
+    # Serialise claims per PBX across nodes: the cap counts everyone's calls.
+    session.execute(select(WakeupSettings.id).where(WakeupSettings.id == settings.id).with_for_update())
+    if not settings.enabled:
+        return []
+    running = (
+        session.scalar(
+            select(func.count()).select_from(Alarm).where(Alarm.pbx_id == pbx.id, Alarm.state == AlarmState.IN_PROGRESS)
+        )
+        or 0
+    )
+    room_free = settings.max_concurrent - running
+    if limit is not None:
+        room_free = min(room_free, limit)
+    if room_free <= 0:
+        return []
+    due = session.execute(
+        select(Alarm, Room.extension)
+        .join(Room, Room.id == Alarm.room_id)
+        .where(Alarm.pbx_id == pbx.id, Alarm.state == AlarmState.SCHEDULED, Alarm.next_attempt_at <= now)
+        .order_by(Alarm.next_attempt_at, Alarm.id)
+        .limit(room_free)
+        .with_for_update(skip_locked=True, of=Alarm)
+    ).all()
+    claims = []
+    lease = now + timedelta(seconds=lease_seconds(settings))
+    for alarm, extension in due:
+        alarm.state = AlarmState.IN_PROGRESS
+        alarm.attempts_made += 1
+        alarm.claimed_by = node
+        alarm.lease_until = lease
+        session.add(AlarmAttempt(alarm_id=alarm.id, number=alarm.attempts_made, node=node, started_at=now))
+        claims.append(
+            Claim(
+                alarm.id,
+                alarm.attempts_made,
+                pbx.slug,
+                extension,
+                settings.name,
+                settings.number,
+                settings.message,
+                settings.ring_timeout,
+                settings.digit_timeout,
+                settings.confirm_answer,
+                settings.confirm_listen,
+            )
+        )
+    session.flush()
+    return claims
+
+
+def mark_originated(session: Session, alarm_id: int, attempt: int, at: datetime | None = None) -> None:
+    session.execute(
+        update(AlarmAttempt)
+        .where(AlarmAttempt.alarm_id == alarm_id, AlarmAttempt.number == attempt)
+        .values(originated_at=at or utcnow())
+    )
+
+
+def add_events(session: Session, rows: list[tuple[int, int, datetime, str, str]]) -> None:
+    session.add_all(AlarmEvent(alarm_id=a, attempt=n, at=at, kind=k, detail=d[:200]) for a, n, at, k, d in rows)
+    session.flush()
+
+
+def complete_attempt(
+    session: Session, alarm_id: int, attempt: int, outcome: AttemptOutcome, cause: str = "", now: datetime | None = None
+) -> AlarmState:
+    """Record an attempt's end and move the alarm on: confirmed, retry, or alert.
+
+    Idempotent per attempt: a second report of the same attempt (say, the
+    watchdog after the engine) changes nothing.
+    """
+    now = now or utcnow()
+    row = session.scalars(
+        select(AlarmAttempt).where(AlarmAttempt.alarm_id == alarm_id, AlarmAttempt.number == attempt).with_for_update()
+    ).first()
+    alarm = session.get(Alarm, alarm_id, with_for_update=True)
+    if row is None or alarm is None:
+        raise AlarmNotFound(f"no attempt {attempt} of alarm {alarm_id}")
+    if row.outcome is not None:
+        return alarm.state
+    row.outcome, row.cause, row.ended_at = outcome, cause[:80], now
+    if alarm.state is not AlarmState.IN_PROGRESS or alarm.attempts_made != attempt:
+        session.flush()
+        return alarm.state  # cancelled meanwhile, or a stale report
+    settings = session.scalars(select(WakeupSettings).where(WakeupSettings.pbx_id == alarm.pbx_id)).one()
+    alarm.claimed_by = alarm.lease_until = None
+    if outcome is AttemptOutcome.CONFIRMED:
+        alarm.state, alarm.finished_at = AlarmState.CONFIRMED, now
+    elif alarm.attempts_made >= (alarm.attempts_override or settings.attempts):
+        alarm.state, alarm.finished_at = AlarmState.NOT_ANSWERED, now
+    else:
+        alarm.state = AlarmState.SCHEDULED
+        alarm.next_attempt_at = now + timedelta(seconds=settings.interval)
+    session.flush()
+    return alarm.state
+
+
+def expired_attempts(session: Session, now: datetime | None = None, node: str | None = None) -> list[tuple[int, int]]:
+    """In-progress alarms whose lease ran out (or, with ``node``, all of that node's)."""
+    query = select(Alarm.id, Alarm.attempts_made).where(Alarm.state == AlarmState.IN_PROGRESS)
+    query = query.where(Alarm.claimed_by == node) if node else query.where(Alarm.lease_until < (now or utcnow()))
+    return [(a, n) for a, n in session.execute(query)]
