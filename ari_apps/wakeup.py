@@ -56,16 +56,28 @@ class _Attempt:
 
 
 class WakeupApplication:
-    def __init__(self, runtime: AriRuntime, container: Container) -> None:
+    def __init__(self, runtime: AriRuntime, container: Container, *, originate_app: str | None = None) -> None:
         self.runtime = runtime
+        # The ARI application whose events reach this node (see serve).
+        self.originate_app = originate_app or runtime.client.apps[0]
         self.container = container
         self.attempts: dict[str, _Attempt] = {}
         self._timeline: list[tuple[int, int, datetime, str, str]] = []
         self.completed = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def active(self) -> int:
         return len(self.attempts)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no attempt is running; False if some still are after ``timeout``."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     # ------------------------------------------------------------ starting
     async def start(self, claim: Claim) -> None:
@@ -80,6 +92,7 @@ class WakeupApplication:
         )
         attempt = _Attempt(claim, f.WakeupFlow(config))
         self.attempts[claim.channel_id] = attempt
+        self._idle.clear()
         self.runtime.track(claim.channel_id, APP_NAME)
         await self._feed(attempt, f.Start())
 
@@ -140,7 +153,7 @@ class WakeupApplication:
             try:
                 await client.originate(
                     command.endpoint,
-                    app=client.apps[0],
+                    app=self.originate_app,
                     app_args=[APP_NAME, str(claim.alarm_id), str(claim.attempt)],
                     caller_id=command.caller_id,
                     timeout=command.timeout,
@@ -175,6 +188,8 @@ class WakeupApplication:
     async def _finish(self, attempt: _Attempt, command: f.Finish) -> None:
         claim = attempt.claim
         self.attempts.pop(claim.channel_id, None)
+        if not self.attempts:
+            self._idle.set()
         for name in list(attempt.timers):
             self._cancel_timer(attempt, name)
         rows, self._timeline = self._timeline, []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 from collections.abc import Callable
@@ -29,6 +30,8 @@ from kalliope_tel.tuning import settle_heap
 from kalliope_tel.wakeup.scheduler import WakeupScheduler
 
 log = structlog.get_logger(__name__)
+# Seconds that wake-up calls in progress get to finish at shutdown.
+SHUTDOWN_GRACE = 20.0
 
 
 async def _connect_ami(ami: AmiClient, stop: asyncio.Event) -> None:
@@ -55,15 +58,19 @@ async def serve(container: Container, *, ready: Callable[[], None] | None = None
 
     agi = container.agi_server()
     await agi.start()
-    ari = container.ari_client()
+    node = container.settings.node_name or f"{socket.gethostname()}:{os.getpid()}"
+    # Asterisk delivers an application's events to one websocket only (the last
+    # to subscribe), so each node originates under an application of its own;
+    # the shared name only receives calls the dialplan sends to Stasis().
+    node_app = f"{container.settings.ari_app}-{re.sub(r'[^A-Za-z0-9_-]', '-', node)}"
+    ari = container.ari_client(apps=[container.settings.ari_app, node_app])
     runtime = AriRuntime(ari)
     container.register_stasis_apps(runtime)
     from ari_apps.wakeup import APP_NAME, WakeupApplication
 
-    wakeup_app = WakeupApplication(runtime, container)
+    wakeup_app = WakeupApplication(runtime, container, originate_app=node_app)
     runtime.register(APP_NAME, wakeup_app)
     ami = container.ami_client()
-    node = container.settings.node_name or f"{socket.gethostname()}:{os.getpid()}"
     interval = container.settings.scheduler_interval_seconds
     tasks: list[asyncio.Task[None]] = [
         asyncio.create_task(runtime.run(), name="ari"),
@@ -92,9 +99,18 @@ async def serve(container: Container, *, ready: Callable[[], None] | None = None
                     log.error("serve.task_failed", task=task.get_name(), error=repr(exc))
     finally:
         log.info("serve.stopping")
+        # No new work: stop the schedulers first (claims are transactions, so
+        # a cancelled tick leaves nothing half-done).
+        for task in tasks:
+            if task.get_name() in ("wakeup", "hotel-nightly"):
+                task.cancel()
         await agi.stop(grace=10.0)
-        await ari.aclose()
+        # Wake-up calls on the phone now finish and record their outcome; any
+        # still running after the grace period are recovered by the watchdog.
+        if not await wakeup_app.wait_idle(SHUTDOWN_GRACE):
+            log.warning("serve.unfinished_wakeup_calls", count=wakeup_app.active)
         await runtime.aclose()
+        await ari.aclose()
         await ami.aclose()
         stopper.cancel()
         for task in tasks:

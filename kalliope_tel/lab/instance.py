@@ -163,7 +163,7 @@ class LabInstance:
         if etc.exists():
             shutil.rmtree(etc)
         etc.mkdir(parents=True)
-        for sub in ("run", "log", "spool", "lib", "keys"):
+        for sub in ("run", "log", "log/cdr-csv", "spool", "lib", "keys"):
             (self.dir / sub).mkdir(exist_ok=True)
         stock = self.root / "etc/asterisk"
         for name in STOCK_CONF_FILES:

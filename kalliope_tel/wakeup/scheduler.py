@@ -82,9 +82,15 @@ class WakeupScheduler:
             try:
                 if connected.is_set():
                     await self.recover(None)
-                    for claim in await asyncio.to_thread(self._claim):
+                    claims = await asyncio.to_thread(self._claim)
+                    if claims:
+                        log.debug("wakeup.claimed", count=len(claims), active=self.engine.active)
+                    for claim in claims:
                         self.claimed += 1
                         asyncio.create_task(self.engine.start(claim))  # noqa: RUF006
             except SQLAlchemyError as exc:
                 log.warning("wakeup.scheduler_db_error", error=str(exc).splitlines()[0])
+            except Exception:
+                # Never let one bad tick stop wake-up calls for good.
+                log.exception("wakeup.scheduler_failed")
             await asyncio.sleep(self.tick)

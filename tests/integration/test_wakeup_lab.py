@@ -7,6 +7,7 @@ in-process against a committed database of the current backend.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -34,8 +35,13 @@ from kalliope_tel.wakeup.scheduler import WakeupScheduler
 from tests.conftest import drop_pg_database, new_database_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.asterisk]
-ROOMS = {"201": "phone-press19", "202": "phone-answer", "203": "phone-noanswer", "204": "phone-busy",
-         "205": "phone-press1-hangup"}
+ROOMS = {
+    "201": "phone-press19",
+    "202": "phone-answer",
+    "203": "phone-noanswer",
+    "204": "phone-busy",
+    "205": "phone-press1-hangup",
+}
 
 
 class WakeupLab:
@@ -74,8 +80,19 @@ def wakeup_db(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         hotel.create_template(s, pbx, "std")
         for room in ROOMS:
             hotel.create_room(s, pbx, room, f"Room {room}", "std", new_accounts=1)
-        wakeup.update_settings(s, pbx, name="Hotel Wake-up", number="900", message="beep", attempts=3, ring_timeout=5,
-                               interval=1, digit_timeout=3, confirm_answer=True, confirm_listen=True)
+        wakeup.update_settings(
+            s,
+            pbx,
+            name="Hotel Wake-up",
+            number="900",
+            message="beep",
+            attempts=3,
+            ring_timeout=5,
+            interval=1,
+            digit_timeout=3,
+            confirm_answer=True,
+            confirm_listen=True,
+        )
     container.close()
     yield url
     if handle:
@@ -94,8 +111,9 @@ async def wl(wakeup_db: str, lab: LabInstance, lab_state: LabState) -> AsyncIter
     await ami.aclose()
     for room, phone in ROOMS.items():
         lab.cli(f"database put ktlab/phone {room} {phone}")
-    client = AriClient(lab_state.ari_url, lab_state.ari_username, lab_state.ari_password,
-                       apps=[f"kt-wakeup-{uuid.uuid4().hex[:6]}"])
+    client = AriClient(
+        lab_state.ari_url, lab_state.ari_username, lab_state.ari_password, apps=[f"kt-wakeup-{uuid.uuid4().hex[:6]}"]
+    )
     runtime = AriRuntime(client)
     app = WakeupApplication(runtime, container)
     runtime.register(APP_NAME, app)
@@ -125,9 +143,15 @@ async def test_press_1_listen_press_9_confirms_on_first_attempt(wl: WakeupLab) -
     assert attempt["outcome"] == "confirmed" and attempt["originated_at"]
     events = [(e["kind"], e["detail"]) for e in attempt["events"]]
     # Every step, in order, each with a timestamp.
-    expected = [("originated", "Local/201@kalliope-wakeup-dial"), ("answered", ""), ("digit", "1"),
-                ("playback_started", "message"), ("playback_finished", "message"), ("digit", "9"),
-                ("outcome", "confirmed")]
+    expected = [
+        ("originated", "Local/201@kalliope-wakeup-dial"),
+        ("answered", ""),
+        ("digit", "1"),
+        ("playback_started", "message"),
+        ("playback_finished", "message"),
+        ("digit", "9"),
+        ("outcome", "confirmed"),
+    ]
     positions = [events.index(step) for step in expected]
     assert positions == sorted(positions), events
     assert events[-1][0] == "hangup"
@@ -141,7 +165,7 @@ async def test_answer_without_digits_retries_then_alerts_and_ack_finishes(wl: Wa
     line = await wl.until(alarm, {"not_answered"}, timeout=90)
     attempts = line["attempts"]
     assert [a["outcome"] for a in attempts] == ["no_digit"] * 3
-    for before, after in zip(attempts, attempts[1:], strict=False):
+    for before, after in itertools.pairwise(attempts):
         gap = datetime.fromisoformat(after["started_at"]) - datetime.fromisoformat(before["ended_at"])
         assert gap >= timedelta(seconds=1)  # the configured interval
     assert alarm in wl.change(lambda s, p: [a.id for a in wakeup.alerts(s, p)])
