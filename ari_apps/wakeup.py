@@ -66,6 +66,8 @@ class WakeupApplication:
         self.completed = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        # Called when an attempt ends, so the scheduler can refill the line.
+        self.on_line_free: Callable[[], None] = lambda: None
 
     @property
     def active(self) -> int:
@@ -199,6 +201,7 @@ class WakeupApplication:
             return complete_attempt(session, claim.alarm_id, claim.attempt, command.outcome, command.cause)
 
         state = await asyncio.to_thread(self._write, write)
+        self.on_line_free()
         self.completed += 1
         attempt.finished.set()
         log.info(

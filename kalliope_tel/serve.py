@@ -72,13 +72,13 @@ async def serve(container: Container, *, ready: Callable[[], None] | None = None
     runtime.register(APP_NAME, wakeup_app)
     ami = container.ami_client()
     interval = container.settings.scheduler_interval_seconds
+    wakeup_scheduler = WakeupScheduler(container, wakeup_app, node, tick=min(interval, 1.0))
+    wakeup_app.on_line_free = wakeup_scheduler.poke
     tasks: list[asyncio.Task[None]] = [
         asyncio.create_task(runtime.run(), name="ari"),
         asyncio.create_task(_connect_ami(ami, stop), name="ami-connect"),
         asyncio.create_task(nightly_reset_loop(container, node, interval), name="hotel-nightly"),
-        asyncio.create_task(
-            WakeupScheduler(container, wakeup_app, node, tick=min(interval, 1.0)).run(ari.connected), name="wakeup"
-        ),
+        asyncio.create_task(wakeup_scheduler.run(ari.connected), name="wakeup"),
     ]
     settle_heap()
     log.info("serve.started", asterisk=container.endpoints.source, agi_port=agi.port)

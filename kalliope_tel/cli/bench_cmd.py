@@ -37,3 +37,31 @@ def agi(
     )
     if as_json:
         print(json.dumps(data))
+
+
+@app.command("wakeup")
+def wakeup(
+    alarms: int = typer.Option(1000, help="Alarms due at the same instant."),
+    cap: int = typer.Option(50, help="Simultaneous wake-up calls at most."),
+    database_url: str | None = typer.Option(None, help="Database (default: temp SQLite)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Wake-up calls against a private lab Asterisk: time to finish, lateness, CPU per alarm."""
+    from rich.progress import Progress
+
+    from kalliope_tel.bench import wakeup as bench
+    from kalliope_tel.cli.context import STATE, err_console
+
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task(f"{alarms} wake-up calls, cap {cap}", total=alarms)
+        result = bench.run(
+            alarms=alarms,
+            cap=cap,
+            lab_root=STATE.settings.lab_root,
+            database_url=database_url,
+            progress=lambda done, total: progress.update(task, completed=done),
+        )
+    data = bench.as_dict(result)
+    print_table("wake-up benchmark", ["figure", "value"], [[k, v] for k, v in data.items()])
+    if as_json:
+        print(json.dumps(data))

@@ -5,6 +5,7 @@ places calls is passed in (``CallEngine``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
@@ -37,6 +38,16 @@ class WakeupScheduler:
         self.node = node
         self.tick = tick
         self.claimed = 0
+        self._poke = asyncio.Event()
+
+    def poke(self) -> None:
+        """A line is free (an attempt ended): claim now rather than at the next tick.
+
+        With a cap, waiting for the tick left every line idle for up to a tick
+        per call, and those gaps added up along the queue (p99 lateness 6.3 s
+        for 1,000 alarms behind a cap of 50; see bench wakeup).
+        """
+        self._poke.set()
 
     def _claim(self) -> list[Claim]:
         claims: list[Claim] = []
@@ -93,4 +104,6 @@ class WakeupScheduler:
             except Exception:
                 # Never let one bad tick stop wake-up calls for good.
                 log.exception("wakeup.scheduler_failed")
-            await asyncio.sleep(self.tick)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poke.wait(), self.tick)
+            self._poke.clear()

@@ -19,3 +19,13 @@ def test_bench_agi_json_last_line() -> None:
     assert figures["requests"] == 300
     assert figures["throughput_rps"] > 0 and figures["p99_ms"] >= figures["p50_ms"] > 0
     assert figures["database"] == "sqlite"
+
+
+@pytest.mark.asterisk
+def test_bench_wakeup_json_last_line() -> None:
+    result = kalliope("bench", "wakeup", "--alarms", "30", "--cap", "10", "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["confirmed"] == 30 and figures["max_concurrent_seen"] <= 10
+    assert figures["lateness_p99_ms"] >= figures["lateness_p50_ms"] >= 0
+    assert figures["cpu_ms_per_alarm"] > 0
