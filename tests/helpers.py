@@ -8,10 +8,16 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from dialplan.generator import LAB_DEVICE, render
+from kalliope_tel.asterisk.ami.client import AmiClient
+from kalliope_tel.asterisk.apply import reload, write_files
 from kalliope_tel.asterisk.ari.client import AriClient
 from kalliope_tel.asterisk.ari.models import ChannelDestroyed, ChannelVarset, Event
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
-from kalliope_tel.lab.instance import LabState
+from kalliope_tel.container import Container
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.lab.instance import LabInstance, LabState
+from kalliope_tel.tenancy.services import get_pbx
 
 
 @contextlib.asynccontextmanager
@@ -78,3 +84,37 @@ async def run_local_call(
                     if isinstance(event, ChannelDestroyed):
                         destroyed.add(event.channel.id)
     return trace
+
+
+async def apply_lab_config(container: Container, lab: LabInstance) -> list[str]:
+    """Render the generated configuration for the lab's phones and load it,
+    through the production write and AMI reload path."""
+    with transaction(container.sessions) as session:
+        files = render(session, get_pbx(session), LAB_DEVICE).files
+    changed = write_files(lab.dir / "etc", files)
+    state = lab.read_state()
+    assert state is not None
+    ami = AmiClient("127.0.0.1", state.ami_port, state.ami_username, state.ami_password)
+    await ami.connect()
+    try:
+        await reload(ami, changed)
+    finally:
+        await ami.aclose()
+    return changed
+
+
+def serve_env(state: LabState, database_url: str, **extra: str) -> dict[str, str]:
+    """Environment for a 'kalliope-tel serve' process against a lab instance."""
+    import os
+
+    from tests.conftest import LAB_ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALLIOPE_")}
+    env.update(
+        KALLIOPE_LAB_ROOT=str(LAB_ROOT),
+        KALLIOPE_LAB_NAME=state.name,
+        KALLIOPE_DATABASE_URL=database_url,
+        KALLIOPE_LOG_FORMAT="json",
+    )
+    env.update(extra)
+    return env

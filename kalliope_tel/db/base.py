@@ -6,9 +6,10 @@ PostgreSQL, which alembic needs to compare and alter them.
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import DateTime, Enum, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 
@@ -42,6 +43,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+def str_enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    """An enum column stored as plain strings (no native ENUM type), so adding
+    a value never needs an ALTER TYPE on PostgreSQL."""
+    return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 def utcnow() -> datetime:

@@ -14,7 +14,6 @@ from datetime import datetime, time
 from sqlalchemy import (
     JSON,
     Boolean,
-    Enum,
     ForeignKey,
     Integer,
     String,
@@ -24,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from kalliope_tel.db.base import Base, UTCDateTime, utcnow
+from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
 from kalliope_tel.tenancy.models import PbxOwned
 
 
@@ -59,11 +58,6 @@ class CleaningSource(enum.StrEnum):
     NIGHTLY = "nightly"
 
 
-def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
-    # Stored as plain strings (no native ENUM): adding a value needs no ALTER TYPE.
-    return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
-
-
 class HotelSettings(PbxOwned, Base):
     __tablename__ = "hotel_settings"
     __table_args__ = (UniqueConstraint("pbx_id"),)
@@ -96,7 +90,7 @@ class TemplateValues:
     """The settings a room inherits from its template (nullable on rooms)."""
 
     show_in_phonebook: Mapped[bool | None] = mapped_column(Boolean)
-    ldap_mode: Mapped[LdapMode | None] = mapped_column(_enum(LdapMode, "ldap_mode"))
+    ldap_mode: Mapped[LdapMode | None] = mapped_column(str_enum(LdapMode, "ldap_mode"))
     organization: Mapped[str | None] = mapped_column(String(100))  # shown as "building"
     organizational_unit: Mapped[str | None] = mapped_column(String(100))  # shown as "floor"
     standard_class_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_outbound_class.id"))
@@ -172,8 +166,8 @@ class Failover(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     template_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_room_template.id", ondelete="CASCADE"))
     room_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_room.id", ondelete="CASCADE"))
-    outcome: Mapped[Outcome] = mapped_column(_enum(Outcome, "failover_outcome"))
-    origin: Mapped[Origin] = mapped_column(_enum(Origin, "failover_origin"))
+    outcome: Mapped[Outcome] = mapped_column(str_enum(Outcome, "failover_outcome"))
+    origin: Mapped[Origin] = mapped_column(str_enum(Origin, "failover_origin"))
     destination: Mapped[str] = mapped_column(String(40))
 
 
@@ -210,7 +204,7 @@ class Stay(PbxOwned, Base):
     owner: Mapped[str] = mapped_column(String(120))
     guests: Mapped[list[str]] = mapped_column(JSON, default=list)
     notes: Mapped[str] = mapped_column(Text, default="")
-    outbound: Mapped[ClassKind] = mapped_column(_enum(ClassKind, "class_kind"), default=ClassKind.RESTRICTED)
+    outbound: Mapped[ClassKind] = mapped_column(str_enum(ClassKind, "class_kind"), default=ClassKind.RESTRICTED)
     checkin_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     checkout_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
@@ -225,7 +219,7 @@ class CleaningEvent(PbxOwned, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     room_id: Mapped[int] = mapped_column(ForeignKey("hotel_room.id", ondelete="CASCADE"), index=True)
     clean: Mapped[bool] = mapped_column(Boolean)
-    source: Mapped[CleaningSource] = mapped_column(_enum(CleaningSource, "cleaning_source"))
+    source: Mapped[CleaningSource] = mapped_column(str_enum(CleaningSource, "cleaning_source"))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -33,6 +33,7 @@ from kalliope_tel.hotel.models import (
     TemplateDefaults,
 )
 from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.tenancy.services import per_pbx_row
 
 EXTENSION_RE = re.compile(r"^[0-9]{2,8}$")
 PATTERN_RE = re.compile(r"^(_[0-9XZN.!\[\]\-+*#]+|[0-9*#+]+)$")
@@ -55,12 +56,7 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
 
 # ------------------------------------------------------------------ settings
 def get_settings(session: Session, pbx: Pbx) -> HotelSettings:
-    found = session.scalars(select(HotelSettings).where(HotelSettings.pbx_id == pbx.id)).first()
-    if found is None:
-        found = HotelSettings(pbx_id=pbx.id)
-        session.add(found)
-        session.flush()
-    return found
+    return per_pbx_row(session, HotelSettings, pbx)
 
 
 def update_settings(session: Session, pbx: Pbx, **values: Any) -> HotelSettings:

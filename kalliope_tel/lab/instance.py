@@ -245,26 +245,22 @@ transmit_silence = no
             started_at=time.time(),
         )
         self.render(state)
+        return self._spawn(state, timeout)
+
+    def _spawn(self, state: LabState, timeout: float) -> LabState:
+        """Run Asterisk for ``state`` and wait until it is fully booted."""
         log = (self.dir / "log" / "console.log").open("ab")
         # -f: stay in the foreground so the pid we hold is Asterisk itself
         # (chroot execs it); a new session keeps it alive after the CLI exits.
         proc = subprocess.Popen(
-            [
-                "chroot",
-                str(self.root),
-                ASTERISK_BIN,
-                "-f",
-                "-q",
-                "-C",
-                f"{self.inner}/etc/asterisk.conf",
-            ],
+            ["chroot", str(self.root), ASTERISK_BIN, "-f", "-q", "-C", f"{self.inner}/etc/asterisk.conf"],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()
-        state = LabState(**{**asdict(state), "pid": proc.pid})
+        state = LabState(**{**asdict(state), "pid": proc.pid, "started_at": time.time()})
         self._write_state(state)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -272,8 +268,7 @@ transmit_silence = no
                 raise LabError(
                     f"Asterisk exited at start (code {proc.returncode}); see {self.dir / 'log' / 'console.log'}"
                 )
-            out = self.cli("core waitfullybooted", timeout=5, check=False)
-            if "fully booted" in out.lower():
+            if "fully booted" in self.cli("core waitfullybooted", timeout=5, check=False).lower():
                 return state
             time.sleep(0.2)
         self.stop()
@@ -313,31 +308,7 @@ transmit_silence = no
             self.kill()
         else:
             self.stop()
-        log = (self.dir / "log" / "console.log").open("ab")
-        proc = subprocess.Popen(
-            [
-                "chroot",
-                str(self.root),
-                ASTERISK_BIN,
-                "-f",
-                "-q",
-                "-C",
-                f"{self.inner}/etc/asterisk.conf",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        state = LabState(**{**asdict(state), "pid": proc.pid, "started_at": time.time()})
-        self._write_state(state)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "fully booted" in self.cli("core waitfullybooted", timeout=5, check=False).lower():
-                return state
-            time.sleep(0.2)
-        raise LabError("Asterisk did not come back after restart")
+        return self._spawn(state, timeout)
 
     def purge(self) -> None:
         """Stop and delete the instance directory (logs included)."""

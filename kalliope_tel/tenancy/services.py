@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.tenancy.exceptions import PbxNotFound
-from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG, Pbx
+from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG, Pbx, PbxOwned
 
 
 def get_pbx(session: Session, slug: str | None = None) -> Pbx:
@@ -16,6 +18,20 @@ def get_pbx(session: Session, slug: str | None = None) -> Pbx:
     if pbx is None:
         raise PbxNotFound(slug or DEFAULT_PBX_SLUG)
     return pbx
+
+
+M = TypeVar("M", bound=PbxOwned)
+
+
+def per_pbx_row(session: Session, model: type[M], pbx: Pbx) -> M:
+    """The PBX's single row of a per-PBX settings table, created with defaults."""
+    found = session.scalars(select(model).where(model.pbx_id == pbx.id)).first()
+    if found is None:
+        found = model()
+        found.pbx_id = pbx.id
+        session.add(found)
+        session.flush()
+    return found
 
 
 def list_pbxs(session: Session) -> list[Pbx]:

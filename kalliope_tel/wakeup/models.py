@@ -19,15 +19,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kalliope_tel.db.base import Base, UTCDateTime, utcnow
+from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
 from kalliope_tel.tenancy.models import PbxOwned
-
-
-def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
-    return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 class AlarmState(enum.StrEnum):
@@ -81,7 +77,7 @@ class Alarm(PbxOwned, Base):
     stay_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_stay.id", ondelete="SET NULL"))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     state: Mapped[AlarmState] = mapped_column(
-        _enum(AlarmState, "alarm_state"), default=AlarmState.SCHEDULED, index=True
+        str_enum(AlarmState, "alarm_state"), default=AlarmState.SCHEDULED, index=True
     )
     attempts_override: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -109,7 +105,7 @@ class AlarmAttempt(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     originated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    outcome: Mapped[AttemptOutcome | None] = mapped_column(_enum(AttemptOutcome, "attempt_outcome"))
+    outcome: Mapped[AttemptOutcome | None] = mapped_column(str_enum(AttemptOutcome, "attempt_outcome"))
     cause: Mapped[str] = mapped_column(String(80), default="")
 
 

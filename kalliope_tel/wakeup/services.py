@@ -23,6 +23,7 @@ from kalliope_tel.db.base import utcnow
 from kalliope_tel.hotel.models import Room, Stay
 from kalliope_tel.hotel.services import get_room
 from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.tenancy.services import per_pbx_row
 from kalliope_tel.wakeup.exceptions import AlarmNotFound, InvalidAlarm
 from kalliope_tel.wakeup.models import (
     ACTIVE_STATES,
@@ -42,12 +43,7 @@ MAX_CALL_SECONDS = 120
 
 # ------------------------------------------------------------------ settings
 def get_settings(session: Session, pbx: Pbx) -> WakeupSettings:
-    found = session.scalars(select(WakeupSettings).where(WakeupSettings.pbx_id == pbx.id)).first()
-    if found is None:
-        found = WakeupSettings(pbx_id=pbx.id)
-        session.add(found)
-        session.flush()
-    return found
+    return per_pbx_row(session, WakeupSettings, pbx)
 
 
 LIMITS = {

@@ -16,10 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from dialplan.generator import LAB_DEVICE, render
 from kalliope_tel.asterisk.agi.server import AgiServer
-from kalliope_tel.asterisk.ami.client import AmiClient
-from kalliope_tel.asterisk.apply import reload, write_files
 from kalliope_tel.asterisk.ari.client import AriClient
 from kalliope_tel.asterisk.ari.models import StasisStart
 from kalliope_tel.config import Settings
@@ -32,7 +29,7 @@ from kalliope_tel.lab.dial import DialReport, lab_dial
 from kalliope_tel.lab.instance import LabInstance, LabState
 from kalliope_tel.tenancy.services import get_pbx
 from tests.conftest import drop_pg_database, new_database_url
-from tests.helpers import ari_runtime
+from tests.helpers import apply_lab_config, ari_runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.asterisk]
 
@@ -49,14 +46,7 @@ class HotelLab:
             return work(session, get_pbx(session))
 
     async def apply(self) -> list[str]:
-        files = self.change(lambda s, p: render(s, p, LAB_DEVICE).files)
-        changed = write_files(self.lab.dir / "etc", files)
-        ami = AmiClient("127.0.0.1", self.state.ami_port, self.state.ami_username, self.state.ami_password)
-        await ami.connect()
-        try:
-            return await reload(ami, changed)
-        finally:
-            await ami.aclose()
+        return await apply_lab_config(self.container, self.lab)
 
     async def dial(self, caller: str, number: str, **kwargs: Any) -> DialReport:
         client = AriClient(

@@ -172,7 +172,9 @@ def test_render_is_deterministic_and_complete(db: Session, pbx: Pbx) -> None:
     assert render(db, pbx).files == first
     dialplan, pjsip = first["extensions_kalliope_generated.conf"], first["pjsip_kalliope.conf"]
     assert dialplan.index("exten => 101,") < dialplan.index("exten => 102,")
-    assert "Dial" not in dialplan  # dialling lives in the static subroutine
+    rooms_part, wakeup_part = dialplan.split("[kalliope-wakeup-dial]")
+    assert "Dial" not in rooms_part  # room calls dial in the static subroutine
+    assert "exten => 101,1,Dial(PJSIP/101&PJSIP/101-2)" in wakeup_part  # wake-up rings the devices directly
     assert "kalliope-room-call,s,1(101,25,PJSIP/101&PJSIP/101-2)" in dialplan
     assert "exten => _*33X,1,Gosub(kalliope-hotel-cleaning,s,1(${EXTEN:3}))" in dialplan
     assert "exten => noanswer-internal,1,Goto(kalliope-internal,600,1)" in dialplan

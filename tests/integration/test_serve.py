@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
@@ -13,20 +12,13 @@ import time
 import pytest
 
 from kalliope_tel.lab.instance import LabState
-from tests.conftest import LAB_ROOT
-from tests.helpers import ari_runtime, run_local_call
+from tests.helpers import ari_runtime, run_local_call, serve_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.asterisk]
 
 
 def start_serve(state: LabState, db_url: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KALLIOPE_")}
-    env.update(
-        KALLIOPE_LAB_ROOT=str(LAB_ROOT),
-        KALLIOPE_LAB_NAME=state.name,
-        KALLIOPE_DATABASE_URL=db_url,
-        KALLIOPE_LOG_FORMAT="json",
-    )
+    env = serve_env(state, db_url)
     subprocess.run(
         [sys.executable, "-m", "kalliope_tel", "db", "upgrade"],
         env=env,
@@ -106,15 +98,12 @@ def test_two_serve_nodes_reset_each_occupied_room_once(lab_state: LabState, tmp_
             services.update_settings(s, pbx, nightly_dirty_at=clock(0, 0))
         nodes = []
         for node in ("node-a", "node-b"):
-            env = {k: v for k, v in os.environ.items() if not k.startswith("KALLIOPE_")}
-            env.update(
-                KALLIOPE_LAB_ROOT=str(LAB_ROOT),
-                KALLIOPE_LAB_NAME=lab_state.name,
-                KALLIOPE_DATABASE_URL=url,
+            env = serve_env(
+                lab_state,
+                url,
                 KALLIOPE_AGI_BIND=f"127.0.0.1:{free_tcp_port()}",
                 KALLIOPE_NODE_NAME=node,
                 KALLIOPE_SCHEDULER_INTERVAL_SECONDS="0.2",
-                KALLIOPE_LOG_FORMAT="json",
             )
             nodes.append(
                 subprocess.Popen(

@@ -17,9 +17,6 @@ from typing import Any
 import pytest
 
 from ari_apps.wakeup import APP_NAME, WakeupApplication
-from dialplan.generator import LAB_DEVICE, render
-from kalliope_tel.asterisk.ami.client import AmiClient
-from kalliope_tel.asterisk.apply import reload, write_files
 from kalliope_tel.asterisk.ari.client import AriClient
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
 from kalliope_tel.config import Settings
@@ -33,6 +30,7 @@ from kalliope_tel.tenancy.services import get_pbx
 from kalliope_tel.wakeup import services as wakeup
 from kalliope_tel.wakeup.scheduler import WakeupScheduler
 from tests.conftest import drop_pg_database, new_database_url
+from tests.helpers import apply_lab_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.asterisk]
 ROOMS = {
@@ -103,12 +101,7 @@ def wakeup_db(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 async def wl(wakeup_db: str, lab: LabInstance, lab_state: LabState) -> AsyncIterator[WakeupLab]:
     container = Container(Settings(database_url=wakeup_db))
     env = WakeupLab(container, lab)
-    files = env.change(lambda s, p: render(s, p, LAB_DEVICE).files)
-    changed = write_files(lab.dir / "etc", files)
-    ami = AmiClient("127.0.0.1", lab_state.ami_port, lab_state.ami_username, lab_state.ami_password)
-    await ami.connect()
-    await reload(ami, changed)
-    await ami.aclose()
+    await apply_lab_config(container, lab)
     for room, phone in ROOMS.items():
         lab.cli(f"database put ktlab/phone {room} {phone}")
     client = AriClient(

@@ -3,6 +3,7 @@ and two nodes sharing one PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -16,8 +17,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from dialplan.generator import LAB_DEVICE, render
-from kalliope_tel.asterisk.apply import write_files
 from kalliope_tel.config import Settings
 from kalliope_tel.container import Container
 from kalliope_tel.db import migrate
@@ -29,21 +28,19 @@ from kalliope_tel.lab.ports import free_tcp_port
 from kalliope_tel.tenancy.services import get_pbx
 from kalliope_tel.wakeup import services as wakeup
 from kalliope_tel.wakeup.models import Alarm, AlarmAttempt, AlarmState
-from tests.conftest import LAB_ROOT, _pg_dsn, create_pg_database, drop_pg_database
+from tests.conftest import _pg_dsn, create_pg_database, drop_pg_database
+from tests.helpers import apply_lab_config, serve_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.asterisk]
 
 
 def serve(state: LabState, url: str, node: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KALLIOPE_")}
-    env.update(
-        KALLIOPE_LAB_ROOT=str(LAB_ROOT),
-        KALLIOPE_LAB_NAME=state.name,
-        KALLIOPE_DATABASE_URL=url,
+    env = serve_env(
+        state,
+        url,
         KALLIOPE_AGI_BIND=f"127.0.0.1:{free_tcp_port()}",
         KALLIOPE_NODE_NAME=node,
         KALLIOPE_SCHEDULER_INTERVAL_SECONDS="0.2",
-        KALLIOPE_LOG_FORMAT="json",
         KALLIOPE_LOG_LEVEL=os.environ.get("KT_TEST_SERVE_LOG", "warning"),
     )
     return subprocess.Popen(
@@ -72,10 +69,7 @@ def setup_hotel(url: str, lab: LabInstance, rooms: list[str], **settings: Any) -
         for room in rooms:
             hotel.create_room(s, pbx, room, "", "std", new_accounts=1)
         wakeup.update_settings(s, pbx, name="Wake-up", number="900", message="beep", **settings)
-        files = render(s, pbx, LAB_DEVICE).files
-    write_files(lab.dir / "etc", files)
-    lab.cli("dialplan reload")
-    lab.cli("module reload res_pjsip.so")
+    asyncio.run(apply_lab_config(container, lab))
     return container
 
 
