@@ -66,6 +66,7 @@ class WakeupApplication:
         self.completed = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._flusher: asyncio.Task[None] | None = None
         # Called when an attempt ends, so the scheduler can refill the line.
         self.on_line_free: Callable[[], None] = lambda: None
 
@@ -95,6 +96,8 @@ class WakeupApplication:
         attempt = _Attempt(claim, f.WakeupFlow(config))
         self.attempts[claim.channel_id] = attempt
         self._idle.clear()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_timeline(), name="wakeup-timeline")
         self.runtime.track(claim.channel_id, APP_NAME)
         await self._feed(attempt, f.Start())
 
@@ -181,6 +184,22 @@ class WakeupApplication:
             await self.hangup(cid)
         elif isinstance(command, f.Finish):
             await self._finish(attempt, command)
+
+    async def _flush_timeline(self, every: float = 0.5) -> None:
+        """Write timeline entries as calls go, so a node that dies mid-call
+        leaves the steps it saw (the outcome is written at the end)."""
+        while True:
+            await asyncio.sleep(every)
+            rows, self._timeline = self._timeline, []
+            if rows:
+                try:
+                    await asyncio.to_thread(self._write_events, rows)
+                except Exception:
+                    log.exception("wakeup.timeline_write_failed")
+                    self._timeline = rows + self._timeline  # try again next time
+
+    def _write_events(self, rows: list[tuple[int, int, datetime, str, str]]) -> None:
+        self._write(lambda s: add_events(s, rows))
 
     def _cancel_timer(self, attempt: _Attempt, name: str) -> None:
         handle = attempt.timers.pop(name, None)

@@ -183,3 +183,25 @@ def test_render_is_deterministic_and_complete(db: Session, pbx: Pbx) -> None:
     password_free = all(len(line) < 200 for line in pjsip.splitlines())
     assert password_free and "md5_cred = " in pjsip
     assert "Local/101@kt-lab-room/n" in render(db, pbx, LAB_DEVICE).files["extensions_kalliope_generated.conf"]
+
+
+def test_daily_series_per_alarm_attempts_and_cancel(db: Session, pbx: Pbx) -> None:
+    from datetime import date
+
+    from kalliope_tel.wakeup import services as wakeup
+    from kalliope_tel.wakeup.exceptions import InvalidAlarm
+
+    services.create_room(db, pbx, "101", "x", "std")
+    start = date.today() + timedelta(days=1)
+    series = wakeup.set_daily(db, pbx, "101", time(7, 30), start, start + timedelta(days=4), attempts=5)
+    assert len(series) == 5 and len({a.series for a in series}) == 1
+    assert [a.due_at.date() for a in series] == [start + timedelta(days=i) for i in range(5)]
+    assert all(a.due_at.hour == 7 and a.due_at.minute == 30 for a in series)  # PBX timezone is UTC here
+    views = wakeup.list_active(db, pbx, "101")
+    assert [v.attempts for v in views] == [5] * 5
+    with pytest.raises(InvalidAlarm, match="attempts"):
+        wakeup.set_alarm(db, pbx, "101", datetime.now(UTC) + timedelta(hours=1), attempts=11)
+    assert wakeup.cancel_alarm(db, pbx, series[2].id, series=True) == 5
+    assert wakeup.list_active(db, pbx) == []
+    with pytest.raises(InvalidAlarm, match="past"):
+        wakeup.set_alarm(db, pbx, "101", datetime.now(UTC) - timedelta(minutes=1))

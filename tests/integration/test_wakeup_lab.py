@@ -198,3 +198,18 @@ async def test_cancelled_alarm_is_never_called(wl: WakeupLab) -> None:
     await asyncio.sleep(4)
     assert wl.change(lambda s, p: wakeup.timeline(s, p, alarm))["attempts"] == []
     assert wl.calls_to("201") == before
+
+
+async def test_asterisk_crash_during_attempt_is_recorded_and_retried(wl: WakeupLab) -> None:
+    alarm = wl.alarm_now("202", attempts=2)  # answers, never presses 1 (3 s digit timeout)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        attempts = wl.change(lambda s, p: wakeup.timeline(s, p, alarm))["attempts"]
+        if attempts and "answered" in kinds(attempts[0]):  # the timeline is written as it happens
+            break
+        await asyncio.sleep(0.05)
+    assert attempts and attempts[0]["outcome"] is None  # still on the phone
+    await asyncio.to_thread(wl.lab.restart, crash=True)  # SIGKILL Asterisk mid-call, start it again
+    line = await wl.until(alarm, {"not_answered", "confirmed"}, timeout=60)
+    assert [a["outcome"] for a in line["attempts"]] == ["lost", "no_digit"]
+    assert "lost" in kinds(line["attempts"][0])
