@@ -11,7 +11,8 @@ PROFILE="${1:-main}"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Debian packages the project itself uses outside the chroot.
-DEB_PACKAGES="debootstrap"
+# libspandsp-dev: the fax engine (cffi binding); libtiff: fax page files.
+DEB_PACKAGES="debootstrap libspandsp-dev libtiff-dev libtiff-tools"
 missing=""
 for pkg in $DEB_PACKAGES; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

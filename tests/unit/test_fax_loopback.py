@@ -1,0 +1,101 @@
+"""Two of our fax sessions joined in memory (h11-style): V.17 with ECM, V.29
+without, and T.38. A 5-page document must arrive with every page
+pixel-identical, and both ends must report phase E OK with the page counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from kalliope_tel.fax.session import AudioFaxSession, FaxOptions, PhaseB, PhaseE, T38FaxSession
+from kalliope_tel.fax.spandsp import V17, V29
+
+pytestmark = pytest.mark.unit
+PAGES = 5
+MAX_SECONDS = 300
+
+
+def make_document(path: Path, pages: int = PAGES) -> list[Image.Image]:
+    """Black-and-white fax pages (1728 wide, 204x196 dpi) with distinct content."""
+    images = []
+    for n in range(pages):
+        page = Image.new("1", (1728, 1100), 1)
+        draw = ImageDraw.Draw(page)
+        for k in range(40):
+            x, y = (k * 53 + n * 17) % 1600, (k * 37 + n * 29) % 1000
+            draw.rectangle([x, y, x + 20 + n * 3, y + 15 + k % 7], fill=0)
+        draw.text((100, 60), f"kalliope-tel fax test, page {n + 1} of {pages}", fill=0)
+        images.append(page)
+    images[0].save(path, save_all=True, append_images=images[1:], compression="group4", dpi=(204, 196))
+    return images
+
+
+def received_pages(path: Path) -> list[bytes]:
+    image = Image.open(path)
+    out = []
+    for n in range(getattr(image, "n_frames", 1)):
+        image.seek(n)
+        out.append(image.convert("L").tobytes())
+    return out
+
+
+def run_audio(a: AudioFaxSession, b: AudioFaxSession) -> float:
+    simulated = 0
+    while not (a.done and b.done) and simulated < MAX_SECONDS * 8000:
+        b.receive_audio(a.transmit_audio(160))
+        a.receive_audio(b.transmit_audio(160))
+        simulated += 160
+    return simulated / 8000
+
+
+def run_t38(a: T38FaxSession, b: T38FaxSession) -> float:
+    seq_a = seq_b = simulated = 0
+    while not (a.done and b.done) and simulated < MAX_SECONDS * 8000:
+        for packet in a.tick(160) + a.take_packets():
+            b.receive_ifp(packet, seq_a)
+            seq_a += 1
+        for packet in b.tick(160) + b.take_packets():
+            a.receive_ifp(packet, seq_b)
+            seq_b += 1
+        simulated += 160
+    return simulated / 8000
+
+
+@pytest.mark.parametrize(
+    ("mode", "ecm", "modems", "rate"),
+    [("audio", True, V17, 14400), ("audio", False, V29, 9600), ("t38", True, V17 | V29, None)],
+    ids=["v17-ecm", "v29-no-ecm", "t38"],
+)
+def test_five_pages_arrive_pixel_identical(tmp_path: Path, mode: str, ecm: bool, modems: int, rate: int | None) -> None:
+    src, dst = tmp_path / "send.tif", tmp_path / "recv.tif"
+    sent = make_document(src)
+    cls = AudioFaxSession if mode == "audio" else T38FaxSession
+    sender = cls(calling=True, options=FaxOptions("SENDER 0612345", ecm=ecm, modems=modems), tx_file=src)
+    receiver = cls(calling=False, options=FaxOptions("RECEIVER 0698765", ecm=ecm, modems=modems), rx_file=dst)
+    seconds = run_audio(sender, receiver) if mode == "audio" else run_t38(sender, receiver)  # type: ignore[arg-type]
+    assert seconds < MAX_SECONDS
+    assert sender.result is not None and receiver.result is not None
+    assert (sender.result.ok, sender.result.text, sender.result.pages_tx) == (True, "OK", PAGES)
+    assert (receiver.result.ok, receiver.result.pages_rx) == (True, PAGES)
+    assert receiver.result.ecm is ecm
+    if rate:
+        assert receiver.result.bit_rate == rate
+    events = receiver.events()
+    negotiated = [e for e in events if isinstance(e, PhaseB)]
+    assert negotiated and negotiated[0].remote_ident == "SENDER 0612345"
+    assert sum(isinstance(e, PhaseE) for e in events) == 1
+    got = received_pages(dst)
+    assert len(got) == PAGES
+    assert got == [page.convert("L").tobytes() for page in sent]  # every page, every pixel
+    sender.close()
+    receiver.close()
+
+
+def test_missing_document_fails_in_phase_e_with_a_reason(tmp_path: Path) -> None:
+    sender = AudioFaxSession(calling=True, tx_file=tmp_path / "nope.tif")
+    receiver = AudioFaxSession(calling=False, rx_file=tmp_path / "recv.tif")
+    run_audio(sender, receiver)
+    assert sender.result is not None and not sender.result.ok
+    assert "cannot be opened" in sender.result.text
