@@ -65,3 +65,20 @@ def wakeup(
     print_table("wake-up benchmark", ["figure", "value"], [[k, v] for k, v in data.items()])
     if as_json:
         print(json.dumps(data))
+
+
+@app.command("fax")
+def fax(
+    pages: int = typer.Option(5, help="Pages of the test document."),
+    repeats: int = typer.Option(3, help="Runs per mode."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fax engine speed per mode (simulated call seconds per CPU second) and binding overhead."""
+    from kalliope_tel.bench import fax as bench
+
+    with console.status(f"fax loopback, {pages} pages x {repeats} per mode"):
+        figures = bench.as_dicts(bench.run(pages=pages, repeats=repeats))
+    columns = list(figures[0])
+    print_table("fax engine benchmark", columns, [[f[c] for c in columns] for f in figures])
+    if as_json:
+        print(json.dumps(figures))

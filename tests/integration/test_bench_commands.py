@@ -29,3 +29,12 @@ def test_bench_wakeup_json_last_line() -> None:
     assert figures["confirmed"] == 30 and figures["max_concurrent_seen"] <= 10
     assert figures["lateness_p99_ms"] >= figures["lateness_p50_ms"] >= 0
     assert figures["cpu_ms_per_alarm"] > 0
+
+
+def test_bench_fax_reports_every_mode() -> None:
+    result = kalliope("bench", "fax", "--pages", "1", "--repeats", "1", "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures = {f["mode"]: f for f in json.loads(result.stdout.strip().splitlines()[-1])}
+    assert set(figures) == {"v17-ecm", "v29", "t38"}
+    assert all(f["speed_x_realtime"] > 1 for f in figures.values())
+    assert figures["v17-ecm"]["c_speed_x_realtime"] and figures["v17-ecm"]["binding_overhead_pct"] is not None
