@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from kalliope_tel.fax.loopback import run_audio, run_t38
 from kalliope_tel.fax.session import AudioFaxSession, FaxOptions, T38FaxSession
 from kalliope_tel.fax.spandsp import V17, V29
 
@@ -53,26 +54,19 @@ def _python_run(mode: str, src: Path, dst: Path) -> tuple[float, float]:
     cls = AudioFaxSession if kind == "audio" else T38FaxSession
     a = cls(calling=True, options=FaxOptions(ecm=ecm, modems=modems), tx_file=src)
     b = cls(calling=False, options=FaxOptions(ecm=ecm, modems=modems), rx_file=dst)
-    simulated, seq_a, seq_b = 0, 0, 0
     cpu0 = time.process_time()
-    while not (a.done and b.done) and simulated < 8000 * 600:
-        if isinstance(a, AudioFaxSession) and isinstance(b, AudioFaxSession):
-            b.receive_audio(a.transmit_audio(160))
-            a.receive_audio(b.transmit_audio(160))
-        elif isinstance(a, T38FaxSession) and isinstance(b, T38FaxSession):
-            for packet in a.tick(160) + a.take_packets():
-                b.receive_ifp(packet, seq_a)
-                seq_a += 1
-            for packet in b.tick(160) + b.take_packets():
-                a.receive_ifp(packet, seq_b)
-                seq_b += 1
-        simulated += 160
+    if isinstance(a, AudioFaxSession) and isinstance(b, AudioFaxSession):
+        simulated = run_audio(a, b)
+    elif isinstance(a, T38FaxSession) and isinstance(b, T38FaxSession):
+        simulated = run_t38(a, b)
+    else:
+        raise TypeError(f"{mode}: sessions of different kinds")
     cpu = time.process_time() - cpu0
     if not (a.result and a.result.ok and b.result and b.result.ok):
         raise RuntimeError(f"{mode}: the benchmark fax failed ({a.result}, {b.result})")
     a.close()
     b.close()
-    return simulated / 8000, cpu
+    return simulated, cpu
 
 
 def _c_binary(tmp: Path) -> Path | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
+from kalliope_tel.fax.loopback import run_audio, run_t38
 from kalliope_tel.fax.session import AudioFaxSession, FaxOptions, PhaseB, PhaseE, T38FaxSession
 from kalliope_tel.fax.spandsp import V17, V29
 
@@ -41,28 +42,6 @@ def received_pages(path: Path) -> list[bytes]:
     return out
 
 
-def run_audio(a: AudioFaxSession, b: AudioFaxSession) -> float:
-    simulated = 0
-    while not (a.done and b.done) and simulated < MAX_SECONDS * 8000:
-        b.receive_audio(a.transmit_audio(160))
-        a.receive_audio(b.transmit_audio(160))
-        simulated += 160
-    return simulated / 8000
-
-
-def run_t38(a: T38FaxSession, b: T38FaxSession) -> float:
-    seq_a = seq_b = simulated = 0
-    while not (a.done and b.done) and simulated < MAX_SECONDS * 8000:
-        for packet in a.tick(160) + a.take_packets():
-            b.receive_ifp(packet, seq_a)
-            seq_a += 1
-        for packet in b.tick(160) + b.take_packets():
-            a.receive_ifp(packet, seq_b)
-            seq_b += 1
-        simulated += 160
-    return simulated / 8000
-
-
 @pytest.mark.parametrize(
     ("mode", "ecm", "modems", "rate"),
     [("audio", True, V17, 14400), ("audio", False, V29, 9600), ("t38", True, V17 | V29, None)],
@@ -74,7 +53,11 @@ def test_five_pages_arrive_pixel_identical(tmp_path: Path, mode: str, ecm: bool,
     cls = AudioFaxSession if mode == "audio" else T38FaxSession
     sender = cls(calling=True, options=FaxOptions("SENDER 0612345", ecm=ecm, modems=modems), tx_file=src)
     receiver = cls(calling=False, options=FaxOptions("RECEIVER 0698765", ecm=ecm, modems=modems), rx_file=dst)
-    seconds = run_audio(sender, receiver) if mode == "audio" else run_t38(sender, receiver)  # type: ignore[arg-type]
+    seconds = (
+        run_audio(sender, receiver, max_seconds=MAX_SECONDS)
+        if mode == "audio"
+        else run_t38(sender, receiver, max_seconds=MAX_SECONDS)
+    )  # type: ignore[arg-type]
     assert seconds < MAX_SECONDS
     assert sender.result is not None and receiver.result is not None
     assert (sender.result.ok, sender.result.text, sender.result.pages_tx) == (True, "OK", PAGES)
