@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -13,6 +16,12 @@ from rich.table import Table
 
 from kalliope_tel.config import Settings, load_settings
 from kalliope_tel.container import Container
+from kalliope_tel.errors import KalliopeError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from kalliope_tel.tenancy.models import Pbx
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -57,6 +66,27 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     console.print(table)
+
+
+T = TypeVar("T")
+
+
+def run_in_pbx(work: Callable[[Session, Pbx], T]) -> T:
+    """One command's work in one transaction, for the PBX chosen by --pbx."""
+    from kalliope_tel.db.engine import transaction
+    from kalliope_tel.tenancy.services import get_pbx
+
+    with transaction(STATE.container.sessions) as session:
+        return work(session, get_pbx(session, STATE.pbx_slug))
+
+
+def parse_local_time(text: str, tz: str) -> datetime:
+    """'YYYY-MM-DD HH:MM' in the PBX's time zone (an explicit offset wins)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise KalliopeError(f"{text!r}: use 'YYYY-MM-DD HH:MM'") from None
+    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(tz))
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

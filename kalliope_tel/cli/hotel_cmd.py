@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime, time
+from datetime import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import Progress
 
-from kalliope_tel.cli.context import STATE, console, err_console, print_json, print_table
+from kalliope_tel.cli.context import STATE, console, err_console, parse_local_time, print_json, print_table, run_in_pbx
 from kalliope_tel.hotel.exceptions import InvalidValue
 
 if TYPE_CHECKING:
@@ -49,7 +46,6 @@ app.add_typer(templates_app, name="templates")
 app.add_typer(rooms_app, name="rooms")
 app.add_typer(accounts_app, name="accounts")
 
-T = TypeVar("T")
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 SET_HELP = (
     "Template value KEY=VALUE (repeatable): building, floor, phonebook (yes/no), ldap_mode "
@@ -68,18 +64,7 @@ def hotel_main(pbx: str = typer.Option(None, "--pbx", help="PBX slug (default: t
     STATE.pbx_slug = pbx
 
 
-@contextmanager
-def unit_of_work() -> Iterator[tuple[Session, Pbx]]:
-    from kalliope_tel.db.engine import transaction
-    from kalliope_tel.tenancy.services import get_pbx
-
-    with transaction(STATE.container.sessions) as session:
-        yield session, get_pbx(session, getattr(STATE, "pbx_slug", None))
-
-
-def run(work: Callable[[Session, Pbx], T]) -> T:
-    with unit_of_work() as (session, pbx):
-        return work(session, pbx)
+run = run_in_pbx
 
 
 KEYS = {"building": "organization", "floor": "organizational_unit", "phonebook": "show_in_phonebook"}
@@ -440,14 +425,6 @@ def accounts_add(
 
 
 # ------------------------------------------------------------------ stays
-def _parse_alarm(text: str, tz: str) -> datetime:
-    try:
-        local = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidValue(f"alarm {text!r}: use 'YYYY-MM-DD HH:MM'") from None
-    return local if local.tzinfo else local.replace(tzinfo=ZoneInfo(tz))
-
-
 def _stay_dict(stay: Stay) -> dict[str, Any]:
     return {
         "room": stay.room_extension,
@@ -475,7 +452,7 @@ def checkin(
     from kalliope_tel.hotel.models import ClassKind
 
     def work(session: Session, pbx: Pbx) -> dict[str, Any]:
-        alarms = [_parse_alarm(a, pbx.timezone) for a in alarm]
+        alarms = [parse_local_time(a, pbx.timezone) for a in alarm]
         return _stay_dict(
             stays.check_in(
                 session, pbx, extension, owner, guests=guest, notes=notes, outbound=ClassKind(outbound), alarms=alarms

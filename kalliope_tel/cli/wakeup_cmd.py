@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
-from zoneinfo import ZoneInfo
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kalliope_tel.cli.context import STATE, console, print_json, print_table
-from kalliope_tel.errors import KalliopeError
+from kalliope_tel.cli.context import STATE, console, parse_local_time, print_json, print_table, run_in_pbx
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -24,7 +21,6 @@ else:
     services = LazyModule("kalliope_tel.wakeup.services")
 
 app = typer.Typer(help="Wake-up calls: settings, alarms, alerts, timelines.", no_args_is_help=True)
-T = TypeVar("T")
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 
@@ -33,20 +29,7 @@ def wakeup_main(pbx: str = typer.Option(None, "--pbx", help="PBX slug (default: 
     STATE.pbx_slug = pbx
 
 
-def run(work: Callable[[Session, Pbx], T]) -> T:
-    from kalliope_tel.db.engine import transaction
-    from kalliope_tel.tenancy.services import get_pbx
-
-    with transaction(STATE.container.sessions) as session:
-        return work(session, get_pbx(session, STATE.pbx_slug))
-
-
-def _local(text: str, tz: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise KalliopeError(f"{text!r}: use 'YYYY-MM-DD HH:MM'") from None
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(tz))
+run = run_in_pbx
 
 
 @app.command("settings")
@@ -94,12 +77,12 @@ def set_cmd(
 
     def work(session: Session, pbx: Pbx) -> list[int]:
         if daily_until:
-            first = _local(at, pbx.timezone)
+            first = parse_local_time(at, pbx.timezone)
             alarms = services.set_daily(
                 session, pbx, room, first.time(), first.date(), date.fromisoformat(daily_until), attempts=attempts
             )
             return [a.id for a in alarms]
-        return [services.set_alarm(session, pbx, room, _local(at, pbx.timezone), attempts=attempts).id]
+        return [services.set_alarm(session, pbx, room, parse_local_time(at, pbx.timezone), attempts=attempts).id]
 
     ids = run(work)
     if as_json:
@@ -111,7 +94,7 @@ def set_cmd(
 @app.command("change")
 def change_cmd(alarm: int, at: str) -> None:
     """Move a scheduled alarm to another time."""
-    run(lambda s, p: services.change_alarm(s, p, alarm, _local(at, p.timezone)))
+    run(lambda s, p: services.change_alarm(s, p, alarm, parse_local_time(at, p.timezone)))
     console.print(f"alarm {alarm} moved to {at}")
 
 

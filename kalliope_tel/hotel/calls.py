@@ -8,15 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kalliope_tel.hotel.models import ClassKind, OutboundClass, Room
-from kalliope_tel.hotel.services import effective, get_settings, list_classes, open_stay
+from kalliope_tel.hotel.models import ClassKind, OutboundClass
+from kalliope_tel.hotel.services import effective, find_room, get_settings, list_classes, open_stay
 from kalliope_tel.tenancy.models import Pbx
-
-
-def _room(session: Session, pbx: Pbx, extension: str) -> Room | None:
-    if not extension:
-        return None
-    return session.scalars(select(Room).where(Room.pbx_id == pbx.id, Room.extension == extension)).first()
 
 
 class RoomToRoom(enum.StrEnum):
@@ -28,7 +22,7 @@ def room_to_room(session: Session, pbx: Pbx, caller: str, target: str) -> RoomTo
     """Blocked only when the setting is on and both ends are rooms (and differ)."""
     if not get_settings(session, pbx).block_room_to_room or caller == target:
         return RoomToRoom.ALLOW
-    if _room(session, pbx, caller) is None or _room(session, pbx, target) is None:
+    if find_room(session, pbx, caller) is None or find_room(session, pbx, target) is None:
         return RoomToRoom.ALLOW
     return RoomToRoom.BLOCK
 
@@ -43,7 +37,7 @@ def outbound_class(session: Session, pbx: Pbx, caller: str) -> OutboundDecision:
     """Free room -> its restricted class; occupied -> the class chosen at check-in;
     not a room -> the hotel's class for other extensions."""
     classes = {c.id: c for c in list_classes(session, pbx)}
-    room = _room(session, pbx, caller)
+    room = find_room(session, pbx, caller)
     if room is None:
         cls = classes.get(get_settings(session, pbx).non_room_class_id or -1)
         return OutboundDecision(cls.name if cls else "", None)
@@ -72,7 +66,7 @@ def call_limits(session: Session, pbx: Pbx, extension: str, active_calls: int, *
     ``active_calls`` is counted by Asterisk (GROUP_COUNT of the room's calls),
     which decrements by itself on hang-up, so no count can leak.
     """
-    room = _room(session, pbx, extension)
+    room = find_room(session, pbx, extension)
     if room is None:
         return LimitVerdict.OK
     view = effective(room, {})

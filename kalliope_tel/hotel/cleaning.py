@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.hotel.models import CleaningEvent, CleaningSource, NightlyReset, Room, Stay
-from kalliope_tel.hotel.services import get_room, get_settings
+from kalliope_tel.hotel.services import find_room, get_room, get_settings
 from kalliope_tel.tenancy.models import Pbx
 
 
@@ -38,7 +38,7 @@ def cleaning_by_phone(session: Session, pbx: Pbx, caller_extension: str, digit: 
     """``<prefix>0`` marks the calling room clean, ``<prefix>1`` dirty; nothing else changes anything."""
     if not get_settings(session, pbx).cleaning_enabled:
         return PhoneCodeResult.DISABLED
-    room = session.scalars(select(Room).where(Room.pbx_id == pbx.id, Room.extension == caller_extension)).first()
+    room = find_room(session, pbx, caller_extension)
     if room is None:
         return PhoneCodeResult.NOT_A_ROOM
     if digit not in ("0", "1"):

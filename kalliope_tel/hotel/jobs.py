@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from kalliope_tel.db.engine import transaction
 from kalliope_tel.hotel.cleaning import run_nightly_reset
-from kalliope_tel.tenancy.services import list_pbxs
+from kalliope_tel.tenancy.services import for_each_pbx
 
 if TYPE_CHECKING:
     from kalliope_tel.container import Container
@@ -19,21 +18,9 @@ log = structlog.get_logger(__name__)
 
 
 def nightly_reset_all(container: Container, node: str) -> dict[str, int]:
-    """Run every PBX's reset that is due; each PBX in its own transaction."""
-    done: dict[str, int] = {}
-    with container.sessions() as session:
-        pbxs = [(p.id, p.slug) for p in list_pbxs(session)]
-    for pbx_id, slug in pbxs:
-        with transaction(container.sessions) as session:
-            from kalliope_tel.tenancy.models import Pbx
-
-            pbx = session.get(Pbx, pbx_id)
-            if pbx is None:
-                continue
-            count = run_nightly_reset(session, pbx, node)
-        if count is not None:
-            done[slug] = count
-    return done
+    """Run every PBX's reset that is due; rooms marked dirty, by PBX slug."""
+    results = for_each_pbx(container.sessions, lambda session, pbx: run_nightly_reset(session, pbx, node))
+    return {slug: count for slug, count in results.items() if count is not None}
 
 
 async def nightly_reset_loop(container: Container, node: str, interval: float) -> None:

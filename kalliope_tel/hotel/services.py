@@ -392,8 +392,15 @@ def _get_account(session: Session, pbx: Pbx, username: str) -> SipAccount:
     return found
 
 
+def find_room(session: Session, pbx: Pbx, extension: str) -> Room | None:
+    """The room with this extension, or None (a caller that is not a room)."""
+    if not extension:
+        return None
+    return session.scalars(select(Room).where(Room.pbx_id == pbx.id, Room.extension == extension)).first()
+
+
 def get_room(session: Session, pbx: Pbx, extension: str) -> Room:
-    room = session.scalars(select(Room).where(Room.pbx_id == pbx.id, Room.extension == extension)).first()
+    room = find_room(session, pbx, extension)
     if room is None:
         raise NotFound(f"no room with extension {extension!r}")
     return room
@@ -419,7 +426,7 @@ def create_room(
 ) -> CreatedRoom:
     if not EXTENSION_RE.match(extension):
         raise InvalidValue(f"extension {extension!r}: 2 to 8 digits")
-    if session.scalars(select(Room).where(Room.pbx_id == pbx.id, Room.extension == extension)).first():
+    if find_room(session, pbx, extension) is not None:
         raise InvalidValue(f"extension {extension} is a room already")
     prefix = get_settings(session, pbx).cleaning_prefix
     if prefix and extension.startswith(prefix):

@@ -14,6 +14,7 @@ from kalliope_tel.hotel.models import ClassKind, Stay
 from kalliope_tel.hotel.services import get_room, open_stay
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.wakeup.models import PENDING_STATES, Alarm, AlarmState
+from kalliope_tel.wakeup.services import set_alarm
 
 
 def _names(owner: str, guests: list[str]) -> tuple[str, list[str]]:
@@ -56,12 +57,8 @@ def check_in(
     session.add(stay)
     session.flush()
     for due in alarms or []:
-        if due.tzinfo is None:
-            raise InvalidValue("alarm time needs a timezone")
-        if due <= now:
-            raise InvalidValue(f"alarm {due:%Y-%m-%d %H:%M} is in the past")
-        session.add(Alarm(pbx_id=pbx.id, room_id=room.id, stay_id=stay.id, due_at=due, next_attempt_at=due))
-    session.flush()
+        # The wake-up service validates the time and ties the alarm to this stay.
+        set_alarm(session, pbx, extension, due)
     return stay
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy import Connection, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from kalliope_tel.tenancy.exceptions import PbxNotFound
 from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG, Pbx, PbxOwned
@@ -21,6 +22,7 @@ def get_pbx(session: Session, slug: str | None = None) -> Pbx:
 
 
 M = TypeVar("M", bound=PbxOwned)
+T = TypeVar("T")
 
 
 def per_pbx_row(session: Session, model: type[M], pbx: Pbx) -> M:
@@ -32,6 +34,20 @@ def per_pbx_row(session: Session, model: type[M], pbx: Pbx) -> M:
         session.add(found)
         session.flush()
     return found
+
+
+def for_each_pbx(sessions: sessionmaker[Session], work: Callable[[Session, Pbx], T]) -> dict[str, T]:
+    """Run ``work`` for every PBX, each in its own transaction (one tenant's
+    failure or lock never holds up another's); results by PBX slug."""
+    with sessions() as session:
+        ids = [p.id for p in list_pbxs(session)]
+    results: dict[str, T] = {}
+    for pbx_id in ids:
+        with sessions() as session, session.begin():
+            pbx = session.get(Pbx, pbx_id)
+            if pbx is not None:  # deleted meanwhile
+                results[pbx.slug] = work(session, pbx)
+    return results
 
 
 def list_pbxs(session: Session) -> list[Pbx]:

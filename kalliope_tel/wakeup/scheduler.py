@@ -12,7 +12,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from kalliope_tel.db.engine import transaction
-from kalliope_tel.tenancy.services import list_pbxs
+from kalliope_tel.tenancy.services import for_each_pbx
 from kalliope_tel.wakeup.models import AttemptOutcome
 from kalliope_tel.wakeup.services import Claim, channel_of, claim_due, complete_attempt, expired_attempts
 
@@ -50,17 +50,8 @@ class WakeupScheduler:
         self._poke.set()
 
     def _claim(self) -> list[Claim]:
-        claims: list[Claim] = []
-        with self.container.sessions() as session:
-            pbx_ids = [p.id for p in list_pbxs(session)]
-        for pbx_id in pbx_ids:
-            with transaction(self.container.sessions) as session:
-                from kalliope_tel.tenancy.models import Pbx
-
-                pbx = session.get(Pbx, pbx_id)
-                if pbx is not None:
-                    claims.extend(claim_due(session, pbx, self.node))
-        return claims
+        per_pbx = for_each_pbx(self.container.sessions, lambda session, pbx: claim_due(session, pbx, self.node))
+        return [claim for claims in per_pbx.values() for claim in claims]
 
     def _expired(self, node: str | None) -> list[tuple[int, int]]:
         with transaction(self.container.sessions) as session:
