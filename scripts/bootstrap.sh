@@ -11,8 +11,9 @@ PROFILE="${1:-main}"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Debian packages the project itself uses outside the chroot.
-# libspandsp-dev: the fax engine (cffi binding); libtiff: fax page files.
-DEB_PACKAGES="debootstrap libspandsp-dev libtiff-dev libtiff-tools"
+# libspandsp-dev: the fax engine (cffi binding); libtiff: fax page files;
+# ghostscript and LibreOffice Writer (no GUI): documents to fax pages.
+DEB_PACKAGES="debootstrap libspandsp-dev libtiff-dev libtiff-tools ghostscript libreoffice-writer-nogui"
 missing=""
 for pkg in $DEB_PACKAGES; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
@@ -48,3 +49,6 @@ if [[ ! -f "$STAMP" ]]; then
   rm -f .venv/.kalliope-"$PROFILE"-*
   touch "$STAMP"
 fi
+
+# The fax engine's compiled binding (cached per user; ABI mode is the fallback).
+say "fax engine binding: $(.venv/bin/python -c 'from kalliope_tel.fax import spandsp; print(spandsp.MODE)') mode"

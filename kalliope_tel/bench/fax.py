@@ -10,13 +10,16 @@ measured, not guessed.
 from __future__ import annotations
 
 import shutil
+import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kalliope_tel.fax.loopback import run_audio, run_t38
+from kalliope_tel.fax import spandsp
+from kalliope_tel.fax.loopback import run_g711, run_t38
 from kalliope_tel.fax.session import AudioFaxSession, FaxOptions, T38FaxSession
 from kalliope_tel.fax.spandsp import V17, V29
 
@@ -33,6 +36,8 @@ class FaxModeFigures:
     speed_x_realtime: float
     c_speed_x_realtime: float | None
     binding_overhead_pct: float | None
+    binding_overhead_instructions_pct: float | None
+    binding: str  # api (compiled) or abi (dlopen fallback)
 
 
 def _document(path: Path, pages: int) -> None:
@@ -56,7 +61,7 @@ def _python_run(mode: str, src: Path, dst: Path) -> tuple[float, float]:
     b = cls(calling=False, options=FaxOptions(ecm=ecm, modems=modems), rx_file=dst)
     cpu0 = time.process_time()
     if isinstance(a, AudioFaxSession) and isinstance(b, AudioFaxSession):
-        simulated = run_audio(a, b)
+        simulated = run_g711(a, b)
     elif isinstance(a, T38FaxSession) and isinstance(b, T38FaxSession):
         simulated = run_t38(a, b)
     else:
@@ -67,6 +72,49 @@ def _python_run(mode: str, src: Path, dst: Path) -> tuple[float, float]:
     a.close()
     b.close()
     return simulated, cpu
+
+
+def child(mode: str, src: str, dst: str, run: str) -> None:
+    """One loopback call in its own process, for instruction counting
+    (``run`` "0": set up only, the baseline)."""
+    _, ecm, modems = MODES[mode]
+    a = AudioFaxSession(calling=True, options=FaxOptions(ecm=ecm, modems=modems), tx_file=Path(src))
+    b = AudioFaxSession(calling=False, options=FaxOptions(ecm=ecm, modems=modems), rx_file=Path(dst))
+    if run == "1":
+        run_g711(a, b)
+
+
+def _instructions(command: list[str]) -> int | None:
+    """User-space instructions a command executes (``perf stat``), or None."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return None
+    done = subprocess.run(
+        [perf, "stat", "-x,", "-e", "instructions:u", *command], capture_output=True, text=True, check=False
+    )
+    for line in done.stderr.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2].startswith("instructions") and fields[0].isdigit():
+            return int(fields[0])
+    return None
+
+
+def _instruction_overhead(mode: str, binary: Path, src: Path, tmp: Path) -> float | None:
+    """The binding's overhead in instructions: the loop's count in Python over
+    the same loop's in C, each less its own set-up. Instructions are not
+    seconds, but they do not change with the neighbours' load."""
+    _, ecm, modems = MODES[mode]
+    py = [sys.executable, "-c", "import sys; from kalliope_tel.bench.fax import child; child(*sys.argv[1:])", mode]
+    c = [str(binary)]
+    counts = []
+    for command, args in ((py, [str(src), str(tmp / "i.tif")]), (c, [str(src), str(tmp / "i.tif")])):
+        extra = [str(int(ecm)), str(modems)] if command is c else []
+        full = _instructions([*command, *args, *extra, "1"])
+        setup = _instructions([*command, *args, *extra, "0"])
+        if full is None or setup is None:
+            return None
+        counts.append(full - setup)
+    return counts[0] / counts[1] - 1
 
 
 def _c_binary(tmp: Path) -> Path | None:
@@ -83,7 +131,12 @@ def _c_binary(tmp: Path) -> Path | None:
     return binary if result.returncode == 0 else None
 
 
-def run(*, pages: int = 5, repeats: int = 3) -> list[FaxModeFigures]:
+def run(*, pages: int = 5, repeats: int = 15) -> list[FaxModeFigures]:
+    """Each run is a whole call; the best run of each side is compared (the
+    least disturbed by the rest of the machine). The overhead is the median
+    of per-pair ratios, a Python run and a C run back to back, because this
+    class of machine changes speed by tens of percent from minute to minute
+    and neighbouring runs share the same conditions."""
     figures = []
     with tempfile.TemporaryDirectory(prefix="kt-bench-fax-") as tmpdir:
         tmp = Path(tmpdir)
@@ -91,24 +144,25 @@ def run(*, pages: int = 5, repeats: int = 3) -> list[FaxModeFigures]:
         _document(src, pages)
         binary = _c_binary(tmp)
         for mode in MODES:
+            kind, ecm, modems = MODES[mode]
+            speeds, c_speeds = [], []
             sim = cpu = 0.0
             for r in range(repeats):
                 s, c = _python_run(mode, src, tmp / f"{mode}-{r}.tif")
                 sim, cpu = sim + s, cpu + c
-            c_speed = None
-            kind, ecm, modems = MODES[mode]
-            if binary is not None and kind == "audio":
-                c_sim = c_cpu = 0.0
-                for r in range(repeats):
+                speeds.append(s / c if c else 0.0)
+                if binary is not None and kind == "audio":
                     out = subprocess.run(
                         [str(binary), str(src), str(tmp / f"c-{mode}-{r}.tif"), str(int(ecm)), str(modems)],
                         capture_output=True,
                         text=True,
                         check=True,
                     ).stdout.split()
-                    c_sim, c_cpu = c_sim + float(out[0]), c_cpu + float(out[1])
-                c_speed = c_sim / c_cpu if c_cpu else None
-            speed = sim / cpu if cpu else 0.0
+                    c_speeds.append(float(out[0]) / float(out[1]))
+            by_instructions = _instruction_overhead(mode, binary, src, tmp) if binary and kind == "audio" else None
+            speed = max(speeds)
+            c_speed = max(c_speeds) if c_speeds else None
+            overhead = statistics.median(c / p - 1 for c, p in zip(c_speeds, speeds, strict=True)) if c_speeds else None
             figures.append(
                 FaxModeFigures(
                     mode=mode,
@@ -117,7 +171,11 @@ def run(*, pages: int = 5, repeats: int = 3) -> list[FaxModeFigures]:
                     cpu_seconds=round(cpu / repeats, 3),
                     speed_x_realtime=round(speed),
                     c_speed_x_realtime=round(c_speed) if c_speed else None,
-                    binding_overhead_pct=round((c_speed / speed - 1) * 100, 1) if c_speed else None,
+                    binding_overhead_pct=round(overhead * 100, 1) if overhead is not None else None,
+                    binding_overhead_instructions_pct=round(by_instructions * 100, 1)
+                    if by_instructions is not None
+                    else None,
+                    binding=spandsp.MODE,
                 )
             )
     return figures

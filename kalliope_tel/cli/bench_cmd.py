@@ -70,7 +70,7 @@ def wakeup(
 @app.command("fax")
 def fax(
     pages: int = typer.Option(5, help="Pages of the test document."),
-    repeats: int = typer.Option(3, help="Runs per mode."),
+    repeats: int = typer.Option(15, help="Runs per mode (C and Python alternate)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fax engine speed per mode (simulated call seconds per CPU second) and binding overhead."""
