@@ -184,6 +184,10 @@ class _Common:
         return out
 
     @property
+    def pending_events(self) -> bool:
+        return bool(self._events)
+
+    @property
     def done(self) -> bool:
         return self.result is not None
 

@@ -7,39 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
 
 from kalliope_tel.fax.loopback import run_audio, run_t38
 from kalliope_tel.fax.session import AudioFaxSession, FaxOptions, PhaseB, PhaseE, T38FaxSession
 from kalliope_tel.fax.spandsp import V17, V29
+from tests.fax_support import make_document, page_bytes, received_pages
 
 pytestmark = pytest.mark.unit
 PAGES = 5
 MAX_SECONDS = 300
-
-
-def make_document(path: Path, pages: int = PAGES) -> list[Image.Image]:
-    """Black-and-white fax pages (1728 wide, 204x196 dpi) with distinct content."""
-    images = []
-    for n in range(pages):
-        page = Image.new("1", (1728, 1100), 1)
-        draw = ImageDraw.Draw(page)
-        for k in range(40):
-            x, y = (k * 53 + n * 17) % 1600, (k * 37 + n * 29) % 1000
-            draw.rectangle([x, y, x + 20 + n * 3, y + 15 + k % 7], fill=0)
-        draw.text((100, 60), f"kalliope-tel fax test, page {n + 1} of {pages}", fill=0)
-        images.append(page)
-    images[0].save(path, save_all=True, append_images=images[1:], compression="group4", dpi=(204, 196))
-    return images
-
-
-def received_pages(path: Path) -> list[bytes]:
-    image = Image.open(path)
-    out = []
-    for n in range(getattr(image, "n_frames", 1)):
-        image.seek(n)
-        out.append(image.convert("L").tobytes())
-    return out
 
 
 @pytest.mark.parametrize(
@@ -71,7 +47,7 @@ def test_five_pages_arrive_pixel_identical(tmp_path: Path, mode: str, ecm: bool,
     assert sum(isinstance(e, PhaseE) for e in events) == 1
     got = received_pages(dst)
     assert len(got) == PAGES
-    assert got == [page.convert("L").tobytes() for page in sent]  # every page, every pixel
+    assert got == page_bytes(sent)  # every page, every pixel
     sender.close()
     receiver.close()
 

@@ -1,0 +1,87 @@
+"""Two of our fax endpoints over real UDP sockets on loopback, through a relay
+that drops 3 % of the datagrams each way at random: G.711 over RTP (with RFC
+2198 redundancy) and T.38 over UDPTL (with redundancy). The document must
+arrive pixel-identical, and the relay must really have dropped packets."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from kalliope_tel.fax.media import MediaClock, RtpFaxEndpoint, UdptlFaxEndpoint, open_endpoint
+from kalliope_tel.fax.session import AudioFaxSession, FaxOptions, PhaseE, T38FaxSession
+from tests.fax_support import LossyRelay, make_document, page_bytes, received_pages
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+PAGES = 2
+LOSS = 0.03
+
+
+async def _run_over_relay(make_a, make_b, seed: int) -> tuple[PhaseE, PhaseE, LossyRelay]:  # type: ignore[no-untyped-def]
+    clock = MediaClock()
+    a = await open_endpoint(make_a(clock))
+    b = await open_endpoint(make_b(clock))
+    relay = LossyRelay(LOSS, seed)
+    to_b, to_a = await relay.start(a.local_address, b.local_address)
+    a.remote, b.remote = to_b, to_a  # each sends into the relay
+    try:
+        results = await asyncio.wait_for(asyncio.gather(a.finished, b.finished), timeout=200)
+    finally:
+        a.close()
+        b.close()
+        relay.close()
+    assert clock.stats.ticks > 0
+    return results[0], results[1], relay
+
+
+@pytest.mark.parametrize("law", ["ulaw", "alaw"])
+async def test_g711_over_rtp_survives_3_percent_loss(tmp_path: Path, law: str) -> None:
+    src, dst = tmp_path / "send.tif", tmp_path / "recv.tif"
+    sent = make_document(src, PAGES, height=700)
+    options = FaxOptions(ecm=True)
+    sender = AudioFaxSession(calling=True, options=options, tx_file=src, law=law, tag="rtp-a")
+    receiver = AudioFaxSession(calling=False, options=options, rx_file=dst, law=law, tag="rtp-b")
+    endpoints: dict[str, RtpFaxEndpoint] = {}
+
+    def make(session: AudioFaxSession, name: str):  # type: ignore[no-untyped-def]
+        def build(clock: MediaClock) -> RtpFaxEndpoint:
+            endpoints[name] = RtpFaxEndpoint(session, clock, law=law, redundancy=2)
+            return endpoints[name]
+
+        return build
+
+    tx, rx, relay = await _run_over_relay(make(sender, "a"), make(receiver, "b"), seed=7 if law == "ulaw" else 11)
+    assert (tx.ok, tx.pages_tx) == (True, PAGES), tx
+    assert (rx.ok, rx.pages_rx) == (True, PAGES), rx
+    assert received_pages(dst) == page_bytes(sent)
+    # The loss was real, and redundancy is what filled it.
+    assert relay.dropped > 0.02 * (relay.dropped + relay.forwarded)
+    recovered = endpoints["a"].jitter.stats.recovered + endpoints["b"].jitter.stats.recovered
+    assert recovered > 0
+    assert endpoints["b"].jitter.stats.played > 500
+
+
+async def test_t38_over_udptl_survives_3_percent_loss(tmp_path: Path) -> None:
+    src, dst = tmp_path / "send.tif", tmp_path / "recv.tif"
+    sent = make_document(src, PAGES, height=700)
+    sender = T38FaxSession(calling=True, tx_file=src, tag="udptl-a")
+    receiver = T38FaxSession(calling=False, rx_file=dst, tag="udptl-b")
+    endpoints: dict[str, UdptlFaxEndpoint] = {}
+
+    def make(session: T38FaxSession, name: str):  # type: ignore[no-untyped-def]
+        def build(clock: MediaClock) -> UdptlFaxEndpoint:
+            endpoints[name] = UdptlFaxEndpoint(session, clock, redundancy=3)
+            return endpoints[name]
+
+        return build
+
+    tx, rx, relay = await _run_over_relay(make(sender, "a"), make(receiver, "b"), seed=3)
+    assert (tx.ok, tx.pages_tx) == (True, PAGES), tx
+    assert (rx.ok, rx.pages_rx) == (True, PAGES), rx
+    assert received_pages(dst) == page_bytes(sent)
+    assert relay.dropped > 0
+    decoders = [endpoints[n].decoder.stats for n in "ab"]
+    assert sum(s.recovered for s in decoders) > 0
+    assert sum(s.lost for s in decoders) == 0  # redundancy filled every gap
