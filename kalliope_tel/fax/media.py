@@ -33,6 +33,8 @@ Address = tuple[str, int]
 class Ticking(Protocol):
     def on_tick(self) -> None: ...
 
+    def fail(self, exc: Exception) -> None: ...
+
 
 @dataclass
 class ClockStats:
@@ -79,9 +81,9 @@ class MediaClock:
             for endpoint in list(self._endpoints):
                 try:
                     endpoint.on_tick()
-                except Exception:  # one broken call must not stop the others' audio
+                except Exception as exc:  # one broken call must not stop the others' audio
                     log.exception("fax_endpoint_tick_failed")
-                    self.remove(endpoint)
+                    endpoint.fail(exc)
             self._deadline += self.ptime
             if loop.time() < self._deadline or not self._endpoints:
                 break
@@ -126,13 +128,24 @@ class _Endpoint(asyncio.DatagramProtocol):
         if session.pending_events:
             for event in session.events():
                 if self.on_event is not None:
-                    self.on_event(event)
+                    try:
+                        self.on_event(event)
+                    except Exception:  # a listener's bug must not cost the call
+                        log.exception("fax_event_listener_failed")
         if session.result is not None and not self.finished.done():
+            # The socket stays open, sending silence, until the owner closes
+            # it: the far end still has our last frames to play out and its
+            # own end of the call to finish.
             self.finished.set_result(session.result)
-            self.close()
 
     def on_tick(self) -> None:
         raise NotImplementedError
+
+    def fail(self, exc: Exception) -> None:
+        """The endpoint broke: stop it, and let whoever waits know why."""
+        if not self.finished.done():
+            self.finished.set_exception(exc)
+        self.close()
 
     def close(self) -> None:
         self.clock.remove(self)

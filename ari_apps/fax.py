@@ -1,0 +1,316 @@
+"""Stasis application that sends and receives faxes through ``externalMedia``.
+
+Thin by design: ARI events become ``kalliope_tel.fax.flow`` events, and the
+flow's commands are carried out here with the ARI client and the media
+engine (``kalliope_tel.fax.media``): a UDP socket running an audio fax
+session, an ``externalMedia`` channel sending the call's audio to it, and a
+mixing bridge joining that channel to the call.
+
+Entering: ``Stasis(<ari app>,fax,receive)`` in the dialplan receives a fax on
+the call; ``FaxApplication.send`` originates a call that enters as
+``fax,send``. Each call's events are handled one at a time by its own
+worker, in the order they happen; commands that lead to events (answer,
+open media, bridge) queue those events for the same worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from kalliope_tel.asterisk.ari.errors import AriError
+from kalliope_tel.asterisk.ari.models import ChannelDestroyed, Dial, Event, StasisStart
+from kalliope_tel.fax import flow as f
+from kalliope_tel.fax.media import MediaClock, RtpFaxEndpoint, open_endpoint
+from kalliope_tel.fax.session import AudioFaxSession, FaxEvent, FaxOptions, PhaseB, PhaseE
+
+if TYPE_CHECKING:
+    from kalliope_tel.asterisk.ari.runtime import AriRuntime
+
+log = structlog.get_logger(__name__)
+APP_NAME = "fax"
+
+
+@dataclass
+class FaxCallResult:
+    call_id: str
+    direction: f.Direction
+    ok: bool
+    reason: str
+    phase_e: PhaseE | None
+    remote_ident: str = ""
+    pages: int = 0
+    rx_file: Path | None = None
+
+
+@dataclass
+class _Call:
+    id: str
+    flow: f.FaxCallFlow
+    options: FaxOptions
+    tx_file: Path | None = None
+    rx_file: Path | None = None
+    law: str = "ulaw"
+    media_id: str = ""
+    bridge_id: str = ""
+    endpoint: RtpFaxEndpoint | None = None
+    remote_ident: str = ""
+    dial_status: str = ""
+    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    queue: asyncio.Queue[f.Event] = field(default_factory=asyncio.Queue)
+    result: asyncio.Future[FaxCallResult] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    worker: asyncio.Task[None] | None = None
+
+
+class FaxApplication:
+    def __init__(
+        self,
+        runtime: AriRuntime,
+        *,
+        spool_dir: Path,
+        options: FaxOptions | None = None,
+        clock: MediaClock | None = None,
+        media_host: str = "127.0.0.1",
+        on_result: Callable[[FaxCallResult], None] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.ari_app = runtime.client.apps[0]
+        self.spool_dir = spool_dir
+        self.options = options or FaxOptions()
+        self.clock = clock or MediaClock()
+        self.media_host = media_host
+        self.on_result = on_result
+        self.calls: dict[str, _Call] = {}
+        self._by_media: dict[str, str] = {}
+
+    # ------------------------------------------------------------ sending
+    async def send(
+        self,
+        endpoint: str,
+        document: Path,
+        *,
+        options: FaxOptions | None = None,
+        ring_timeout: int = 60,
+        caller_id: str | None = None,
+        variables: dict[str, str] | None = None,
+        max_seconds: float = 900.0,
+    ) -> FaxCallResult:
+        """Call ``endpoint`` and send ``document`` (fax pages, see
+        ``kalliope_tel.fax.documents.prepare``); returns when the call ends."""
+        call_id = f"kt-fax-{uuid.uuid4().hex[:12]}"
+        call = self._new_call(call_id, f.Direction.SEND, options, max_seconds)
+        call.tx_file = document
+        self.runtime.track(call_id, APP_NAME)
+        try:
+            await self.runtime.client.originate(
+                endpoint,
+                app=self.ari_app,
+                app_args=[APP_NAME, f.Direction.SEND.value],
+                channel_id=call_id,
+                timeout=ring_timeout,
+                caller_id=caller_id,
+                variables=variables,
+            )
+        except AriError as exc:
+            call.queue.put_nowait(f.Failed(f"originate failed: {exc}"))
+        return await call.result
+
+    # ------------------------------------------------------------ ARI events
+    async def on_event(self, event: Event) -> None:
+        cid = event.channel_id or ""
+        if cid in self._by_media:
+            call = self.calls.get(self._by_media[cid])
+            if call is not None and isinstance(event, ChannelDestroyed):
+                call.queue.put_nowait(f.MediaLost())
+            return
+        if isinstance(event, StasisStart):
+            await self._stasis_start(event)
+            return
+        call = self.calls.get(cid)
+        if call is None:
+            return
+        if isinstance(event, Dial) and event.dialstatus:
+            call.dial_status = event.dialstatus
+        elif isinstance(event, ChannelDestroyed):
+            cause = event.cause_txt or (call.dial_status.lower() if call.dial_status else "")
+            call.queue.put_nowait(f.CallEnded(event.cause, cause))
+
+    async def on_channels_lost(self, channel_ids: set[str]) -> None:
+        for cid in channel_ids:
+            if cid in self._by_media and self._by_media[cid] in self.calls:
+                self.calls[self._by_media[cid]].queue.put_nowait(f.MediaLost())
+            elif cid in self.calls:
+                self.calls[cid].queue.put_nowait(f.CallEnded(0, "lost while Asterisk was unreachable"))
+
+    async def _stasis_start(self, event: StasisStart) -> None:
+        cid = event.channel.id
+        call = self.calls.get(cid)
+        if call is None:  # a call the dialplan sent us: Stasis(app,fax,receive)
+            args = event.args[1:] if event.args and event.args[0] == APP_NAME else []
+            if not args or args[0] != f.Direction.RECEIVE.value:
+                log.warning("fax.unsupported_entry", channel=cid, args=event.args)
+                with contextlib.suppress(AriError):
+                    await self.runtime.client.continue_in_dialplan(cid)
+                return
+            call = self._new_call(cid, f.Direction.RECEIVE, None, 900.0)
+        call.queue.put_nowait(f.Start(answered=event.channel.state == "Up"))
+
+    def _new_call(self, call_id: str, direction: f.Direction, options: FaxOptions | None, max_seconds: float) -> _Call:
+        call = _Call(call_id, f.FaxCallFlow(f.FlowConfig(direction, max_seconds=max_seconds)), options or self.options)
+        if direction is f.Direction.RECEIVE:
+            (self.spool_dir / "rx").mkdir(parents=True, exist_ok=True)
+            call.rx_file = self.spool_dir / "rx" / f"{call_id}.tif"
+        self.calls[call_id] = call
+        call.worker = asyncio.create_task(self._work(call), name=f"fax-{call_id}")
+        return call
+
+    # ------------------------------------------------------------ the worker
+    async def _work(self, call: _Call) -> None:
+        try:
+            while call.flow.state is not f.State.DONE:
+                event = await call.queue.get()
+                for command in call.flow.handle(event):
+                    await self._do(call, command)
+        except Exception as exc:  # a bug must not leave a call up or a caller waiting
+            log.exception("fax.call_failed", call=call.id)
+            await self._teardown(call)
+            if not call.result.done():
+                call.result.set_result(FaxCallResult(call.id, call.flow.config.direction, False, str(exc), None))
+        finally:
+            self.calls.pop(call.id, None)
+            self._by_media.pop(call.media_id, None)
+
+    async def _do(self, call: _Call, command: f.Command) -> None:
+        client = self.runtime.client
+        match command:
+            case f.Answer():
+                try:
+                    await client.answer(call.id)
+                    call.queue.put_nowait(f.Answered())
+                except AriError as exc:
+                    call.queue.put_nowait(f.Failed(f"answer failed: {exc}"))
+            case f.OpenMedia():
+                await self._open_media(call)
+            case f.Bridge(media_channel_id=media_id):
+                try:
+                    call.bridge_id = f"{call.id}-bridge"
+                    await client.create_bridge("mixing", bridge_id=call.bridge_id)
+                    await client.add_to_bridge(call.bridge_id, [call.id, media_id])
+                    call.queue.put_nowait(f.Bridged())
+                except AriError as exc:
+                    call.queue.put_nowait(f.Failed(f"bridge failed: {exc}"))
+            case f.StopSession(reason=reason):
+                log.info("fax.stopping", call=call.id, reason=reason)
+                if call.endpoint is not None:
+                    call.endpoint.session.hang_up()
+                else:
+                    call.queue.put_nowait(f.Failed(reason))
+            case f.StartTimer(name=name, seconds=seconds):
+                loop = asyncio.get_running_loop()
+                call.timers[name] = loop.call_later(seconds, call.queue.put_nowait, f.TimerFired(name))
+            case f.CancelTimer(name=name):
+                handle = call.timers.pop(name, None)
+                if handle is not None:
+                    handle.cancel()
+            case f.Teardown():
+                await self._teardown(call)
+            case f.Finish(ok=ok, reason=reason, result=result):
+                self._finish(call, ok, reason, result)
+
+    async def _open_media(self, call: _Call) -> None:
+        direction = call.flow.config.direction
+        session = AudioFaxSession(
+            calling=direction is f.Direction.SEND,
+            options=call.options,
+            tx_file=call.tx_file,
+            rx_file=call.rx_file,
+            law=call.law,
+            tag=call.id,
+        )
+        endpoint = RtpFaxEndpoint(session, self.clock, law=call.law, on_event=lambda e: self._fax_event(call, e))
+        await open_endpoint(endpoint, (self.media_host, 0))
+        call.endpoint = endpoint
+        endpoint.finished.add_done_callback(lambda fut: self._session_ended(call, fut))
+        host, port = endpoint.local_address
+        call.media_id = f"{call.id}-media"
+        self._by_media[call.media_id] = call.id
+        self.runtime.track(call.media_id, APP_NAME)
+        try:
+            channel = await self.runtime.client.external_media(
+                self.ari_app, f"{host}:{port}", audio_format=call.law, channel_id=call.media_id
+            )
+        except AriError as exc:
+            call.queue.put_nowait(f.Failed(f"externalMedia failed: {exc}"))
+            return
+        variables = channel.channelvars or {}
+        address, rtp_port = variables.get("UNICASTRTP_LOCAL_ADDRESS"), variables.get("UNICASTRTP_LOCAL_PORT")
+        if address and rtp_port:
+            endpoint.remote = (address, int(rtp_port))  # send before hearing from it
+        call.queue.put_nowait(f.MediaReady(call.media_id))
+
+    def _fax_event(self, call: _Call, event: FaxEvent) -> None:
+        if isinstance(event, PhaseB):
+            call.remote_ident = event.remote_ident
+        log.info("fax.progress", call=call.id, kind=type(event).__name__, **_fields(event))
+
+    def _session_ended(self, call: _Call, fut: asyncio.Future[PhaseE]) -> None:
+        if fut.cancelled():
+            return  # closed by our own teardown
+        exc = fut.exception()
+        if exc is not None:
+            call.queue.put_nowait(f.Failed(f"the fax media failed: {exc}"))
+        else:
+            call.queue.put_nowait(f.FaxDone(fut.result()))
+
+    async def _teardown(self, call: _Call) -> None:
+        client = self.runtime.client
+        if call.endpoint is not None:
+            call.endpoint.close()
+        for channel_id in (call.media_id, call.id):
+            if channel_id:
+                with contextlib.suppress(AriError):
+                    await client.hangup(channel_id)
+        if call.bridge_id:
+            with contextlib.suppress(AriError):
+                await client.delete_bridge(call.bridge_id)
+
+    def _finish(self, call: _Call, ok: bool, reason: str, phase_e: PhaseE | None) -> None:
+        direction = call.flow.config.direction
+        pages = 0
+        if phase_e is not None:
+            pages = phase_e.pages_rx if direction is f.Direction.RECEIVE else phase_e.pages_tx
+        result = FaxCallResult(
+            call.id,
+            direction,
+            ok,
+            reason,
+            phase_e,
+            remote_ident=call.remote_ident,
+            pages=pages,
+            rx_file=call.rx_file if pages else None,
+        )
+        log.info("fax.finished", call=call.id, direction=direction.value, ok=ok, reason=reason, pages=pages)
+        if not call.result.done():
+            call.result.set_result(result)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        workers = [c.worker for c in self.calls.values() if c.worker is not None]
+        if not workers:
+            return True
+        _done, pending = await asyncio.wait(workers, timeout=timeout)
+        return not pending
+
+
+def _fields(event: FaxEvent) -> dict[str, object]:
+    return {k: v for k, v in vars(event).items() if k != "text"} | (
+        {"text": event.text} if isinstance(event, PhaseE) else {}
+    )
