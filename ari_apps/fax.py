@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 APP_NAME = "fax"
+STALLED = "no audio from Asterisk any more (one-way media)"
 
 
 @dataclass
@@ -48,6 +49,7 @@ class FaxCallResult:
     remote_ident: str = ""
     pages: int = 0
     rx_file: Path | None = None
+    rtp_received: int | None = None  # frames Asterisk sent us (None: no media was opened)
 
 
 @dataclass
@@ -79,7 +81,9 @@ class FaxApplication:
         clock: MediaClock | None = None,
         media_host: str = "127.0.0.1",
         on_result: Callable[[FaxCallResult], None] | None = None,
+        stall_after: float = 5.0,
     ) -> None:
+        self.stall_after = stall_after
         self.runtime = runtime
         self.ari_app = runtime.client.apps[0]
         self.spool_dir = spool_dir
@@ -234,7 +238,14 @@ class FaxApplication:
             law=call.law,
             tag=call.id,
         )
-        endpoint = RtpFaxEndpoint(session, self.clock, law=call.law, on_event=lambda e: self._fax_event(call, e))
+        endpoint = RtpFaxEndpoint(
+            session,
+            self.clock,
+            law=call.law,
+            on_event=lambda e: self._fax_event(call, e),
+            stall_after=self.stall_after,
+            on_stall=lambda: call.queue.put_nowait(f.MediaLost(STALLED)),
+        )
         await open_endpoint(endpoint, (self.media_host, 0))
         call.endpoint = endpoint
         endpoint.finished.add_done_callback(lambda fut: self._session_ended(call, fut))
@@ -295,8 +306,23 @@ class FaxApplication:
             remote_ident=call.remote_ident,
             pages=pages,
             rx_file=call.rx_file if pages else None,
+            rtp_received=call.endpoint.jitter.stats.received if call.endpoint is not None else None,
         )
-        log.info("fax.finished", call=call.id, direction=direction.value, ok=ok, reason=reason, pages=pages)
+        media = {}
+        if call.endpoint is not None:
+            jitter = call.endpoint.jitter.stats
+            media = {f"rtp_{k}": v for k, v in vars(jitter).items()}
+        clock = self.clock.stats
+        log.info(
+            "fax.finished",
+            call=call.id,
+            direction=direction.value,
+            ok=ok,
+            reason=reason,
+            pages=pages,
+            clock_max_late_ms=round(clock.max_late * 1000, 1),
+            **media,
+        )
         if not call.result.done():
             call.result.set_result(result)
         if self.on_result is not None:

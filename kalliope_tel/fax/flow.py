@@ -101,7 +101,7 @@ class CallEnded:
 
 @dataclass(frozen=True)
 class MediaLost:
-    pass
+    reason: str = "the media channel went away"
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ class FaxCallFlow:
         return self._stop(f"the far end hung up ({event.cause_text or event.cause})")
 
     def _media_lost(self, event: MediaLost) -> list[Command]:
-        return self._stop("the media channel went away")
+        return self._stop(event.reason)
 
     def _failed_early(self, event: Failed) -> list[Command]:
         return self._finish(False, event.reason, None)

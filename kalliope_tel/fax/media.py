@@ -168,9 +168,18 @@ class RtpFaxEndpoint(_Endpoint):
         redundancy: int = 0,
         jitter_depth: int = 2,
         on_event: Callable[[FaxEvent], None] | None = None,
+        stall_after: float = 5.0,
+        on_stall: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(clock, remote, on_event)
         self.session = session
+        # Audio that flowed and then stopped while the fax is still going:
+        # the far end's media is dead (one-way audio), and T.30 would only
+        # find out after its retries run out.
+        self.stall_ticks = round(stall_after / clock.ptime)
+        self.on_stall = on_stall
+        self.stalled = False
+        self._quiet_ticks = 0
         pt = PAYLOAD_TYPES[law]
         self.sender = RtpSender(pt, redundancy=redundancy)
         self.jitter = JitterBuffer(pt, depth=jitter_depth + (1 if redundancy else 0))
@@ -179,6 +188,7 @@ class RtpFaxEndpoint(_Endpoint):
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self._learn(addr)
+        self._quiet_ticks = 0
         self.jitter.push_datagram(data)
 
     def on_tick(self) -> None:
@@ -187,6 +197,13 @@ class RtpFaxEndpoint(_Endpoint):
         frame = self.jitter.pop() if self.jitter.started else self._warm_up()
         self._send(self.sender.build(self._exchange(frame)))
         self._after(self.session)
+        if self.jitter.started and self.session.result is None:
+            self._quiet_ticks += 1
+            if self._quiet_ticks == self.stall_ticks and not self.stalled:
+                self.stalled = True
+                log.warning("fax_media_stalled", seconds=self.stall_ticks * self.clock.ptime)
+                if self.on_stall is not None:
+                    self.on_stall()
 
     def _warm_up(self) -> bytes:
         self.jitter.pop()  # counts down the buffer's fill time

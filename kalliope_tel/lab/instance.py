@@ -186,8 +186,13 @@ class LabInstance:
         patch("manager.conf", "general", "bindaddr", "127.0.0.1")
         patch("manager.conf", "general", "port", str(state.ami_port))
         patch("manager.conf", state.ami_username, "secret", state.ami_password)
+        # The lab's UDP block: RTP below, UDPTL (T.38) in the last 50 ports, so
+        # two labs on one host (a T.38 pair, parallel test workers) never
+        # share a UDPTL port.
         patch("rtp.conf", "general", "rtpstart", str(state.rtp_start))
-        patch("rtp.conf", "general", "rtpend", str(state.rtp_end))
+        patch("rtp.conf", "general", "rtpend", str(state.rtp_end - 50))
+        patch("udptl.conf", "general", "udptlstart", str(state.rtp_end - 49))
+        patch("udptl.conf", "general", "udptlend", str(state.rtp_end))
         patch("pjsip.conf", "transport-udp", "bind", f"127.0.0.1:{state.sip_port}")
         patch("extensions.conf", "globals", "KALLIOPE_AGI", f"agi://{state.agi_bind}")
         with (etc / "extensions.conf").open("a") as f:

@@ -90,7 +90,7 @@ async def test_our_fax_is_received_by_asterisk_receivefax(
             timeout=150,
         )
     assert (result.ok, result.pages, result.remote_ident) == (True, PAGES, "LAB RECEIVER"), result
-    status, pages, error, rate, remote, _ = await asterisk_result(lab, tag)
+    status, pages, error, rate, remote, *_ = await asterisk_result(lab, tag)
     assert (status, pages, error, rate, remote) == ("SUCCESS", str(PAGES), "", "14400", "KT SENDER 0698765")
     # Asterisk's file: our pages, each below the header line we stamped on top.
     got = received_pages(host_dir / "in.tif")

@@ -85,3 +85,27 @@ async def test_t38_over_udptl_survives_3_percent_loss(tmp_path: Path) -> None:
     decoders = [endpoints[n].decoder.stats for n in "ab"]
     assert sum(s.recovered for s in decoders) > 0
     assert sum(s.lost for s in decoders) == 0  # redundancy filled every gap
+
+
+async def test_far_end_going_silent_is_reported_as_stalled(tmp_path: Path) -> None:
+    """One-way media (the far end's RTP stops mid-call) ends the wait early."""
+    clock = MediaClock()
+    stalls: list[float] = []
+    loop = asyncio.get_running_loop()
+    talker = await open_endpoint(RtpFaxEndpoint(AudioFaxSession(calling=False), clock))
+    listener = RtpFaxEndpoint(
+        AudioFaxSession(calling=True, tx_file=make_document(tmp_path / "x.tif", 1) and tmp_path / "x.tif"),
+        clock,
+        stall_after=0.5,
+        on_stall=lambda: stalls.append(loop.time()),
+    )
+    await open_endpoint(listener)
+    talker.remote, listener.remote = listener.local_address, talker.local_address
+    await asyncio.sleep(1.0)
+    assert not stalls and listener.jitter.stats.received > 30  # audio flows: no stall
+    stopped = loop.time()
+    talker.close()
+    await asyncio.sleep(1.2)
+    listener.close()
+    assert len(stalls) == 1 and 0.4 < stalls[0] - stopped < 1.0
+    assert listener.stalled and listener.session.result is None  # the decision is the owner's
