@@ -71,14 +71,36 @@ def wakeup(
 def fax(
     pages: int = typer.Option(5, help="Pages of the test document."),
     repeats: int = typer.Option(15, help="Runs per mode (C and Python alternate)."),
+    realtime: bool = typer.Option(True, help="Also find how many real-time RTP receptions one core carries."),
+    start: int = typer.Option(200, help="Receptions in the first real-time run."),
+    step: int = typer.Option(100, help="Receptions added per real-time run until one fails."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Fax engine speed per mode (simulated call seconds per CPU second) and binding overhead."""
+    """Fax engine speed per mode, binding overhead, and real-time RTP receptions per core."""
+    from rich.progress import Progress
+
     from kalliope_tel.bench import fax as bench
+    from kalliope_tel.bench import fax_realtime
+    from kalliope_tel.cli.context import err_console
 
     with console.status(f"fax loopback, {pages} pages x {repeats} per mode"):
         figures = bench.as_dicts(bench.run(pages=pages, repeats=repeats))
     columns = list(figures[0])
-    print_table("fax engine benchmark", columns, [[f[c] for c in columns] for f in figures])
+    print_table("fax engine speed", columns, [[f[c] for c in columns] for f in figures])
+    runs: list[dict[str, object]] = []
+    if realtime:
+        with Progress(console=err_console, transient=True) as progress:
+            task = progress.add_task("real-time receptions", total=None)
+            found = fax_realtime.search(
+                start=start, step=step, progress=lambda n: progress.update(task, description=f"{n} receptions")
+            )
+        runs = fax_realtime.as_dicts(found)
+        rt_columns = [c for c in runs[0] if c != "outcomes"]
+        print_table("G.711 receptions over RTP, one core", rt_columns, [[r[c] for c in rt_columns] for r in runs])
     if as_json:
-        print(json.dumps(figures))
+        passed = [int(str(r["receptions"])) for r in runs if r["passed"]]
+        print(
+            json.dumps(
+                {"modes": figures, "realtime_runs": runs, "realtime_receptions_per_core": max(passed, default=0)}
+            )
+        )
