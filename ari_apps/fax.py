@@ -82,10 +82,13 @@ class FaxApplication:
         media_host: str = "127.0.0.1",
         on_result: Callable[[FaxCallResult], None] | None = None,
         stall_after: float = 5.0,
+        ari_app: str | None = None,
     ) -> None:
         self.stall_after = stall_after
         self.runtime = runtime
-        self.ari_app = runtime.client.apps[0]
+        # Channels we create (calls out, externalMedia) enter this ARI app; in
+        # serve it is the node's own, whose events reach only this node.
+        self.ari_app = ari_app or runtime.client.apps[0]
         self.spool_dir = spool_dir
         self.options = options or FaxOptions()
         self.clock = clock or MediaClock()

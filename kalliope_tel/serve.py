@@ -70,6 +70,13 @@ async def serve(container: Container, *, ready: Callable[[], None] | None = None
 
     wakeup_app = WakeupApplication(runtime, container, originate_app=node_app)
     runtime.register(APP_NAME, wakeup_app)
+    from ari_apps.fax import APP_NAME as FAX_APP
+    from ari_apps.fax import FaxApplication
+
+    # Stasis(<ari_app>,fax,receive) receives a fax on the call; pages land in
+    # <data_dir>/fax/rx until the fax service (register, Mail2Fax) takes them.
+    fax_app = FaxApplication(runtime, spool_dir=container.settings.data_dir / "fax", ari_app=node_app)
+    runtime.register(FAX_APP, fax_app)
     ami = container.ami_client()
     interval = container.settings.scheduler_interval_seconds
     wakeup_scheduler = WakeupScheduler(container, wakeup_app, node, tick=min(interval, 1.0))
@@ -109,6 +116,8 @@ async def serve(container: Container, *, ready: Callable[[], None] | None = None
         # still running after the grace period are recovered by the watchdog.
         if not await wakeup_app.wait_idle(SHUTDOWN_GRACE):
             log.warning("serve.unfinished_wakeup_calls", count=wakeup_app.active)
+        if not await fax_app.wait_idle(SHUTDOWN_GRACE):
+            log.warning("serve.unfinished_fax_calls", count=len(fax_app.calls))
         await runtime.aclose()
         await ari.aclose()
         await ami.aclose()

@@ -74,6 +74,7 @@ def fax(
     realtime: bool = typer.Option(True, help="Also find how many real-time RTP receptions one core carries."),
     start: int = typer.Option(200, help="Receptions in the first real-time run."),
     step: int = typer.Option(100, help="Receptions added per real-time run until one fails."),
+    max_receptions: int = typer.Option(1000, help="Stop the real-time search here."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fax engine speed per mode, binding overhead, and real-time RTP receptions per core."""
@@ -92,7 +93,10 @@ def fax(
         with Progress(console=err_console, transient=True) as progress:
             task = progress.add_task("real-time receptions", total=None)
             found = fax_realtime.search(
-                start=start, step=step, progress=lambda n: progress.update(task, description=f"{n} receptions")
+                start=start,
+                step=step,
+                limit=max_receptions,
+                progress=lambda n: progress.update(task, description=f"{n} receptions"),
             )
         runs = fax_realtime.as_dicts(found)
         rt_columns = [c for c in runs[0] if c != "outcomes"]

@@ -139,9 +139,13 @@ class JitterStats:
     duplicates: int = 0
     reordered: int = 0  # arrived after a later frame, in time
     resets: int = 0  # new SSRC or a jump too large to be loss
+    resyncs: int = 0  # turns re-anchored after a run of late frames
     recovered: int = 0  # frames filled in from RFC 2198 redundancy
     other_payloads: int = 0  # comfort noise, DTMF events...
     malformed: int = 0
+
+
+LATE_RUN_RESYNC = 3  # consecutive late frames that mean our turns, not the network, are off
 
 
 def _ahead(a: int, b: int) -> int:
@@ -164,6 +168,7 @@ class JitterBuffer:
         self._newest: int | None = None
         self._ssrc: int | None = None
         self._wait = depth
+        self._late_run = 0
 
     @property
     def started(self) -> bool:
@@ -195,7 +200,16 @@ class JitterBuffer:
         assert self._next is not None
         if _ahead(packet.seq, self._next) < 0:
             self.stats.late += 1
-            return
+            self._late_run += 1
+            if self._late_run < LATE_RUN_RESYNC:
+                return
+            # Frames keep arriving after their turn: our clock stalled and
+            # then caught up, so the turns ran ahead of the stream. Without
+            # this, every later frame would be "late" until the call ends.
+            self.stats.resyncs += 1
+            self._next = packet.seq
+            self._frames = {seq: f for seq, f in self._frames.items() if _ahead(seq, packet.seq) >= 0}
+        self._late_run = 0
         if packet.seq in self._frames:
             self.stats.duplicates += 1
             return

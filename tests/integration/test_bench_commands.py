@@ -31,10 +31,15 @@ def test_bench_wakeup_json_last_line() -> None:
     assert figures["cpu_ms_per_alarm"] > 0
 
 
-def test_bench_fax_reports_every_mode() -> None:
-    result = kalliope("bench", "fax", "--pages", "1", "--repeats", "1", "--json", timeout=300)
+def test_bench_fax_reports_every_mode_and_realtime_receptions() -> None:
+    args = ["--pages", "1", "--repeats", "1", "--start", "4", "--step", "4", "--max-receptions", "4"]
+    result = kalliope("bench", "fax", *args, "--json", timeout=300)
     assert result.returncode == 0, result.stderr
-    figures = {f["mode"]: f for f in json.loads(result.stdout.strip().splitlines()[-1])}
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    figures = {f["mode"]: f for f in report["modes"]}
     assert set(figures) == {"v17-ecm", "v29", "t38"}
     assert all(f["speed_x_realtime"] > 1 for f in figures.values())
     assert figures["v17-ecm"]["c_speed_x_realtime"] and figures["v17-ecm"]["binding_overhead_pct"] is not None
+    (run,) = report["realtime_runs"]  # one run of 4: every fax delivered, one page each
+    assert (run["receptions"], run["delivered"], run["pages"]) == (4, 4, 4)
+    assert report["realtime_receptions_per_core"] == (4 if run["passed"] else 0)

@@ -110,3 +110,35 @@ async def test_busy_number_fails_with_the_reason(lab: LabInstance, lab_state: La
         result = await asyncio.wait_for(app.send("Local/s@phone-busy", tmp_path / "send.tif"), timeout=30)
     assert not result.ok and result.phase_e is None
     assert result.reason.startswith("not answered")
+
+
+async def test_serve_receives_a_fax_the_dialplan_sends_it(
+    lab: LabInstance, lab_state: LabState, fresh_db_url: str, tmp_path: Path
+) -> None:
+    """The production path: the dialplan sends a call to Stasis(kalliope,fax,receive)
+    and ``kalliope-tel serve`` receives the fax into its data directory."""
+    from tests.integration.test_serve import start_serve
+
+    host_dir, inner_dir = lab_fax_dir(lab)
+    sent = make_document(host_dir / "in.tif", 1)
+    tag = uuid.uuid4().hex[:8]
+    proc = start_serve(lab_state, fresh_db_url, KALLIOPE_DATA_DIR=str(tmp_path))
+    try:
+        await asyncio.sleep(1.5)  # serve's ARI websocket subscribes
+        async with ari_runtime(lab_state) as runtime:
+            await runtime.client.originate(
+                "Local/s@fax-sender",
+                context="kt-lab-fax-serve",
+                extension="s",
+                priority=1,
+                variables={"KT_FAXFILE": str(inner_dir / "in.tif"), "KT_FAXTAG": tag},
+            )
+        status, pages, *_ = await asterisk_result(lab, tag, timeout=90)
+        await asyncio.sleep(1)
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+    assert (status, pages) == ("SUCCESS", "1"), output[-2000:]
+    received = list((tmp_path / "fax" / "rx").glob("*.tif"))
+    assert len(received) == 1 and received_pages(received[0]) == page_bytes(sent)
+    assert '"event": "fax.finished"' in output and '"ok": true' in output

@@ -17,8 +17,21 @@ from tests.helpers import ari_runtime, run_local_call, serve_env
 pytestmark = [pytest.mark.integration, pytest.mark.asterisk]
 
 
-def start_serve(state: LabState, db_url: str) -> subprocess.Popen[str]:
-    env = serve_env(state, db_url)
+def _wait_listening(port: int, proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited: {proc.stdout.read() if proc.stdout else ''}")
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("serve did not start listening")
+
+
+def start_serve(state: LabState, db_url: str, **extra_env: str) -> subprocess.Popen[str]:
+    env = serve_env(state, db_url, **extra_env)
     subprocess.run(
         [sys.executable, "-m", "kalliope_tel", "db", "upgrade"],
         env=env,
@@ -32,16 +45,8 @@ def start_serve(state: LabState, db_url: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", state.agi_port)) == 0:
-                return proc
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited: {proc.stdout.read() if proc.stdout else ''}")
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("serve did not start listening")
+    _wait_listening(state.agi_port, proc)
+    return proc
 
 
 async def test_serve_finishes_request_in_progress_on_sigterm(lab_state: LabState, fresh_db_url: str) -> None:
@@ -96,12 +101,13 @@ def test_two_serve_nodes_reset_each_occupied_room_once(lab_state: LabState, tmp_
                 stays.check_in(s, pbx, str(ext), f"Guest {ext}")
             # Due now: midnight has passed today in the PBX's timezone (UTC).
             services.update_settings(s, pbx, nightly_dirty_at=clock(0, 0))
-        nodes = []
+        nodes, ports = [], []
         for node in ("node-a", "node-b"):
+            ports.append(free_tcp_port())
             env = serve_env(
                 lab_state,
                 url,
-                KALLIOPE_AGI_BIND=f"127.0.0.1:{free_tcp_port()}",
+                KALLIOPE_AGI_BIND=f"127.0.0.1:{ports[-1]}",
                 KALLIOPE_NODE_NAME=node,
                 KALLIOPE_SCHEDULER_INTERVAL_SECONDS="0.2",
             )
@@ -114,6 +120,10 @@ def test_two_serve_nodes_reset_each_occupied_room_once(lab_state: LabState, tmp_
                     stderr=subprocess.STDOUT,
                 )
             )
+        # Both nodes up (signal handlers installed) before the clock starts:
+        # a SIGTERM during start-up on a loaded machine killed one silently.
+        for port, proc in zip(ports, nodes, strict=True):
+            _wait_listening(port, proc)
         time.sleep(6)  # many scheduler ticks on both nodes
         for proc in nodes:
             proc.send_signal(signal.SIGTERM)

@@ -101,3 +101,21 @@ def test_udptl_matches_asterisks_layout() -> None:
     assert udptl.encode(0x0102, b"AB", [b"C", b"DE"]) == bytes.fromhex("0102 02 4142 00 02 01 43 02 4445")
     # A 200-octet IFP takes a two-octet length determinant.
     assert udptl.encode(1, b"x" * 200)[2:4] == bytes([0x80, 200])
+
+
+def test_jitter_buffer_resyncs_after_our_clock_ran_ahead() -> None:
+    """A stalled event loop catches up by popping turns whose frames have not
+    arrived; the buffer must follow the stream again, not drop it for good."""
+    sender = rtp.RtpSender(rtp.PCMU)
+    jb = rtp.JitterBuffer(rtp.PCMU, depth=0)
+    packets = _stream(sender, 40)
+    jb.push_datagram(packets[0])
+    assert jb.pop() is not None
+    for _ in range(10):  # catch-up burst: ten turns, nothing there yet
+        jb.pop()
+    got = []
+    for packet in packets[1:30]:  # the stream keeps coming at its own pace
+        jb.push_datagram(packet)
+        got.append(jb.pop())
+    assert jb.stats.resyncs == 1 and jb.stats.late == 3
+    assert all(frame is not None for frame in got[3:])  # played again after three
