@@ -58,3 +58,27 @@ def test_missing_document_fails_in_phase_e_with_a_reason(tmp_path: Path) -> None
     run_audio(sender, receiver)
     assert sender.result is not None and not sender.result.ok
     assert "cannot be opened" in sender.result.text
+
+
+def test_abi_fallback_sends_the_same_fax(tmp_path: Path) -> None:
+    """Without a compiler the binding falls back to dlopen (ABI mode); the
+    G.711 hot path then takes four calls instead of one, with the same result."""
+    import subprocess
+    import sys
+
+    make_document(tmp_path / "send.tif", 1)
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from kalliope_tel.fax import spandsp\n"
+        "from kalliope_tel.fax.loopback import run_g711\n"
+        "from kalliope_tel.fax.session import AudioFaxSession\n"
+        "d = Path(sys.argv[1])\n"
+        "a = AudioFaxSession(calling=True, tx_file=d / 'send.tif')\n"
+        "b = AudioFaxSession(calling=False, rx_file=d / 'recv.tif')\n"
+        "run_g711(a, b)\n"
+        "print(spandsp.MODE, a._exchange is None, b.result.ok, b.result.pages_rx)\n"
+    )
+    env = {**__import__("os").environ, "KALLIOPE_SPANDSP_ABI": "1"}
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env)
+    assert done.stdout.strip().splitlines()[-1].split() == ["abi", "True", "True", "1"], done.stderr
+    assert received_pages(tmp_path / "recv.tif") == received_pages(tmp_path / "send.tif")
