@@ -272,7 +272,7 @@ class FaxApplication:
     def _fax_event(self, call: _Call, event: FaxEvent) -> None:
         if isinstance(event, PhaseB):
             call.remote_ident = event.remote_ident
-        log.info("fax.progress", call=call.id, kind=type(event).__name__, **_fields(event))
+        log.info("fax.progress", call=call.id, kind=type(event).__name__, **vars(event))
 
     def _session_ended(self, call: _Call, fut: asyncio.Future[PhaseE]) -> None:
         if fut.cancelled():
@@ -337,9 +337,3 @@ class FaxApplication:
             return True
         _done, pending = await asyncio.wait(workers, timeout=timeout)
         return not pending
-
-
-def _fields(event: FaxEvent) -> dict[str, object]:
-    return {k: v for k, v in vars(event).items() if k != "text"} | (
-        {"text": event.text} if isinstance(event, PhaseE) else {}
-    )

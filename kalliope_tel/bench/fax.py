@@ -24,6 +24,7 @@ from kalliope_tel.fax.session import AudioFaxSession, FaxOptions, T38FaxSession
 from kalliope_tel.fax.spandsp import V17, V29
 
 C_SOURCE = Path(__file__).parent / "c" / "fax_loop.c"
+Pair = tuple[AudioFaxSession, AudioFaxSession] | tuple[T38FaxSession, T38FaxSession]
 MODES = {"v17-ecm": ("audio", True, V17), "v29": ("audio", False, V29), "t38": ("t38", True, V17 | V29)}
 
 
@@ -54,19 +55,35 @@ def _document(path: Path, pages: int) -> None:
     images[0].save(path, save_all=True, append_images=images[1:], compression="group4", dpi=(204, 196))
 
 
-def _python_run(mode: str, src: Path, dst: Path) -> tuple[float, float]:
+def _pair(mode: str, src: Path, dst: Path) -> Pair:
+    """A sender of ``src`` and a receiver into ``dst`` for ``mode``."""
     kind, ecm, modems = MODES[mode]
-    cls = AudioFaxSession if kind == "audio" else T38FaxSession
-    a = cls(calling=True, options=FaxOptions(ecm=ecm, modems=modems), tx_file=src)
-    b = cls(calling=False, options=FaxOptions(ecm=ecm, modems=modems), rx_file=dst)
-    cpu0 = time.process_time()
+    options = FaxOptions(ecm=ecm, modems=modems)
+    if kind == "audio":
+        return AudioFaxSession(calling=True, options=options, tx_file=src), AudioFaxSession(
+            calling=False, options=options, rx_file=dst
+        )
+    return T38FaxSession(calling=True, options=options, tx_file=src), T38FaxSession(
+        calling=False, options=options, rx_file=dst
+    )
+
+
+def _call(pair: Pair) -> float:
+    """The loopback call in the pair's mode; simulated seconds."""
+    a, b = pair
     if isinstance(a, AudioFaxSession) and isinstance(b, AudioFaxSession):
-        simulated = run_g711(a, b)
-    elif isinstance(a, T38FaxSession) and isinstance(b, T38FaxSession):
-        simulated = run_t38(a, b)
-    else:
-        raise TypeError(f"{mode}: sessions of different kinds")
+        return run_g711(a, b)
+    if isinstance(a, T38FaxSession) and isinstance(b, T38FaxSession):
+        return run_t38(a, b)
+    raise TypeError("sessions of different kinds")
+
+
+def _python_run(mode: str, src: Path, dst: Path) -> tuple[float, float]:
+    pair = _pair(mode, src, dst)
+    cpu0 = time.process_time()
+    simulated = _call(pair)
     cpu = time.process_time() - cpu0
+    a, b = pair
     if not (a.result and a.result.ok and b.result and b.result.ok):
         raise RuntimeError(f"{mode}: the benchmark fax failed ({a.result}, {b.result})")
     a.close()
@@ -77,11 +94,9 @@ def _python_run(mode: str, src: Path, dst: Path) -> tuple[float, float]:
 def child(mode: str, src: str, dst: str, run: str) -> None:
     """One loopback call in its own process, for instruction counting
     (``run`` "0": set up only, the baseline)."""
-    _, ecm, modems = MODES[mode]
-    a = AudioFaxSession(calling=True, options=FaxOptions(ecm=ecm, modems=modems), tx_file=Path(src))
-    b = AudioFaxSession(calling=False, options=FaxOptions(ecm=ecm, modems=modems), rx_file=Path(dst))
+    pair = _pair(mode, Path(src), Path(dst))
     if run == "1":
-        run_g711(a, b)
+        _call(pair)
 
 
 def _instructions(command: list[str]) -> int | None:

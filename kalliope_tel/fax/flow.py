@@ -34,13 +34,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# Shared with every call flow; re-exported so engines keep writing f.StartTimer.
+from kalliope_tel.callflow import CancelTimer as CancelTimer
+from kalliope_tel.callflow import IllegalEvent as IllegalEvent
+from kalliope_tel.callflow import StartTimer as StartTimer
+from kalliope_tel.callflow import TimerFired as TimerFired
+from kalliope_tel.callflow import dispatch
 from kalliope_tel.fax.session import PhaseE
-
-
-class IllegalEvent(Exception):
-    def __init__(self, state: State, event: object) -> None:
-        super().__init__(f"event {type(event).__name__} is not allowed in state {state.value}")
-        self.state, self.event = state, event
 
 
 class State(enum.StrEnum):
@@ -109,11 +109,6 @@ class Failed:
     reason: str
 
 
-@dataclass(frozen=True)
-class TimerFired:
-    name: str
-
-
 Event = Start | Answered | MediaReady | Bridged | FaxDone | CallEnded | MediaLost | Failed | TimerFired
 
 
@@ -136,17 +131,6 @@ class Bridge:
 @dataclass(frozen=True)
 class StopSession:
     reason: str
-
-
-@dataclass(frozen=True)
-class StartTimer:
-    name: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    name: str
 
 
 @dataclass(frozen=True)
@@ -175,10 +159,7 @@ class FaxCallFlow:
         self.finished: Finish | None = None
 
     def handle(self, event: Event) -> list[Command]:
-        handler = _TRANSITIONS.get((self.state, type(event)))
-        if handler is None:
-            raise IllegalEvent(self.state, event)
-        return handler(self, event)
+        return dispatch(_TRANSITIONS, self, self.state, event)
 
     # -------------------------------------------------------------- steps
     def _start(self, event: Start) -> list[Command]:

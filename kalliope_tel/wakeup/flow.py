@@ -26,13 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+# Shared with every call flow; re-exported so engines keep writing f.StartTimer.
+from kalliope_tel.callflow import CancelTimer as CancelTimer
+from kalliope_tel.callflow import IllegalEvent as IllegalEvent
+from kalliope_tel.callflow import StartTimer as StartTimer
+from kalliope_tel.callflow import TimerFired as TimerFired
+from kalliope_tel.callflow import dispatch
 from kalliope_tel.wakeup.models import AttemptOutcome
-
-
-class IllegalEvent(Exception):
-    def __init__(self, state: State, event: object) -> None:
-        super().__init__(f"event {type(event).__name__} is not allowed in state {state.value}")
-        self.state, self.event = state, event
 
 
 class State(enum.StrEnum):
@@ -89,11 +89,6 @@ class PlaybackFinished:
 
 
 @dataclass(frozen=True)
-class TimerFired:
-    name: str
-
-
-@dataclass(frozen=True)
 class CallEnded:
     """The call is gone: hang-up (either side), or never answered."""
 
@@ -142,17 +137,6 @@ class Play:
 
 
 @dataclass(frozen=True)
-class StartTimer:
-    name: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    name: str
-
-
-@dataclass(frozen=True)
 class Hangup:
     pass
 
@@ -194,10 +178,7 @@ class WakeupFlow:
 
     # -------------------------------------------------------------- driver
     def handle(self, event: Event) -> list[Command]:
-        handler = _TRANSITIONS.get((self.state, type(event)))
-        if handler is None:
-            raise IllegalEvent(self.state, event)
-        return handler(self, event)
+        return dispatch(_TRANSITIONS, self, self.state, event)
 
     # -------------------------------------------------------------- helpers
     def _media(self) -> list[str]:
