@@ -11,10 +11,12 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from kalliope_tel.asterisk import confgate
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.dialplan_variables import FROM_EXTEN, OUTBOUND_CLASS, ROOM_ACTION
 from kalliope_tel.hotel import calls
 from kalliope_tel.hotel.cleaning import PhoneCodeResult, cleaning_by_phone
+from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG
 from kalliope_tel.tenancy.services import get_pbx
 
 if TYPE_CHECKING:
@@ -57,11 +59,14 @@ def register(router: AgiRouter, container: Container) -> None:
         await request.play(CLEANING_PROMPTS[result])
 
     async def limits(request: AgiRequest, room: str, *, incoming: bool) -> calls.LimitVerdict:
-        if not room.isdigit():
+        if not room.isdigit() or len(room) > 8:
             return calls.LimitVerdict.OK
         # Asterisk counts the room's calls itself (groups vanish with their
         # channels), so a crash of ours can never leave a count behind.
-        expression = f"$[${{GROUP_COUNT({room}@kalliope-room-in)}} + ${{GROUP_COUNT({room}@kalliope-room-out)}}]"
+        # Group categories are per PBX (the static dialplan sets them), so two
+        # PBXs' room 101 never share a count. Both values passed the gate.
+        pbx = confgate.slug(request.params.get("pbx") or DEFAULT_PBX_SLUG)
+        expression = f"$[${{GROUP_COUNT({room}@kt-{pbx}-room-in)}} + ${{GROUP_COUNT({room}@kt-{pbx}-room-out)}}]"
         active = int((await request.get_full_variable(expression)) or 0)
         return await in_transaction(request, lambda s, p: calls.call_limits(s, p, room, active, incoming=incoming))
 

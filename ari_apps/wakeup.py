@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
+from kalliope_tel.asterisk import confgate
 from kalliope_tel.asterisk.ari.errors import AriError
 from kalliope_tel.asterisk.ari.models import (
     ChannelDestroyed,
@@ -29,6 +30,7 @@ from kalliope_tel.asterisk.ari.models import (
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.wakeup import flow as f
+from kalliope_tel.wakeup.dialplan import wakeup_caller_id, wakeup_dial_context
 from kalliope_tel.wakeup.models import AlarmState
 from kalliope_tel.wakeup.services import Claim, add_events, complete_attempt, mark_originated
 
@@ -42,7 +44,6 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 APP_NAME = "wakeup"
-DIAL_CONTEXT = "kalliope-wakeup-dial"
 
 
 @dataclass
@@ -85,8 +86,9 @@ class WakeupApplication:
     # ------------------------------------------------------------ starting
     async def start(self, claim: Claim) -> None:
         config = f.FlowConfig(
-            endpoint=f"Local/{claim.extension}@{DIAL_CONTEXT}",
-            caller_id=f'"{claim.name}" <{claim.number}>' if claim.number else f'"{claim.name}"',
+            # The PBX's own wake-up context: its room, never another PBX's.
+            endpoint=f"Local/{confgate.extension(claim.extension)}@{wakeup_dial_context(claim.pbx_slug)}",
+            caller_id=wakeup_caller_id(claim.name, claim.number),
             ring_timeout=claim.ring_timeout,
             message=claim.message,
             confirm_answer=claim.confirm_answer,

@@ -17,7 +17,7 @@ from kalliope_tel.asterisk.ari.runtime import AriRuntime
 from kalliope_tel.container import Container
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.lab.instance import LabInstance, LabState
-from kalliope_tel.tenancy.services import get_pbx
+from kalliope_tel.tenancy.services import list_pbxs
 
 
 @contextlib.asynccontextmanager
@@ -89,8 +89,10 @@ async def run_local_call(
 async def apply_lab_config(container: Container, lab: LabInstance) -> list[str]:
     """Render the generated configuration for the lab's phones and load it,
     through the production write and AMI reload path."""
+    files: dict[str, str] = {}
     with transaction(container.sessions) as session:
-        files = render(session, get_pbx(session), LAB_DEVICE).files
+        for pbx in list_pbxs(session):
+            files.update(render(session, pbx, LAB_DEVICE).files)
     changed = write_files(lab.dir / "etc", files)
     state = lab.read_state()
     assert state is not None

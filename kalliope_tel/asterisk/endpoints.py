@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from kalliope_tel.config import Settings
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.lab.instance import LabInstance
+
+if TYPE_CHECKING:
+    from kalliope_tel.tenancy.models import AsteriskServer
 
 DEFAULT_AGI_BIND = "127.0.0.1:4573"
 
@@ -50,11 +54,15 @@ def resolve_endpoints(settings: Settings) -> AsteriskEndpoints:
             agi_host,
             agi_port,
         )
-    lab = LabInstance(settings.lab_root, settings.lab_name)
+    return _lab_endpoints(settings, settings.lab_name)
+
+
+def _lab_endpoints(settings: Settings, lab_name: str) -> AsteriskEndpoints:
+    lab = LabInstance(settings.lab_root, lab_name)
     state = lab.read_state()
     if state is None:
         raise KalliopeError(
-            f"no Asterisk configured (ari_url) and lab {settings.lab_name!r} was never started: "
+            f"no Asterisk configured (ari_url) and lab {lab_name!r} was never started: "
             "run 'kalliope-tel lab up', or set KALLIOPE_ARI_URL and KALLIOPE_AMI_URL"
         )
     agi_host, agi_port = _split_bind(settings.agi_bind or state.agi_bind)
@@ -67,6 +75,49 @@ def resolve_endpoints(settings: Settings) -> AsteriskEndpoints:
         state.ami_port,
         state.ami_username,
         state.ami_password,
+        agi_host,
+        agi_port,
+    )
+
+
+def server_endpoints(settings: Settings, server: AsteriskServer | None) -> AsteriskEndpoints:
+    """Where a PBX's Asterisk is: the default (None) or a bound server's row.
+
+    FastAGI is served by this node for every Asterisk alike (one listener),
+    so the AGI address always comes from the settings or the default lab.
+    """
+    if server is None:
+        return resolve_endpoints(settings)
+    if server.lab_name:
+        found = _lab_endpoints(settings, server.lab_name)
+    else:
+        ami = urlsplit(server.ami_url)
+        found = AsteriskEndpoints(
+            "settings",
+            server.ari_url,
+            server.ari_username,
+            server.ari_password,
+            ami.hostname or "127.0.0.1",
+            ami.port or 5038,
+            server.ami_username,
+            server.ami_password,
+            "",
+            0,
+        )
+    try:
+        default = resolve_endpoints(settings)
+        agi_host, agi_port = default.agi_host, default.agi_port
+    except KalliopeError:
+        agi_host, agi_port = _split_bind(settings.agi_bind or DEFAULT_AGI_BIND)
+    return AsteriskEndpoints(
+        f"server:{server.name}",
+        found.ari_url,
+        found.ari_username,
+        found.ari_password,
+        found.ami_host,
+        found.ami_port,
+        found.ami_username,
+        found.ami_password,
         agi_host,
         agi_port,
     )

@@ -1,74 +1,118 @@
-"""``kalliope-tel asterisk render|apply``: the configuration kalliope-tel owns."""
+"""``kalliope-tel asterisk render|apply``: the configuration kalliope-tel owns.
+
+Each PBX's files go to the Asterisk it is bound to (``pbx add --asterisk``),
+and only that Asterisk is reloaded.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from kalliope_tel.cli.context import STATE, console
-from kalliope_tel.errors import KalliopeError
-from kalliope_tel.lab.instance import LabInstance
+from kalliope_tel.cli.context import STATE, console, print_json
+
+if TYPE_CHECKING:
+    from kalliope_tel.asterisk.endpoints import AsteriskEndpoints
+    from kalliope_tel.asterisk.targets import ConfigTarget
 
 app = typer.Typer(help="Generated Asterisk configuration (PJSIP accounts, rooms' dialplan).", no_args_is_help=True)
 
 
-def _target() -> tuple[Path, str]:
-    """Where the files go and how rooms' devices are dialled."""
-    from dialplan.generator import LAB_DEVICE, PRODUCTION_DEVICE
-
-    settings = STATE.settings
-    using_lab = not settings.ari_url
-    directory = settings.asterisk_config_dir
-    if directory is None:
-        if not using_lab:
-            raise KalliopeError("set asterisk_config_dir (KALLIOPE_ASTERISK_CONFIG_DIR), e.g. /etc/asterisk")
-        directory = LabInstance(settings.lab_root, settings.lab_name).dir / "etc"
-    device = settings.asterisk_device_template or (LAB_DEVICE if using_lab else PRODUCTION_DEVICE)
-    return directory, device
+@dataclass
+class Rendered:
+    target: ConfigTarget
+    endpoints: AsteriskEndpoints | None
+    files: dict[str, str] = field(default_factory=dict)
 
 
-def _render(pbx_slug: str | None) -> dict[str, str]:
+def render_by_server(pbx_slug: str | None) -> list[Rendered]:
+    """Every PBX's files (or one PBX's), grouped by the Asterisk it lives on."""
     from dialplan.generator import render
+    from kalliope_tel.asterisk.endpoints import server_endpoints
+    from kalliope_tel.asterisk.targets import config_target
     from kalliope_tel.db.engine import transaction
-    from kalliope_tel.tenancy.services import get_pbx
+    from kalliope_tel.errors import KalliopeError
+    from kalliope_tel.tenancy.services import get_pbx, list_pbxs
 
-    _, device = _target()
+    groups: dict[str, Rendered] = {}
+    settings = STATE.settings
     with transaction(STATE.container.sessions) as session:
-        return render(session, get_pbx(session, pbx_slug), device).files
+        for pbx in [get_pbx(session, pbx_slug)] if pbx_slug else list_pbxs(session):
+            group = groups.get(pbx.asterisk_name)
+            if group is None:
+                try:
+                    endpoints: AsteriskEndpoints | None = server_endpoints(settings, pbx.asterisk_server)
+                except KalliopeError:
+                    endpoints = None  # render works without a running Asterisk; apply says why
+                group = groups[pbx.asterisk_name] = Rendered(config_target(settings, pbx.asterisk_server), endpoints)
+            group.files.update(render(session, pbx, group.target.device_template).files)
+    return list(groups.values())
+
+
+async def reload_through_ami(endpoints: AsteriskEndpoints | None, changed: list[str]) -> list[str]:
+    from kalliope_tel.asterisk.ami.client import AmiClient
+    from kalliope_tel.asterisk.apply import reload
+    from kalliope_tel.errors import KalliopeError
+
+    if endpoints is None:
+        raise KalliopeError("files written, but this Asterisk cannot be reached to reload them (is it running?)")
+    ami = AmiClient(endpoints.ami_host, endpoints.ami_port, endpoints.ami_username, endpoints.ami_password)
+    await ami.connect()
+    try:
+        return await reload(ami, changed)
+    finally:
+        await ami.aclose()
 
 
 @app.command("render")
 def render_cmd(
     output: Path = typer.Option(..., "--output", "-o", help="Directory to write the files into."),
-    pbx: str | None = typer.Option(None, "--pbx"),
+    pbx: str | None = typer.Option(None, "--pbx", help="Only this PBX (default: every PBX)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Write the generated files into a directory (for review, or your own deployment)."""
     from kalliope_tel.asterisk.apply import write_files
 
-    changed = write_files(output, _render(pbx))
+    files = {name: text for group in render_by_server(pbx) for name, text in group.files.items()}
+    changed = write_files(output, files)
+    if as_json:
+        print_json({"directory": str(output), "changed": changed})
+        return
     console.print(f"rendered into {output}: " + (", ".join(changed) if changed else "no change"), highlight=False)
 
 
 @app.command("apply")
-def apply_cmd(pbx: str | None = typer.Option(None, "--pbx")) -> None:
-    """Write the files where Asterisk includes them and reload what changed through AMI."""
-    from kalliope_tel.asterisk.apply import reload, write_files
+def apply_cmd(
+    pbx: str | None = typer.Option(None, "--pbx", help="Only this PBX (default: every PBX)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Write the files where each Asterisk includes them and reload what changed through AMI."""
+    from kalliope_tel.asterisk.apply import write_files
 
-    directory, _ = _target()
-    changed = write_files(directory, _render(pbx))
-    if not changed:
-        console.print(f"{directory}: up to date, nothing to reload", highlight=False)
-        return
-
-    async def do_reload() -> list[str]:
-        ami = STATE.container.ami_client()
-        await ami.connect()
-        try:
-            return await reload(ami, changed)
-        finally:
-            await ami.aclose()
-
-    outputs = asyncio.run(do_reload())
-    console.print(f"{directory}: wrote {', '.join(changed)}; reloaded ({len(outputs)} command(s))", highlight=False)
+    report = []
+    for group in render_by_server(pbx):
+        directory = group.target.directory
+        changed = write_files(directory, group.files)
+        outputs = asyncio.run(reload_through_ami(group.endpoints, changed)) if changed else []
+        report.append(
+            {
+                "asterisk": group.target.server or "default",
+                "directory": str(directory),
+                "changed": changed,
+                "reloads": len(outputs),
+            }
+        )
+        if as_json:
+            continue
+        if not changed:
+            console.print(f"{directory}: up to date, nothing to reload", highlight=False)
+        else:
+            console.print(
+                f"{directory}: wrote {', '.join(changed)}; reloaded ({len(outputs)} command(s))", highlight=False
+            )
+    if as_json:
+        print_json(report)

@@ -92,3 +92,16 @@ def parse_local_time(text: str, tz: str) -> datetime:
 def fail(message: str, code: int = 1) -> typer.Exit:
     err_console.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(code)
+
+
+def read_secrets(labels: list[str], *, from_stdin: bool) -> list[str]:
+    """Secrets never come from argv (visible in ps and shell history): one line
+    each on standard input with ``--password-stdin``, or typed at a hidden prompt."""
+    if from_stdin:
+        lines = sys.stdin.read().splitlines()
+        if len(lines) < len(labels) or not all(lines[: len(labels)]):
+            raise KalliopeError(f"expected {len(labels)} line(s) on standard input: {', '.join(labels)}")
+        return lines[: len(labels)]
+    if not sys.stdin.isatty():
+        raise KalliopeError("no terminal to ask for the password on: use --password-stdin")
+    return [typer.prompt(label, hide_input=True, confirmation_prompt=True) for label in labels]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from kalliope_tel.cli import asterisk_cmd, bench_cmd, config_cmd, db_cmd, hotel_cmd, lab_cmd, wakeup_cmd
+from kalliope_tel.cli import asterisk_cmd, bench_cmd, config_cmd, db_cmd, hotel_cmd, lab_cmd, pbx_cmd, wakeup_cmd
 from kalliope_tel.cli.context import STATE, console, err_console, print_json, print_table
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(hotel_cmd.app, name="hotel")
 app.add_typer(asterisk_cmd.app, name="asterisk")
+app.add_typer(pbx_cmd.app, name="pbx")
 app.add_typer(wakeup_cmd.app, name="wakeup")
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kalliope_tel.asterisk import confgate
 from kalliope_tel.hotel.exceptions import InUse, InvalidValue, NotFound
 from kalliope_tel.hotel.models import (
     TEMPLATE_FIELDS,
@@ -35,12 +37,29 @@ from kalliope_tel.hotel.models import (
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.tenancy.services import per_pbx_row
 
-EXTENSION_RE = re.compile(r"^[0-9]{2,8}$")
-PATTERN_RE = re.compile(r"^(_[0-9XZN.!\[\]\-+*#]+|[0-9*#+]+)$")
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
 FAILOVER_KEYS = [f"{o.value}.{g.value}" for o in Outcome for g in Origin]
 DEFAULT_REALM = "kalliope"
 EMERGENCY_NUMBERS = ["112", "113", "115", "118"]
+
+
+def gated(check: Callable[[object], str], value: object) -> str:
+    """A value through the Asterisk config gate, refused as a hotel error."""
+    try:
+        return check(value)
+    except confgate.UnsafeValue as exc:
+        raise InvalidValue(str(exc)) from None
+
+
+def bounded_text(value: str, limit: int, what: str) -> str:
+    """Free text for a column of ``limit`` characters: refused, with the
+    reason, when longer (PostgreSQL would refuse it with a database error)."""
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidValue(f"{what}: at most {limit} characters ({len(value)} given)")
+    if "\x00" in value:
+        raise InvalidValue(f"{what}: contains a NUL character")
+    return value
+
 
 # Template values when nothing else is configured.
 BUILTIN_DEFAULTS: dict[str, Any] = {
@@ -86,13 +105,13 @@ def create_class(
     trunk_context: str,
     description: str = "",
 ) -> OutboundClass:
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", name):
-        raise InvalidValue(f"class name {name!r}: lower-case letters, digits, - and _")
-    bad = [p for p in patterns if not PATTERN_RE.match(p)]
-    if bad or not patterns:
-        raise InvalidValue(f"class {name}: invalid pattern(s) {bad or '(none given)'}")
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,80}", trunk_context):
-        raise InvalidValue(f"trunk context {trunk_context!r} is not a dialplan context name")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", name) or name == "fallback":
+        raise InvalidValue(f"class name {name!r}: lower-case letters, digits, - and _ (not 'fallback')")
+    if not patterns:
+        raise InvalidValue(f"class {name}: no pattern given")
+    for p in patterns:
+        gated(confgate.pattern, p)
+    gated(lambda v: confgate.identifier(v, "trunk context"), trunk_context)
     if session.scalars(select(OutboundClass).where(OutboundClass.pbx_id == pbx.id, OutboundClass.name == name)).first():
         raise InvalidValue(f"class {name!r} exists already")
     cls = OutboundClass(
@@ -100,7 +119,7 @@ def create_class(
         name=name,
         patterns=patterns,
         trunk_context=trunk_context,
-        description=description,
+        description=bounded_text(description, 200, "class description"),
     )
     session.add(cls)
     session.flush()
@@ -238,7 +257,8 @@ def _set_failovers(owner: RoomTemplate | Room, failovers: dict[str, str], *, rep
 def create_template(
     session: Session, pbx: Pbx, name: str, failovers: dict[str, str] | None = None, **values: Any
 ) -> RoomTemplate:
-    if not name.strip():
+    name = bounded_text(name, 60, "template name")
+    if not name:
         raise InvalidValue("template name is empty")
     if session.scalars(select(RoomTemplate).where(RoomTemplate.pbx_id == pbx.id, RoomTemplate.name == name)).first():
         raise InvalidValue(f"template {name!r} exists already")
@@ -354,6 +374,18 @@ def effective(room: Room, class_names: dict[int, str], stay: Stay | None = None)
     )
 
 
+def sip_login(pbx: Pbx, username: str) -> str:
+    """What a phone registers with, and its PJSIP endpoint, auth and AOR id.
+
+    The default PBX keeps plain names (a single-site install registers
+    ``101``); every other PBX's are ``<slug>-<name>``, so PBXs that share one
+    Asterisk never share an endpoint. Slugs have no ``-``, so the first ``-``
+    always separates them; ``create_account`` refuses a default-PBX name that
+    would read as another PBX's.
+    """
+    return username if pbx.is_default else f"{pbx.slug}-{username}"
+
+
 def ha1(username: str, realm: str, password: str) -> str:
     return hashlib.md5(f"{username}:{realm}:{password}".encode(), usedforsecurity=False).hexdigest()
 
@@ -366,14 +398,18 @@ def create_account(
     realm: str = DEFAULT_REALM,
 ) -> tuple[SipAccount, str]:
     """Create a SIP account; return it and its password (generated if not given), shown once."""
-    if not USERNAME_RE.match(username):
-        raise InvalidValue(f"SIP username {username!r}: 3-64 letters, digits, _ . -")
+    gated(confgate.sip_user, username)
     if session.scalars(select(SipAccount).where(SipAccount.pbx_id == pbx.id, SipAccount.username == username)).first():
         raise InvalidValue(f"SIP account {username!r} exists already")
+    head, dash, _ = username.partition("-")
+    if pbx.is_default and dash and session.scalars(select(Pbx.id).where(Pbx.slug == head)).first():
+        raise InvalidValue(f"SIP account {username!r} would read as an account of PBX {head!r}")
     secret = password or secrets.token_urlsafe(15)
     if len(secret) < 10:
         raise InvalidValue("SIP password must have at least 10 characters")
-    account = SipAccount(pbx_id=pbx.id, username=username, realm=realm, ha1=ha1(username, realm, secret))
+    account = SipAccount(
+        pbx_id=pbx.id, username=username, realm=realm, ha1=ha1(sip_login(pbx, username), realm, secret)
+    )
     session.add(account)
     session.flush()
     return account, secret
@@ -424,8 +460,7 @@ def create_room(
     failovers: dict[str, str] | None = None,
     **overrides: Any,
 ) -> CreatedRoom:
-    if not EXTENSION_RE.match(extension):
-        raise InvalidValue(f"extension {extension!r}: 2 to 8 digits")
+    gated(confgate.extension, extension)
     if find_room(session, pbx, extension) is not None:
         raise InvalidValue(f"extension {extension} is a room already")
     prefix = get_settings(session, pbx).cleaning_prefix
@@ -434,7 +469,7 @@ def create_room(
     room = Room(
         pbx_id=pbx.id,
         extension=extension,
-        name=name.strip() or extension,
+        name=bounded_text(name, 80, "room name") or extension,
         template_id=get_template(session, pbx, template).id,
         **_check_values(session, pbx, overrides),
     )
@@ -470,7 +505,7 @@ def update_room(
 ) -> Room:
     room = get_room(session, pbx, extension)
     if name is not None:
-        room.name = name
+        room.name = bounded_text(name, 80, "room name") or room.extension
     if template is not None:
         room.template_id = get_template(session, pbx, template).id
     for key, value in _check_values(session, pbx, overrides).items():

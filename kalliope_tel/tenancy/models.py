@@ -1,15 +1,43 @@
-"""The PBX, root of tenancy. Later domain tables carry ``pbx_id`` to it."""
+"""The PBX, root of tenancy, and the Asterisk servers PBXs live on.
+
+Later domain tables carry ``pbx_id`` to the PBX. ``AsteriskServer`` and
+``ServeNode`` are the installation's infrastructure, not a tenant's data.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kalliope_tel.db.base import Base, UTCDateTime, utcnow
 
 DEFAULT_PBX_SLUG = "default"
+
+
+class AsteriskServer(Base):
+    """An Asterisk that PBXs can be bound to, besides the default one of the
+    settings (``ari_url`` or the lab). Either a lab instance by name, or
+    addresses and credentials; passwords are secrets (masked in every
+    output, given on standard input, never in argv)."""
+
+    __tablename__ = "asterisk_server"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(30), unique=True)
+    lab_name: Mapped[str] = mapped_column(String(64), default="")
+    ari_url: Mapped[str] = mapped_column(String(200), default="")
+    ari_username: Mapped[str] = mapped_column(String(64), default="")
+    ari_password: Mapped[str] = mapped_column(String(200), default="")
+    ami_url: Mapped[str] = mapped_column(String(200), default="")
+    ami_username: Mapped[str] = mapped_column(String(64), default="")
+    ami_password: Mapped[str] = mapped_column(String(200), default="")
+    # Where 'asterisk apply' writes this server's files (empty: the lab's etc).
+    config_dir: Mapped[str] = mapped_column(String(300), default="")
+    device_template: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Pbx(Base):
@@ -20,10 +48,36 @@ class Pbx(Base):
     name: Mapped[str] = mapped_column(String(200))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # None: the installation's default Asterisk (settings or lab).
+    asterisk_server_id: Mapped[int | None] = mapped_column(
+        ForeignKey("asterisk_server.id", ondelete="RESTRICT"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    asterisk_server: Mapped[AsteriskServer | None] = relationship(lazy="joined")
+
+    @property
+    def asterisk_name(self) -> str:
+        return self.asterisk_server.name if self.asterisk_server else ""
 
 
 class PbxOwned:
     """Mixin for domain rows: the PBX (tenant) a row belongs to."""
 
     pbx_id: Mapped[int] = mapped_column(ForeignKey("pbx.id", ondelete="CASCADE"), index=True)
+
+
+class ServeNode(Base):
+    """A running 'kalliope-tel serve' node: its supervised tasks and event-loop
+    lag, written every few seconds, read by 'doctor' (any node, any machine)."""
+
+    __tablename__ = "serve_node"
+
+    node: Mapped[str] = mapped_column(String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(String(100))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # {"tasks": {name: {"state", "restarts", "last_error"}}, "loop_lag_ms": {...}}
+    status: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from kalliope_tel.tenancy.exceptions import PbxNotFound
-from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG, Pbx, PbxOwned
+from kalliope_tel.asterisk import confgate
+from kalliope_tel.tenancy.exceptions import AsteriskServerNotFound, InvalidPbx, PbxNotFound
+from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG, AsteriskServer, Pbx, PbxOwned
 
 
 def get_pbx(session: Session, slug: str | None = None) -> Pbx:
@@ -36,11 +40,17 @@ def per_pbx_row(session: Session, model: type[M], pbx: Pbx) -> M:
     return found
 
 
-def for_each_pbx(sessions: sessionmaker[Session], work: Callable[[Session, Pbx], T]) -> dict[str, T]:
+def for_each_pbx(
+    sessions: sessionmaker[Session], work: Callable[[Session, Pbx], T], *, asterisk: str | None = None
+) -> dict[str, T]:
     """Run ``work`` for every PBX, each in its own transaction (one tenant's
-    failure or lock never holds up another's); results by PBX slug."""
+    failure or lock never holds up another's); results by PBX slug.
+
+    ``asterisk`` limits it to the PBXs bound to that Asterisk server ("" for
+    the default one), so a node only acts for PBXs on the Asterisk it drives.
+    """
     with sessions() as session:
-        ids = [p.id for p in list_pbxs(session)]
+        ids = [p.id for p in list_pbxs(session) if asterisk is None or p.asterisk_name == asterisk]
     results: dict[str, T] = {}
     for pbx_id in ids:
         with sessions() as session, session.begin():
@@ -64,3 +74,107 @@ def pbx_display_name(conn: Connection, slug: str | None = None) -> str:
     if name is None:
         raise PbxNotFound(slug or DEFAULT_PBX_SLUG)
     return name
+
+
+# ------------------------------------------------------------------ PBXs
+def _check_timezone(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidPbx(f"time zone {tz!r} is unknown (e.g. Europe/Rome)") from None
+    return tz
+
+
+def create_pbx(session: Session, slug: str, name: str, timezone: str = "UTC", asterisk: str | None = None) -> Pbx:
+    """A new PBX (tenant). Its slug names everything it has in Asterisk."""
+    try:
+        confgate.slug(slug)
+    except confgate.UnsafeValue as exc:
+        raise InvalidPbx(str(exc)) from None
+    if session.scalars(select(Pbx).where(Pbx.slug == slug)).first():
+        raise InvalidPbx(f"PBX {slug!r} exists already")
+    pbx = Pbx(slug=slug, name=name.strip() or slug, timezone=_check_timezone(timezone), is_default=False)
+    if asterisk:
+        pbx.asterisk_server_id = get_asterisk_server(session, asterisk).id
+    session.add(pbx)
+    session.flush()
+    return pbx
+
+
+def update_pbx(
+    session: Session, slug: str, *, name: str | None = None, timezone: str | None = None, asterisk: str | None = None
+) -> Pbx:
+    """Change a PBX; ``asterisk=""`` binds it back to the default Asterisk."""
+    pbx = get_pbx(session, slug)
+    if name is not None:
+        pbx.name = name.strip() or pbx.slug
+    if timezone is not None:
+        pbx.timezone = _check_timezone(timezone)
+    if asterisk is not None:
+        pbx.asterisk_server_id = get_asterisk_server(session, asterisk).id if asterisk else None
+    session.flush()
+    return pbx
+
+
+def remove_pbx(session: Session, slug: str) -> None:
+    """Delete a PBX and, through the foreign keys' cascades, every row it owns."""
+    pbx = get_pbx(session, slug)
+    if pbx.is_default:
+        raise InvalidPbx("the default PBX cannot be removed")
+    session.delete(pbx)
+    session.flush()
+
+
+# ------------------------------------------------------------------ Asterisk servers
+@dataclass(frozen=True)
+class ServerValues:
+    lab_name: str = ""
+    ari_url: str = ""
+    ari_username: str = ""
+    ari_password: str = ""
+    ami_url: str = ""
+    ami_username: str = ""
+    ami_password: str = ""
+    config_dir: str = ""
+    device_template: str = ""
+
+
+def add_asterisk_server(session: Session, name: str, values: ServerValues) -> AsteriskServer:
+    try:
+        confgate.slug(name)
+    except confgate.UnsafeValue as exc:
+        raise InvalidPbx(str(exc).replace("PBX slug", "server name")) from None
+    if session.scalars(select(AsteriskServer).where(AsteriskServer.name == name)).first():
+        raise InvalidPbx(f"Asterisk server {name!r} exists already")
+    if bool(values.lab_name) == bool(values.ari_url):
+        raise InvalidPbx("give either a lab name or ARI and AMI addresses")
+    if values.ari_url:
+        if urlsplit(values.ari_url).scheme not in ("http", "https") or not values.ami_url:
+            raise InvalidPbx("ARI needs an http(s):// URL, and AMI a tcp://HOST:PORT address too")
+        ami = urlsplit(values.ami_url)
+        if ami.scheme not in ("tcp", "tls") or not ami.hostname or not ami.port:
+            raise InvalidPbx("AMI address must look like tcp://HOST:PORT")
+    server = AsteriskServer(name=name, **vars(values))
+    session.add(server)
+    session.flush()
+    return server
+
+
+def get_asterisk_server(session: Session, name: str) -> AsteriskServer:
+    found = session.scalars(select(AsteriskServer).where(AsteriskServer.name == name)).first()
+    if found is None:
+        raise AsteriskServerNotFound(name)
+    return found
+
+
+def list_asterisk_servers(session: Session) -> list[AsteriskServer]:
+    return list(session.scalars(select(AsteriskServer).order_by(AsteriskServer.name)))
+
+
+def remove_asterisk_server(session: Session, name: str) -> None:
+    server = get_asterisk_server(session, name)
+    users = [p.slug for p in list_pbxs(session) if p.asterisk_server_id == server.id]
+    if users:
+        raise InvalidPbx(f"Asterisk server {name!r} still serves PBX(s) {', '.join(users)}")
+    session.delete(server)
+    session.flush()

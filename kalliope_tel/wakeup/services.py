@@ -11,6 +11,7 @@ wake-up settings row (which also makes the concurrency cap global) and uses
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from kalliope_tel.asterisk import confgate
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.hotel.models import Room, Stay
 from kalliope_tel.hotel.services import get_room
@@ -36,6 +38,14 @@ from kalliope_tel.wakeup.models import (
     AttemptOutcome,
     WakeupSettings,
 )
+
+
+def _gated(check: Callable[[object], str], value: object) -> None:
+    try:
+        check(value)
+    except confgate.UnsafeValue as exc:
+        raise InvalidAlarm(str(exc)) from None
+
 
 # Longest a wake-up call may last once answered; the lease covers it.
 MAX_CALL_SECONDS = 120
@@ -64,8 +74,10 @@ def update_settings(session: Session, pbx: Pbx, **values: Any) -> WakeupSettings
             low, high = LIMITS[key]
             if not isinstance(value, int) or not low <= value <= high:
                 raise InvalidAlarm(f"{key} must be from {low} to {high}, not {value!r}")
-        elif key == "message" and not str(value).strip():
-            raise InvalidAlarm("the wake-up message (a sound name) is empty")
+        elif key == "message":
+            _gated(confgate.sound, value)
+        elif key == "number" and value:
+            _gated(lambda v: confgate.number(v, "caller-ID number"), value)
         elif key not in ("enabled", "name", "number", "message", "confirm_answer", "confirm_listen"):
             raise InvalidAlarm(f"unknown wake-up setting {key!r}")
         setattr(settings, key, value)

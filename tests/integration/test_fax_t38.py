@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from ari_apps.fax import APP_NAME, STALLED, FaxApplication, FaxCallResult
+from kalliope_tel.asterisk.apply import write_files
 from kalliope_tel.asterisk.ari.client import AriClient
 from kalliope_tel.lab.instance import LabInstance, LabState
 from tests.conftest import LAB_ROOT
@@ -69,8 +70,8 @@ def lab_pair() -> tuple[LabInstance, LabState, LabInstance, LabState]:
     a, b = LabInstance(LAB_ROOT, f"pytest-t38a-{tag}"), LabInstance(LAB_ROOT, f"pytest-t38b-{tag}")
     try:
         state_a, state_b = a.start(), b.start()
-        (a.dir / "etc/pjsip_kalliope.conf").write_text(_peer("t38peer", state_b.sip_port, "kt-lab-t38-in"))
-        (b.dir / "etc/pjsip_kalliope.conf").write_text(_peer("t38peer", state_a.sip_port, "default"))
+        write_files(a.dir / "etc", {"kalliope/pjsip_t38.conf": _peer("t38peer", state_b.sip_port, "kt-lab-t38-in")})
+        write_files(b.dir / "etc", {"kalliope/pjsip_t38.conf": _peer("t38peer", state_a.sip_port, "default")})
         for lab in (a, b):
             lab.cli("module reload res_pjsip.so")
             if os.environ.get("KT_KEEP_LABS"):

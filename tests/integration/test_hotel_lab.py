@@ -104,9 +104,9 @@ async def test_generated_configuration_loads(hotel: HotelLab) -> None:
     endpoints = hotel.lab.cli("pjsip show endpoints")
     for ext in ("101", "102", "103"):
         assert f"Endpoint:  {ext}" in endpoints
-    assert "kalliope-room-102" in hotel.lab.cli("dialplan show kalliope-room-102")
+    assert "kt-default-room-102" in hotel.lab.cli("dialplan show kt-default-room-102")
     messages = (hotel.lab.dir / "log" / "messages.log").read_text()
-    assert "extensions_kalliope_generated.conf" not in "".join(
+    assert "extensions_default.conf" not in "".join(
         line for line in messages.splitlines() if "ERROR" in line or "WARNING" in line
     )
     assert await hotel.apply() == []  # deterministic: nothing changed, nothing reloaded

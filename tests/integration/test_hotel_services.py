@@ -166,23 +166,32 @@ def test_call_decisions(db: Session, pbx: Pbx) -> None:
 
 
 def test_render_is_deterministic_and_complete(db: Session, pbx: Pbx) -> None:
-    services.create_room(db, pbx, "102", "B", "std", new_accounts=1)
-    services.create_room(db, pbx, "101", "A", "std", new_accounts=2)
+    created = [
+        services.create_room(db, pbx, "102", "B", "std", new_accounts=1),
+        services.create_room(db, pbx, "101", "A", "std", new_accounts=2),
+    ]
     first = render(db, pbx).files
     assert render(db, pbx).files == first
-    dialplan, pjsip = first["extensions_kalliope_generated.conf"], first["pjsip_kalliope.conf"]
+    slug = pbx.slug
+    dialplan, pjsip = first[f"kalliope/extensions_{slug}.conf"], first[f"kalliope/pjsip_{slug}.conf"]
     assert dialplan.index("exten => 101,") < dialplan.index("exten => 102,")
-    rooms_part, wakeup_part = dialplan.split("[kalliope-wakeup-dial]")
+    rooms_part, wakeup_part = dialplan.split(f"[kt-{slug}-wakeup-dial]")
     assert "Dial" not in rooms_part  # room calls dial in the static subroutine
-    assert "exten => 101,1,Dial(PJSIP/101&PJSIP/101-2)" in wakeup_part  # wake-up rings the devices directly
+    assert " same => n,Dial(PJSIP/101&PJSIP/101-2)" in wakeup_part  # wake-up rings the devices directly
     assert "kalliope-room-call,s,1(101,25,PJSIP/101&PJSIP/101-2)" in dialplan
     assert "exten => _*33X,1,Gosub(kalliope-hotel-cleaning,s,1(${EXTEN:3}))" in dialplan
-    assert "exten => noanswer-internal,1,Goto(kalliope-internal,600,1)" in dialplan
-    assert "[kalliope-class-fallback](+)\nexten => 112," in dialplan
+    assert f"exten => noanswer-internal,1,Goto(kt-{slug}-internal,600,1)" in dialplan
+    assert f"[kt-{slug}-class-fallback]\nexten => 112," in dialplan
+    assert f"exten => _[0-9*#+]!,1,Set(__KALLIOPE_PBX={slug})" in dialplan
     assert pjsip.count("type = endpoint") == 3 and "set_var = KALLIOPE_FROM_EXTEN=101" in pjsip
-    password_free = all(len(line) < 200 for line in pjsip.splitlines())
-    assert password_free and "md5_cred = " in pjsip
-    assert "Local/101@kt-lab-room/n" in render(db, pbx, LAB_DEVICE).files["extensions_kalliope_generated.conf"]
+    assert f"context = kt-{slug}-phones" in pjsip and f"tenantid = {slug}" in pjsip
+    # The passwords handed out once never reach the file; their digests do.
+    secrets = [pw for c in created for pw in c.new_credentials.values()]
+    assert len(secrets) == 3 and not any(pw in pjsip for pw in secrets)
+    for user, pw in (kv for c in created for kv in c.new_credentials.items()):
+        assert f"md5_cred = {services.ha1(user, 'kalliope', pw)}" in pjsip
+    lab_files = render(db, pbx, LAB_DEVICE).files
+    assert "Local/101@kt-lab-room/n" in lab_files[f"kalliope/extensions_{slug}.conf"]
 
 
 def test_daily_series_per_alarm_attempts_and_cancel(db: Session, pbx: Pbx) -> None:

@@ -137,7 +137,7 @@ async def test_press_1_listen_press_9_confirms_on_first_attempt(wl: WakeupLab) -
     events = [(e["kind"], e["detail"]) for e in attempt["events"]]
     # Every step, in order, each with a timestamp.
     expected = [
-        ("originated", "Local/201@kalliope-wakeup-dial"),
+        ("originated", "Local/201@kt-default-wakeup-dial"),
         ("answered", ""),
         ("digit", "1"),
         ("playback_started", "message"),

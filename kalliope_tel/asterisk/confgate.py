@@ -1,0 +1,125 @@
+"""The one gate for everything kalliope-tel writes into Asterisk configuration.
+
+Theory of operation: Asterisk's config parser (``main/config.c``) reads a
+file line by line; ``;`` starts a comment (``;--`` a block comment that can
+swallow the following lines), ``\\`` escapes, ``[`` at a line's start opens a
+section and ``#include``/``#exec`` at a line's start pull in other files. The
+dialplan parser then splits application data on ``,``, expands ``${...}`` and
+``$[...]``, and ``Dial`` splits devices on ``&``. Anything that carries one of
+those characters, or a line break, into a generated file can add a context,
+an endpoint or a ``System()`` call (issue 11 reproduced exactly that with a
+room name).
+
+So there are two kinds of value and two kinds of function here:
+
+* **identifiers** (PBX slugs, extensions, patterns, context names, SIP user
+  names): validated with a *full* match against a strict pattern, refused
+  otherwise. ``re.match`` with ``$`` lets ``"101\\n"`` through; ``fullmatch``
+  does not. Services call these at their boundary; the generator calls them
+  again on every value it writes, so a row written by an older version can
+  never reach a file.
+* **free text** (names, descriptions, caller-ID labels, comments): made
+  harmless for the place it goes (``comment`` and ``callerid_label``), never
+  refused, so a guest's or a hotel's naming is kept as far as it can be.
+
+Nothing else in the project formats a value into Asterisk configuration.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from kalliope_tel.errors import KalliopeError
+
+
+class UnsafeValue(KalliopeError):
+    """A value that cannot be written into Asterisk configuration as it is."""
+
+
+# One name part of a context, endpoint or section: letters, digits, _ and -.
+_IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
+# A PBX slug: no '-', so '<slug>-<rest>' names always split at the first '-'.
+_SLUG = re.compile(r"[a-z][a-z0-9_]{0,29}")
+_EXTENSION = re.compile(r"[0-9]{2,8}")
+_NUMBER = re.compile(r"[0-9*#+]{1,20}")
+# Dialplan patterns: a literal number, or '_' then pattern characters.
+_PATTERN = re.compile(r"_[0-9XZN.!\[\]\-+*#]{1,40}|[0-9*#+]{1,20}")
+_SIP_USER = re.compile(r"[A-Za-z0-9_.\-]{3,64}")
+# Asterisk sound names: path parts under the sounds directory, no '..'.
+_SOUND = re.compile(r"(?!.*\.\.)[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-.]+)*")
+
+
+def _full(regex: re.Pattern[str], value: object, what: str, hint: str) -> str:
+    if not isinstance(value, str) or regex.fullmatch(value) is None:
+        raise UnsafeValue(f"{what} {value!r}: {hint}")
+    return value
+
+
+def identifier(value: object, what: str = "name") -> str:
+    return _full(_IDENT, value, what, "letters, digits, _ and - (up to 80, starting with a letter or digit)")
+
+
+def slug(value: object) -> str:
+    return _full(_SLUG, value, "PBX slug", "a lower-case letter, then lower-case letters, digits and _ (up to 30)")
+
+
+def extension(value: object) -> str:
+    return _full(_EXTENSION, value, "extension", "2 to 8 digits")
+
+
+def number(value: object, what: str = "number") -> str:
+    return _full(_NUMBER, value, what, "digits, * # + (up to 20)")
+
+
+def pattern(value: object) -> str:
+    return _full(_PATTERN, value, "dialplan pattern", "a number, or _ followed by 0-9 X Z N . ! [ ] - + * #")
+
+
+def sip_user(value: object) -> str:
+    return _full(_SIP_USER, value, "SIP user name", "3-64 letters, digits, _ . -")
+
+
+def sound(value: object) -> str:
+    return _full(_SOUND, value, "sound name", "a sound file name such as custom/wakeup (no extension, no '..')")
+
+
+def hex_digest(value: object, length: int = 32) -> str:
+    return _full(re.compile(f"[0-9a-f]{{{length}}}"), value, "digest", f"{length} lower-case hex digits")
+
+
+def _printable(text: str) -> str:
+    """Every control, line or paragraph separator becomes a space.
+
+    Unicode categories Cc (C0, DEL, C1 including NEL), Zl and Zp: all that any
+    reader of the file (Asterisk, an editor, Python's ``splitlines``) may take
+    as the end of a line.
+    """
+    return "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
+
+
+def comment(text: object, limit: int = 120) -> str:
+    """Free text for a ``; ...`` comment line: one line, no ``;`` (no block
+    comment can start), no ``\\`` (nothing escaped into the next line)."""
+    clean = _printable(str(text)).replace(";", ",").replace("\\", "/")
+    return " ".join(clean.split())[:limit]
+
+
+def callerid_label(text: object, limit: int = 60) -> str:
+    """Free text for the name part of ``callerid = "NAME" <NUM>``.
+
+    Quotes and angle brackets would end the name or start the number, ``;``
+    a comment, ``\\`` an escape, ``,`` and ``|`` are argument separators
+    where a caller ID is passed on in the dialplan; ``$`` could start an
+    expression where the label is copied into a variable.
+    """
+    clean = _printable(str(text))
+    clean = re.sub(r'["<>;\\,|$\[\]{}]', " ", clean)
+    return " ".join(clean.split())[:limit] or "-"
+
+
+def section(*parts: str) -> str:
+    """A section (context, endpoint) name built from validated parts."""
+    name = "-".join(parts)
+    identifier(name, "section name")
+    return name
