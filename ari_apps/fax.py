@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 APP_NAME = "fax"
 STALLED = "no audio from Asterisk any more (one-way media)"
+FULL = "fax capacity reached (fax_max_calls)"
 
 
 @dataclass
@@ -83,7 +84,12 @@ class FaxApplication:
         on_result: Callable[[FaxCallResult], None] | None = None,
         stall_after: float = 5.0,
         ari_app: str | None = None,
+        max_calls: int = 0,
     ) -> None:
+        """``max_calls``: simultaneous fax calls on this node (0: no cap); a
+        call over it is refused at once (congestion) and never answered."""
+        self.max_calls = max_calls
+        self.refused = 0
         self.stall_after = stall_after
         self.runtime = runtime
         # Channels we create (calls out, externalMedia) enter this ARI app; in
@@ -112,6 +118,9 @@ class FaxApplication:
         """Call ``endpoint`` and send ``document`` (fax pages, see
         ``kalliope_tel.fax.documents.prepare``); returns when the call ends."""
         call_id = f"kt-fax-{uuid.uuid4().hex[:12]}"
+        if self._full():
+            self.refused += 1
+            return FaxCallResult(call_id, f.Direction.SEND, False, FULL, None)
         call = self._new_call(call_id, f.Direction.SEND, options, max_seconds)
         call.tx_file = document
         self.runtime.track(call_id, APP_NAME)
@@ -166,8 +175,19 @@ class FaxApplication:
                 with contextlib.suppress(AriError):
                     await self.runtime.client.continue_in_dialplan(cid)
                 return
+            if self._full():
+                # Refused before answering: the caller hears congestion and
+                # retries later; the calls in progress keep their share.
+                self.refused += 1
+                log.warning("fax.refused", channel=cid, reason=FULL, calls=len(self.calls))
+                with contextlib.suppress(AriError):
+                    await self.runtime.client.hangup(cid, reason="congestion")
+                return
             call = self._new_call(cid, f.Direction.RECEIVE, None, 900.0)
         call.queue.put_nowait(f.Start(answered=event.channel.state == "Up"))
+
+    def _full(self) -> bool:
+        return bool(self.max_calls) and len(self.calls) >= self.max_calls
 
     def _new_call(self, call_id: str, direction: f.Direction, options: FaxOptions | None, max_seconds: float) -> _Call:
         call = _Call(call_id, f.FaxCallFlow(f.FlowConfig(direction, max_seconds=max_seconds)), options or self.options)
@@ -191,6 +211,8 @@ class FaxApplication:
             if not call.result.done():
                 call.result.set_result(FaxCallResult(call.id, call.flow.config.direction, False, str(exc), None))
         finally:
+            if call.endpoint is not None:
+                call.endpoint.session.close()  # frees spandsp's C state
             self.calls.pop(call.id, None)
             self._by_media.pop(call.media_id, None)
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import structlog
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from kalliope_tel.asterisk import confgate
 from kalliope_tel.asterisk.ari.errors import AriError
@@ -44,6 +45,8 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 APP_NAME = "wakeup"
+# How long an outcome is retried while the database is away (within the lease).
+WRITE_RETRY_SECONDS = 240.0
 
 
 @dataclass
@@ -68,6 +71,7 @@ class WakeupApplication:
         self._idle = asyncio.Event()
         self._idle.set()
         self._flusher: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Future[object]] = set()
         # Called when an attempt ends, so the scheduler can refill the line.
         self.on_line_free: Callable[[], None] = lambda: None
 
@@ -170,7 +174,9 @@ class WakeupApplication:
             except AriError as exc:
                 await self._feed(attempt, f.OriginateFailed(str(exc)))
                 return
-            await asyncio.to_thread(self._write, lambda s: mark_originated(s, claim.alarm_id, claim.attempt))
+            # Not awaited: while the database is away the call goes on, and the
+            # mark lands when it is back (retried like the outcome).
+            self._background(self._write_retrying(lambda s: mark_originated(s, claim.alarm_id, claim.attempt)))
         elif isinstance(command, f.Play):
             with contextlib.suppress(AriError):  # the channel is gone: ChannelDestroyed follows
                 await client.play(cid, command.media, playback_id=f"{cid}:{command.playback_id}")
@@ -221,7 +227,7 @@ class WakeupApplication:
             add_events(session, rows)
             return complete_attempt(session, claim.alarm_id, claim.attempt, command.outcome, command.cause)
 
-        state = await asyncio.to_thread(self._write, write)
+        state = await self._write_retrying(write)
         self.on_line_free()
         self.completed += 1
         attempt.finished.set()
@@ -232,6 +238,35 @@ class WakeupApplication:
             outcome=command.outcome.value,
             alarm_state=str(state),
         )
+
+    async def _write_retrying(self, work: Callable[[Session], T]) -> T:
+        """Write until the database takes it: an outcome is never dropped.
+
+        A guest who confirmed must never be called again because the database
+        was restarting when the call ended. The lease (several minutes) keeps
+        the watchdog away meanwhile; errors that are not the database being
+        away (a bug, a constraint) are raised at once.
+        """
+        delay, waited = 0.2, 0.0
+        while True:
+            try:
+                return await asyncio.to_thread(self._write, work)
+            except (OperationalError, InterfaceError) as exc:
+                if waited >= WRITE_RETRY_SECONDS:
+                    raise
+                log.warning("wakeup.write_retry", error=str(exc).splitlines()[0], waited=round(waited, 1))
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or waited >= WRITE_RETRY_SECONDS:
+                    raise
+                log.warning("wakeup.write_retry", error=str(exc).splitlines()[0], waited=round(waited, 1))
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 2.0)
+
+    def _background(self, work: Awaitable[object]) -> None:
+        task = asyncio.ensure_future(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     def _write(self, work: Callable[[Session], T]) -> T:
         with transaction(self.container.sessions) as session:

@@ -4,18 +4,17 @@ Per PBX, two files, both fully regenerated (never edited by hand), in the
 ``kalliope/`` directory next to Asterisk's own configuration:
 
 * ``kalliope/extensions_<slug>.conf``: the PBX's entry contexts (phones,
-  trunks), its internal context, the cleaning service code, one context per
-  room (dial its devices, then the failover of the outcome and origin), one
-  context per outbound class, and the fallback class used while kalliope-tel
-  cannot be asked.
-* ``kalliope/pjsip_<slug>.conf``: endpoint, auth and AOR of every room account.
+  trunks) and its internal context, written here; then each enabled
+  feature's fragment (``Feature.dialplan``): the hotel's rooms, classes and
+  service codes, the wake-up dial context, ...
+* ``kalliope/pjsip_<slug>.conf``: each feature's PJSIP sections (room accounts).
 
 Every name is namespaced ``kt-<slug>-...`` (contexts) or ``<login>`` (PJSIP
 sections, see ``hotel.services.sip_login``), so two PBXs on one Asterisk never
 overwrite or reach each other; ``extensions.conf`` and ``pjsip.conf`` pull
 every PBX's file in with one glob include. Every value goes through
-``kalliope_tel.asterisk.confgate``: identifiers are validated again here, free
-text is escaped for where it goes.
+``kalliope_tel.asterisk.confgate``: identifiers are validated again where
+they are written, free text is escaped for where it goes.
 
 Rendering is deterministic: the same rows give the same bytes (rows sorted,
 no timestamps), so ``asterisk apply`` can skip the reload when nothing changed.
@@ -23,63 +22,31 @@ no timestamps), so ``asterisk apply`` can skip the reload when nothing changed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dialplan.naming import GENERATED_DIR, context, dialplan_file, pjsip_file
 from kalliope_tel.asterisk import confgate as gate
 from kalliope_tel.asterisk.targets import LAB_DEVICE, PRODUCTION_DEVICE
-from kalliope_tel.hotel.models import Origin, OutboundClass, Outcome, Room, SipAccount
-from kalliope_tel.hotel.services import effective, get_settings, get_template_defaults, list_classes, sip_login
+from kalliope_tel.features import Feature, enabled_features
 from kalliope_tel.tenancy.models import Pbx
-from kalliope_tel.wakeup.dialplan import wakeup_dial_context
 
-GENERATED_DIR = "kalliope"
-
-# What happens when no failover is configured for an outcome.
-DEFAULT_ENDING = {
-    Outcome.NO_ANSWER: "Hangup(19)",
-    Outcome.BUSY: "Busy(5)",
-    Outcome.UNAVAILABLE: "Congestion(5)",
-}
-
-
-def dialplan_file(slug: str) -> str:
-    return f"{GENERATED_DIR}/extensions_{gate.slug(slug)}.conf"
-
-
-def pjsip_file(slug: str) -> str:
-    return f"{GENERATED_DIR}/pjsip_{gate.slug(slug)}.conf"
-
-
-def context(slug: str, *parts: str) -> str:
-    """A context of one PBX: ``kt-<slug>-<parts>``."""
-    return gate.section("kt", gate.slug(slug), *parts)
-
-
-__all__ = ["LAB_DEVICE", "PRODUCTION_DEVICE", "RenderedConfig", "render"]
+__all__ = [
+    "GENERATED_DIR",
+    "LAB_DEVICE",
+    "PRODUCTION_DEVICE",
+    "RenderedConfig",
+    "dialplan_file",
+    "pjsip_file",
+    "render",
+]
 
 
 @dataclass(frozen=True)
 class RenderedConfig:
     files: dict[str, str]
-
-
-def _devices(room_ext: str, logins: list[str], device_template: str) -> str:
-    if "{account}" in device_template:
-        if not logins:
-            return ""
-        return "&".join(device_template.format(account=gate.sip_user(a), extension=room_ext) for a in logins)
-    return device_template.format(extension=room_ext, account=room_ext)
-
-
-def _ending(slug: str, outcome: Outcome, destination: str | None) -> str:
-    if not destination:
-        return DEFAULT_ENDING[outcome]
-    if destination == "hangup":
-        return "Hangup()"
-    return f"Goto({context(slug, 'internal')},{gate.number(destination, 'failover destination')},1)"
 
 
 def _header(pbx: Pbx) -> str:
@@ -89,13 +56,9 @@ def _header(pbx: Pbx) -> str:
     )
 
 
-def render_dialplan(session: Session, pbx: Pbx, device_template: str = PRODUCTION_DEVICE) -> str:
+def render_dialplan(session: Session, pbx: Pbx, device_template: str, features: Sequence[Feature]) -> str:
     slug = gate.slug(pbx.slug)
-    settings = get_settings(session, pbx)
-    classes = list_classes(session, pbx)
-    names = {c.id: c.name for c in classes}
-    rooms = session.scalars(select(Room).where(Room.pbx_id == pbx.id).order_by(Room.extension)).all()
-    internal = context(slug, "internal")
+    fragments = [f.dialplan(session, pbx, device_template) for f in features if f.dialplan is not None]
     # Entry contexts: they name the PBX on the channel (inherited by every
     # channel the call creates, hence '__'), then run the shared static flow.
     out = [
@@ -112,153 +75,34 @@ def render_dialplan(session: Session, pbx: Pbx, device_template: str = PRODUCTIO
         " same => n,Goto(kalliope-from-trunk,${EXTEN},1)",
         "",
         "; Where a number dialled in this PBX is looked up; what nobody matched goes out.",
-        f"[{internal}]",
-        f"include => {context(slug, 'rooms')}",
-        f"include => {context(slug, 'services')}",
+        f"[{context(slug, 'internal')}]",
+        *[f"include => {name}" for fragment in fragments for name in fragment.includes],
         "include => kalliope-services",
         f"include => {context(slug, 'outbound')}",
         "",
         f"[{context(slug, 'outbound')}]",
         "exten => _[0-9+]!,1,Goto(kalliope-outbound,${EXTEN},1)",
-        "",
-        "; Service codes of this PBX's modules.",
-        f"[{context(slug, 'services')}]",
     ]
-    if settings.cleaning_enabled and settings.cleaning_prefix:
-        prefix = gate.number(settings.cleaning_prefix, "cleaning prefix")
-        out += [
-            f"; Cleaning: {prefix}0 clean, {prefix}1 dirty (any other digit is refused).",
-            f"exten => _{prefix}X,1,Gosub(kalliope-hotel-cleaning,s,1(${{EXTEN:{len(prefix)}}}))",
-        ]
-    out += ["", f"[{context(slug, 'rooms')}]"]
-    views = [effective(room, names) for room in rooms]
-    for view in views:
-        ext = gate.extension(view.extension)
-        out.append(f"exten => {ext},1,Goto({context(slug, 'room', ext)},s,1)")
-    for view in views:
-        ext = gate.extension(view.extension)
-        devices = _devices(ext, [sip_login(pbx, a) for a in view.accounts], device_template)
-        out += [
-            "",
-            f"; Room {ext}: {gate.comment(view.name)} (template {gate.comment(view.template)})",
-            f"[{context(slug, 'room', ext)}]",
-        ]
-        if not devices:
-            out += [
-                "exten => s,1,NoOp(room has no SIP account)",
-                " same => n,Goto(unavailable-${KALLIOPE_ORIGIN},1)",
-            ]
-        else:
-            out += [
-                f"exten => s,1,Gosub(kalliope-room-call,s,1({ext},{int(view.ring_timeout)},{devices}))",
-                ' same => n,GotoIf($["${KALLIOPE_ROOM_OUTCOME}" = "answered" | '
-                '"${KALLIOPE_ROOM_OUTCOME}" = "blocked"]?done)',
-                " same => n,Goto(${KALLIOPE_ROOM_OUTCOME}-${KALLIOPE_ORIGIN},1)",
-                " same => n(done),Hangup()",
-            ]
-        for outcome in Outcome:
-            for origin in Origin:
-                dest = view.failovers.get(f"{outcome.value}.{origin.value}")
-                out.append(f"exten => {outcome.value}-{origin.value},1,{_ending(slug, outcome, dest)}")
-    # Wake-up calls ring the room's devices directly: no failover, no busy
-    # level; the ring timeout is the originate's. Busy and congestion are
-    # passed back so the attempt records why it failed.
-    out += ["", "; Wake-up calls (originated by kalliope-tel).", f"[{wakeup_dial_context(slug)}]"]
-    for view in views:
-        ext = gate.extension(view.extension)
-        devices = _devices(ext, [sip_login(pbx, a) for a in view.accounts], device_template)
-        if devices:
-            out += [
-                f"exten => {ext},1,Set(__KALLIOPE_PBX={slug})",
-                f" same => n,Dial({devices})",
-                ' same => n,ExecIf($["${DIALSTATUS}" = "BUSY"]?Busy(1))',
-                " same => n,Congestion(1)",
-            ]
-    for cls in classes:
-        out += [
-            "",
-            f"; Outbound class {gate.identifier(cls.name, 'class name')}: {gate.comment(cls.description)}",
-            f"[{context(slug, 'class', cls.name)}]",
-        ]
-        out += _class_lines(cls)
-    defaults = get_template_defaults(session, pbx)
-    fallback = next((c for c in classes if c.id == defaults.restricted_class_id), None)
-    # Asked nothing while kalliope-tel is unreachable: the default restricted
-    # class still lets emergency numbers through; with none, nothing goes out.
-    out += [
-        "",
-        "; Used while kalliope-tel cannot be asked"
-        + (f": class {gate.identifier(fallback.name, 'class name')}." if fallback else ": refuse."),
-        f"[{context(slug, 'class', 'fallback')}]",
-    ]
-    out += _class_lines(fallback) if fallback is not None else _refuse_lines()
+    for fragment in fragments:
+        out += fragment.lines
     return "\n".join(out) + "\n"
 
 
-def _refuse_lines() -> list[str]:
-    return ["exten => _[0-9*#+]!,1,Goto(kalliope-outbound-refused,s,1)"]
-
-
-def _class_lines(cls: OutboundClass) -> list[str]:
-    trunk = gate.identifier(cls.trunk_context, "trunk context")
-    lines = [f"exten => {gate.pattern(p)},1,Goto({trunk},${{EXTEN}},1)" for p in sorted(cls.patterns)]
-    return lines + _refuse_lines()
-
-
-def render_pjsip(session: Session, pbx: Pbx) -> str:
-    slug = gate.slug(pbx.slug)
-    accounts = session.scalars(
-        select(SipAccount).where(SipAccount.pbx_id == pbx.id).order_by(SipAccount.username)
-    ).all()
-    rooms = {r.id: r for r in session.scalars(select(Room).where(Room.pbx_id == pbx.id))}
+def render_pjsip(session: Session, pbx: Pbx, features: Sequence[Feature]) -> str:
     out = [_header(pbx)]
-    for acc in accounts:
-        login = gate.sip_user(sip_login(pbx, acc.username))
-        room = rooms.get(acc.room_id) if acc.room_id else None
-        ext = gate.extension(room.extension) if room else ""
-        label = gate.callerid_label(room.name if room else acc.username)
-        out += [
-            "",
-            f"[{login}]",
-            "type = endpoint",
-            f"context = {context(slug, 'phones')}",
-            "disallow = all",
-            "allow = ulaw,alaw",
-            f"auth = {login}-auth",
-            f"aors = {login}",
-            "direct_media = no",
-            "rtp_symmetric = yes",
-            "force_rport = yes",
-            "rewrite_contact = yes",
-            "t38_udptl = yes",
-            "t38_udptl_ec = redundancy",
-            # Asterisk 22 copies tenantid into CDRs and CEL (billing per PBX).
-            f"tenantid = {slug}",
-        ]
-        if ext:
-            out += [f'callerid = "{label}" <{ext}>', f"set_var = KALLIOPE_FROM_EXTEN={ext}"]
-        out += [
-            "",
-            f"[{login}-auth]",
-            "type = auth",
-            "auth_type = md5",
-            f"username = {login}",
-            f"realm = {gate.identifier(acc.realm, 'SIP realm')}",
-            f"md5_cred = {gate.hex_digest(acc.ha1)}",
-            "",
-            f"[{login}]",
-            "type = aor",
-            f"max_contacts = {int(acc.max_contacts)}",
-            "remove_existing = yes",
-            "qualify_frequency = 60",
-        ]
+    for feature in features:
+        if feature.pjsip is not None:
+            out += feature.pjsip(session, pbx)
     return "\n".join(out) + "\n"
 
 
-def render(session: Session, pbx: Pbx, device_template: str = PRODUCTION_DEVICE) -> RenderedConfig:
+def render(
+    session: Session, pbx: Pbx, device_template: str = PRODUCTION_DEVICE, features: Sequence[Feature] | None = None
+) -> RenderedConfig:
+    chosen = enabled_features() if features is None else features
     return RenderedConfig(
         {
-            dialplan_file(pbx.slug): render_dialplan(session, pbx, device_template),
-            pjsip_file(pbx.slug): render_pjsip(session, pbx),
+            dialplan_file(pbx.slug): render_dialplan(session, pbx, device_template, chosen),
+            pjsip_file(pbx.slug): render_pjsip(session, pbx, chosen),
         }
     )

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     # This node's name in job records (default: host name and pid).
     node_name: str = ""
 
+    # Feature plugins to run (hotel, wakeup, fax); unset: all of them.
+    features: list[str] | None = None
+    # Simultaneous fax calls per node; over it calls are refused (0: no cap).
+    fax_max_calls: int = Field(default=50, ge=0)
+
     log_level: str = "info"
     log_format: str = "console"
 

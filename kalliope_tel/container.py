@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from kalliope_tel.asterisk.agi.server import AgiRouter, AgiServer
     from kalliope_tel.asterisk.ami.client import AmiClient
     from kalliope_tel.asterisk.ari.client import AriClient
-    from kalliope_tel.asterisk.ari.runtime import AriRuntime
     from kalliope_tel.asterisk.endpoints import AsteriskEndpoints
     from kalliope_tel.db.hot import HotReader
+    from kalliope_tel.features import Feature
 
 
 class Container:
@@ -71,12 +71,23 @@ class Container:
         ep = self.endpoints
         return AmiClient(ep.ami_host, ep.ami_port, ep.ami_username, ep.ami_password)
 
+    @cached_property
+    def features(self) -> list[Feature]:
+        """The enabled feature plugins, in registry order."""
+        from kalliope_tel.features import enabled_features
+
+        return enabled_features(self.settings.features)
+
     def agi_router(self) -> AgiRouter:
-        import agi
+        """The core's diagnostic handlers, then every enabled feature's."""
+        from agi import diagnostics
         from kalliope_tel.asterisk.agi.server import AgiRouter
 
         router = AgiRouter()
-        agi.register(router, self)
+        diagnostics.register(router, self)
+        for feature in self.features:
+            if feature.agi is not None:
+                feature.agi(router, self)
         return router
 
     def agi_server(self, router: AgiRouter | None = None) -> AgiServer:
@@ -84,11 +95,6 @@ class Container:
 
         ep = self.endpoints
         return AgiServer(router or self.agi_router(), ep.agi_host, ep.agi_port)
-
-    def register_stasis_apps(self, runtime: AriRuntime) -> None:
-        import ari_apps
-
-        ari_apps.register(runtime, self)
 
     def close(self) -> None:
         if "hot_reader" in self.__dict__:

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from kalliope_tel.asterisk.ami.protocol import AmiAuthError, AmiError
 from kalliope_tel.asterisk.ari.errors import AriAuthError, AriError
+from kalliope_tel.checks import Check
 from kalliope_tel.config import mask_url_password
 from kalliope_tel.container import Container
 from kalliope_tel.db import migrate
 from kalliope_tel.errors import KalliopeError
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
 
 
 def check_database(container: Container) -> Check:
@@ -118,8 +110,51 @@ async def _asterisk_checks(container: Container) -> list[Check]:
     return list(await asyncio.gather(check_ari(container), check_ami(container)))
 
 
+def check_nodes(container: Container) -> list[Check]:
+    """Every serve node that wrote a heartbeat: alive, its tasks, its loop lag."""
+    from kalliope_tel.db.engine import transaction
+    from kalliope_tel.nodes import read_nodes
+
+    with transaction(container.sessions) as session:
+        nodes = read_nodes(session)
+    checks = []
+    for n in nodes:
+        if n["stopped_cleanly"]:
+            continue
+        name = f"node {n['node']}"
+        if not n["alive"]:
+            checks.append(
+                Check(
+                    name,
+                    False,
+                    f"no heartbeat for {n['heartbeat_age_s']} s (pid {n['pid']})",
+                    "is serve running there? a node that died is recovered by the others",
+                )
+            )
+            continue
+        tasks = n.get("tasks", {})
+        down = sorted(t for t, v in tasks.items() if v["state"] != "running")
+        restarts = sum(v["restarts"] for v in tasks.values())
+        lag = n.get("loop_lag", {})
+        detail = (
+            f"{len(tasks)} tasks, {restarts} restart(s), loop lag p99 {lag.get('p99_ms', 0)} ms "
+            f"max {lag.get('max_ms', 0)} ms (last minute)"
+        )
+        if down:
+            errors = "; ".join(f"{t}: {tasks[t]['last_error']}" for t in down)
+            checks.append(Check(name, False, f"task(s) not running: {errors}", "see the node's log"))
+        else:
+            checks.append(Check(name, True, detail))
+    return checks
+
+
 def run_checks(container: Container) -> list[Check]:
     checks = [check_database(container)]
+    if checks[0].ok:  # features and nodes read tables the migrations create
+        for feature in container.features:
+            if feature.doctor is not None:
+                checks.extend(feature.doctor(container))
+        checks.extend(check_nodes(container))
     try:
         source = container.endpoints.source
     except KalliopeError as exc:

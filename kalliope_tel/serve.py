@@ -1,11 +1,29 @@
-"""``kalliope-tel serve``: run the engines and applications until SIGTERM.
+"""``kalliope-tel serve``: run the engines and every enabled feature until SIGTERM.
 
-Start order: FastAGI first (the dialplan may call it at once), then AMI and
-ARI. Both Asterisk connections retry by themselves, so ``serve`` starts even
-while Asterisk is still booting and keeps running through its restarts.
-Shutdown: stop accepting FastAGI, give requests in progress a grace period,
-then close ARI and AMI; database sessions are per request and committed or
-rolled back as a unit, so nothing is left half-written.
+Theory of operation:
+
+* **Features** (``kalliope_tel.features``) declare what they bring; serve only
+  iterates them: warm-ups first (loading spandsp during a call stalled the
+  event loop), FastAGI handlers on the one router, Stasis applications on
+  every Asterisk link, then their background jobs.
+* **Links**: one per Asterisk this node drives, the default one (settings or
+  lab) and each server that PBXs are bound to (``pbx servers add``). Each has
+  its own ARI client and runtime; calls the dialplan sends to
+  ``Stasis(<ari_app>,...)`` arrive on the shared app name, and calls this node
+  originates use an app of its own (Asterisk hands an app's events to one
+  websocket only, the last to subscribe).
+* **Supervision**: the ARI runtimes, AMI connections, feature jobs, the
+  loop-lag monitor and the heartbeat all run under one ``Supervisor``: a task
+  that crashes or returns is restarted with backoff and counted; a wrong
+  password stops serve with the reason. The node's row in ``serve_node``
+  (written every few seconds) is what ``doctor`` shows.
+
+Start order: FastAGI first (the dialplan may call it at once), then ARI and
+AMI; both retry by themselves, so serve starts while Asterisk is still booting
+and runs through its restarts. Shutdown: stop the jobs (claims are
+transactions, a cancelled tick leaves nothing half-done), stop accepting
+FastAGI with a grace period for requests in progress, let calls in progress
+finish (features' ``drain``), then close the links.
 """
 
 from __future__ import annotations
@@ -17,30 +35,84 @@ import re
 import signal
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
 from kalliope_tel.asterisk.ami.client import AmiClient
 from kalliope_tel.asterisk.ami.protocol import AmiAuthError, AmiError
+from kalliope_tel.asterisk.ari.client import AriClient
 from kalliope_tel.asterisk.ari.errors import AriAuthError
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
+from kalliope_tel.asterisk.endpoints import AsteriskEndpoints, server_endpoints
 from kalliope_tel.container import Container
-from kalliope_tel.hotel.jobs import nightly_reset_loop
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.features import AsteriskLink, ServeContext
+from kalliope_tel.looplag import LoopLagMonitor
+from kalliope_tel.nodes import heartbeat_loop, write_status
+from kalliope_tel.supervisor import Supervisor
+from kalliope_tel.tenancy.models import AsteriskServer
+from kalliope_tel.tenancy.services import list_asterisk_servers, list_pbxs
 from kalliope_tel.tuning import settle_heap
-from kalliope_tel.wakeup.scheduler import WakeupScheduler
 
 log = structlog.get_logger(__name__)
-# Seconds that wake-up calls in progress get to finish at shutdown.
+# Seconds that calls in progress get to finish at shutdown.
 SHUTDOWN_GRACE = 20.0
 
 
-async def _connect_ami(ami: AmiClient, stop: asyncio.Event) -> None:
-    """Keep trying the first AMI login; later drops are handled by the client."""
+@dataclass
+class ServeState:
+    """What a running serve holds; handed to ``started`` (tests, tooling)."""
+
+    context: ServeContext
+    supervisor: Supervisor
+    loop_lag: LoopLagMonitor
+    amis: dict[str, AmiClient]
+
+    def status(self) -> dict[str, Any]:
+        extra = {name: figure() for name, figure in self.context.status.items()}
+        return {
+            "tasks": self.supervisor.status(),
+            "loop_lag": self.loop_lag.figures(),
+            "links": {link.label: link.client.connected.is_set() for link in self.context.links},
+            **extra,
+        }
+
+
+def node_name(container: Container) -> str:
+    return container.settings.node_name or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _servers_in_use(container: Container) -> list[AsteriskServer]:
+    """Asterisk servers that at least one PBX is bound to (besides the default)."""
+    with transaction(container.sessions) as session:
+        used = {p.asterisk_server_id for p in list_pbxs(session) if p.asterisk_server_id}
+        return [s for s in list_asterisk_servers(session) if s.id in used]
+
+
+def build_links(container: Container, node: str) -> list[AsteriskLink]:
+    settings = container.settings
+    # Asterisk delivers an application's events to one websocket only (the last
+    # to subscribe), so each node originates under an application of its own;
+    # the shared name only receives calls the dialplan sends to Stasis().
+    node_app = f"{settings.ari_app}-{re.sub(r'[^A-Za-z0-9_-]', '-', node)}"
+    targets: list[tuple[str, AsteriskEndpoints]] = [("", container.endpoints)]
+    targets += [(s.name, server_endpoints(settings, s)) for s in _servers_in_use(container)]
+    links = []
+    for name, ep in targets:
+        client = AriClient(ep.ari_url, ep.ari_username, ep.ari_password, apps=[settings.ari_app, node_app])
+        links.append(AsteriskLink(name, ep, client, AriRuntime(client), node_app))
+    return links
+
+
+async def _keep_ami(ami: AmiClient, stop: asyncio.Event) -> None:
+    """Keep trying the first AMI login, then hold it (the client reconnects by itself)."""
     delay = 0.5
     while not stop.is_set():
         try:
             await ami.connect()
-            return
+            break
         except AmiAuthError:
             raise
         except AmiError as exc:
@@ -48,83 +120,90 @@ async def _connect_ami(ami: AmiClient, stop: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, 8.0)
+    await stop.wait()
 
 
-async def serve(container: Container, *, ready: Callable[[], None] | None = None) -> None:
+async def serve(
+    container: Container,
+    *,
+    ready: Callable[[], None] | None = None,
+    started: Callable[[ServeState], None] | None = None,
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    features = container.features
+    for feature in features:
+        if feature.warm_up is not None:
+            await asyncio.to_thread(feature.warm_up)
     agi = container.agi_server()
     await agi.start()
-    node = container.settings.node_name or f"{socket.gethostname()}:{os.getpid()}"
-    # Asterisk delivers an application's events to one websocket only (the last
-    # to subscribe), so each node originates under an application of its own;
-    # the shared name only receives calls the dialplan sends to Stasis().
-    node_app = f"{container.settings.ari_app}-{re.sub(r'[^A-Za-z0-9_-]', '-', node)}"
-    ari = container.ari_client(apps=[container.settings.ari_app, node_app])
-    runtime = AriRuntime(ari)
-    container.register_stasis_apps(runtime)
-    from ari_apps.wakeup import APP_NAME, WakeupApplication
-
-    wakeup_app = WakeupApplication(runtime, container, originate_app=node_app)
-    runtime.register(APP_NAME, wakeup_app)
-    from ari_apps.fax import APP_NAME as FAX_APP
-    from ari_apps.fax import FaxApplication
-
-    # Stasis(<ari_app>,fax,receive) receives a fax on the call; pages land in
-    # <data_dir>/fax/rx until the fax service (register, Mail2Fax) takes them.
-    fax_app = FaxApplication(runtime, spool_dir=container.settings.data_dir / "fax", ari_app=node_app)
-    runtime.register(FAX_APP, fax_app)
-    ami = container.ami_client()
-    interval = container.settings.scheduler_interval_seconds
-    wakeup_scheduler = WakeupScheduler(container, wakeup_app, node, tick=min(interval, 1.0))
-    wakeup_app.on_line_free = wakeup_scheduler.poke
-    tasks: list[asyncio.Task[None]] = [
-        asyncio.create_task(runtime.run(), name="ari"),
-        asyncio.create_task(_connect_ami(ami, stop), name="ami-connect"),
-        asyncio.create_task(nightly_reset_loop(container, node, interval), name="hotel-nightly"),
-        asyncio.create_task(wakeup_scheduler.run(ari.connected), name="wakeup"),
-    ]
+    node = node_name(container)
+    links = build_links(container, node)
+    ctx = ServeContext(container, node, links)
+    for link in links:
+        for feature in features:
+            if feature.stasis is not None:
+                for name, app in feature.stasis(ctx, link).items():
+                    link.runtime.register(name, app)
+                    link.apps[name] = app
+    supervisor = Supervisor(fatal=(AriAuthError, AmiAuthError))
+    lag = LoopLagMonitor()
+    amis: dict[str, AmiClient] = {}
+    state = ServeState(ctx, supervisor, lag, amis)
+    for link in links:
+        ep = link.endpoints
+        amis[link.label] = ami = AmiClient(ep.ami_host, ep.ami_port, ep.ami_username, ep.ami_password)
+        supervisor.add(f"ari@{link.label}", link.runtime.run)
+        supervisor.add(f"ami@{link.label}", lambda a=ami: _keep_ami(a, stop))  # type: ignore[misc]
+    job_names = []
+    for feature in features:
+        for job in feature.jobs(ctx) if feature.jobs is not None else []:
+            supervisor.add(job.name, job.run)
+            job_names.append(job.name)
+    supervisor.add("loop-lag", lag.run)
+    supervisor.add("heartbeat", lambda: heartbeat_loop(container.sessions, node, state.status))
     settle_heap()
-    log.info("serve.started", asterisk=container.endpoints.source, agi_port=agi.port)
+    log.info(
+        "serve.started",
+        node=node,
+        features=[f.name for f in features],
+        asterisk=[f"{link.label}={link.endpoints.source}" for link in links],
+        agi_port=agi.port,
+    )
     if ready is not None:
         ready()
+    if started is not None:
+        started(state)
     stopper = asyncio.create_task(stop.wait())
+    fatal = asyncio.create_task(supervisor.wait_fatal())
     try:
-        while not stop.is_set():
-            done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            for task in tasks.copy():
-                if task not in done:
-                    continue
-                tasks.remove(task)
-                exc = task.exception()
-                if isinstance(exc, (AriAuthError, AmiAuthError)):
-                    raise exc
-                if exc is not None:
-                    log.error("serve.task_failed", task=task.get_name(), error=repr(exc))
+        done, _ = await asyncio.wait([stopper, fatal], return_when=asyncio.FIRST_COMPLETED)
+        if fatal in done:
+            raise fatal.result()
     finally:
-        log.info("serve.stopping")
-        # No new work: stop the schedulers first (claims are transactions, so
-        # a cancelled tick leaves nothing half-done).
-        for task in tasks:
-            if task.get_name() in ("wakeup", "hotel-nightly"):
-                task.cancel()
+        log.info("serve.stopping", node=node)
+        stop.set()
+        await supervisor.stop(job_names)
         await agi.stop(grace=10.0)
-        # Wake-up calls on the phone now finish and record their outcome; any
-        # still running after the grace period are recovered by the watchdog.
-        if not await wakeup_app.wait_idle(SHUTDOWN_GRACE):
-            log.warning("serve.unfinished_wakeup_calls", count=wakeup_app.active)
-        if not await fax_app.wait_idle(SHUTDOWN_GRACE):
-            log.warning("serve.unfinished_fax_calls", count=len(fax_app.calls))
-        await runtime.aclose()
-        await ari.aclose()
-        await ami.aclose()
-        stopper.cancel()
-        for task in tasks:
+        # Calls in progress finish and record their outcome; any still running
+        # after the grace period are recovered by another node's watchdog.
+        for feature in features:
+            if feature.drain is not None:
+                await feature.drain(ctx, SHUTDOWN_GRACE)
+        for link in links:
+            await link.runtime.aclose()
+            await link.client.aclose()
+        for ami in amis.values():
+            await ami.aclose()
+        await supervisor.stop()
+        for task in (stopper, fatal):
             task.cancel()
-        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        await asyncio.gather(stopper, fatal, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(write_status, container.sessions, node, state.status(), stopped=True)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        log.info("serve.stopped")
+        log.info("serve.stopped", node=node)

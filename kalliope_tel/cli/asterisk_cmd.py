@@ -49,7 +49,7 @@ def render_by_server(pbx_slug: str | None) -> list[Rendered]:
                 except KalliopeError:
                     endpoints = None  # render works without a running Asterisk; apply says why
                 group = groups[pbx.asterisk_name] = Rendered(config_target(settings, pbx.asterisk_server), endpoints)
-            group.files.update(render(session, pbx, group.target.device_template).files)
+            group.files.update(render(session, pbx, group.target.device_template, STATE.container.features).files)
     return list(groups.values())
 
 

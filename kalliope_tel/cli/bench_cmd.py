@@ -39,7 +39,7 @@ def agi(
         print(json.dumps(data))
 
 
-@app.command("wakeup")
+# Declared by the wake-up feature (kalliope_tel/wakeup/feature.py), mounted by the CLI.
 def wakeup(
     alarms: int = typer.Option(1000, help="Alarms due at the same instant."),
     cap: int = typer.Option(50, help="Simultaneous wake-up calls at most."),
@@ -67,7 +67,7 @@ def wakeup(
         print(json.dumps(data))
 
 
-@app.command("fax")
+# Declared by the fax feature (kalliope_tel/fax/feature.py), mounted by the CLI.
 def fax(
     pages: int = typer.Option(5, help="Pages of the test document."),
     repeats: int = typer.Option(15, help="Runs per mode (C and Python alternate)."),

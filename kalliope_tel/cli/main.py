@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from kalliope_tel.cli import asterisk_cmd, bench_cmd, config_cmd, db_cmd, hotel_cmd, lab_cmd, pbx_cmd, wakeup_cmd
+from kalliope_tel.cli import asterisk_cmd, bench_cmd, config_cmd, db_cmd, lab_cmd, pbx_cmd
 from kalliope_tel.cli.context import STATE, console, err_console, print_json, print_table
 
 app = typer.Typer(
@@ -27,10 +27,33 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(bench_cmd.app, name="bench")
-app.add_typer(hotel_cmd.app, name="hotel")
 app.add_typer(asterisk_cmd.app, name="asterisk")
 app.add_typer(pbx_cmd.app, name="pbx")
-app.add_typer(wakeup_cmd.app, name="wakeup")
+
+
+def _mount_features() -> None:
+    """Each feature's command group and benchmarks, from its declaration.
+
+    All features' commands are mounted whatever the ``features`` setting
+    (reading settings here would make every command pay for it, and an
+    operator may prepare a feature before enabling it in serve).
+    """
+    import importlib
+
+    from kalliope_tel.features import ALL_FEATURES, load_feature
+
+    for name in ALL_FEATURES:
+        feature = load_feature(name)
+        if feature.cli is not None:
+            group, target = feature.cli
+            module, _, attr = target.partition(":")
+            app.add_typer(getattr(importlib.import_module(module), attr), name=group)
+        for bench_name, target in feature.benches.items():
+            module, _, attr = target.partition(":")
+            bench_cmd.app.command(bench_name)(getattr(importlib.import_module(module), attr))
+
+
+_mount_features()
 
 
 @app.callback()
@@ -42,7 +65,7 @@ def main(
 
 @app.command()
 def doctor(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """Check the database, ARI, AMI and the FastAGI port; say how to fix what fails."""
+    """Check the database, Asterisk, FastAGI, every feature and every serve node; say how to fix what fails."""
     from kalliope_tel.doctor import run_checks
 
     checks = run_checks(STATE.container)
@@ -51,9 +74,10 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     else:
         for c in checks:
             mark = "[green]ok[/green]  " if c.ok else "[red]FAIL[/red]"
-            console.print(f"{mark} {c.name:<9} {c.detail}", highlight=False)
+            console.print(f"{mark} {c.name:<9} ", highlight=False, end="")
+            console.print(c.detail, highlight=False, markup=False)
             if c.fix:
-                console.print(f"          fix: {c.fix}", highlight=False)
+                console.print(f"          fix: {c.fix}", highlight=False, markup=False)
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
 

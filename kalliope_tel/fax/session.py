@@ -106,6 +106,25 @@ class PhaseE:
 
 FaxEvent = PhaseB | PageDone | PhaseE
 
+# spandsp states allocated and not yet freed. A session owns C memory (its
+# T.30 state, image buffers, an open TIFF): close() frees it; serve reports
+# this count so a leak shows (issue 11: nothing freed it after a call).
+_live = 0
+
+
+def live_sessions() -> int:
+    return _live
+
+
+def _born() -> None:
+    global _live
+    _live += 1
+
+
+def _freed() -> None:
+    global _live
+    _live -= 1
+
 
 @dataclass
 class _Common:
@@ -237,6 +256,7 @@ class AudioFaxSession(_Common):
         self._fax_rx, self._fax_tx, self._fillin = api.fax_rx, api.fax_tx, api.fax_rx_fillin
         self._decode, self._encode = api.g711_decode, api.g711_encode
         self._exchange = getattr(api, "kt_exchange_g711", None) if spandsp.MODE == "api" else None
+        _born()
 
     def receive_audio(self, pcm: bytes) -> None:
         """Feed received audio: little-endian int16 samples."""
@@ -300,10 +320,12 @@ class AudioFaxSession(_Common):
         ffi.memmove(self._tx + made, bytes((samples - made) * 2), (samples - made) * 2)
 
     def close(self) -> None:
+        """Free the C state (idempotent). Results already read stay valid."""
         if self._state is not None:
             lib().fax_free(self._state)
             lib().g711_free(self._g711)
-            self._state = None
+            self._state = self._t30 = None
+            _freed()
 
 
 class T38FaxSession(_Common):
@@ -339,6 +361,7 @@ class T38FaxSession(_Common):
             [api.t38_terminal_get_logging_state(self._state), api.t38_core_get_logging_state(self._core)],
         )
         self._rx_ifp, self._send_timeout = api.t38_core_rx_ifp_packet, api.t38_terminal_send_timeout
+        _born()
 
     def receive_ifp(self, packet: bytes, seq: int) -> None:
         self._rx_ifp(self._core, packet, len(packet), seq & 0xFFFF)
@@ -355,6 +378,8 @@ class T38FaxSession(_Common):
         return out
 
     def close(self) -> None:
+        """Free the C state (idempotent)."""
         if self._state is not None:
             lib().t38_terminal_free(self._state)
-            self._state = None
+            self._state = self._t30 = None
+            _freed()

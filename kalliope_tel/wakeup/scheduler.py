@@ -12,7 +12,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from kalliope_tel.db.engine import transaction
-from kalliope_tel.tenancy.services import for_each_pbx
+from kalliope_tel.tenancy.services import for_each_pbx, list_pbxs
 from kalliope_tel.wakeup.models import AttemptOutcome
 from kalliope_tel.wakeup.services import Claim, channel_of, claim_due, complete_attempt, expired_attempts
 
@@ -32,8 +32,13 @@ class CallEngine(Protocol):
 
 
 class WakeupScheduler:
-    def __init__(self, container: Container, engine: CallEngine, node: str, *, tick: float = 1.0) -> None:
+    def __init__(
+        self, container: Container, engine: CallEngine, node: str, *, tick: float = 1.0, asterisk: str | None = None
+    ) -> None:
+        """``asterisk``: claim only for PBXs bound to that Asterisk ("" the
+        default one); None claims for every PBX (one Asterisk for all)."""
         self.container = container
+        self.asterisk = asterisk
         self.engine = engine
         self.node = node
         self.tick = tick
@@ -50,12 +55,17 @@ class WakeupScheduler:
         self._poke.set()
 
     def _claim(self) -> list[Claim]:
-        per_pbx = for_each_pbx(self.container.sessions, lambda session, pbx: claim_due(session, pbx, self.node))
+        per_pbx = for_each_pbx(
+            self.container.sessions, lambda session, pbx: claim_due(session, pbx, self.node), asterisk=self.asterisk
+        )
         return [claim for claims in per_pbx.values() for claim in claims]
 
     def _expired(self, node: str | None) -> list[tuple[int, int]]:
         with transaction(self.container.sessions) as session:
-            return expired_attempts(session, node=node)
+            pbx_ids = None
+            if self.asterisk is not None:
+                pbx_ids = [p.id for p in list_pbxs(session) if p.asterisk_name == self.asterisk]
+            return expired_attempts(session, node=node, pbx_ids=pbx_ids)
 
     def _fail(self, alarm_id: int, attempt: int, cause: str) -> None:
         with transaction(self.container.sessions) as session:

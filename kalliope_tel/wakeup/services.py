@@ -399,8 +399,13 @@ def complete_attempt(
     return alarm.state
 
 
-def expired_attempts(session: Session, now: datetime | None = None, node: str | None = None) -> list[tuple[int, int]]:
-    """In-progress alarms whose lease ran out (or, with ``node``, all of that node's)."""
+def expired_attempts(
+    session: Session, now: datetime | None = None, node: str | None = None, pbx_ids: list[int] | None = None
+) -> list[tuple[int, int]]:
+    """In-progress alarms whose lease ran out (or, with ``node``, all of that node's),
+    of the PBXs ``pbx_ids`` when given (those on one Asterisk)."""
     query = select(Alarm.id, Alarm.attempts_made).where(Alarm.state == AlarmState.IN_PROGRESS)
+    if pbx_ids is not None:
+        query = query.where(Alarm.pbx_id.in_(pbx_ids))
     query = query.where(Alarm.claimed_by == node) if node else query.where(Alarm.lease_until < (now or utcnow()))
     return [(a, n) for a, n in session.execute(query)]

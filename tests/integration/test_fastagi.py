@@ -16,12 +16,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.asterisk]
 
 @pytest.fixture
 async def agi_server(lab_state: LabState) -> AgiServer:
-    import agi
     from kalliope_tel.config import Settings
     from kalliope_tel.container import Container
 
-    router = AgiRouter()
-    agi.register(router, Container(Settings()))
+    router = Container(Settings()).agi_router()  # the same handlers serve registers
     server = AgiServer(router, "127.0.0.1", lab_state.agi_port, header_timeout=2.0)
     await server.start()
     yield server

@@ -97,7 +97,9 @@ def test_doctor_green_against_the_lab(lab_state: LabState, fresh_db_url: str) ->
     result = kalliope("doctor", "--json", env=env)
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert result.returncode == 0, result.stdout
-    assert set(checks) == {"database", "Asterisk", "ARI", "AMI", "FastAGI"}
+    # The core checks, then one per feature (spandsp binding, hotel classes).
+    assert set(checks) == {"database", "Asterisk", "ARI", "AMI", "FastAGI", "hotel", "fax"}
+    assert "api mode" in checks["fax"]["detail"]  # the compiled binding, where a compiler exists
     assert all(c["ok"] for c in checks.values())
     assert "Asterisk 22." in checks["ARI"]["detail"]
 

@@ -1,0 +1,159 @@
+"""The hotel's part of a PBX's generated configuration.
+
+Dialplan: the cleaning service code, one context per room (dial its devices,
+then the failover of the outcome and origin), one context per outbound class
+and the fallback class used while kalliope-tel cannot be asked. PJSIP: the
+endpoint, auth and AOR of every room account. Every value passes the gate
+(``kalliope_tel.asterisk.confgate``) here, where it is written.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dialplan.naming import context, devices
+from kalliope_tel.asterisk import confgate as gate
+from kalliope_tel.features.base import DialplanFragment
+from kalliope_tel.hotel.models import Origin, OutboundClass, Outcome, Room, SipAccount
+from kalliope_tel.hotel.services import effective, get_settings, get_template_defaults, list_classes, sip_login
+from kalliope_tel.tenancy.models import Pbx
+
+# What happens when no failover is configured for an outcome.
+DEFAULT_ENDING = {
+    Outcome.NO_ANSWER: "Hangup(19)",
+    Outcome.BUSY: "Busy(5)",
+    Outcome.UNAVAILABLE: "Congestion(5)",
+}
+
+
+def _ending(slug: str, outcome: Outcome, destination: str | None) -> str:
+    if not destination:
+        return DEFAULT_ENDING[outcome]
+    if destination == "hangup":
+        return "Hangup()"
+    return f"Goto({context(slug, 'internal')},{gate.number(destination, 'failover destination')},1)"
+
+
+def dialplan_fragment(session: Session, pbx: Pbx, device_template: str) -> DialplanFragment:
+    slug = gate.slug(pbx.slug)
+    settings = get_settings(session, pbx)
+    classes = list_classes(session, pbx)
+    names = {c.id: c.name for c in classes}
+    rooms = session.scalars(select(Room).where(Room.pbx_id == pbx.id).order_by(Room.extension)).all()
+    out = ["", "; Hotel service codes.", f"[{context(slug, 'hotel-services')}]"]
+    if settings.cleaning_enabled and settings.cleaning_prefix:
+        prefix = gate.number(settings.cleaning_prefix, "cleaning prefix")
+        out += [
+            f"; Cleaning: {prefix}0 clean, {prefix}1 dirty (any other digit is refused).",
+            f"exten => _{prefix}X,1,Gosub(kalliope-hotel-cleaning,s,1(${{EXTEN:{len(prefix)}}}))",
+        ]
+    out += ["", f"[{context(slug, 'rooms')}]"]
+    views = [effective(room, names) for room in rooms]
+    for view in views:
+        ext = gate.extension(view.extension)
+        out.append(f"exten => {ext},1,Goto({context(slug, 'room', ext)},s,1)")
+    for view in views:
+        ext = gate.extension(view.extension)
+        dial = devices(ext, [sip_login(pbx, a) for a in view.accounts], device_template)
+        out += [
+            "",
+            f"; Room {ext}: {gate.comment(view.name)} (template {gate.comment(view.template)})",
+            f"[{context(slug, 'room', ext)}]",
+        ]
+        if not dial:
+            out += [
+                "exten => s,1,NoOp(room has no SIP account)",
+                " same => n,Goto(unavailable-${KALLIOPE_ORIGIN},1)",
+            ]
+        else:
+            out += [
+                f"exten => s,1,Gosub(kalliope-room-call,s,1({ext},{int(view.ring_timeout)},{dial}))",
+                ' same => n,GotoIf($["${KALLIOPE_ROOM_OUTCOME}" = "answered" | '
+                '"${KALLIOPE_ROOM_OUTCOME}" = "blocked"]?done)',
+                " same => n,Goto(${KALLIOPE_ROOM_OUTCOME}-${KALLIOPE_ORIGIN},1)",
+                " same => n(done),Hangup()",
+            ]
+        for outcome in Outcome:
+            for origin in Origin:
+                dest = view.failovers.get(f"{outcome.value}.{origin.value}")
+                out.append(f"exten => {outcome.value}-{origin.value},1,{_ending(slug, outcome, dest)}")
+    for cls in classes:
+        out += [
+            "",
+            f"; Outbound class {gate.identifier(cls.name, 'class name')}: {gate.comment(cls.description)}",
+            f"[{context(slug, 'class', cls.name)}]",
+        ]
+        out += _class_lines(cls)
+    defaults = get_template_defaults(session, pbx)
+    fallback = next((c for c in classes if c.id == defaults.restricted_class_id), None)
+    # Asked nothing while kalliope-tel is unreachable: the default restricted
+    # class still lets emergency numbers through; with none, nothing goes out.
+    out += [
+        "",
+        "; Used while kalliope-tel cannot be asked"
+        + (f": class {gate.identifier(fallback.name, 'class name')}." if fallback else ": refuse."),
+        f"[{context(slug, 'class', 'fallback')}]",
+    ]
+    out += _class_lines(fallback) if fallback is not None else _refuse_lines()
+    return DialplanFragment([context(slug, "rooms"), context(slug, "hotel-services")], out)
+
+
+def _refuse_lines() -> list[str]:
+    return ["exten => _[0-9*#+]!,1,Goto(kalliope-outbound-refused,s,1)"]
+
+
+def _class_lines(cls: OutboundClass) -> list[str]:
+    trunk = gate.identifier(cls.trunk_context, "trunk context")
+    lines = [f"exten => {gate.pattern(p)},1,Goto({trunk},${{EXTEN}},1)" for p in sorted(cls.patterns)]
+    return lines + _refuse_lines()
+
+
+def pjsip_sections(session: Session, pbx: Pbx) -> list[str]:
+    slug = gate.slug(pbx.slug)
+    accounts = session.scalars(
+        select(SipAccount).where(SipAccount.pbx_id == pbx.id).order_by(SipAccount.username)
+    ).all()
+    rooms = {r.id: r for r in session.scalars(select(Room).where(Room.pbx_id == pbx.id))}
+    out: list[str] = []
+    for acc in accounts:
+        login = gate.sip_user(sip_login(pbx, acc.username))
+        room = rooms.get(acc.room_id) if acc.room_id else None
+        ext = gate.extension(room.extension) if room else ""
+        label = gate.callerid_label(room.name if room else acc.username)
+        out += [
+            "",
+            f"[{login}]",
+            "type = endpoint",
+            f"context = {context(slug, 'phones')}",
+            "disallow = all",
+            "allow = ulaw,alaw",
+            f"auth = {login}-auth",
+            f"aors = {login}",
+            "direct_media = no",
+            "rtp_symmetric = yes",
+            "force_rport = yes",
+            "rewrite_contact = yes",
+            "t38_udptl = yes",
+            "t38_udptl_ec = redundancy",
+            # Asterisk 22 copies tenantid into CDRs and CEL (billing per PBX).
+            f"tenantid = {slug}",
+        ]
+        if ext:
+            out += [f'callerid = "{label}" <{ext}>', f"set_var = KALLIOPE_FROM_EXTEN={ext}"]
+        out += [
+            "",
+            f"[{login}-auth]",
+            "type = auth",
+            "auth_type = md5",
+            f"username = {login}",
+            f"realm = {gate.identifier(acc.realm, 'SIP realm')}",
+            f"md5_cred = {gate.hex_digest(acc.ha1)}",
+            "",
+            f"[{login}]",
+            "type = aor",
+            f"max_contacts = {int(acc.max_contacts)}",
+            "remove_existing = yes",
+            "qualify_frequency = 60",
+        ]
+    return out

@@ -1,0 +1,94 @@
+"""What a feature declares, and what ``serve`` hands it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from kalliope_tel.asterisk.agi.server import AgiRouter
+    from kalliope_tel.asterisk.ari.client import AriClient
+    from kalliope_tel.asterisk.ari.runtime import AriRuntime, StasisApplication
+    from kalliope_tel.asterisk.endpoints import AsteriskEndpoints
+    from kalliope_tel.checks import Check
+    from kalliope_tel.container import Container
+    from kalliope_tel.tenancy.models import Pbx
+
+
+@dataclass
+class AsteriskLink:
+    """One Asterisk this node drives: the default one, or a server PBXs are bound to.
+
+    ``name`` is "" for the default Asterisk. Calls the dialplan sends to
+    ``Stasis(<ari_app>,...)`` arrive on the shared app; calls this node
+    originates use ``node_app``, whose events reach this node only.
+    """
+
+    name: str
+    endpoints: AsteriskEndpoints
+    client: AriClient
+    runtime: AriRuntime
+    node_app: str
+    apps: dict[str, Any] = field(default_factory=dict)  # Stasis applications by name
+
+    @property
+    def label(self) -> str:
+        return self.name or "default"
+
+
+@dataclass
+class ServeContext:
+    container: Container
+    node: str
+    links: list[AsteriskLink]
+    # Figures a feature adds to the node's status (live fax sessions, calls...).
+    status: dict[str, Callable[[], Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A background coroutine ``serve`` supervises: restarted when it ends or raises."""
+
+    name: str
+    run: Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class DialplanFragment:
+    """A feature's part of one PBX's generated dialplan.
+
+    ``includes`` are contexts (named by the feature, inside the PBX's
+    namespace) that the PBX's internal context includes, in feature order;
+    ``lines`` are the contexts themselves.
+    """
+
+    includes: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    summary: str
+    # FastAGI handlers, registered on the one router.
+    agi: Callable[[AgiRouter, Container], None] | None = None
+    # Stasis applications for one Asterisk link: {first Stasis argument: app}.
+    stasis: Callable[[ServeContext, AsteriskLink], dict[str, StasisApplication]] | None = None
+    # Background jobs, once the links exist.
+    jobs: Callable[[ServeContext], list[Job]] | None = None
+    # At shutdown, after jobs stop: let calls in progress finish (grace seconds).
+    drain: Callable[[ServeContext, float], Awaitable[None]] | None = None
+    # Generated configuration for one PBX (device template for the room phones).
+    dialplan: Callable[[Session, Pbx, str], DialplanFragment] | None = None
+    pjsip: Callable[[Session, Pbx], list[str]] | None = None
+    # Checks for 'doctor'.
+    doctor: Callable[[Container], list[Check]] | None = None
+    # Work done at start-up rather than in the first call (imports, compiled bindings).
+    warm_up: Callable[[], None] | None = None
+    # CLI group: (name, "module:attribute" of a typer.Typer), imported by the CLI.
+    cli: tuple[str, str] | None = None
+    # Benchmarks: {command name: "module:attribute" of a typer command function}.
+    benches: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,32 @@
+"""The list of features, in the order their dialplan contexts are searched."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+
+from kalliope_tel.errors import KalliopeError
+from kalliope_tel.features.base import Feature
+
+# name -> module whose FEATURE declares it. Order matters: the hotel's rooms
+# and service codes are matched before later features' numbers.
+ALL_FEATURES: dict[str, str] = {
+    "hotel": "kalliope_tel.hotel.feature",
+    "wakeup": "kalliope_tel.wakeup.feature",
+    "fax": "kalliope_tel.fax.feature",
+}
+
+
+def load_feature(name: str) -> Feature:
+    module = importlib.import_module(ALL_FEATURES[name])
+    feature: Feature = module.FEATURE
+    return feature
+
+
+def enabled_features(names: Iterable[str] | None = None) -> list[Feature]:
+    """The features named (all when None), in registry order."""
+    wanted = list(ALL_FEATURES) if names is None else list(names)
+    unknown = sorted(set(wanted) - set(ALL_FEATURES))
+    if unknown:
+        raise KalliopeError(f"unknown feature(s) {', '.join(unknown)}; known: {', '.join(ALL_FEATURES)}")
+    return [load_feature(name) for name in ALL_FEATURES if name in wanted]

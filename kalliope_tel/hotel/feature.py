@@ -1,0 +1,81 @@
+"""The hotel feature: rooms, check-in/out, cleaning codes, outbound classes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kalliope_tel.features.base import DialplanFragment, Feature, Job, ServeContext
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from kalliope_tel.asterisk.agi.server import AgiRouter
+    from kalliope_tel.checks import Check
+    from kalliope_tel.container import Container
+    from kalliope_tel.tenancy.models import Pbx
+
+
+def _agi(router: AgiRouter, container: Container) -> None:
+    from agi import hotel
+
+    hotel.register(router, container)
+
+
+def _jobs(ctx: ServeContext) -> list[Job]:
+    from kalliope_tel.hotel.jobs import nightly_reset_loop
+
+    interval = ctx.container.settings.scheduler_interval_seconds
+    # Database work only: one job per node, whatever the Asterisks.
+    return [Job("hotel-nightly", lambda: nightly_reset_loop(ctx.container, ctx.node, interval))]
+
+
+def _dialplan(session: Session, pbx: Pbx, device_template: str) -> DialplanFragment:
+    from dialplan.hotel import dialplan_fragment
+
+    return dialplan_fragment(session, pbx, device_template)
+
+
+def _pjsip(session: Session, pbx: Pbx) -> list[str]:
+    from dialplan.hotel import pjsip_sections
+
+    return pjsip_sections(session, pbx)
+
+
+def _doctor(container: Container) -> list[Check]:
+    """A PBX with rooms needs outbound classes, or its rooms can call nobody."""
+    from sqlalchemy import func, select
+
+    from kalliope_tel.checks import Check
+    from kalliope_tel.db.engine import transaction
+    from kalliope_tel.hotel.models import Room
+    from kalliope_tel.hotel.services import list_classes
+    from kalliope_tel.tenancy.services import list_pbxs
+
+    missing = []
+    with transaction(container.sessions) as session:
+        for pbx in list_pbxs(session):
+            rooms = session.scalar(select(func.count()).select_from(Room).where(Room.pbx_id == pbx.id)) or 0
+            if rooms and not list_classes(session, pbx):
+                missing.append(pbx.slug)
+    if missing:
+        return [
+            Check(
+                "hotel",
+                False,
+                f"PBX(s) {', '.join(missing)} have rooms but no outbound classes",
+                "run 'kalliope-tel hotel --pbx SLUG classes init --trunk-context YOUR-TRUNK'",
+            )
+        ]
+    return [Check("hotel", True, "every PBX with rooms has outbound classes")]
+
+
+FEATURE = Feature(
+    name="hotel",
+    summary="Rooms, check-in/out, cleaning codes, room-to-room blocking, outbound classes",
+    agi=_agi,
+    jobs=_jobs,
+    dialplan=_dialplan,
+    pjsip=_pjsip,
+    doctor=_doctor,
+    cli=("hotel", "kalliope_tel.cli.hotel_cmd:app"),
+)

@@ -1,0 +1,68 @@
+"""Each ``serve`` node's health, in the database for any node or tool to read.
+
+A node writes its row every ``HEARTBEAT_SECONDS``: supervised tasks and their
+restarts, event-loop lag, live fax sessions, calls in progress. ``doctor``
+reads every row: a node whose heartbeat is older than ``STALE_SECONDS`` and
+was not stopped cleanly is reported as gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from kalliope_tel.db.base import utcnow
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.tenancy.models import ServeNode
+
+log = structlog.get_logger(__name__)
+HEARTBEAT_SECONDS = 5.0
+STALE_SECONDS = 20.0
+
+
+def write_status(sessions: sessionmaker[Session], node: str, status: dict[str, Any], *, stopped: bool = False) -> None:
+    with transaction(sessions) as session:
+        row = session.get(ServeNode, node)
+        now = utcnow()
+        if row is None:
+            row = ServeNode(node=node, host=socket.gethostname()[:100], pid=os.getpid(), started_at=now)
+            session.add(row)
+        row.pid, row.heartbeat_at, row.status = os.getpid(), now, status
+        row.stopped_at = now if stopped else None
+
+
+async def heartbeat_loop(sessions: sessionmaker[Session], node: str, status: Callable[[], dict[str, Any]]) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(write_status, sessions, node, status())
+        except SQLAlchemyError as exc:
+            log.warning("node.heartbeat_failed", error=str(exc).splitlines()[0])
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+def read_nodes(session: Session, now: datetime | None = None) -> list[dict[str, Any]]:
+    now = now or utcnow()
+    out = []
+    for row in session.scalars(select(ServeNode).order_by(ServeNode.node)):
+        alive = row.stopped_at is None and now - row.heartbeat_at < timedelta(seconds=STALE_SECONDS)
+        out.append(
+            {
+                "node": row.node,
+                "host": row.host,
+                "pid": row.pid,
+                "alive": alive,
+                "stopped_cleanly": row.stopped_at is not None,
+                "heartbeat_age_s": round((now - row.heartbeat_at).total_seconds(), 1),
+                **row.status,
+            }
+        )
+    return out

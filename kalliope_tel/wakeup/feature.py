@@ -1,0 +1,64 @@
+"""The wake-up feature: alarms, the scheduler, the Stasis call flow."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kalliope_tel.features.base import AsteriskLink, DialplanFragment, Feature, Job, ServeContext
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from kalliope_tel.asterisk.ari.runtime import StasisApplication
+    from kalliope_tel.tenancy.models import Pbx
+
+APP = "wakeup"
+
+
+def _stasis(ctx: ServeContext, link: AsteriskLink) -> dict[str, StasisApplication]:
+    from ari_apps.wakeup import WakeupApplication
+
+    return {APP: WakeupApplication(link.runtime, ctx.container, originate_app=link.node_app)}
+
+
+def _jobs(ctx: ServeContext) -> list[Job]:
+    from kalliope_tel.wakeup.scheduler import WakeupScheduler
+
+    jobs = []
+    tick = min(ctx.container.settings.scheduler_interval_seconds, 1.0)
+    for link in ctx.links:
+        app = link.apps[APP]
+        # Each Asterisk's scheduler claims only the alarms of PBXs bound to it.
+        scheduler = WakeupScheduler(ctx.container, app, ctx.node, tick=tick, asterisk=link.name)
+        app.on_line_free = scheduler.poke
+        connected = link.client.connected
+        jobs.append(Job(f"wakeup@{link.label}", lambda s=scheduler, c=connected: s.run(c)))  # type: ignore[misc]
+    ctx.status["wakeup_calls"] = lambda: sum(link.apps[APP].active for link in ctx.links)
+    return jobs
+
+
+async def _drain(ctx: ServeContext, grace: float) -> None:
+    import structlog
+
+    for link in ctx.links:
+        app = link.apps[APP]
+        if not await app.wait_idle(grace):
+            structlog.get_logger(__name__).warning("serve.unfinished_wakeup_calls", count=app.active)
+
+
+def _dialplan(session: Session, pbx: Pbx, device_template: str) -> DialplanFragment:
+    from dialplan.wakeup import dialplan_fragment
+
+    return dialplan_fragment(session, pbx, device_template)
+
+
+FEATURE = Feature(
+    name="wakeup",
+    summary="Wake-up calls confirmed with DTMF 1 and 9, retries and alerts",
+    stasis=_stasis,
+    jobs=_jobs,
+    drain=_drain,
+    dialplan=_dialplan,
+    cli=("wakeup", "kalliope_tel.cli.wakeup_cmd:app"),
+    benches={"wakeup": "kalliope_tel.cli.bench_cmd:wakeup"},
+)
