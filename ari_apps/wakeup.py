@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import structlog
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from kalliope_tel.asterisk import confgate
 from kalliope_tel.asterisk.ari.errors import AriError
@@ -202,9 +202,13 @@ class WakeupApplication:
             if rows:
                 try:
                     await asyncio.to_thread(self._write_events, rows)
+                except SQLAlchemyError as exc:
+                    # The database is away: one line, not a traceback twice a second.
+                    log.warning("wakeup.timeline_write_failed", error=str(exc).splitlines()[0], rows=len(rows))
+                    self._timeline = rows + self._timeline  # try again next time
                 except Exception:
                     log.exception("wakeup.timeline_write_failed")
-                    self._timeline = rows + self._timeline  # try again next time
+                    self._timeline = rows + self._timeline
 
     def _write_events(self, rows: list[tuple[int, int, datetime, str, str]]) -> None:
         self._write(lambda s: add_events(s, rows))

@@ -69,6 +69,7 @@ class ServeState:
     supervisor: Supervisor
     loop_lag: LoopLagMonitor
     amis: dict[str, AmiClient]
+    stop: asyncio.Event
 
     def status(self) -> dict[str, Any]:
         extra = {name: figure() for name, figure in self.context.status.items()}
@@ -152,7 +153,7 @@ async def serve(
     supervisor = Supervisor(fatal=(AriAuthError, AmiAuthError))
     lag = LoopLagMonitor()
     amis: dict[str, AmiClient] = {}
-    state = ServeState(ctx, supervisor, lag, amis)
+    state = ServeState(ctx, supervisor, lag, amis, stop)
     for link in links:
         ep = link.endpoints
         amis[link.label] = ami = AmiClient(ep.ami_host, ep.ami_port, ep.ami_username, ep.ami_password)

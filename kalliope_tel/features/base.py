@@ -46,6 +46,8 @@ class ServeContext:
     links: list[AsteriskLink]
     # Figures a feature adds to the node's status (live fax sessions, calls...).
     status: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    # Objects a feature's jobs run on, by name (for status and tests).
+    parts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ def _jobs(ctx: ServeContext) -> list[Job]:
         # Each Asterisk's scheduler claims only the alarms of PBXs bound to it.
         scheduler = WakeupScheduler(ctx.container, app, ctx.node, tick=tick, asterisk=link.name)
         app.on_line_free = scheduler.poke
+        ctx.parts[f"wakeup-scheduler@{link.label}"] = scheduler
         connected = link.client.connected
         jobs.append(Job(f"wakeup@{link.label}", lambda s=scheduler, c=connected: s.run(c)))  # type: ignore[misc]
     ctx.status["wakeup_calls"] = lambda: sum(link.apps[APP].active for link in ctx.links)

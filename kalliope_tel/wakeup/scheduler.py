@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from kalliope_tel.container import Container
 
 log = structlog.get_logger(__name__)
+# Consecutive failed ticks (not database outages) after which the scheduler ends.
+MAX_FAILED_TICKS = 3
 
 
 class CallEngine(Protocol):
@@ -44,6 +46,7 @@ class WakeupScheduler:
         self.tick = tick
         self.claimed = 0
         self._poke = asyncio.Event()
+        self._recovered_own = False
 
     def poke(self) -> None:
         """A line is free (an attempt ended): claim now rather than at the next tick.
@@ -86,10 +89,14 @@ class WakeupScheduler:
         return len(stale)
 
     async def run(self, connected: asyncio.Event) -> None:
-        # Our own unfinished attempts from before a restart (stable node names only).
-        if self.container.settings.node_name:
+        # Our own unfinished attempts from before this process started (stable
+        # node names only). Not again when the supervisor restarts this task:
+        # this process's calls in progress are still alive then.
+        if self.container.settings.node_name and not self._recovered_own:
             await connected.wait()
             await self.recover(self.node)
+            self._recovered_own = True
+        failures = 0
         while True:
             try:
                 if connected.is_set():
@@ -100,11 +107,18 @@ class WakeupScheduler:
                     for claim in claims:
                         self.claimed += 1
                         asyncio.create_task(self.engine.start(claim))  # noqa: RUF006
+                failures = 0
             except SQLAlchemyError as exc:
+                # The database is away: keep ticking, the next one may succeed.
                 log.warning("wakeup.scheduler_db_error", error=str(exc).splitlines()[0])
             except Exception:
-                # Never let one bad tick stop wake-up calls for good.
-                log.exception("wakeup.scheduler_failed")
+                # One bad tick must not stop wake-up calls; a tick that keeps
+                # failing is a broken scheduler: end, and let serve's
+                # supervisor start a fresh one (counted, shown in doctor).
+                failures += 1
+                log.exception("wakeup.scheduler_failed", consecutive=failures)
+                if failures >= MAX_FAILED_TICKS:
+                    raise
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poke.wait(), self.tick)
             self._poke.clear()

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -43,19 +44,31 @@ def serve(state: LabState, url: str, node: str) -> subprocess.Popen[str]:
         KALLIOPE_SCHEDULER_INTERVAL_SECONDS="0.2",
         KALLIOPE_LOG_LEVEL=os.environ.get("KT_TEST_SERVE_LOG", "warning"),
     )
-    return subprocess.Popen(
+    # Output to a file, not a pipe: a pipe nobody reads fills up (64 KiB) and
+    # the node then blocks in the middle of a log line, stalling its loop.
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed when the node is stopped
+    proc = subprocess.Popen(
         [sys.executable, "-m", "kalliope_tel", "serve"],
         env=env,
         text=True,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
+    LOGS[proc.pid] = log
+    return proc
+
+
+LOGS: dict[int, Any] = {}
 
 
 def stop(proc: subprocess.Popen[str]) -> str:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    log = LOGS.pop(proc.pid)
+    log.seek(0)
+    out = str(log.read())
+    log.close()
     return out
 
 
