@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING
 import structlog
 
 from kalliope_tel.asterisk.ari.errors import AriError
-from kalliope_tel.asterisk.ari.models import ChannelDestroyed, Dial, Event, StasisStart
+from kalliope_tel.asterisk.ari.models import (
+    ChannelDestroyed,
+    ChannelHangupRequest,
+    Dial,
+    Event,
+    StasisEnd,
+    StasisStart,
+)
 from kalliope_tel.fax import flow as f
 from kalliope_tel.fax.media import MediaClock, RtpFaxEndpoint, open_endpoint
 from kalliope_tel.fax.session import AudioFaxSession, FaxEvent, FaxOptions, PhaseB, PhaseE
@@ -66,6 +73,8 @@ class _Call:
     endpoint: RtpFaxEndpoint | None = None
     remote_ident: str = ""
     dial_status: str = ""
+    hangup_cause: int = 0
+    ended: bool = False  # CallEnded was queued (once)
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     queue: asyncio.Queue[f.Event] = field(default_factory=asyncio.Queue)
     result: asyncio.Future[FaxCallResult] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
@@ -154,9 +163,19 @@ class FaxApplication:
             return
         if isinstance(event, Dial) and event.dialstatus:
             call.dial_status = event.dialstatus
-        elif isinstance(event, ChannelDestroyed):
+        elif isinstance(event, ChannelHangupRequest) and event.cause:
+            call.hangup_cause = event.cause
+        elif isinstance(event, ChannelDestroyed) and not call.ended:
+            call.ended = True
             cause = event.cause_txt or (call.dial_status.lower() if call.dial_status else "")
             call.queue.put_nowait(f.CallEnded(event.cause, cause))
+        elif isinstance(event, StasisEnd) and not call.ended:
+            # A call the dialplan sent us that the caller hangs up leaves
+            # Stasis, and its ChannelDestroyed then goes to no application:
+            # StasisEnd is the last word we get. Without this the session ran
+            # on until T.30 gave up (~16 s), holding its share of the fax cap.
+            call.ended = True
+            call.queue.put_nowait(f.CallEnded(call.hangup_cause, "left Stasis (hung up)"))
 
     async def on_channels_lost(self, channel_ids: set[str]) -> None:
         for cid in channel_ids:

@@ -120,3 +120,62 @@ def serve_env(state: LabState, database_url: str, **extra: str) -> dict[str, str
     )
     env.update(extra)
     return env
+
+
+class ServeNode:
+    """A 'kalliope-tel serve' process whose output goes to a file.
+
+    Not a pipe: a pipe read only at the end fills up (64 KiB) and the node then
+    blocks in the middle of a log line, its event loop frozen (seen during a
+    database outage: 67 s)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        import subprocess
+        import sys
+        import tempfile
+
+        self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by finish()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kalliope_tel", "serve"],
+            env=env,
+            text=True,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def send_signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def terminate(self) -> None:
+        self.proc.terminate()
+
+    def kill(self) -> None:
+        self.proc.kill()
+
+    def output(self) -> str:
+        self._log.flush()
+        self._log.seek(0)
+        return str(self._log.read())
+
+    def finish(self, timeout: float = 30, *, terminate: bool = True) -> str:
+        """Stop the node (SIGTERM) unless it has ended, wait, and return all it wrote."""
+        import signal
+
+        if terminate and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        out = self.output()
+        self._log.close()
+        return out

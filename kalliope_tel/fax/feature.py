@@ -16,7 +16,7 @@ APP = "fax"
 
 def _stasis(ctx: ServeContext, link: AsteriskLink) -> dict[str, StasisApplication]:
     from ari_apps.fax import FaxApplication
-    from kalliope_tel.fax.session import live_sessions
+    from kalliope_tel.fax.session import live_sessions, sessions_created
 
     settings = ctx.container.settings
     # Stasis(<ari_app>,fax,receive) receives a fax on the call; pages land in
@@ -29,6 +29,8 @@ def _stasis(ctx: ServeContext, link: AsteriskLink) -> dict[str, StasisApplicatio
     )
     ctx.status["fax_calls"] = lambda: sum(len(x.apps[APP].calls) for x in ctx.links if APP in x.apps)
     ctx.status["fax_live_sessions"] = live_sessions
+    ctx.status["fax_sessions_created"] = sessions_created
+    ctx.status["fax_refused"] = lambda: sum(x.apps[APP].refused for x in ctx.links if APP in x.apps)
     return {APP: app}
 
 

@@ -110,15 +110,21 @@ FaxEvent = PhaseB | PageDone | PhaseE
 # T.30 state, image buffers, an open TIFF): close() frees it; serve reports
 # this count so a leak shows (issue 11: nothing freed it after a call).
 _live = 0
+_created = 0
 
 
 def live_sessions() -> int:
     return _live
 
 
+def sessions_created() -> int:
+    return _created
+
+
 def _born() -> None:
-    global _live
+    global _live, _created
     _live += 1
+    _created += 1
 
 
 def _freed() -> None:

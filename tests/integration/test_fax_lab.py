@@ -136,8 +136,7 @@ async def test_serve_receives_a_fax_the_dialplan_sends_it(
         status, pages, *_ = await asterisk_result(lab, tag, timeout=90)
         await asyncio.sleep(1)
     finally:
-        proc.terminate()
-        output, _ = proc.communicate(timeout=30)
+        output = proc.finish(30)
     assert (status, pages) == ("SUCCESS", "1"), output[-2000:]
     received = list((tmp_path / "fax" / "rx").glob("*.tif"))
     assert len(received) == 1 and received_pages(received[0]) == page_bytes(sent)

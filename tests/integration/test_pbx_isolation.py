@@ -5,9 +5,6 @@ gets its wake-up calls there — through a real ``serve`` driving both."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,7 +27,7 @@ from kalliope_tel.tenancy.services import ServerValues, add_asterisk_server, cre
 from kalliope_tel.wakeup import services as wakeup
 from kalliope_tel.wakeup.models import Alarm, AlarmState
 from tests.conftest import LAB_ROOT, kalliope, lab_env
-from tests.helpers import serve_env
+from tests.helpers import ServeNode, serve_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.asterisk, pytest.mark.timeout(240)]
 
@@ -98,19 +95,14 @@ async def test_pbxs_share_one_asterisk_without_reaching_each_other_and_a_third_u
         assert f"kt-{slug}-internal" in lab.cli(f"dialplan show kt-{slug}-internal")
         assert "no existence" in second_lab.cli(f"dialplan show kt-{slug}-internal", check=False)
 
-    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed when the node is stopped
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kalliope_tel", "serve"],
-        env=serve_env(
+    proc = ServeNode(
+        serve_env(
             lab_state,
             fresh_db_url,
             KALLIOPE_NODE_NAME="iso",
             KALLIOPE_SCHEDULER_INTERVAL_SECONDS="0.2",
             KALLIOPE_LOG_LEVEL="warning",
-        ),
-        text=True,
-        stdout=log,  # a file: a pipe read only at the end could fill and block serve
-        stderr=subprocess.STDOUT,
+        )
     )
     try:
         _wait(lambda: _node_links(container) == {"default": True, "second": True}, 20, "serve drives both Asterisks")
@@ -142,10 +134,7 @@ async def test_pbxs_share_one_asterisk_without_reaching_each_other_and_a_third_u
         assert _calls(lab, "gamma-101") == 0 and _calls(second_lab, "beta-101") == 0
         assert _calls(lab, "alpha-101") == 0
     finally:
-        proc.terminate()
-        proc.wait(timeout=40)
-        log.seek(0)
-        out = log.read()
+        out = proc.finish(40)
         container.close()
     assert proc.returncode == 0, out[-3000:]
 

@@ -12,25 +12,25 @@ import time
 import pytest
 
 from kalliope_tel.lab.instance import LabState
-from tests.helpers import ari_runtime, run_local_call, serve_env
+from tests.helpers import ServeNode, ari_runtime, run_local_call, serve_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.asterisk]
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[str], timeout: float = 30) -> None:
+def _wait_listening(port: int, proc: ServeNode, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         if proc.poll() is not None:
-            raise AssertionError(f"serve exited: {proc.stdout.read() if proc.stdout else ''}")
+            raise AssertionError(f"serve exited: {proc.output()}")
         time.sleep(0.1)
     proc.kill()
     raise AssertionError("serve did not start listening")
 
 
-def start_serve(state: LabState, db_url: str, **extra_env: str) -> subprocess.Popen[str]:
+def start_serve(state: LabState, db_url: str, **extra_env: str) -> ServeNode:
     env = serve_env(state, db_url, **extra_env)
     subprocess.run(
         [sys.executable, "-m", "kalliope_tel", "db", "upgrade"],
@@ -38,13 +38,7 @@ def start_serve(state: LabState, db_url: str, **extra_env: str) -> subprocess.Po
         check=True,
         capture_output=True,
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kalliope_tel", "serve"],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    proc = ServeNode(env)
     _wait_listening(state.agi_port, proc)
     return proc
 
@@ -57,7 +51,7 @@ async def test_serve_finishes_request_in_progress_on_sigterm(lab_state: LabState
             await asyncio.sleep(1.0)  # the handler is playing its first prompt
             proc.send_signal(signal.SIGTERM)
             trace = await call
-        output, _ = proc.communicate(timeout=20)
+        output = proc.finish(20, terminate=False)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -111,15 +105,7 @@ def test_two_serve_nodes_reset_each_occupied_room_once(lab_state: LabState, tmp_
                 KALLIOPE_NODE_NAME=node,
                 KALLIOPE_SCHEDULER_INTERVAL_SECONDS="0.2",
             )
-            nodes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "kalliope_tel", "serve"],
-                    env=env,
-                    text=True,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                )
-            )
+            nodes.append(ServeNode(env))
         # Both nodes up (signal handlers installed) before the clock starts:
         # a SIGTERM during start-up on a loaded machine killed one silently.
         for port, proc in zip(ports, nodes, strict=True):
@@ -127,7 +113,7 @@ def test_two_serve_nodes_reset_each_occupied_room_once(lab_state: LabState, tmp_
         time.sleep(6)  # many scheduler ticks on both nodes
         for proc in nodes:
             proc.send_signal(signal.SIGTERM)
-        outputs = [proc.communicate(timeout=20)[0] for proc in nodes]
+        outputs = [proc.finish(20, terminate=False) for proc in nodes]
         assert all(proc.returncode == 0 for proc in nodes), outputs
         with container.sessions() as s:
             resets = s.scalars(select(NightlyReset)).all()

@@ -6,10 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -30,12 +26,12 @@ from kalliope_tel.tenancy.services import get_pbx
 from kalliope_tel.wakeup import services as wakeup
 from kalliope_tel.wakeup.models import Alarm, AlarmAttempt, AlarmState
 from tests.conftest import _pg_dsn, create_pg_database, drop_pg_database
-from tests.helpers import apply_lab_config, serve_env
+from tests.helpers import ServeNode, apply_lab_config, serve_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.asterisk]
 
 
-def serve(state: LabState, url: str, node: str) -> subprocess.Popen[str]:
+def serve(state: LabState, url: str, node: str) -> ServeNode:
     env = serve_env(
         state,
         url,
@@ -44,32 +40,11 @@ def serve(state: LabState, url: str, node: str) -> subprocess.Popen[str]:
         KALLIOPE_SCHEDULER_INTERVAL_SECONDS="0.2",
         KALLIOPE_LOG_LEVEL=os.environ.get("KT_TEST_SERVE_LOG", "warning"),
     )
-    # Output to a file, not a pipe: a pipe nobody reads fills up (64 KiB) and
-    # the node then blocks in the middle of a log line, stalling its loop.
-    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed when the node is stopped
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kalliope_tel", "serve"],
-        env=env,
-        text=True,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    LOGS[proc.pid] = log
-    return proc
+    return ServeNode(env)
 
 
-LOGS: dict[int, Any] = {}
-
-
-def stop(proc: subprocess.Popen[str]) -> str:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
-    log = LOGS.pop(proc.pid)
-    log.seek(0)
-    out = str(log.read())
-    log.close()
-    return out
+def stop(proc: ServeNode) -> str:
+    return proc.finish(30)
 
 
 def setup_hotel(url: str, lab: LabInstance, rooms: list[str], **settings: Any) -> Container:
@@ -127,7 +102,7 @@ def test_serve_killed_mid_attempt_still_places_exactly_the_configured_calls(
             time.sleep(0.1)
         time.sleep(0.5)
         first.kill()  # SIGKILL: no goodbye, the call is still up in Asterisk
-        first.communicate(timeout=10)
+        first.finish(10, terminate=False)
 
         second = serve(lab_state, fresh_db_url, "node-crash")  # same node: recovers its attempt at once
         try:
