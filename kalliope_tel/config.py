@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     # Simultaneous fax calls per node; over it calls are refused (0: no cap).
     fax_max_calls: int = Field(default=50, ge=0)
 
+    # Diagnosing stalls: report every event-loop step slower than this many
+    # milliseconds, naming the callback or task (asyncio debug mode; slower). 0: off.
+    debug_slow_callback_ms: float = Field(default=0, ge=0)
+
     log_level: str = "info"
     log_format: str = "console"
 

@@ -132,6 +132,9 @@ async def serve(
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    if container.settings.debug_slow_callback_ms:
+        loop.set_debug(True)
+        loop.slow_callback_duration = container.settings.debug_slow_callback_ms / 1000
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
