@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kalliope_tel.config import Settings, load_settings
@@ -23,8 +24,10 @@ if TYPE_CHECKING:
 
     from kalliope_tel.tenancy.models import Pbx
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# Markup off: guest names, notes and room names are printed as they are
+# ("Mario [/] Rossi" crashed 'rooms list'); colour is asked for explicitly.
+console = Console(soft_wrap=True, markup=False)
+err_console = Console(stderr=True, soft_wrap=True, markup=False)
 
 
 class CliState:
@@ -90,7 +93,7 @@ def parse_local_time(text: str, tz: str) -> datetime:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     return typer.Exit(code)
 
 

@@ -79,7 +79,7 @@ def status(name: str | None = NAME, as_json: bool = typer.Option(False, "--json"
         for mod in REQUIRED_MODULES:
             ok = mod in wanted and wanted[mod].running
             mark = "[green]Running[/green]" if ok else "[red]not loaded[/red]"
-            console.print(f"  {mod:<22} {mark}", highlight=False)
+            console.print(f"  {mod:<22} {mark}", highlight=False, markup=True)
         console.print(f"  ({len(st.modules)} modules loaded)", highlight=False)
     if not st.running or st.missing_modules:
         raise typer.Exit(1)
@@ -99,9 +99,14 @@ def dial(
     digits: str = typer.Option("", "--digits", help="DTMF to press once answered."),
     ring_timeout: int = typer.Option(20, "--ring-timeout", help="Seconds to ring before giving up."),
     max_duration: float = typer.Option(30.0, "--max-duration", help="Hang up after this many seconds."),
+    pbx: str = typer.Option("", "--pbx", help="The PBX whose phone dials (default: the default PBX)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Call from a lab phone as if extension --from had dialled NUMBER; print what happened."""
+    """Call from a lab phone as if extension --from had dialled NUMBER; print what happened.
+
+    Returns within --max-duration plus a few seconds whatever happens, also
+    when Asterisk dies during the call."""
+    from kalliope_tel.asterisk import confgate
     from kalliope_tel.errors import KalliopeError
     from kalliope_tel.lab.dial import lab_dial
 
@@ -116,6 +121,8 @@ def dial(
             digits=digits,
             ring_timeout=ring_timeout,
             max_duration=max_duration,
+            origin=origin,
+            variables={"KT_LAB_PBX": confgate.slug(pbx)} if pbx else None,
         )
     )
     if as_json:
@@ -144,3 +151,5 @@ def dial(
         f"  duration      {report.duration} s" + (" (cut at --max-duration)" if report.timed_out else ""),
         highlight=False,
     )
+    if report.asterisk_lost:
+        console.print("  Asterisk went away during the call (no end of call was reported)", highlight=False)

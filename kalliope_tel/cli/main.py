@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from kalliope_tel.cli import asterisk_cmd, bench_cmd, config_cmd, db_cmd, lab_cmd, pbx_cmd
 from kalliope_tel.cli.context import STATE, console, err_console, print_json, print_table
@@ -74,7 +75,7 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     else:
         for c in checks:
             mark = "[green]ok[/green]  " if c.ok else "[red]FAIL[/red]"
-            console.print(f"{mark} {c.name:<9} ", highlight=False, end="")
+            console.print(f"{mark} {c.name:<9} ", highlight=False, end="", markup=True)
             console.print(c.detail, highlight=False, markup=False)
             if c.fix:
                 console.print(f"          fix: {c.fix}", highlight=False, markup=False)
@@ -130,7 +131,8 @@ def run() -> None:
         if os.environ.get("KALLIOPE_DEBUG") or not is_operator_error(exc):
             raise
         message = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        err_console.print(f"[red]error:[/red] {message[0] if message else type(exc).__name__}", highlight=False)
+        text = escape(message[0] if message else type(exc).__name__)
+        err_console.print(f"[red]error:[/red] {text}", highlight=False, markup=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

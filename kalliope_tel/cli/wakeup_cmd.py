@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
 from kalliope_tel.cli.context import STATE, console, parse_local_time, print_json, print_table, run_in_pbx
+from kalliope_tel.errors import KalliopeError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -77,9 +79,9 @@ def set_cmd(
 
     def work(session: Session, pbx: Pbx) -> list[int]:
         if daily_until:
-            first = parse_local_time(at, pbx.timezone)
+            first = parse_daily_start(at, pbx.timezone)
             alarms = services.set_daily(
-                session, pbx, room, first.time(), first.date(), date.fromisoformat(daily_until), attempts=attempts
+                session, pbx, room, first.time(), first.date(), parse_date(daily_until), attempts=attempts
             )
             return [a.id for a in alarms]
         return [services.set_alarm(session, pbx, room, parse_local_time(at, pbx.timezone), attempts=attempts).id]
@@ -91,11 +93,33 @@ def set_cmd(
         console.print(f"alarm(s) {', '.join(map(str, ids))} set for room {room}", highlight=False)
 
 
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise KalliopeError(f"{text!r}: use 'YYYY-MM-DD'") from None
+
+
+def parse_daily_start(text: str, tz: str) -> datetime:
+    """The first alarm of a daily series: 'YYYY-MM-DD HH:MM', or 'HH:MM' for
+    the next time that clock time comes (today if still ahead, else tomorrow)."""
+    try:
+        clock = time.fromisoformat(text)
+    except ValueError:
+        return parse_local_time(text, tz)
+    now = datetime.now(ZoneInfo(tz))
+    first = datetime.combine(now.date(), clock, ZoneInfo(tz))
+    return first if first > now else first + timedelta(days=1)
+
+
 @app.command("change")
-def change_cmd(alarm: int, at: str) -> None:
+def change_cmd(alarm: int, at: str, as_json: bool = JSON) -> None:
     """Move a scheduled alarm to another time."""
     run(lambda s, p: services.change_alarm(s, p, alarm, parse_local_time(at, p.timezone)))
-    console.print(f"alarm {alarm} moved to {at}")
+    if as_json:
+        print_json({"alarm": alarm, "at": at})
+    else:
+        console.print(f"alarm {alarm} moved to {at}")
 
 
 def _show(rows: list[Any], as_json: bool, title: str) -> None:

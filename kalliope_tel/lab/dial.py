@@ -40,6 +40,8 @@ PLAYING_APPS = {
     "sayalpha",
 }
 LAB_DIAL_CONTEXT = "kt-lab-dial"
+# After max_duration we hang up and wait this long for the call's end.
+HANGUP_GRACE = 3.0
 
 
 @dataclass
@@ -58,6 +60,7 @@ class DialReport:
     variables: dict[str, str] = field(default_factory=dict)
     duration: float = 0.0
     timed_out: bool = False
+    asterisk_lost: bool = False  # the ARI connection was down when we gave up
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,9 +103,14 @@ async def lab_dial(
             while report.hangup_cause is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    if report.timed_out:
+                        # Hung up and still no end: Asterisk itself is gone
+                        # (it died mid-call). Return what we saw, never hang.
+                        report.asterisk_lost = not client.connected.is_set()
+                        break
                     report.timed_out = True
                     await _hangup_quietly(client, leg1)
-                    deadline = time.monotonic() + 5
+                    deadline = time.monotonic() + HANGUP_GRACE
                     continue
                 try:
                     event = await asyncio.wait_for(events.get(), remaining)
@@ -112,6 +120,8 @@ async def lab_dial(
                     report.digits_sent = digits
                     asyncio.create_task(_press(client, leg1, digits, digit_delay))  # noqa: RUF006
             report.duration = round(time.monotonic() - started, 2)
+            if report.asterisk_lost:
+                return report
             # The far half may be destroyed just after ours; its cause says more
             # (17 busy, 34 congestion) than the near half's.
             with contextlib.suppress(TimeoutError):
@@ -156,5 +166,5 @@ async def _press(client: AriClient, channel_id: str, digits: str, delay: float) 
 
 
 async def _hangup_quietly(client: AriClient, channel_id: str) -> None:
-    with contextlib.suppress(AriError):
-        await client.hangup(channel_id)
+    with contextlib.suppress(AriError, TimeoutError):
+        await asyncio.wait_for(client.hangup(channel_id), HANGUP_GRACE)

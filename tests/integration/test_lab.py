@@ -174,3 +174,51 @@ def test_lab_dial_unanswered_and_busy(lab_state: LabState) -> None:
     assert report["answered"] is False
     assert report["hangup_cause"] == 19  # User alerting, no answer
     assert 2.5 < report["duration"] < 10
+
+
+def test_lab_dial_returns_within_max_duration_when_asterisk_dies() -> None:
+    """It used to wait for the end of the call forever once Asterisk was gone."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    from kalliope_tel.lab.dial import HANGUP_GRACE
+    from tests.conftest import LAB_ROOT
+
+    doomed = LabInstance(LAB_ROOT, f"pytest-dies-{os.getpid()}-{uuid.uuid4().hex[:4]}")
+    state = doomed.start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KALLIOPE_")}
+        env.update(KALLIOPE_LAB_ROOT=str(LAB_ROOT), KALLIOPE_LAB_NAME=state.name)
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kalliope_tel",
+                "lab",
+                "dial",
+                "--from",
+                "101",
+                "601",
+                "--max-duration",
+                "5",
+                "--json",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3.0)  # answered: the echo test is playing
+        doomed.kill()
+        out, err = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - started
+    finally:
+        doomed.purge()
+    report = json.loads(out)
+    assert report["answered"] and report["timed_out"] and report["asterisk_lost"], (report, err)
+    assert report["hangup_cause"] is None
+    assert elapsed < 5 + HANGUP_GRACE + 4, elapsed  # plus the CLI's own start-up
