@@ -4,9 +4,9 @@ import json
 
 import typer
 
-from kalliope_tel.cli.context import console, print_table
+from kalliope_tel.cli.context import err_console, print_table
 
-app = typer.Typer(help="Benchmarks: print figures (add --json for a machine-readable last line).")
+app = typer.Typer(help="Benchmarks: print figures (--json: only a JSON document on standard output).")
 
 
 @app.command("agi")
@@ -21,7 +21,7 @@ def agi(
     """FastAGI requests/s on one core and p50/p99 latency at a fixed rate."""
     from kalliope_tel.bench import agi as bench
 
-    with console.status(f"FastAGI: {requests} requests, then {rate}/s for {seconds:.0f} s"):
+    with err_console.status(f"FastAGI: {requests} requests, then {rate}/s for {seconds:.0f} s"):
         result = bench.run(
             requests=requests,
             concurrency=concurrency,
@@ -30,13 +30,14 @@ def agi(
             database_url=database_url,
         )
     data = bench.as_dict(result)
+    if as_json:
+        print(json.dumps(data))
+        return
     print_table(
         "FastAGI benchmark (server pinned to one core)",
         ["figure", "value"],
         [[k, v] for k, v in data.items()],
     )
-    if as_json:
-        print(json.dumps(data))
 
 
 # Declared by the wake-up feature (kalliope_tel/wakeup/feature.py), mounted by the CLI.
@@ -50,7 +51,7 @@ def wakeup(
     from rich.progress import Progress
 
     from kalliope_tel.bench import wakeup as bench
-    from kalliope_tel.cli.context import STATE, err_console
+    from kalliope_tel.cli.context import STATE
 
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task(f"{alarms} wake-up calls, cap {cap}", total=alarms)
@@ -62,9 +63,10 @@ def wakeup(
             progress=lambda done, total: progress.update(task, completed=done),
         )
     data = bench.as_dict(result)
-    print_table("wake-up benchmark", ["figure", "value"], [[k, v] for k, v in data.items()])
     if as_json:
         print(json.dumps(data))
+        return
+    print_table("wake-up benchmark", ["figure", "value"], [[k, v] for k, v in data.items()])
 
 
 # Declared by the fax feature (kalliope_tel/fax/feature.py), mounted by the CLI.
@@ -82,12 +84,12 @@ def fax(
 
     from kalliope_tel.bench import fax as bench
     from kalliope_tel.bench import fax_realtime
-    from kalliope_tel.cli.context import err_console
 
-    with console.status(f"fax loopback, {pages} pages x {repeats} per mode"):
+    with err_console.status(f"fax loopback, {pages} pages x {repeats} per mode"):
         figures = bench.as_dicts(bench.run(pages=pages, repeats=repeats))
     columns = list(figures[0])
-    print_table("fax engine speed", columns, [[f[c] for c in columns] for f in figures])
+    if not as_json:
+        print_table("fax engine speed", columns, [[f[c] for c in columns] for f in figures])
     runs: list[dict[str, object]] = []
     if realtime:
         with Progress(console=err_console, transient=True) as progress:
@@ -100,7 +102,8 @@ def fax(
             )
         runs = fax_realtime.as_dicts(found)
         rt_columns = [c for c in runs[0] if c != "outcomes"]
-        print_table("G.711 receptions over RTP, one core", rt_columns, [[r[c] for c in rt_columns] for r in runs])
+        if not as_json:
+            print_table("G.711 receptions over RTP, one core", rt_columns, [[r[c] for c in rt_columns] for r in runs])
     if as_json:
         passed = [int(str(r["receptions"])) for r in runs if r["passed"]]
         print(

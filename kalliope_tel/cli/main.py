@@ -62,6 +62,12 @@ def main(
     config: Path | None = typer.Option(None, "--config", "-c", help="TOML settings file.", envvar="KALLIOPE_CONFIG"),
 ) -> None:
     STATE.config_file = config
+    # Logs always go to standard error, also for commands that never load the
+    # settings (structlog's default is standard output, which mixed spandsp's
+    # warnings into 'bench fax --json').
+    from kalliope_tel.logging import configure_logging
+
+    configure_logging("warning", "console")
 
 
 @app.command()
