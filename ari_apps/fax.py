@@ -37,6 +37,7 @@ from kalliope_tel.asterisk.ari.models import (
 from kalliope_tel.fax import flow as f
 from kalliope_tel.fax.media import MediaClock, RtpFaxEndpoint, open_endpoint
 from kalliope_tel.fax.session import AudioFaxSession, FaxEvent, FaxOptions, PhaseB, PhaseE
+from kalliope_tel.files import private_dir
 
 if TYPE_CHECKING:
     from kalliope_tel.asterisk.ari.runtime import AriRuntime
@@ -211,7 +212,7 @@ class FaxApplication:
     def _new_call(self, call_id: str, direction: f.Direction, options: FaxOptions | None, max_seconds: float) -> _Call:
         call = _Call(call_id, f.FaxCallFlow(f.FlowConfig(direction, max_seconds=max_seconds)), options or self.options)
         if direction is f.Direction.RECEIVE:
-            (self.spool_dir / "rx").mkdir(parents=True, exist_ok=True)
+            private_dir(self.spool_dir / "rx")  # received documents are someone's: owner-only
             call.rx_file = self.spool_dir / "rx" / f"{call_id}.tif"
         self.calls[call_id] = call
         call.worker = asyncio.create_task(self._work(call), name=f"fax-{call_id}")

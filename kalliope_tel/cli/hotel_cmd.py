@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.progress import Progress
 
-from kalliope_tel.cli.context import STATE, console, err_console, parse_local_time, print_json, print_table, run_in_pbx
+from kalliope_tel.cli.context import (
+    STATE,
+    console,
+    err_console,
+    parse_local_time,
+    print_json,
+    print_table,
+    read_secrets,
+    run_in_pbx,
+)
 from kalliope_tel.hotel.exceptions import InvalidValue
 
 if TYPE_CHECKING:
@@ -416,11 +425,28 @@ def accounts_list(as_json: bool = JSON) -> None:
 @accounts_app.command("add")
 def accounts_add(
     username: str,
-    password: str | None = typer.Option(None, help="Default: generated and printed once."),
+    set_password: bool = typer.Option(False, "--set-password", help="Type the password at a hidden prompt."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
+    as_json: bool = JSON,
 ) -> None:
-    secret = run(lambda s, p: services.create_account(s, p, username, password)[1])
+    """Add a SIP account. The password is generated and printed once, or given
+    at a prompt or on standard input: never on the command line, where ps and
+    the shell history would keep it."""
+    given = None
+    if set_password or password_stdin:
+        (given,) = read_secrets(["SIP password"], from_stdin=password_stdin)
+
+    def work(session: Session, pbx: Pbx) -> tuple[str, str]:
+        created, secret = services.create_account(session, pbx, username, given)
+        return services.sip_login(pbx, created.username), secret
+
+    account, secret = run(work)
+    if as_json:
+        print_json({"username": username, "login": account, "password": None if given else secret})
+        return
     console.print(
-        f"SIP account {username} added" + ("" if password else f"; password {secret} (shown once)"), highlight=False
+        f"SIP account {username} added (login {account})" + ("" if given else f"; password {secret} (shown once)"),
+        highlight=False,
     )
 
 

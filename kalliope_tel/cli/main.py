@@ -62,6 +62,10 @@ def main(
     config: Path | None = typer.Option(None, "--config", "-c", help="TOML settings file.", envvar="KALLIOPE_CONFIG"),
 ) -> None:
     STATE.config_file = config
+    # Everything this process creates (store, faxes, reports) is owner-only.
+    from kalliope_tel.files import private_umask
+
+    private_umask()
     # Logs always go to standard error, also for commands that never load the
     # settings (structlog's default is standard output, which mixed spandsp's
     # warnings into 'bench fax --json').

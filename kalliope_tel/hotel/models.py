@@ -174,8 +174,11 @@ class Failover(Base):
 class SipAccount(PbxOwned, Base):
     """A SIP account (PJSIP endpoint + auth + AOR); rooms may have several.
 
-    Only the digest hash (HA1 = md5(user:realm:password)) is stored: PJSIP
-    authenticates with it, and a leaked database gives no password.
+    Only the digest hash (HA1 = md5(login:realm:password)) is stored, not the
+    password. HA1 is still a secret: SIP digest authentication needs nothing
+    more, so whoever reads it can register as the phone. It is never printed
+    or returned by the CLI (nor ``--json``), the store and the generated
+    PJSIP file are readable by their owner (and Asterisk's group) only.
     """
 
     __tablename__ = "sip_account"

@@ -53,6 +53,10 @@ class LabError(Exception):
     """The lab could not be built, started, reached or stopped."""
 
 
+LAB_AMI_READ = "system,call,log,verbose,agent,user,config,dtmf,reporting,cdr,dialplan"
+LAB_AMI_WRITE = "system,call,originate,reporting,command,config"
+
+
 @dataclass(frozen=True)
 class LabState:
     name: str
@@ -186,6 +190,10 @@ class LabInstance:
         patch("manager.conf", "general", "bindaddr", "127.0.0.1")
         patch("manager.conf", "general", "port", str(state.ami_port))
         patch("manager.conf", state.ami_username, "secret", state.ami_password)
+        # The sample grants production's needs only; the lab's tests also
+        # originate, watch DTMF and CDR events through AMI.
+        patch("manager.conf", state.ami_username, "read", LAB_AMI_READ)
+        patch("manager.conf", state.ami_username, "write", LAB_AMI_WRITE)
         # The lab's UDP block: RTP below, UDPTL (T.38) in the last 50 ports, so
         # two labs on one host (a T.38 pair, parallel test workers) never
         # share a UDPTL port.

@@ -1,0 +1,39 @@
+"""Files kalliope-tel creates are its own: the store, received faxes, reports.
+
+The SQLite store holds SIP digest hashes (HA1 registers a phone as well as
+its password does) and guests' names; a received fax is someone's document.
+So the process creates files readable by its owner only (umask 077), and the
+store is made so even when it was created before. Generated Asterisk files
+are the exception: Asterisk's group must read them (see ``asterisk.apply``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from pathlib import Path
+
+PRIVATE_UMASK = 0o077
+
+
+def private_umask() -> None:
+    os.umask(PRIVATE_UMASK)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) owner-only; an existing one is left as it is."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty and owner-only if missing; tighten it if others can read it."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.close(fd)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        with contextlib.suppress(PermissionError):  # not ours: leave it, the operator chose
+            os.chmod(path, mode & 0o700)

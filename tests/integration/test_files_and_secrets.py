@@ -1,0 +1,79 @@
+"""Files and secrets: the store and generated files are not world-readable,
+SIP passwords never travel in argv, HA1 is never shown, and the sample
+manager.conf grants production only what it uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kalliope_tel.resources import asterisk_conf_dir
+from tests.conftest import LAB_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def cli(*args: str, db: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALLIOPE_")}
+    env.update(KALLIOPE_DATABASE_URL=f"sqlite:///{db}", KALLIOPE_LAB_ROOT=str(LAB_ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "kalliope_tel", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_store_generated_files_and_sip_secrets(tmp_path: Path) -> None:
+    db = tmp_path / "store" / "kt.sqlite3"
+    os.umask(0o022)  # an ordinary shell's umask: kalliope-tel must not rely on it
+    assert cli("db", "upgrade", db=db).returncode == 0
+    assert mode(db) == 0o600 and mode(db.parent) == 0o700
+
+    assert cli("hotel", "classes", "init", "--trunk-context", "kt-lab-trunk", db=db).returncode == 0
+    assert cli("hotel", "templates", "add", "std", db=db).returncode == 0
+    assert cli("hotel", "rooms", "add", "101", "--template", "std", db=db).returncode == 0
+
+    # No --password option any more: a secret in argv is visible in ps.
+    refused = cli("hotel", "accounts", "add", "201", "--password", "abcdefghijkl", db=db)
+    assert refused.returncode == 2 and "No such option" in refused.stderr
+    typed = cli("hotel", "accounts", "add", "201", "--password-stdin", "--json", db=db, stdin="correct-horse-42\n")
+    assert typed.returncode == 0, typed.stderr
+    assert json.loads(typed.stdout) == {"username": "201", "login": "201", "password": None}
+    generated = json.loads(cli("hotel", "accounts", "add", "202", "--json", db=db).stdout)
+    assert len(generated["password"]) >= 16
+    no_tty = cli("hotel", "accounts", "add", "203", "--set-password", db=db)
+    assert no_tty.returncode == 1 and "--password-stdin" in no_tty.stderr
+
+    listed = cli("hotel", "accounts", "list", "--json", db=db).stdout
+    assert "ha1" not in listed and "correct-horse-42" not in listed and generated["password"] not in listed
+
+    out = tmp_path / "render"
+    assert cli("asterisk", "render", "-o", str(out), db=db).returncode == 0
+    pjsip = out / "kalliope" / "pjsip_default.conf"
+    assert mode(pjsip) == 0o640 and mode(pjsip.parent) == 0o750
+    text = pjsip.read_text()
+    assert "md5_cred = " in text and "correct-horse-42" not in text and generated["password"] not in text
+
+
+def test_sample_manager_conf_grants_only_what_is_used() -> None:
+    import configparser
+
+    conf = configparser.ConfigParser(strict=False, comment_prefixes=(";",), inline_comment_prefixes=(";",))
+    conf.read_string((asterisk_conf_dir() / "manager.conf").read_text())
+    user = conf["kalliope"]
+    assert user["read"] == "system" and user["write"] == "command"
+    assert user["permit"].startswith("127.0.0.1") and user["deny"].startswith("0.0.0.0")
