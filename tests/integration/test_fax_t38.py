@@ -88,6 +88,16 @@ def lab_pair() -> tuple[LabInstance, LabState, LabInstance, LabState]:
             b.purge()
 
 
+# Faults of Asterisk's T.38 gateway seen on this lab, each with its signature:
+# the gateway stops producing audio at the T.38 switch (compare
+# asterisk/asterisk#2046; detected by our one-way-media check), and under CI
+# load a T.30 exchange after phase B that spandsp ends as below.
+EXCUSED_FAULTS = {
+    STALLED: "gateway stall, asterisk/asterisk#2046",
+    "Unexpected message received": "T.30 after phase B under load",
+}
+
+
 async def _one_call(
     lab_b: LabInstance, state_b: LabState, app: FaxApplication, results: list[FaxCallResult], document: Path
 ) -> tuple[FaxCallResult, list[str]]:
@@ -127,13 +137,17 @@ async def test_t38_from_a_second_asterisk_reaches_our_engine(
             if attempts[-1][0].ok:
                 break
     *stalled, (got, sender) = attempts
+    excused: dict[str, int] = {}
     for result, far in stalled:
-        assert not result.ok and result.pages == 0 and result.reason and result.rx_file is None
+        # Only the two documented faults are excused, each by its signature;
+        # anything else that broke a call fails the test.
+        assert not result.ok and result.pages == 0 and result.rx_file is None
+        assert result.reason in EXCUSED_FAULTS, f"not a documented fault: {result.reason!r}"
         if result.reason == STALLED:  # the gateway's stall: audio stopped at the switch
             assert result.rtp_received is not None and result.rtp_received < 400
         assert far[0] == "FAILED" and far[6] == "T38"
-    reasons = [result.reason for result, _ in stalled]
-    print(f"T.38 calls placed: {len(attempts)}; failed first: {reasons}")
+        excused[result.reason] = excused.get(result.reason, 0) + 1
+    print(f"T.38 calls placed: {len(attempts)}; excused failures: {excused}")
     assert (got.ok, got.pages, got.remote_ident) == (True, PAGES, "T38 SENDER"), attempts
     assert got.rx_file is not None and received_pages(got.rx_file) == page_bytes(sent)
     status, pages, _error, _rate, _remote, _ecm, mode = sender

@@ -1,0 +1,91 @@
+"""The supervisor restarts what crashes and stops on what is fatal; the
+config gate refuses what is not an identifier and flattens free text."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kalliope_tel.asterisk import confgate
+from kalliope_tel.looplag import LoopLagMonitor
+from kalliope_tel.supervisor import Supervisor
+
+pytestmark = pytest.mark.unit
+
+
+async def test_a_crashing_task_is_restarted_with_backoff_and_counted() -> None:
+    runs: list[int] = []
+    healthy = asyncio.Event()
+
+    async def flaky() -> None:
+        runs.append(1)
+        if len(runs) <= 2:
+            raise RuntimeError(f"crash {len(runs)}")
+        healthy.set()
+        await asyncio.Event().wait()
+
+    sup = Supervisor(min_backoff=0.01, max_backoff=0.02)
+    sup.add("flaky", flaky)
+    await asyncio.wait_for(healthy.wait(), 2)
+    status = sup.status()["flaky"]
+    assert status == {"state": "running", "restarts": 2, "last_error": "RuntimeError: crash 2"}
+    await sup.stop()
+    assert sup.status()["flaky"]["state"] == "stopped"
+
+
+async def test_a_fatal_error_stops_everything_and_is_reported() -> None:
+    class WrongPassword(Exception):
+        pass
+
+    async def bad_login() -> None:
+        raise WrongPassword("401")
+
+    sup = Supervisor(fatal=(WrongPassword,), min_backoff=0.01)
+    sup.add("ari", bad_login)
+    error = await asyncio.wait_for(sup.wait_fatal(), 2)
+    assert isinstance(error, WrongPassword) and sup.status()["ari"]["state"] == "stopped"
+    await sup.stop()
+
+
+async def test_loop_lag_monitor_sees_a_blocking_call() -> None:
+    import time
+
+    monitor = LoopLagMonitor(interval=0.01, warn_ms=20)
+    task = asyncio.create_task(monitor.run())
+    await asyncio.sleep(0.05)
+    time.sleep(0.08)  # blocks the loop, as a synchronous call would
+    await asyncio.sleep(0.05)
+    task.cancel()
+    figures = monitor.figures()
+    assert figures["max_ms"] >= 60 and figures["stalls"] >= 1
+
+
+@pytest.mark.parametrize("bad", ["101\n", "101 ", "", "1", "\uff11\uff10\uff11", "101;", "1" * 9])
+def test_extensions_need_a_full_ascii_match(bad: str) -> None:
+    with pytest.raises(confgate.UnsafeValue):
+        confgate.extension(bad)
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "ctx]", "-x", "a b", "a;b", "a,b", "é"])
+def test_identifiers_refuse_what_asterisk_treats_specially(bad: str) -> None:
+    with pytest.raises(confgate.UnsafeValue):
+        confgate.identifier(bad)
+
+
+def test_slugs_have_no_dash() -> None:
+    assert confgate.slug("hotel_a1") == "hotel_a1"
+    with pytest.raises(confgate.UnsafeValue):
+        confgate.slug("hotel-a")
+
+
+@given(st.text())
+def test_free_text_is_one_harmless_line(text: str) -> None:
+    for clean in (confgate.comment(text), confgate.callerid_label(text)):
+        assert clean == " ".join(clean.split())  # one line, no control characters
+        assert ";" not in clean and "\\" not in clean
+        assert len(clean.splitlines()) <= 1
+    label = confgate.callerid_label(text)
+    assert not any(ch in label for ch in '"<>[]$,|')
