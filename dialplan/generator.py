@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from dialplan.naming import GENERATED_DIR, context, dialplan_file, pjsip_file
 from kalliope_tel.asterisk import confgate as gate
 from kalliope_tel.asterisk.targets import LAB_DEVICE, PRODUCTION_DEVICE
+from kalliope_tel.dialplan.naming import GENERATED_DIR, context, dialplan_file, pjsip_file
 from kalliope_tel.features import Feature, enabled_features
 from kalliope_tel.tenancy.models import Pbx
 

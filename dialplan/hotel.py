@@ -12,8 +12,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dialplan.naming import context, devices
 from kalliope_tel.asterisk import confgate as gate
+from kalliope_tel.dialplan.naming import context, devices
 from kalliope_tel.features.base import DialplanFragment
 from kalliope_tel.hotel.models import Origin, OutboundClass, Outcome, Room, SipAccount
 from kalliope_tel.hotel.services import effective, get_settings, get_template_defaults, list_classes, sip_login

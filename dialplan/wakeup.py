@@ -10,8 +10,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dialplan.naming import devices
 from kalliope_tel.asterisk import confgate as gate
+from kalliope_tel.dialplan.naming import devices
 from kalliope_tel.features.base import DialplanFragment
 from kalliope_tel.hotel.models import Room
 from kalliope_tel.hotel.services import sip_login

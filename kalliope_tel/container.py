@@ -80,7 +80,7 @@ class Container:
 
     def agi_router(self) -> AgiRouter:
         """The core's diagnostic handlers, then every enabled feature's."""
-        from agi import diagnostics
+        from kalliope_tel.agi import diagnostics
         from kalliope_tel.asterisk.agi.server import AgiRouter
 
         router = AgiRouter()

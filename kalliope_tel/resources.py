@@ -16,6 +16,7 @@ def asterisk_conf_dir() -> Path:
 
 
 def static_dialplan_file() -> Path:
-    import dialplan
+    from kalliope_tel import dialplan
 
-    return Path(dialplan.__file__).resolve().parent / "extensions_kalliope.conf"
+    # Not resolved: in a checkout kalliope_tel/dialplan is a link to dialplan/.
+    return Path(dialplan.__file__).parent / "extensions_kalliope.conf"

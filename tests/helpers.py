@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from dialplan.generator import LAB_DEVICE, render
 from kalliope_tel.asterisk.ami.client import AmiClient
 from kalliope_tel.asterisk.apply import reload, write_files
 from kalliope_tel.asterisk.ari.client import AriClient
@@ -16,6 +15,7 @@ from kalliope_tel.asterisk.ari.models import ChannelDestroyed, ChannelVarset, Ev
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
 from kalliope_tel.container import Container
 from kalliope_tel.db.engine import transaction
+from kalliope_tel.dialplan.generator import LAB_DEVICE, render
 from kalliope_tel.lab.instance import LabInstance, LabState
 from kalliope_tel.tenancy.services import list_pbxs
 

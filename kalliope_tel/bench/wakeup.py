@@ -72,8 +72,7 @@ def run(
 async def _run(
     alarms: int, cap: int, lab_root: Path, database_url: str | None, progress: Callable[[int, int], None] | None
 ) -> WakeupBenchResult:
-    from ari_apps.wakeup import APP_NAME, WakeupApplication
-    from dialplan.generator import LAB_DEVICE, render
+    from kalliope_tel.ari_apps.wakeup import APP_NAME, WakeupApplication
     from kalliope_tel.asterisk.apply import write_files
     from kalliope_tel.asterisk.ari.client import AriClient
     from kalliope_tel.asterisk.ari.runtime import AriRuntime
@@ -81,6 +80,7 @@ async def _run(
     from kalliope_tel.container import Container
     from kalliope_tel.db import migrate
     from kalliope_tel.db.engine import transaction
+    from kalliope_tel.dialplan.generator import LAB_DEVICE, render
     from kalliope_tel.hotel import services as hotel
     from kalliope_tel.lab.instance import LabInstance
     from kalliope_tel.tenancy.services import get_pbx

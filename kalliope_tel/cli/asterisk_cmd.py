@@ -31,10 +31,10 @@ class Rendered:
 
 def render_by_server(pbx_slug: str | None) -> list[Rendered]:
     """Every PBX's files (or one PBX's), grouped by the Asterisk it lives on."""
-    from dialplan.generator import render
     from kalliope_tel.asterisk.endpoints import server_endpoints
     from kalliope_tel.asterisk.targets import config_target
     from kalliope_tel.db.engine import transaction
+    from kalliope_tel.dialplan.generator import render
     from kalliope_tel.errors import KalliopeError
     from kalliope_tel.tenancy.services import get_pbx, list_pbxs
 

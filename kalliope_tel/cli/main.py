@@ -19,7 +19,7 @@ from kalliope_tel.cli.context import STATE, console, err_console, print_json, pr
 
 app = typer.Typer(
     name="kalliope-tel",
-    help="KalliopePBX add-on modules (Fax, Hotel, LAM, Omnia) for Asterisk.",
+    help="KalliopePBX add-on modules for Asterisk: hotel, wake-up calls, fax engine, PBXs (tenants).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

@@ -124,11 +124,11 @@ def remove(
     as_json: bool = JSON,
 ) -> None:
     """Remove a PBX with everything it owns, and its generated files from its Asterisk."""
-    from dialplan.generator import dialplan_file, pjsip_file
     from kalliope_tel.asterisk.apply import remove_files
     from kalliope_tel.asterisk.endpoints import server_endpoints
     from kalliope_tel.asterisk.targets import config_target
     from kalliope_tel.cli.asterisk_cmd import reload_through_ami
+    from kalliope_tel.dialplan.generator import dialplan_file, pjsip_file
     from kalliope_tel.errors import KalliopeError
     from kalliope_tel.tenancy.services import get_pbx, remove_pbx
 

@@ -15,7 +15,7 @@ APP = "fax"
 
 
 def _stasis(ctx: ServeContext, link: AsteriskLink) -> dict[str, StasisApplication]:
-    from ari_apps.fax import FaxApplication
+    from kalliope_tel.ari_apps.fax import FaxApplication
     from kalliope_tel.fax.session import live_sessions, sessions_created
 
     settings = ctx.container.settings
@@ -46,7 +46,7 @@ async def _drain(ctx: ServeContext, grace: float) -> None:
 def _warm_up() -> None:
     """Load spandsp (and compile its binding if needed) before the first call,
     not during it: a first call used to stall the event loop for ~350 ms."""
-    import ari_apps.fax  # noqa: F401
+    import kalliope_tel.ari_apps.fax  # noqa: F401
     from kalliope_tel.fax import spandsp
 
     spandsp.lib()

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def _agi(router: AgiRouter, container: Container) -> None:
-    from agi import hotel
+    from kalliope_tel.agi import hotel
 
     hotel.register(router, container)
 
@@ -30,13 +30,13 @@ def _jobs(ctx: ServeContext) -> list[Job]:
 
 
 def _dialplan(session: Session, pbx: Pbx, device_template: str) -> DialplanFragment:
-    from dialplan.hotel import dialplan_fragment
+    from kalliope_tel.dialplan.hotel import dialplan_fragment
 
     return dialplan_fragment(session, pbx, device_template)
 
 
 def _pjsip(session: Session, pbx: Pbx) -> list[str]:
-    from dialplan.hotel import pjsip_sections
+    from kalliope_tel.dialplan.hotel import pjsip_sections
 
     return pjsip_sections(session, pbx)
 

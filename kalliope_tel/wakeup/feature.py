@@ -16,7 +16,7 @@ APP = "wakeup"
 
 
 def _stasis(ctx: ServeContext, link: AsteriskLink) -> dict[str, StasisApplication]:
-    from ari_apps.wakeup import WakeupApplication
+    from kalliope_tel.ari_apps.wakeup import WakeupApplication
 
     return {APP: WakeupApplication(link.runtime, ctx.container, originate_app=link.node_app)}
 
@@ -48,7 +48,7 @@ async def _drain(ctx: ServeContext, grace: float) -> None:
 
 
 def _dialplan(session: Session, pbx: Pbx, device_template: str) -> DialplanFragment:
-    from dialplan.wakeup import dialplan_fragment
+    from kalliope_tel.dialplan.wakeup import dialplan_fragment
 
     return dialplan_fragment(session, pbx, device_template)
 

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
-from dialplan.generator import LAB_DEVICE, render
 from kalliope_tel.asterisk import confgate
 from kalliope_tel.asterisk.apply import remove_files, write_files
+from kalliope_tel.dialplan.generator import LAB_DEVICE, render
 from kalliope_tel.hotel import services as hotel
 from kalliope_tel.lab.instance import LabInstance, LabState
 from kalliope_tel.tenancy.models import Pbx

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ari_apps.fax import APP_NAME, FaxApplication, FaxCallResult
+from kalliope_tel.ari_apps.fax import APP_NAME, FaxApplication, FaxCallResult
 from kalliope_tel.fax.session import FaxOptions
 from kalliope_tel.lab.instance import LabInstance, LabState
 from tests.fax_support import make_document, page_bytes, received_pages

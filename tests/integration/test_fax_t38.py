@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from ari_apps.fax import APP_NAME, STALLED, FaxApplication, FaxCallResult
+from kalliope_tel.ari_apps.fax import APP_NAME, STALLED, FaxApplication, FaxCallResult
 from kalliope_tel.asterisk.apply import write_files
 from kalliope_tel.asterisk.ari.client import AriClient
 from kalliope_tel.lab.instance import LabInstance, LabState

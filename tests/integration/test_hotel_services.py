@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dialplan.generator import LAB_DEVICE, render
+from kalliope_tel.dialplan.generator import LAB_DEVICE, render
 from kalliope_tel.hotel import calls, cleaning, services, stays
 from kalliope_tel.hotel.exceptions import InUse, InvalidValue, NotFound, RoomFree, RoomOccupied
 from kalliope_tel.hotel.models import ClassKind, CleaningEvent, CleaningSource, NightlyReset

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ari_apps.wakeup import APP_NAME, WakeupApplication
+from kalliope_tel.ari_apps.wakeup import APP_NAME, WakeupApplication
 from kalliope_tel.asterisk.ari.client import AriClient
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
 from kalliope_tel.config import Settings
