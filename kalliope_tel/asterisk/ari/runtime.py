@@ -81,16 +81,22 @@ class AriRuntime:
         await self.client.run_events(self._on_event, on_connected=self._on_connected)
 
     async def _on_connected(self) -> None:
-        if self._connected_once:
-            self.reconnects += 1
-        else:
-            # The process's first HTTP request through httpx costs 60-75 ms of
-            # lazy set-up on the event loop; made here, it is not made while
-            # answering the first call (a fax call then ran 58-99 ms late).
+        if not self._connected_once:
+            # Nothing can have been lost before the first connection. Warm up
+            # instead: the process's first HTTP request through httpx costs
+            # 60-75 ms of lazy set-up on the event loop; made here, it is not
+            # made while answering the first call (a fax call then ran 58-99 ms
+            # late). Channels tracked meanwhile are not reconciled (they were
+            # judged lost before they existed: a race seen in CI).
+            self._connected_once = True
             with contextlib.suppress(AriError):
                 await self.client.ping()
-        self._connected_once = True
-        if not self._owners:
+            return
+        self.reconnects += 1
+        # Only channels tracked before Asterisk is asked: one tracked while the
+        # list is on its way may be originated just now and not listed yet.
+        candidates = dict(self._owners)
+        if not candidates:
             return
         try:
             present = {c.id for c in await self.client.list_channels()}
@@ -98,8 +104,8 @@ class AriRuntime:
             log.warning("ari.reconcile_failed", error=str(exc))
             return
         lost_by_app: dict[str, set[str]] = {}
-        for cid, name in list(self._owners.items()):
-            if cid not in present:
+        for cid, name in candidates.items():
+            if cid not in present and self._owners.get(cid) == name:
                 lost_by_app.setdefault(name, set()).add(cid)
                 del self._owners[cid]
         for name, lost in lost_by_app.items():
