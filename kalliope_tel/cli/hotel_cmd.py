@@ -178,22 +178,23 @@ def classes_add(
     pattern: list[str] = typer.Option(..., "--pattern", help="Allowed number or _PATTERN (repeatable)."),
     trunk_context: str = typer.Option("kalliope-trunk", help="Dialplan context that reaches the trunk."),
     description: str = typer.Option(""),
+    as_json: bool = JSON,
 ) -> None:
     run(lambda s, p: services.create_class(s, p, name, pattern, trunk_context, description))
-    console.print(f"class {name} added")
+    done(f"class {name} added", {"class": name, "added": True}, as_json)
 
 
 @classes_app.command("remove")
-def classes_remove(name: str) -> None:
+def classes_remove(name: str, as_json: bool = JSON) -> None:
     run(lambda s, p: services.delete_class(s, p, name))
-    console.print(f"class {name} removed")
+    done(f"class {name} removed", {"class": name, "removed": True}, as_json)
 
 
 @classes_app.command("init")
-def classes_init(trunk_context: str = typer.Option("kalliope-trunk")) -> None:
+def classes_init(trunk_context: str = typer.Option("kalliope-trunk"), as_json: bool = JSON) -> None:
     """Create the 'restricted' (emergency only) and 'standard' classes if none exist."""
     run(lambda s, p: services.ensure_default_classes(s, p, trunk_context))
-    classes_list(as_json=False)
+    classes_list(as_json=as_json)
 
 
 # ------------------------------------------------------------------ defaults and templates
@@ -256,24 +257,24 @@ def templates_list(as_json: bool = JSON) -> None:
 
 
 @templates_app.command("add")
-def templates_add(name: str, sets: list[str] = SET, failover: list[str] = FAILOVER) -> None:
+def templates_add(name: str, sets: list[str] = SET, failover: list[str] = FAILOVER, as_json: bool = JSON) -> None:
     """Create a template from the defaults, with the values given."""
     values, fo = parse_sets(sets), parse_failovers(failover)
-    run(lambda s, p: services.create_template(s, p, name, fo, **values))
-    console.print(f"template {name} added")
+    row = run(lambda s, p: _template_row(s, p, services.create_template(s, p, name, fo, **values)))
+    done(f"template {name} added", row, as_json)
 
 
 @templates_app.command("update")
-def templates_update(name: str, sets: list[str] = SET, failover: list[str] = FAILOVER) -> None:
+def templates_update(name: str, sets: list[str] = SET, failover: list[str] = FAILOVER, as_json: bool = JSON) -> None:
     values, fo = parse_sets(sets), parse_failovers(failover)
-    run(lambda s, p: services.update_template(s, p, name, fo, **values))
-    console.print(f"template {name} updated")
+    row = run(lambda s, p: _template_row(s, p, services.update_template(s, p, name, fo, **values)))
+    done(f"template {name} updated", row, as_json)
 
 
 @templates_app.command("remove")
-def templates_remove(name: str) -> None:
+def templates_remove(name: str, as_json: bool = JSON) -> None:
     run(lambda s, p: services.delete_template(s, p, name))
-    console.print(f"template {name} removed")
+    done(f"template {name} removed", {"template": name, "removed": True}, as_json)
 
 
 # ------------------------------------------------------------------ rooms
@@ -334,6 +335,7 @@ def rooms_add(
     new_accounts: int = typer.Option(0, help="Create this many SIP accounts with generated passwords."),
     sets: list[str] = SET,
     failover: list[str] = FAILOVER,
+    as_json: bool = JSON,
 ) -> None:
     """Add a room; generated SIP passwords are printed once."""
     values, fo = parse_sets(sets), parse_failovers(failover)
@@ -344,6 +346,9 @@ def rooms_add(
             ).new_credentials
         )
     )
+    if as_json:
+        print_json({"room": extension, "new_accounts": created})  # passwords: shown this once
+        return
     console.print(f"room {extension} added")
     for username, password in created.items():
         console.print(f"  SIP account {username}  password {password}  (shown once)", highlight=False)
@@ -357,20 +362,26 @@ def rooms_update(
     sets: list[str] = SET,
     failover: list[str] = FAILOVER,
     clear: list[str] = typer.Option([], "--clear", help="Go back to the template's value for KEY (repeatable)."),
+    as_json: bool = JSON,
 ) -> None:
     values, fo = parse_sets(sets), parse_failovers(failover)
-    run(
-        lambda s, p: services.update_room(
-            s, p, extension, name=name, template=template, failovers=fo, clear=clear, **values
+    row = run(
+        lambda s, p: _room_dict(
+            services.effective(
+                services.update_room(
+                    s, p, extension, name=name, template=template, failovers=fo, clear=clear, **values
+                ),
+                {c.id: c.name for c in services.list_classes(s, p)},
+            )
         )
     )
-    console.print(f"room {extension} updated")
+    done(f"room {extension} updated", row, as_json)
 
 
 @rooms_app.command("remove")
-def rooms_remove(extension: str) -> None:
+def rooms_remove(extension: str, as_json: bool = JSON) -> None:
     run(lambda s, p: services.delete_room(s, p, extension))
-    console.print(f"room {extension} removed")
+    done(f"room {extension} removed", {"room": extension, "removed": True}, as_json)
 
 
 @rooms_app.command("import")
@@ -401,10 +412,11 @@ def rooms_import(
 @rooms_app.command("import-template")
 def rooms_import_template(
     output: Path = typer.Argument(..., help="Where to write it; .csv or .xlsx."),
+    as_json: bool = JSON,
 ) -> None:
     """Write the import file template (header and an example row)."""
     importer.write_template(output)
-    console.print(f"template written to {output}")
+    done(f"template written to {output}", {"written": str(output)}, as_json)
 
 
 # ------------------------------------------------------------------ accounts
@@ -448,6 +460,14 @@ def accounts_add(
         f"SIP account {username} added (login {account})" + ("" if given else f"; password {secret} (shown once)"),
         highlight=False,
     )
+
+
+def done(message: str, data: Any, as_json: bool) -> None:
+    """What a command that changed something reports: a line, or its JSON."""
+    if as_json:
+        print_json(data)
+    else:
+        console.print(message, highlight=False)
 
 
 # ------------------------------------------------------------------ stays
@@ -520,32 +540,36 @@ def stay_update(
 
 
 @app.command("checkout")
-def checkout(extension: str, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
+def checkout(
+    extension: str, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."), as_json: bool = JSON
+) -> None:
     """Check the room out; its history keeps guests and notes as they are now."""
     current = run(lambda s, p: _stay_dict(stays.current_stay(s, p, extension)))
     if not yes and not typer.confirm(f"Check out room {extension} ({current['owner']})?"):
         raise typer.Exit(1)
     data = run(lambda s, p: _stay_dict(stays.check_out(s, p, extension)))
-    console.print(f"room {extension} checked out at {data['checkout_at']}", highlight=False)
+    done(f"room {extension} checked out at {data['checkout_at']}", data, as_json)
 
 
 @app.command("clean")
 def clean_cmd(
     extension: str,
     clean: bool = typer.Option(..., "--clean/--dirty", help="Mark the room clean or dirty."),
+    as_json: bool = JSON,
 ) -> None:
     """Set a room's cleaning status (as the receptionist's button does)."""
     from kalliope_tel.hotel.models import CleaningSource
 
     run(lambda s, p: cleaning.set_cleaning(s, p, extension, clean, CleaningSource.OPERATOR))
-    console.print(f"room {extension} is {'clean' if clean else 'dirty'}")
+    done(f"room {extension} is {'clean' if clean else 'dirty'}", {"room": extension, "clean": clean}, as_json)
 
 
 @app.command("nightly-reset")
-def nightly_reset() -> None:
+def nightly_reset(as_json: bool = JSON) -> None:
     """Run tonight's reset now if it is due (serve does this by itself)."""
     count = run(lambda s, p: cleaning.run_nightly_reset(s, p, node="cli"))
-    console.print("nothing to do (not due yet, or done today)" if count is None else f"{count} room(s) marked dirty")
+    message = "nothing to do (not due yet, or done today)" if count is None else f"{count} room(s) marked dirty"
+    done(message, {"ran": count is not None, "rooms": count or 0}, as_json)
 
 
 @app.command("history")

@@ -4,7 +4,7 @@ import asyncio
 
 import typer
 
-from kalliope_tel.cli.context import STATE, console, print_json
+from kalliope_tel.cli.context import STATE, console, err_console, print_json
 from kalliope_tel.lab.instance import REQUIRED_MODULES, LabInstance
 
 app = typer.Typer(help="The lab Asterisk 22 (chroot, loopback, free ports).", no_args_is_help=True)
@@ -18,11 +18,24 @@ NAME = typer.Option(None, "--name", help="Lab instance name (default: lab_name s
 
 
 @app.command("up")
-def up(name: str | None = NAME) -> None:
+def up(name: str | None = NAME, as_json: bool = typer.Option(False, "--json")) -> None:
     """Build the chroot once (cached), render asterisk-conf/ and start Asterisk."""
     lab = _lab(name)
-    with console.status("starting the lab Asterisk (first run builds the chroot: about a minute)"):
+    with err_console.status("starting the lab Asterisk (first run builds the chroot: about a minute)"):
         state = lab.start()
+    if as_json:  # the lab's passwords stay in its state file, not on stdout
+        print_json(
+            {
+                "name": state.name,
+                "pid": state.pid,
+                "ari_url": state.ari_url,
+                "ami_url": state.ami_url,
+                "agi_bind": state.agi_bind,
+                "sip_port": state.sip_port,
+                "files": str(lab.dir),
+            }
+        )
+        return
     console.print(f"lab {state.name}: Asterisk running, pid {state.pid}", highlight=False)
     console.print(f"  ARI      {state.ari_url}  (user {state.ari_username})", highlight=False)
     console.print(f"  AMI      {state.ami_url}  (user {state.ami_username})", highlight=False)
@@ -41,12 +54,16 @@ def up(name: str | None = NAME) -> None:
 def down(
     name: str | None = NAME,
     purge: bool = typer.Option(False, "--purge", help="Also delete the instance's files and logs."),
+    as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Stop the lab Asterisk by its own pid."""
     lab = _lab(name)
     was_running = lab.stop()
     if purge:
         lab.purge()
+    if as_json:
+        print_json({"name": lab.name, "stopped": was_running, "purged": purge})
+        return
     console.print(f"lab {lab.name}: " + ("stopped" if was_running else "was not running"), highlight=False)
 
 
@@ -86,9 +103,13 @@ def status(name: str | None = NAME, as_json: bool = typer.Option(False, "--json"
 
 
 @app.command("cli")
-def cli(command: str, name: str | None = NAME) -> None:
+def cli(command: str, name: str | None = NAME, as_json: bool = typer.Option(False, "--json")) -> None:
     """Run one Asterisk CLI command in the lab (e.g. 'pjsip show endpoints')."""
-    console.print(_lab(name).cli(command), highlight=False, markup=False)
+    output = _lab(name).cli(command)
+    if as_json:
+        print_json({"command": command, "output": output})
+    else:
+        console.print(output, highlight=False, markup=False)
 
 
 @app.command("dial")

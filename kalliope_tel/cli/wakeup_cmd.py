@@ -159,10 +159,15 @@ def list_cmd(
 
 @app.command("cancel")
 def cancel_cmd(
-    alarm: int, series: bool = typer.Option(False, "--series", help="Cancel the whole daily series.")
+    alarm: int,
+    series: bool = typer.Option(False, "--series", help="Cancel the whole daily series."),
+    as_json: bool = JSON,
 ) -> None:
     count = run(lambda s, p: services.cancel_alarm(s, p, alarm, series=series))
-    console.print(f"{count} alarm(s) cancelled")
+    if as_json:
+        print_json({"alarm": alarm, "cancelled": count})
+    else:
+        console.print(f"{count} alarm(s) cancelled")
 
 
 @app.command("alerts")
@@ -172,10 +177,13 @@ def alerts_cmd(as_json: bool = JSON) -> None:
 
 
 @app.command("ack")
-def ack_cmd(alarm: int, by: str = typer.Option("", help="Who took care of it.")) -> None:
+def ack_cmd(alarm: int, by: str = typer.Option("", help="Who took care of it."), as_json: bool = JSON) -> None:
     """Acknowledge a no-answer alert (the alarm moves to the finished list)."""
     run(lambda s, p: services.acknowledge(s, p, alarm, by))
-    console.print(f"alarm {alarm} acknowledged")
+    if as_json:
+        print_json({"alarm": alarm, "acknowledged": True, "by": by})
+    else:
+        console.print(f"alarm {alarm} acknowledged")
 
 
 @app.command("timeline")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,3 +88,31 @@ def test_cli_config_show_masks_and_bad_value_is_one_line(tmp_path: Path) -> None
     assert "agi_bind (KALLIOPE_AGI_BIND)" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_every_command_that_can_change_something_accepts_json() -> None:
+    """Scripts and panels drive the CLI: each command answers in JSON on request."""
+    import typer.main
+
+    from kalliope_tel.cli.main import app
+
+    root = typer.main.get_command(app)
+    # Long-running or informational only: no result to print as JSON.
+    exempt = {"serve", "version"}
+
+    def walk(command: Any, path: str) -> list[str]:
+        subcommands = getattr(command, "commands", None)  # a group (typer vendors click)
+        if subcommands is not None:
+            return [p for name, sub in subcommands.items() for p in walk(sub, f"{path} {name}".strip())]
+        return [path]
+
+    missing = []
+    for path in walk(root, ""):
+        if path in exempt:
+            continue
+        command = root
+        for part in path.split():
+            command = command.commands[part]
+        if not any("--json" in getattr(param, "opts", []) for param in command.params):
+            missing.append(path)
+    assert missing == []
