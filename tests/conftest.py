@@ -140,13 +140,16 @@ def lab_state(lab: LabInstance) -> LabState:
     return state
 
 
-def kalliope(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess, as an operator would."""
+def kalliope(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as an operator would (``stdin``: what is typed or piped in)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("KALLIOPE_")}
     full_env["KALLIOPE_LAB_ROOT"] = str(LAB_ROOT)
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "kalliope_tel", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         env=full_env,

@@ -8,29 +8,18 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kalliope_tel.resources import asterisk_conf_dir
-from tests.conftest import LAB_ROOT
+from tests.conftest import kalliope
 
 pytestmark = pytest.mark.integration
 
 
 def cli(*args: str, db: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KALLIOPE_")}
-    env.update(KALLIOPE_DATABASE_URL=f"sqlite:///{db}", KALLIOPE_LAB_ROOT=str(LAB_ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "kalliope_tel", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return kalliope(*args, env={"KALLIOPE_DATABASE_URL": f"sqlite:///{db}"}, stdin=stdin)
 
 
 def mode(path: Path) -> int:
