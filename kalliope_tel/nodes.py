@@ -27,6 +27,10 @@ from kalliope_tel.tenancy.models import ServeNode
 log = structlog.get_logger(__name__)
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 20.0
+# A node silent for this long is forgotten: nodes named by host and pid get a
+# new name at every start, and one that crashed must not fail doctor forever
+# (its calls were recovered by the watchdog long before).
+FORGET_SECONDS = 3600.0
 
 
 def write_status(sessions: sessionmaker[Session], node: str, status: dict[str, Any], *, stopped: bool = False) -> None:
@@ -52,7 +56,8 @@ async def heartbeat_loop(sessions: sessionmaker[Session], node: str, status: Cal
 def read_nodes(session: Session, now: datetime | None = None) -> list[dict[str, Any]]:
     now = now or utcnow()
     out = []
-    for row in session.scalars(select(ServeNode).order_by(ServeNode.node)):
+    forgotten = now - timedelta(seconds=FORGET_SECONDS)
+    for row in session.scalars(select(ServeNode).where(ServeNode.heartbeat_at >= forgotten).order_by(ServeNode.node)):
         alive = row.stopped_at is None and now - row.heartbeat_at < timedelta(seconds=STALE_SECONDS)
         out.append(
             {

@@ -121,7 +121,8 @@ async def _keep_ami(ami: AmiClient, stop: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, 8.0)
-    await stop.wait()
+    # Held until the supervisor cancels it: returning would read as a crash.
+    await asyncio.Event().wait()
 
 
 async def serve(
@@ -197,12 +198,14 @@ async def serve(
         for feature in features:
             if feature.drain is not None:
                 await feature.drain(ctx, SHUTDOWN_GRACE)
+        # Stop supervising before closing the links, or their tasks' ends
+        # would be taken for crashes and restarted.
+        await supervisor.stop()
         for link in links:
             await link.runtime.aclose()
             await link.client.aclose()
         for ami in amis.values():
             await ami.aclose()
-        await supervisor.stop()
         for task in (stopper, fatal):
             task.cancel()
         await asyncio.gather(stopper, fatal, return_exceptions=True)
