@@ -71,3 +71,41 @@ def test_default_pbx_exists_and_is_unique(db: Session) -> None:
 def test_rows_are_isolated_between_tests(db: Session) -> None:
     # The PBX added by the previous test was rolled back.
     assert db.scalars(select(Pbx.slug)).all() == ["default"]
+
+
+def test_upgrading_an_install_with_data_keeps_every_row(fresh_db_url: str) -> None:
+    """SQLite rebuilds tables to alter them; with foreign keys on, rebuilding
+    'pbx' (0004) cascaded into every hotel table and emptied them."""
+    from sqlalchemy import text
+
+    engine = make_engine(fresh_db_url)
+    try:
+        migrate.upgrade(engine, "0003")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO hotel_outbound_class (pbx_id, name, description, patterns, trunk_context)"
+                    " VALUES (1, 'std', '', '[]', 'kt-lab-trunk')"
+                )
+            )
+            conn.execute(text("INSERT INTO hotel_room_template (pbx_id, name) VALUES (1, 'std')"))
+            template = conn.execute(text("SELECT id FROM hotel_room_template")).scalar_one()
+            conn.execute(
+                text(
+                    "INSERT INTO hotel_room (pbx_id, extension, name, template_id, clean)"
+                    " VALUES (1, '101', 'Room 101', :t, true)"
+                ),
+                {"t": template},
+            )
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            counts = [
+                conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                for t in ("hotel_outbound_class", "hotel_room_template", "hotel_room", "pbx")
+            ]
+            if engine.dialect.name == "sqlite":  # switched back on after the migration
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+        assert counts == [1, 1, 1, 1]
+        migrate.check(engine)
+    finally:
+        engine.dispose()
