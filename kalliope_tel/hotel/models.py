@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     ForeignKey,
+    ForeignKeyConstraint,
     Integer,
     String,
     Text,
@@ -31,6 +32,29 @@ class LdapMode(enum.StrEnum):
     NONE = "none"
     INTERNAL = "internal"
     PUBLIC = "public"
+
+
+def same_pbx(table: str, column: str, parent: str, ondelete: str | None = None) -> ForeignKeyConstraint:
+    """``(pbx_id, column)`` references ``parent (pbx_id, id)``: the database
+    itself refuses a row that points at another PBX's row."""
+    return ForeignKeyConstraint(
+        ["pbx_id", column],
+        [f"{parent}.pbx_id", f"{parent}.id"],
+        name=f"fk_{table}_{column}_same_pbx",
+        ondelete=ondelete,
+    )
+
+
+def pbx_row(table: str) -> UniqueConstraint:
+    """``(pbx_id, id)`` unique: what ``same_pbx`` keys refer to."""
+    return UniqueConstraint("pbx_id", "id", name=f"uq_{table}_pbx_row")
+
+
+def class_refs(table: str) -> tuple[ForeignKeyConstraint, ForeignKeyConstraint]:
+    return (
+        same_pbx(table, "standard_class_id", "hotel_outbound_class"),
+        same_pbx(table, "restricted_class_id", "hotel_outbound_class"),
+    )
 
 
 class ClassKind(enum.StrEnum):
@@ -60,7 +84,10 @@ class CleaningSource(enum.StrEnum):
 
 class HotelSettings(PbxOwned, Base):
     __tablename__ = "hotel_settings"
-    __table_args__ = (UniqueConstraint("pbx_id"),)
+    __table_args__ = (
+        UniqueConstraint("pbx_id"),
+        same_pbx("hotel_settings", "non_room_class_id", "hotel_outbound_class"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     cleaning_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -69,14 +96,14 @@ class HotelSettings(PbxOwned, Base):
     # Local time (the PBX's timezone) at which occupied rooms become dirty.
     nightly_dirty_at: Mapped[time] = mapped_column(Time, default=time(3, 0))
     # Class of outbound calls from extensions that are not rooms.
-    non_room_class_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_outbound_class.id"))
+    non_room_class_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class OutboundClass(PbxOwned, Base):
     """A named set of destination patterns a caller may dial, routed to a trunk context."""
 
     __tablename__ = "hotel_outbound_class"
-    __table_args__ = (UniqueConstraint("pbx_id", "name"),)
+    __table_args__ = (UniqueConstraint("pbx_id", "name"), pbx_row("hotel_outbound_class"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(40))
@@ -93,8 +120,9 @@ class TemplateValues:
     ldap_mode: Mapped[LdapMode | None] = mapped_column(str_enum(LdapMode, "ldap_mode"))
     organization: Mapped[str | None] = mapped_column(String(100))  # shown as "building"
     organizational_unit: Mapped[str | None] = mapped_column(String(100))  # shown as "floor"
-    standard_class_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_outbound_class.id"))
-    restricted_class_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_outbound_class.id"))
+    # Classes of the same PBX (composite keys in each table's __table_args__).
+    standard_class_id: Mapped[int | None] = mapped_column(Integer)
+    restricted_class_id: Mapped[int | None] = mapped_column(Integer)
     calls_limit: Mapped[int | None] = mapped_column(Integer)  # 0: no limit
     busy_level: Mapped[int | None] = mapped_column(Integer)  # 0: never busy by count
     ring_timeout: Mapped[int | None] = mapped_column(Integer)  # seconds before "not answered"
@@ -117,7 +145,7 @@ class TemplateDefaults(TemplateValues, PbxOwned, Base):
     """The "Default values of room templates" panel: seeds every new template."""
 
     __tablename__ = "hotel_template_defaults"
-    __table_args__ = (UniqueConstraint("pbx_id"),)
+    __table_args__ = (UniqueConstraint("pbx_id"), *class_refs("hotel_template_defaults"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     failovers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
@@ -125,7 +153,11 @@ class TemplateDefaults(TemplateValues, PbxOwned, Base):
 
 class RoomTemplate(TemplateValues, PbxOwned, Base):
     __tablename__ = "hotel_room_template"
-    __table_args__ = (UniqueConstraint("pbx_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("pbx_id", "name"),
+        pbx_row("hotel_room_template"),
+        *class_refs("hotel_room_template"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(60))
@@ -138,12 +170,17 @@ class RoomTemplate(TemplateValues, PbxOwned, Base):
 
 class Room(TemplateValues, PbxOwned, Base):
     __tablename__ = "hotel_room"
-    __table_args__ = (UniqueConstraint("pbx_id", "extension"),)
+    __table_args__ = (
+        UniqueConstraint("pbx_id", "extension"),
+        pbx_row("hotel_room"),
+        *class_refs("hotel_room"),
+        same_pbx("hotel_room", "template_id", "hotel_room_template", "RESTRICT"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     extension: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(80))
-    template_id: Mapped[int] = mapped_column(ForeignKey("hotel_room_template.id", ondelete="RESTRICT"))
+    template_id: Mapped[int] = mapped_column(Integer)
     clean: Mapped[bool] = mapped_column(Boolean, default=True)
     cleaning_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -199,9 +236,10 @@ class Stay(PbxOwned, Base):
     """A reservation: from check-in to check-out. Open while ``checkout_at`` is null."""
 
     __tablename__ = "hotel_stay"
+    __table_args__ = (same_pbx("hotel_stay", "room_id", "hotel_room", "CASCADE"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    room_id: Mapped[int] = mapped_column(ForeignKey("hotel_room.id", ondelete="CASCADE"), index=True)
+    room_id: Mapped[int] = mapped_column(Integer, index=True)
     # Copied at check-in: history keeps what the room was called then.
     room_extension: Mapped[str] = mapped_column(String(20))
     owner: Mapped[str] = mapped_column(String(120))
@@ -218,9 +256,10 @@ class CleaningEvent(PbxOwned, Base):
     """Every change of a room's cleaning status, and who made it."""
 
     __tablename__ = "hotel_cleaning_event"
+    __table_args__ = (same_pbx("hotel_cleaning_event", "room_id", "hotel_room", "CASCADE"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    room_id: Mapped[int] = mapped_column(ForeignKey("hotel_room.id", ondelete="CASCADE"), index=True)
+    room_id: Mapped[int] = mapped_column(Integer, index=True)
     clean: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[CleaningSource] = mapped_column(str_enum(CleaningSource, "cleaning_source"))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

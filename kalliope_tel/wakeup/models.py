@@ -23,6 +23,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
+from kalliope_tel.hotel.models import same_pbx
 from kalliope_tel.tenancy.models import PbxOwned
 
 
@@ -71,9 +72,10 @@ class WakeupSettings(PbxOwned, Base):
 
 class Alarm(PbxOwned, Base):
     __tablename__ = "wakeup_alarm"
+    __table_args__ = (same_pbx("wakeup_alarm", "room_id", "hotel_room", "CASCADE"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    room_id: Mapped[int] = mapped_column(ForeignKey("hotel_room.id", ondelete="CASCADE"), index=True)
+    room_id: Mapped[int] = mapped_column(Integer, index=True)
     stay_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_stay.id", ondelete="SET NULL"))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     state: Mapped[AlarmState] = mapped_column(

@@ -109,3 +109,45 @@ def test_upgrading_an_install_with_data_keeps_every_row(fresh_db_url: str) -> No
         migrate.check(engine)
     finally:
         engine.dispose()
+
+
+def test_the_database_refuses_a_row_that_refers_to_another_pbx(db: Session) -> None:
+    """Composite keys (pbx_id, <ref>_id): services look rows up per PBX, and
+    the database enforces it as well."""
+    from sqlalchemy.exc import IntegrityError
+
+    from kalliope_tel.hotel import services as hotel
+    from kalliope_tel.hotel.models import Room, Stay
+    from kalliope_tel.tenancy.services import create_pbx
+    from kalliope_tel.wakeup.models import Alarm
+
+    a, b = create_pbx(db, "pbxa", "A"), create_pbx(db, "pbxb", "B")
+    for pbx in (a, b):
+        hotel.ensure_default_classes(db, pbx, "kt-lab-trunk")
+        hotel.create_template(db, pbx, "std")
+    room_a = hotel.create_room(db, a, "101", "A 101", "std").room
+    template_a = hotel.get_template(db, a, "std")
+    class_a = hotel.get_class(db, a, "standard")
+    from kalliope_tel.db.base import utcnow
+
+    bad_rows = [
+        Stay(pbx_id=b.id, room_id=room_a.id, room_extension="101", owner="x"),
+        Room(pbx_id=b.id, extension="102", name="x", template_id=template_a.id),
+        Room(
+            pbx_id=b.id,
+            extension="103",
+            name="x",
+            template_id=hotel.get_template(db, b, "std").id,
+            standard_class_id=class_a.id,
+        ),
+        Alarm(pbx_id=b.id, room_id=room_a.id, due_at=utcnow(), next_attempt_at=utcnow()),
+    ]
+    for row in bad_rows:
+        savepoint = db.begin_nested()
+        db.add(row)
+        with pytest.raises(IntegrityError):
+            db.flush()
+        savepoint.rollback()
+    # The same rows within one PBX are fine.
+    db.add(Stay(pbx_id=a.id, room_id=room_a.id, room_extension="101", owner="x"))
+    db.flush()
