@@ -82,15 +82,10 @@ class AriRuntime:
 
     async def _on_connected(self) -> None:
         if not self._connected_once:
-            # Nothing can have been lost before the first connection. Warm up
-            # instead: the process's first HTTP request through httpx costs
-            # 60-75 ms of lazy set-up on the event loop; made here, it is not
-            # made while answering the first call (a fax call then ran 58-99 ms
-            # late). Channels tracked meanwhile are not reconciled (they were
-            # judged lost before they existed: a race seen in CI).
+            # Nothing can have been lost before the first connection, and
+            # nothing is awaited here: events flow at once. (A channel tracked
+            # while this awaited used to be judged lost before it existed.)
             self._connected_once = True
-            with contextlib.suppress(AriError):
-                await self.client.ping()
             return
         self.reconnects += 1
         # Only channels tracked before Asterisk is asked: one tracked while the
