@@ -18,6 +18,7 @@ from kalliope_tel.cli.context import STATE, console, print_json
 if TYPE_CHECKING:
     from kalliope_tel.asterisk.endpoints import AsteriskEndpoints
     from kalliope_tel.asterisk.targets import ConfigTarget
+    from kalliope_tel.tenancy.models import Pbx
 
 app = typer.Typer(help="Generated Asterisk configuration (PJSIP accounts, rooms' dialplan).", no_args_is_help=True)
 
@@ -29,26 +30,32 @@ class Rendered:
     files: dict[str, str] = field(default_factory=dict)
 
 
-def render_by_server(pbx_slug: str | None) -> list[Rendered]:
-    """Every PBX's files (or one PBX's), grouped by the Asterisk it lives on."""
+def where(pbx: Pbx) -> tuple[ConfigTarget, AsteriskEndpoints | None]:
+    """Where a PBX's files go, and how to reach its Asterisk (None when it
+    cannot be resolved now: rendering works without it, reloading says why)."""
     from kalliope_tel.asterisk.endpoints import server_endpoints
     from kalliope_tel.asterisk.targets import config_target
+    from kalliope_tel.errors import KalliopeError
+
+    target = config_target(STATE.settings, pbx.asterisk_server)
+    try:
+        return target, server_endpoints(STATE.settings, pbx.asterisk_server)
+    except KalliopeError:
+        return target, None
+
+
+def render_by_server(pbx_slug: str | None) -> list[Rendered]:
+    """Every PBX's files (or one PBX's), grouped by the Asterisk it lives on."""
     from kalliope_tel.db.engine import transaction
     from kalliope_tel.dialplan.generator import render
-    from kalliope_tel.errors import KalliopeError
     from kalliope_tel.tenancy.services import get_pbx, list_pbxs
 
     groups: dict[str, Rendered] = {}
-    settings = STATE.settings
     with transaction(STATE.container.sessions) as session:
         for pbx in [get_pbx(session, pbx_slug)] if pbx_slug else list_pbxs(session):
             group = groups.get(pbx.asterisk_name)
             if group is None:
-                try:
-                    endpoints: AsteriskEndpoints | None = server_endpoints(settings, pbx.asterisk_server)
-                except KalliopeError:
-                    endpoints = None  # render works without a running Asterisk; apply says why
-                group = groups[pbx.asterisk_name] = Rendered(config_target(settings, pbx.asterisk_server), endpoints)
+                group = groups[pbx.asterisk_name] = Rendered(*where(pbx))
             group.files.update(render(session, pbx, group.target.device_template, STATE.container.features).files)
     return list(groups.values())
 

@@ -125,21 +125,14 @@ def remove(
 ) -> None:
     """Remove a PBX with everything it owns, and its generated files from its Asterisk."""
     from kalliope_tel.asterisk.apply import remove_files
-    from kalliope_tel.asterisk.endpoints import server_endpoints
-    from kalliope_tel.asterisk.targets import config_target
-    from kalliope_tel.cli.asterisk_cmd import reload_through_ami
+    from kalliope_tel.cli.asterisk_cmd import reload_through_ami, where
     from kalliope_tel.dialplan.generator import dialplan_file, pjsip_file
     from kalliope_tel.errors import KalliopeError
     from kalliope_tel.tenancy.services import get_pbx, remove_pbx
 
     def plan(session: Session) -> tuple[Any, Any, dict[str, Any]]:
         pbx = get_pbx(session, slug)
-        target = config_target(STATE.settings, pbx.asterisk_server)
-        try:
-            endpoints = server_endpoints(STATE.settings, pbx.asterisk_server)
-        except KalliopeError:
-            endpoints = None
-        return target, endpoints, _pbx_row(session, pbx)
+        return (*where(pbx), _pbx_row(session, pbx))
 
     target, endpoints, row = _in_transaction(plan)
     if not yes and not typer.confirm(f"Remove PBX {slug} with its {row['rooms']} room(s) and all its data?"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kalliope_tel.features.base import AsteriskLink, Feature, ServeContext
+from kalliope_tel.features.base import AsteriskLink, Feature, ServeContext, drain_app
 
 if TYPE_CHECKING:
     from kalliope_tel.asterisk.ari.runtime import StasisApplication
@@ -35,12 +35,7 @@ def _stasis(ctx: ServeContext, link: AsteriskLink) -> dict[str, StasisApplicatio
 
 
 async def _drain(ctx: ServeContext, grace: float) -> None:
-    import structlog
-
-    for link in ctx.links:
-        app = link.apps[APP]
-        if not await app.wait_idle(grace):
-            structlog.get_logger(__name__).warning("serve.unfinished_fax_calls", count=len(app.calls))
+    await drain_app(ctx, APP, grace, lambda app: len(app.calls))
 
 
 def _warm_up() -> None:

@@ -50,6 +50,17 @@ class ServeContext:
     parts: dict[str, Any] = field(default_factory=dict)
 
 
+async def drain_app(ctx: ServeContext, app_name: str, grace: float, count: Callable[[Any], int]) -> None:
+    """Wait up to ``grace`` for the Stasis app ``app_name`` to go idle on every
+    link; log how many calls were still running (``count(app)``) where not."""
+    import structlog
+
+    for link in ctx.links:
+        app = link.apps[app_name]
+        if not await app.wait_idle(grace):
+            structlog.get_logger(__name__).warning(f"serve.unfinished_{app_name}_calls", count=count(app))
+
+
 @dataclass(frozen=True)
 class Job:
     """A background coroutine ``serve`` supervises: restarted when it ends or raises."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kalliope_tel.features.base import AsteriskLink, DialplanFragment, Feature, Job, ServeContext
+from kalliope_tel.features.base import AsteriskLink, DialplanFragment, Feature, Job, ServeContext, drain_app
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -39,12 +39,7 @@ def _jobs(ctx: ServeContext) -> list[Job]:
 
 
 async def _drain(ctx: ServeContext, grace: float) -> None:
-    import structlog
-
-    for link in ctx.links:
-        app = link.apps[APP]
-        if not await app.wait_idle(grace):
-            structlog.get_logger(__name__).warning("serve.unfinished_wakeup_calls", count=app.active)
+    await drain_app(ctx, APP, grace, lambda app: app.active)
 
 
 def _dialplan(session: Session, pbx: Pbx, device_template: str) -> DialplanFragment:
