@@ -7,8 +7,11 @@ session, an ``externalMedia`` channel sending the call's audio to it, and a
 mixing bridge joining that channel to the call.
 
 Entering: ``Stasis(<ari app>,fax,receive)`` in the dialplan receives a fax on
-the call; ``FaxApplication.send`` originates a call that enters as
-``fax,send``. Each call's events are handled one at a time by its own
+the call; ``Stasis(<ari app>,fax,receive,<pbx>,<instance id>)`` receives it
+for a fax instance: the service (``InboundService``) admits the call within
+the limits before it is answered, gives the instance's options, and takes
+the pages when the call ends. ``FaxApplication.send`` originates a call that
+enters as ``fax,send``. Each call's events are handled one at a time by its own
 worker, in the order they happen; commands that lead to events (answer,
 open media, bridge) queue those events for the same worker.
 """
@@ -20,8 +23,9 @@ import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -41,11 +45,33 @@ from kalliope_tel.files import private_dir
 
 if TYPE_CHECKING:
     from kalliope_tel.asterisk.ari.runtime import AriRuntime
+    from kalliope_tel.fax.inbound import Admission
+    from kalliope_tel.fax.jobs import AttemptResult, SendClaim
+    from kalliope_tel.fax.service import FaxService
 
 log = structlog.get_logger(__name__)
 APP_NAME = "fax"
 STALLED = "no audio from Asterisk any more (one-way media)"
 FULL = "fax capacity reached (fax_max_calls)"
+
+
+@dataclass(frozen=True)
+class InboundCall:
+    """A call received for a fax instance, as the service records it."""
+
+    pbx: str
+    instance_id: int
+    slot_id: int
+    call_id: str
+    calling: str
+    reached: str
+    started_at: datetime
+
+
+class InboundService(Protocol):
+    async def admit(self, pbx_slug: str, instance_id: int, call_id: str) -> Admission: ...
+
+    async def finished(self, call: InboundCall, result: FaxCallResult) -> None: ...
 
 
 @dataclass
@@ -76,10 +102,20 @@ class _Call:
     dial_status: str = ""
     hangup_cause: int = 0
     ended: bool = False  # CallEnded was queued (once)
+    # Set by the externalMedia channel's StasisStart. Asterisk answers the
+    # REST call before that channel is in Stasis (it is originated on another
+    # thread), and bridging it earlier fails with 422 "Channel not in Stasis
+    # application" -- seen in CI about one run in three.
+    media_entered: asyncio.Event = field(default_factory=asyncio.Event)
+    inbound: InboundCall | None = None
+    on_phase_b: Callable[[], None] | None = None  # a send's line is up: pages are going
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     queue: asyncio.Queue[f.Event] = field(default_factory=asyncio.Queue)
     result: asyncio.Future[FaxCallResult] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     worker: asyncio.Task[None] | None = None
+
+
+MEDIA_ENTRY_TIMEOUT = 5.0  # seconds for the externalMedia channel's StasisStart
 
 
 class FaxApplication:
@@ -95,10 +131,14 @@ class FaxApplication:
         stall_after: float = 5.0,
         ari_app: str | None = None,
         max_calls: int = 0,
+        inbound: InboundService | None = None,
     ) -> None:
         """``max_calls``: simultaneous fax calls on this node (0: no cap); a
-        call over it is refused at once (congestion) and never answered."""
+        call over it is refused at once (congestion) and never answered.
+        ``inbound``: the service calls for an instance are received for."""
         self.max_calls = max_calls
+        self.inbound = inbound
+        self._after: set[asyncio.Task[None]] = set()  # service work after a call
         self.refused = 0
         self.stall_after = stall_after
         self.runtime = runtime
@@ -124,15 +164,18 @@ class FaxApplication:
         caller_id: str | None = None,
         variables: dict[str, str] | None = None,
         max_seconds: float = 900.0,
+        call_id: str | None = None,
+        on_phase_b: Callable[[], None] | None = None,
     ) -> FaxCallResult:
         """Call ``endpoint`` and send ``document`` (fax pages, see
         ``kalliope_tel.fax.documents.prepare``); returns when the call ends."""
-        call_id = f"kt-fax-{uuid.uuid4().hex[:12]}"
+        call_id = call_id or f"kt-fax-{uuid.uuid4().hex[:12]}"
         if self._full():
             self.refused += 1
             return FaxCallResult(call_id, f.Direction.SEND, False, FULL, None)
         call = self._new_call(call_id, f.Direction.SEND, options, max_seconds)
         call.tx_file = document
+        call.on_phase_b = on_phase_b
         self.runtime.track(call_id, APP_NAME)
         try:
             await self.runtime.client.originate(
@@ -155,6 +198,8 @@ class FaxApplication:
             call = self.calls.get(self._by_media[cid])
             if call is not None and isinstance(event, ChannelDestroyed):
                 call.queue.put_nowait(f.MediaLost())
+            elif call is not None and isinstance(event, StasisStart):
+                call.media_entered.set()
             return
         if isinstance(event, StasisStart):
             await self._stasis_start(event)
@@ -198,13 +243,52 @@ class FaxApplication:
             if self._full():
                 # Refused before answering: the caller hears congestion and
                 # retries later; the calls in progress keep their share.
-                self.refused += 1
-                log.warning("fax.refused", channel=cid, reason=FULL, calls=len(self.calls))
-                with contextlib.suppress(AriError):
-                    await self.runtime.client.hangup(cid, reason="congestion")
+                await self._refuse(cid, FULL)
                 return
-            call = self._new_call(cid, f.Direction.RECEIVE, None, 900.0)
+            inbound, options = None, None
+            if len(args) >= 3 and self.inbound is not None:
+                admitted = await self._admit(event, args[1], args[2], args[3] if len(args) > 3 else "")
+                if admitted is None:
+                    return
+                inbound, options = admitted
+            call = self._new_call(cid, f.Direction.RECEIVE, options, 900.0)
+            call.inbound = inbound
         call.queue.put_nowait(f.Start(answered=event.channel.state == "Up"))
+
+    async def _admit(
+        self, event: StasisStart, pbx: str, instance: str, reached: str
+    ) -> tuple[InboundCall, FaxOptions] | None:
+        """Ask the service; a refused call hears congestion and is never answered."""
+        cid = event.channel.id
+        assert self.inbound is not None
+        if not instance.isdigit():
+            await self._refuse(cid, f"no such fax instance {instance!r}")
+            return None
+        try:
+            admission = await self.inbound.admit(pbx, int(instance), cid)
+        except Exception as exc:  # the database is down: the sender retries later
+            log.warning("fax.admission_failed", channel=cid, error=str(exc))
+            await self._refuse(cid, "admission failed")
+            return None
+        if not admission.admitted or admission.options is None:
+            await self._refuse(cid, admission.reason)
+            return None
+        call = InboundCall(
+            pbx,
+            admission.instance_id,
+            admission.slot_id,
+            cid,
+            event.channel.caller.number,
+            reached or event.channel.dialplan.exten,
+            datetime.now(UTC),
+        )
+        return call, admission.options
+
+    async def _refuse(self, cid: str, reason: str) -> None:
+        self.refused += 1
+        log.warning("fax.refused", channel=cid, reason=reason, calls=len(self.calls))
+        with contextlib.suppress(AriError):
+            await self.runtime.client.hangup(cid, reason="congestion")
 
     def _full(self) -> bool:
         return bool(self.max_calls) and len(self.calls) >= self.max_calls
@@ -309,11 +393,18 @@ class FaxApplication:
         address, rtp_port = variables.get("UNICASTRTP_LOCAL_ADDRESS"), variables.get("UNICASTRTP_LOCAL_PORT")
         if address and rtp_port:
             endpoint.remote = (address, int(rtp_port))  # send before hearing from it
+        try:
+            await asyncio.wait_for(call.media_entered.wait(), MEDIA_ENTRY_TIMEOUT)
+        except TimeoutError:
+            call.queue.put_nowait(f.Failed("the externalMedia channel never entered Stasis"))
+            return
         call.queue.put_nowait(f.MediaReady(call.media_id))
 
     def _fax_event(self, call: _Call, event: FaxEvent) -> None:
         if isinstance(event, PhaseB):
             call.remote_ident = event.remote_ident
+            if call.on_phase_b is not None:
+                call.on_phase_b()
         log.info("fax.progress", call=call.id, kind=type(event).__name__, **vars(event))
 
     def _session_ended(self, call: _Call, fut: asyncio.Future[PhaseE]) -> None:
@@ -372,10 +463,92 @@ class FaxApplication:
             call.result.set_result(result)
         if self.on_result is not None:
             self.on_result(result)
+        if call.inbound is not None and self.inbound is not None:
+            task = asyncio.create_task(self._hand_over(call.inbound, result), name=f"fax-after-{call.id}")
+            self._after.add(task)
+            task.add_done_callback(self._after.discard)
+
+    async def _hand_over(self, call: InboundCall, result: FaxCallResult) -> None:
+        assert self.inbound is not None
+        try:
+            await self.inbound.finished(call, result)
+        except Exception:
+            # The pages stay in the spool (rx_file) for an operator; the log says which.
+            log.exception("fax.hand_over_failed", call=call.call_id, rx_file=str(result.rx_file))
 
     async def wait_idle(self, timeout: float) -> bool:
-        workers = [c.worker for c in self.calls.values() if c.worker is not None]
+        workers: list[asyncio.Task[None]] = [c.worker for c in self.calls.values() if c.worker is not None]
+        workers += list(self._after)
         if not workers:
             return True
         _done, pending = await asyncio.wait(workers, timeout=timeout)
         return not pending
+
+
+# ---------------------------------------------------------------- the service's adapters
+class ServiceInbound:
+    """Calls for a fax instance, handed to the fax service (``FaxService``)."""
+
+    def __init__(self, service: FaxService) -> None:
+        self.service = service
+
+    async def admit(self, pbx_slug: str, instance_id: int, call_id: str) -> Admission:
+        return await self.service.admit(pbx_slug, instance_id, call_id)
+
+    async def finished(self, call: InboundCall, result: FaxCallResult) -> None:
+        from kalliope_tel.fax.inbound import Reception
+        from kalliope_tel.fax.models import Media
+
+        phase_e = result.phase_e
+        reception = Reception(
+            call_id=call.call_id,
+            calling=call.calling,
+            reached=call.reached,
+            started_at=call.started_at,
+            ended_at=datetime.now(UTC),
+            ok=result.ok,
+            reason="" if result.ok else result.reason,
+            pages=result.pages,
+            bit_rate=phase_e.bit_rate if phase_e else 0,
+            ecm=phase_e.ecm if phase_e else False,
+            remote_ident=result.remote_ident,
+            media=Media.ENGINE,
+        )
+        await self.service.received(call.pbx, call.instance_id, call.slot_id, reception, result.rx_file)
+
+
+class JobEngine:
+    """Places the fax service's send attempts through a ``FaxApplication``."""
+
+    def __init__(self, app: FaxApplication, data_dir: Path) -> None:
+        self.app = app
+        self.data_dir = data_dir
+
+    @property
+    def room(self) -> int:
+        cap = self.app.max_calls or 1_000
+        return max(cap - len(self.app.calls), 0)
+
+    async def send(self, claim: SendClaim, on_phase_b: Callable[[], None]) -> AttemptResult:
+        from kalliope_tel.fax.jobs import AttemptResult
+
+        result = await self.app.send(
+            claim.endpoint,
+            self.data_dir / claim.document,
+            options=claim.options,
+            call_id=claim.call_id,
+            on_phase_b=on_phase_b,
+        )
+        phase_e = result.phase_e
+        return AttemptResult(
+            ok=result.ok,
+            reason="" if result.ok else result.reason,
+            pages=result.pages,
+            bit_rate=phase_e.bit_rate if phase_e else 0,
+            ecm=phase_e.ecm if phase_e else False,
+            remote_ident=result.remote_ident,
+        )
+
+    async def hangup(self, call_id: str) -> None:
+        with contextlib.suppress(AriError):
+            await self.app.runtime.client.hangup(call_id)

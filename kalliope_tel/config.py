@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     smtp_url: str = "smtp://127.0.0.1:25"
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
+    # Sender of the mails kalliope-tel writes (fax received, transmission reports).
+    mail_from: str = "kalliope-tel@localhost"
     imap_url: str = ""
     imap_username: str = ""
     imap_password: SecretStr = SecretStr("")
@@ -127,6 +129,12 @@ class Settings(BaseSettings):
     features: list[str] | None = None
     # Simultaneous fax calls per node; over it calls are refused (0: no cap).
     fax_max_calls: int = Field(default=50, ge=0)
+    # Built-in archive encryption: a base64 32-byte key (AES-256-GCM); see
+    # 'kalliope-tel fax archive keygen'. A secret: give it in the environment
+    # or a file readable by kalliope-tel only.
+    fax_archive_key: SecretStr = SecretStr("")
+    # How often serve looks for fax jobs and deliveries that are due (seconds).
+    fax_tick_seconds: float = Field(default=2.0, gt=0)
 
     # Diagnosing stalls: report every event-loop step slower than this many
     # milliseconds, naming the callback or task (asyncio debug mode; slower). 0: off.
@@ -173,6 +181,13 @@ class Settings(BaseSettings):
         if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:4573")
         return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _check_mail_from(cls, value: str) -> str:
+        from kalliope_tel.mail.addresses import check_address
+
+        return check_address(value)
 
     @field_validator("log_level")
     @classmethod

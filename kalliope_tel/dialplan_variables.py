@@ -27,3 +27,18 @@ FROM_EXTEN = "KALLIOPE_FROM_EXTEN"
 # Answers of the hotel handlers.
 ROOM_ACTION = "KALLIOPE_ROOM_ACTION"
 OUTBOUND_CLASS = "KALLIOPE_OUTBOUND_CLASS"
+
+# Fax: the instance a call is for (generated per PBX), and the answers of the
+# res_fax handlers (fax-admit, fax-done) for T.38 callers.
+FAX_INSTANCE = "KALLIOPE_FAX_INSTANCE"
+FAX_ADMIT = "KALLIOPE_FAX_ADMIT"  # "yes", or the reason for refusing
+FAX_SLOT = "KALLIOPE_FAX_SLOT"
+FAX_FILE = "KALLIOPE_FAX_FILE"  # where ReceiveFax writes, as Asterisk sees it
+FAX_IDENT = "KALLIOPE_FAX_IDENT"
+FAX_HEADER = "KALLIOPE_FAX_HEADER"
+FAX_ECM = "KALLIOPE_FAX_ECM"
+FAX_MINRATE = "KALLIOPE_FAX_MINRATE"
+FAX_MAXRATE = "KALLIOPE_FAX_MAXRATE"
+FAX_MODEMS = "KALLIOPE_FAX_MODEMS"
+FAX_STARTED = "KALLIOPE_FAX_STARTED"
+FAX_REACHED = "KALLIOPE_FAX_REACHED"  # the number the caller dialled

@@ -14,6 +14,8 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # libspandsp-dev: the fax engine (cffi binding); libtiff: fax page files;
 # ghostscript and LibreOffice Writer (no GUI): documents to fax pages.
 DEB_PACKAGES="debootstrap libspandsp-dev libtiff-dev libtiff-tools ghostscript libreoffice-writer-nogui"
+# Tests only: a real OpenSSH server on loopback for the SFTP fax archive.
+if [[ "$PROFILE" == dev ]]; then DEB_PACKAGES="$DEB_PACKAGES openssh-server openssh-client"; fi
 missing=""
 for pkg in $DEB_PACKAGES; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

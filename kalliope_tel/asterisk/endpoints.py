@@ -28,6 +28,18 @@ class AsteriskEndpoints:
     ami_password: str
     agi_host: str
     agi_port: int
+    # Asterisk's spool directory as Asterisk sees it, and as we do (a lab's
+    # chroot); None: the same path (Asterisk on this machine, or a shared mount).
+    spool: tuple[str, str] | None = None
+
+    def local_path(self, asterisk_path: str) -> str:
+        """A file Asterisk wrote (res_fax), as this node reads it."""
+        if self.spool is None:
+            return asterisk_path
+        inner, outer = self.spool
+        if asterisk_path != inner and not asterisk_path.startswith(inner.rstrip("/") + "/"):
+            raise KalliopeError(f"{asterisk_path} is not under Asterisk's spool {inner}")
+        return outer + asterisk_path[len(inner) :]
 
 
 def _split_bind(bind: str) -> tuple[str, int]:
@@ -77,6 +89,7 @@ def _lab_endpoints(settings: Settings, lab_name: str) -> AsteriskEndpoints:
         state.ami_password,
         agi_host,
         agi_port,
+        (str(lab.inner / "spool"), str(lab.dir / "spool")),
     )
 
 
@@ -120,4 +133,5 @@ def server_endpoints(settings: Settings, server: AsteriskServer | None) -> Aster
         found.ami_password,
         agi_host,
         agi_port,
+        found.spool,
     )

@@ -14,12 +14,12 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from kalliope_tel.cli import asterisk_cmd, bench_cmd, config_cmd, db_cmd, lab_cmd, pbx_cmd
+from kalliope_tel.cli import asterisk_cmd, bench_cmd, config_cmd, db_cmd, lab_cmd, pbx_cmd, users_cmd
 from kalliope_tel.cli.context import STATE, console, err_console, print_json, print_table
 
 app = typer.Typer(
     name="kalliope-tel",
-    help="KalliopePBX add-on modules for Asterisk: hotel, wake-up calls, fax engine, PBXs (tenants).",
+    help="KalliopePBX add-on modules for Asterisk: hotel, wake-up calls, fax, PBXs (tenants) and their users.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -30,6 +30,7 @@ app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(asterisk_cmd.app, name="asterisk")
 app.add_typer(pbx_cmd.app, name="pbx")
+app.add_typer(users_cmd.app, name="users")
 
 
 def _mount_features() -> None:

@@ -1,37 +1,88 @@
-"""The fax feature: the engine's Stasis application, its cap and its checks."""
+"""The fax feature: the engine's Stasis application and the fax service
+(instances, send jobs, register, mails, archive), its handlers for res_fax
+receptions, its dialplan, CLI and checks."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kalliope_tel.features.base import AsteriskLink, Feature, ServeContext, drain_app
+from kalliope_tel.features.base import AsteriskLink, DialplanFragment, Feature, Job, ServeContext, drain_app
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from kalliope_tel.asterisk.agi.server import AgiRouter
     from kalliope_tel.asterisk.ari.runtime import StasisApplication
     from kalliope_tel.checks import Check
     from kalliope_tel.container import Container
+    from kalliope_tel.fax.service import FaxService
+    from kalliope_tel.tenancy.models import Pbx
 
 APP = "fax"
 
 
+def _service(ctx: ServeContext) -> FaxService:
+    from kalliope_tel.fax.service import FaxService
+
+    if "fax-service" not in ctx.parts:
+        ctx.parts["fax-service"] = FaxService(ctx.container, ctx.node)
+    service: FaxService = ctx.parts["fax-service"]
+    return service
+
+
 def _stasis(ctx: ServeContext, link: AsteriskLink) -> dict[str, StasisApplication]:
-    from kalliope_tel.ari_apps.fax import FaxApplication
+    from kalliope_tel.ari_apps.fax import FaxApplication, ServiceInbound
     from kalliope_tel.fax.session import live_sessions, sessions_created
 
     settings = ctx.container.settings
-    # Stasis(<ari_app>,fax,receive) receives a fax on the call; pages land in
-    # <data_dir>/fax/rx until the fax service (register, Mail2Fax) takes them.
+    # Stasis(<ari_app>,fax,receive,<pbx>,<instance>) receives a fax for an
+    # instance (the service admits it and takes the pages); without an
+    # instance, pages land in <data_dir>/fax/rx.
     app = FaxApplication(
         link.runtime,
         spool_dir=settings.data_dir / "fax",
         ari_app=link.node_app,
         max_calls=settings.fax_max_calls,
+        inbound=ServiceInbound(_service(ctx)),
     )
     ctx.status["fax_calls"] = lambda: sum(len(x.apps[APP].calls) for x in ctx.links if APP in x.apps)
     ctx.status["fax_live_sessions"] = live_sessions
     ctx.status["fax_sessions_created"] = sessions_created
     ctx.status["fax_refused"] = lambda: sum(x.apps[APP].refused for x in ctx.links if APP in x.apps)
     return {APP: app}
+
+
+def _jobs(ctx: ServeContext) -> list[Job]:
+    from kalliope_tel.ari_apps.fax import JobEngine
+    from kalliope_tel.fax.runner import FaxSender, deliveries_loop
+
+    service = _service(ctx)
+    settings = ctx.container.settings
+    tick = settings.fax_tick_seconds
+
+    async def deliveries() -> None:
+        await service.forget_own_slots()  # calls this node had before it (re)started are over
+        await deliveries_loop(service, tick)
+
+    jobs = [Job("fax-deliveries", deliveries)]
+    for link in ctx.links:
+        sender = FaxSender(service, JobEngine(link.apps[APP], settings.data_dir), asterisk=link.name, tick=tick)
+        ctx.parts[f"fax-sender@{link.label}"] = sender
+        connected = link.client.connected
+        jobs.append(Job(f"fax-send@{link.label}", lambda s=sender, c=connected: s.run(c)))  # type: ignore[misc]
+    return jobs
+
+
+def _agi(router: AgiRouter, container: Container) -> None:
+    from kalliope_tel.agi import fax
+
+    fax.register(router, container)
+
+
+def _dialplan(session: Session, pbx: Pbx, device_template: str) -> DialplanFragment:
+    from kalliope_tel.dialplan.fax import dialplan_fragment
+
+    return dialplan_fragment(session, pbx, device_template)
 
 
 async def _drain(ctx: ServeContext, grace: float) -> None:
@@ -72,8 +123,12 @@ def _doctor(container: Container) -> list[Check]:
 FEATURE = Feature(
     name="fax",
     summary="Fax over G.711 and T.38 through spandsp",
+    agi=_agi,
     stasis=_stasis,
+    jobs=_jobs,
     drain=_drain,
+    dialplan=_dialplan,
+    cli=("fax", "kalliope_tel.cli.fax_cmd:app"),
     warm_up=_warm_up,
     doctor=_doctor,
     benches={"fax": "kalliope_tel.cli.bench_cmd:fax"},

@@ -167,7 +167,8 @@ class LabInstance:
         if etc.exists():
             shutil.rmtree(etc)
         etc.mkdir(parents=True)
-        for sub in ("run", "log", "log/cdr-csv", "spool", "lib", "keys"):
+        # spool/kalliope-fax: res_fax receptions for the fax service; spool/faxnet: the lab's fax machines.
+        for sub in ("run", "log", "log/cdr-csv", "spool", "spool/kalliope-fax", "spool/faxnet", "lib", "keys"):
             (self.dir / sub).mkdir(exist_ok=True)
         stock = self.root / "etc/asterisk"
         for name in STOCK_CONF_FILES:

@@ -1,0 +1,92 @@
+"""``kalliope-tel users``: the people of a PBX (fax instances, later the web)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from kalliope_tel.cli.context import STATE, console, print_json, print_table, run_in_pbx
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from kalliope_tel.tenancy.models import Pbx
+    from kalliope_tel.users import services
+    from kalliope_tel.users.models import User
+else:
+    from kalliope_tel.lazy import LazyModule
+
+    services = LazyModule("kalliope_tel.users.services")
+
+app = typer.Typer(help="Users of a PBX: name and e-mail (unique across all PBXs).", no_args_is_help=True)
+JSON = typer.Option(False, "--json", help="Machine-readable output.")
+
+
+@app.callback()
+def users_main(pbx: str = typer.Option(None, "--pbx", help="PBX slug (default: the default PBX).")) -> None:
+    STATE.pbx_slug = pbx
+
+
+def _row(user: User) -> dict[str, Any]:
+    return {"name": user.name, "email": user.email, "full_name": user.full_name, "created_at": user.created_at}
+
+
+@app.command("add")
+def add_cmd(
+    name: str = typer.Argument(..., help="Login-style name (letters, digits, _ and -)."),
+    email: str = typer.Option(..., "--email", help="E-mail address (unique across all PBXs, case-sensitive)."),
+    full_name: str = typer.Option("", "--full-name"),
+    as_json: bool = JSON,
+) -> None:
+    """Add a user."""
+    data = run_in_pbx(lambda s, p: _row(services.add_user(s, p, name, email, full_name)))
+    if as_json:
+        print_json(data)
+    else:
+        console.print(f"user {data['name']} added ({data['email']})")
+
+
+@app.command("list")
+def list_cmd(as_json: bool = JSON) -> None:
+    """The PBX's users."""
+    rows = run_in_pbx(lambda s, p: [_row(u) for u in services.list_users(s, p)])
+    if as_json:
+        print_json(rows)
+    else:
+        print_table("users", ["name", "e-mail", "full name"], [[r["name"], r["email"], r["full_name"]] for r in rows])
+
+
+@app.command("show")
+def show_cmd(name: str, as_json: bool = JSON) -> None:
+    """One user, with their fax permissions."""
+
+    def work(session: Session, pbx: Pbx) -> dict[str, Any]:
+        from sqlalchemy import select
+
+        from kalliope_tel.fax.models import FaxInstance, InstanceUser
+
+        user = services.get_user(session, pbx, name)
+        perms = session.execute(
+            select(FaxInstance.name, InstanceUser.permission)
+            .join(InstanceUser, InstanceUser.instance_id == FaxInstance.id)
+            .where(InstanceUser.user_id == user.id)
+            .order_by(FaxInstance.name)
+        ).all()
+        return _row(user) | {"fax": {n: p.value for n, p in perms}}
+
+    data = run_in_pbx(work)
+    if as_json:
+        print_json(data)
+    else:
+        print_table(f"user {name}", ["field", "value"], [[k, v] for k, v in data.items()])
+
+
+@app.command("remove")
+def remove_cmd(name: str, as_json: bool = JSON) -> None:
+    """Remove a user (their faxes stay in the register)."""
+    run_in_pbx(lambda s, p: services.remove_user(s, p, name))
+    if as_json:
+        print_json({"removed": name})
+    else:
+        console.print(f"user {name} removed")

@@ -1,0 +1,526 @@
+"""Fax configuration per PBX: settings, remote storages, archival paths,
+templates, instances and the users enabled on them.
+
+Instance settings a template can provide are ``None`` on the instance when
+the template's value (or the built-in default) applies; ``effective`` gives
+the values a call uses. Callers own the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kalliope_tel.asterisk import confgate
+from kalliope_tel.fax.exceptions import InvalidValue, NotFound
+from kalliope_tel.fax.models import (
+    TEMPLATE_FIELDS,
+    ArchivePath,
+    Encryption,
+    FaxInstance,
+    FaxSettings,
+    FaxTemplate,
+    InstanceUser,
+    Mail2FaxAuth,
+    Mail2FaxEncryption,
+    PathPart,
+    Permission,
+    RemoteStorage,
+    Separation,
+    StorageKind,
+)
+from kalliope_tel.fax.session import MODEM_RATES, FaxOptions
+from kalliope_tel.fax.spandsp import V17, V27TER, V29
+from kalliope_tel.hotel.models import OutboundClass
+from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.tenancy.services import per_pbx_row
+from kalliope_tel.users.models import User
+
+MODEMS = {"v17": V17, "v29": V29, "v27ter": V27TER}
+RATES = (2400, 4800, 7200, 9600, 12000, 14400)  # what T.30 and res_fax know
+BUILTIN: dict[str, Any] = {
+    "local_ident": "",
+    "header": "",
+    "max_total": 0,
+    "ecm": True,
+    "min_rate": 2400,
+    "max_rate": 14400,
+    "modem": "v17,v29,v27ter",
+    "receive_enabled": True,
+    "max_inbound": 0,
+    "send_enabled": True,
+    "max_outbound": 0,
+    "outbound_class_id": None,
+    "max_attempts": 3,
+    "retry_minutes": 5.0,
+}
+
+
+def _gate(check: Any, value: Any, what: str) -> str:
+    try:
+        return str(check(value, what))
+    except confgate.UnsafeValue as exc:
+        message = str(exc)
+        raise InvalidValue(message if message.startswith(what) else f"{what}: {message}") from None
+
+
+def _text(value: str, limit: int, what: str) -> str:
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidValue(f"{what}: at most {limit} characters ({len(value)} given)")
+    if any(ord(c) < 32 or ord(c) > 126 for c in value):
+        raise InvalidValue(f"{what}: printable ASCII only (it is sent on the fax line)")
+    return value
+
+
+def _count(value: Any, what: str, low: int = 0, high: int = 10_000) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidValue(f"{what}: a whole number") from None
+    if not low <= number <= high:
+        raise InvalidValue(f"{what}: between {low} and {high}")
+    return number
+
+
+# ------------------------------------------------------------------ settings
+def get_settings(session: Session, pbx: Pbx) -> FaxSettings:
+    return per_pbx_row(session, FaxSettings, pbx)
+
+
+def update_settings(session: Session, pbx: Pbx, **values: Any) -> FaxSettings:
+    row = get_settings(session, pbx)
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key in ("max_inbound", "max_outbound", "max_total"):
+            setattr(row, key, _count(value, key.replace("_", " ")))
+        elif key == "serial_number":
+            row.serial_number = _gate(confgate.identifier, value, "serial number") if value else ""
+        else:
+            raise InvalidValue(f"unknown fax setting {key!r}")
+    session.flush()
+    return row
+
+
+# ------------------------------------------------------------------ storages
+def add_storage(
+    session: Session,
+    pbx: Pbx,
+    name: str,
+    *,
+    host: str,
+    username: str,
+    key_file: Path,
+    known_hosts: Path,
+    port: int = 22,
+    directory: str = ".",
+) -> RemoteStorage:
+    name = _gate(confgate.identifier, name, "storage name")
+    if session.scalar(select(RemoteStorage.id).where(RemoteStorage.pbx_id == pbx.id, RemoteStorage.name == name)):
+        raise InvalidValue(f"remote storage {name!r} exists already")
+    for path, what in ((key_file, "key file"), (known_hosts, "known-hosts file")):
+        if not path.is_absolute() or not path.is_file():
+            raise InvalidValue(f"{what}: {path} is not an existing file (give an absolute path)")
+    if key_file.stat().st_mode & 0o077:
+        raise InvalidValue(f"key file: {key_file} is readable by others; chmod 600 it")
+    row = RemoteStorage(
+        pbx_id=pbx.id,
+        name=name,
+        host=_text(host, 200, "host"),
+        port=_count(port, "port", 1, 65535),
+        username=_text(username, 64, "user name"),
+        directory=_text(directory, 300, "directory") or ".",
+        key_file=str(key_file),
+        known_hosts=str(known_hosts),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_storages(session: Session, pbx: Pbx) -> list[RemoteStorage]:
+    return list(
+        session.scalars(select(RemoteStorage).where(RemoteStorage.pbx_id == pbx.id).order_by(RemoteStorage.name))
+    )
+
+
+def get_storage(session: Session, pbx: Pbx, name: str) -> RemoteStorage:
+    row = session.scalars(
+        select(RemoteStorage).where(RemoteStorage.pbx_id == pbx.id, RemoteStorage.name == name)
+    ).first()
+    if row is None:
+        raise NotFound(f"no remote storage {name!r}")
+    return row
+
+
+# ------------------------------------------------------------------ archival paths
+def add_archive_path(
+    session: Session,
+    pbx: Pbx,
+    *,
+    directory: str = "",
+    storage: str = "",
+    encryption: str = "none",
+    enabled: bool = True,
+) -> ArchivePath:
+    """Append an archival path (local ``directory`` or remote ``storage``)."""
+    if bool(directory) == bool(storage):
+        raise InvalidValue("an archival path is either a local directory or a remote storage")
+    try:
+        enc = Encryption(encryption)
+    except ValueError:
+        raise InvalidValue("encryption: none or builtin") from None
+    position = (session.scalar(select(func.max(ArchivePath.position)).where(ArchivePath.pbx_id == pbx.id)) or 0) + 1
+    row = ArchivePath(pbx_id=pbx.id, position=position, enabled=enabled, encryption=enc)
+    if directory:
+        path = Path(directory)
+        if not path.is_absolute():
+            raise InvalidValue(f"archival directory: {directory} is not an absolute path")
+        row.kind, row.directory = StorageKind.LOCAL, str(path)
+    else:
+        row.kind, row.storage_id = StorageKind.REMOTE, get_storage(session, pbx, storage).id
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_archive_paths(session: Session, pbx: Pbx) -> list[ArchivePath]:
+    return list(session.scalars(select(ArchivePath).where(ArchivePath.pbx_id == pbx.id).order_by(ArchivePath.position)))
+
+
+def set_archive_path_enabled(session: Session, pbx: Pbx, position: int, enabled: bool) -> ArchivePath:
+    for row in list_archive_paths(session, pbx):
+        if row.position == position:
+            row.enabled = enabled
+            session.flush()
+            return row
+    raise NotFound(f"no archival path at position {position}")
+
+
+def remove_archive_path(session: Session, pbx: Pbx, position: int) -> None:
+    rows = list_archive_paths(session, pbx)
+    target = next((r for r in rows if r.position == position), None)
+    if target is None:
+        raise NotFound(f"no archival path at position {position}")
+    session.delete(target)
+    session.flush()
+    for n, row in enumerate((r for r in rows if r is not target), start=1):
+        row.position = n
+    session.flush()
+
+
+# ------------------------------------------------------------------ templates and instances
+def _class_id(session: Session, pbx: Pbx, name: str) -> int:
+    cls = session.scalars(
+        select(OutboundClass).where(OutboundClass.pbx_id == pbx.id, OutboundClass.name == name)
+    ).first()
+    if cls is None:
+        raise InvalidValue(f"outbound routing class {name!r} does not exist (see 'hotel classes list')")
+    return cls.id
+
+
+def check_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[str, Any]:
+    """Template-able values, checked; ``outbound_class`` is given by name."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key == "outbound_class":
+            out["outbound_class_id"] = _class_id(session, pbx, value)
+        elif key == "local_ident":
+            out[key] = _text(value, 20, "local station id")
+        elif key == "header":
+            out[key] = _text(value, 50, "header line")
+        elif key in ("max_total", "max_inbound", "max_outbound"):
+            out[key] = _count(value, key.replace("_", " "))
+        elif key in ("min_rate", "max_rate"):
+            what = "minimum rate" if key == "min_rate" else "maximum rate"
+            rate = _count(value, what, 2400, 14400)
+            if rate not in RATES:
+                raise InvalidValue(f"{what}: one of {', '.join(map(str, RATES))} bit/s")
+            out[key] = rate
+        elif key == "modem":
+            names = [m.strip().lower() for m in str(value).split(",") if m.strip()]
+            if not names or set(names) - set(MODEMS):
+                raise InvalidValue(f"modem: a comma-separated list of {', '.join(MODEMS)}")
+            out[key] = ",".join(names)
+        elif key == "max_attempts":
+            out[key] = _count(value, "maximum attempts", 1, 20)
+        elif key == "retry_minutes":
+            try:
+                minutes = float(value)
+            except (TypeError, ValueError):
+                raise InvalidValue("retry interval: minutes") from None
+            if not 0 <= minutes <= 24 * 60:
+                raise InvalidValue("retry interval: between 0 and 1440 minutes")
+            out[key] = minutes
+        elif key in ("ecm", "receive_enabled", "send_enabled"):
+            out[key] = bool(value)
+        else:
+            raise InvalidValue(f"unknown fax instance setting {key!r}")
+    return out
+
+
+def add_template(session: Session, pbx: Pbx, name: str, **values: Any) -> FaxTemplate:
+    name = _gate(confgate.identifier, name, "template name")
+    if session.scalar(select(FaxTemplate.id).where(FaxTemplate.pbx_id == pbx.id, FaxTemplate.name == name)):
+        raise InvalidValue(f"fax template {name!r} exists already")
+    row = FaxTemplate(pbx_id=pbx.id, name=name, **check_values(session, pbx, values))
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_template(session: Session, pbx: Pbx, name: str) -> FaxTemplate:
+    row = session.scalars(select(FaxTemplate).where(FaxTemplate.pbx_id == pbx.id, FaxTemplate.name == name)).first()
+    if row is None:
+        raise NotFound(f"no fax template {name!r}")
+    return row
+
+
+def list_templates(session: Session, pbx: Pbx) -> list[FaxTemplate]:
+    return list(session.scalars(select(FaxTemplate).where(FaxTemplate.pbx_id == pbx.id).order_by(FaxTemplate.name)))
+
+
+_INSTANCE_OWN = {
+    "enabled",
+    "selection",
+    "template",
+    "mail2fax_box",
+    "mail2fax_auth",
+    "mail2fax_pin",
+    "mail2fax_encryption",
+    "archive_prefix",
+    "archive_path",
+    "archive_suffix",
+    "archive_separation",
+}
+
+
+def _own_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key == "enabled":
+            out[key] = bool(value)
+        elif key == "selection":
+            out[key] = _gate(lambda v, _: confgate.extension(v), value, "selection")
+        elif key == "template":
+            out["template_id"] = get_template(session, pbx, value).id if value else None
+        elif key == "mail2fax_box":
+            from kalliope_tel.mail.addresses import check_address
+
+            try:
+                out[key] = check_address(value) if value else ""
+            except ValueError as exc:
+                raise InvalidValue(f"Mail2Fax box: {exc}") from None
+        elif key == "mail2fax_pin":
+            if value and (not str(value).isdigit() or not 4 <= len(str(value)) <= 16):
+                raise InvalidValue("Mail2Fax PIN: 4 to 16 digits")
+            out[key] = str(value)
+        elif key in ("mail2fax_auth", "mail2fax_encryption", "archive_prefix", "archive_suffix", "archive_separation"):
+            enum_cls = {
+                "mail2fax_auth": Mail2FaxAuth,
+                "mail2fax_encryption": Mail2FaxEncryption,
+                "archive_prefix": PathPart,
+                "archive_suffix": PathPart,
+                "archive_separation": Separation,
+            }[key]
+            try:
+                out[key] = enum_cls(value)
+            except ValueError:
+                raise InvalidValue(f"{key.replace('_', ' ')}: one of {', '.join(m.value for m in enum_cls)}") from None
+        elif key == "archive_path":
+            path = _text(value, 200, "archival custom path").strip("/")
+            if any(part in ("", ".", "..") for part in path.split("/")) and path:
+                raise InvalidValue("archival custom path: relative, without '.' or '..' parts")
+            out[key] = path
+    return out
+
+
+def add_instance(session: Session, pbx: Pbx, name: str, selection: str, **values: Any) -> FaxInstance:
+    name = _gate(confgate.identifier, name, "instance name")
+    if session.scalar(select(FaxInstance.id).where(FaxInstance.pbx_id == pbx.id, FaxInstance.name == name)):
+        raise InvalidValue(f"fax instance {name!r} exists already")
+    own = _own_values(session, pbx, {k: v for k, v in values.items() if k in _INSTANCE_OWN} | {"selection": selection})
+    if session.scalar(
+        select(FaxInstance.id).where(FaxInstance.pbx_id == pbx.id, FaxInstance.selection == own["selection"])
+    ):
+        raise InvalidValue(f"selection {own['selection']} belongs to another fax instance")
+    templated = check_values(session, pbx, {k: v for k, v in values.items() if k not in _INSTANCE_OWN})
+    row = FaxInstance(pbx_id=pbx.id, name=name, **own, **templated)
+    session.add(row)
+    session.flush()
+    _check_rates(session, row)
+    return row
+
+
+def update_instance(session: Session, pbx: Pbx, name: str, **values: Any) -> FaxInstance:
+    row = get_instance(session, pbx, name)
+    own = _own_values(session, pbx, {k: v for k, v in values.items() if k in _INSTANCE_OWN})
+    if (
+        "selection" in own
+        and own["selection"] != row.selection
+        and session.scalar(
+            select(FaxInstance.id).where(FaxInstance.pbx_id == pbx.id, FaxInstance.selection == own["selection"])
+        )
+    ):
+        raise InvalidValue(f"selection {own['selection']} belongs to another fax instance")
+    for key, value in own.items():
+        setattr(row, key, value)
+    for key, value in check_values(session, pbx, {k: v for k, v in values.items() if k not in _INSTANCE_OWN}).items():
+        setattr(row, key, value)
+    session.flush()
+    _check_rates(session, row)
+    return row
+
+
+def _check_rates(session: Session, row: FaxInstance) -> None:
+    try:
+        options_for(effective(session, row))
+    except ValueError as exc:
+        raise InvalidValue(str(exc)) from None
+
+
+def get_instance(session: Session, pbx: Pbx, name: str) -> FaxInstance:
+    row = session.scalars(select(FaxInstance).where(FaxInstance.pbx_id == pbx.id, FaxInstance.name == name)).first()
+    if row is None:
+        raise NotFound(f"no fax instance {name!r} in PBX {pbx.slug!r}")
+    return row
+
+
+def instance_by_id(session: Session, pbx: Pbx, instance_id: int) -> FaxInstance:
+    row = session.scalars(
+        select(FaxInstance).where(FaxInstance.pbx_id == pbx.id, FaxInstance.id == instance_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no fax instance {instance_id} in PBX {pbx.slug!r}")
+    return row
+
+
+def list_instances(session: Session, pbx: Pbx) -> list[FaxInstance]:
+    return list(session.scalars(select(FaxInstance).where(FaxInstance.pbx_id == pbx.id).order_by(FaxInstance.name)))
+
+
+def remove_instance(session: Session, pbx: Pbx, name: str) -> None:
+    from kalliope_tel.fax.models import FaxJob, FaxReceived
+
+    row = get_instance(session, pbx, name)
+    used = session.scalar(select(func.count()).select_from(FaxJob).where(FaxJob.instance_id == row.id)) or 0
+    used += session.scalar(select(func.count()).select_from(FaxReceived).where(FaxReceived.instance_id == row.id)) or 0
+    if used:
+        raise InvalidValue(f"fax instance {name!r} has {used} fax(es) in the register; disable it instead")
+    session.delete(row)
+    session.flush()
+
+
+@dataclass(frozen=True)
+class Effective:
+    """An instance's values as a call uses them."""
+
+    id: int
+    pbx_id: int
+    name: str
+    enabled: bool
+    selection: str
+    local_ident: str
+    header: str
+    max_total: int
+    ecm: bool
+    min_rate: int
+    max_rate: int
+    modem: str
+    receive_enabled: bool
+    max_inbound: int
+    send_enabled: bool
+    max_outbound: int
+    outbound_class_id: int | None
+    max_attempts: int
+    retry_minutes: float
+
+
+def effective(session: Session, row: FaxInstance) -> Effective:
+    template = session.get(FaxTemplate, row.template_id) if row.template_id else None
+    values = dict(BUILTIN)
+    for key in TEMPLATE_FIELDS:
+        if template is not None and getattr(template, key) is not None:
+            values[key] = getattr(template, key)
+        if getattr(row, key) is not None:
+            values[key] = getattr(row, key)
+    return Effective(row.id, row.pbx_id, row.name, row.enabled, row.selection, **values)
+
+
+def options_for(values: Effective) -> FaxOptions:
+    """The engine's options for a call of this instance (ValueError when the
+    rates and modems leave nothing usable)."""
+    modems = 0
+    for name in values.modem.split(","):
+        modems |= MODEMS[name]
+    return FaxOptions(
+        local_ident=values.local_ident,
+        header=values.header,
+        ecm=values.ecm,
+        modems=modems,
+        min_rate=values.min_rate,
+        max_rate=values.max_rate,
+    )
+
+
+assert set(MODEMS.values()) <= set(MODEM_RATES)  # every modem named here has its rates
+
+
+# ------------------------------------------------------------------ users on instances
+def set_permission(session: Session, pbx: Pbx, instance: str, user: str, permission: str) -> InstanceUser:
+    from kalliope_tel.users.services import get_user
+
+    row = get_instance(session, pbx, instance)
+    try:
+        perm = Permission(permission)
+    except ValueError:
+        raise InvalidValue("permission: receive, send or both") from None
+    member = get_user(session, pbx, user)
+    link = session.scalars(
+        select(InstanceUser).where(InstanceUser.instance_id == row.id, InstanceUser.user_id == member.id)
+    ).first()
+    if link is None:
+        link = InstanceUser(pbx_id=pbx.id, instance_id=row.id, user_id=member.id, permission=perm)
+        session.add(link)
+    else:
+        link.permission = perm
+    session.flush()
+    return link
+
+
+def revoke(session: Session, pbx: Pbx, instance: str, user: str) -> None:
+    from kalliope_tel.users.services import get_user
+
+    row, member = get_instance(session, pbx, instance), get_user(session, pbx, user)
+    link = session.scalars(
+        select(InstanceUser).where(InstanceUser.instance_id == row.id, InstanceUser.user_id == member.id)
+    ).first()
+    if link is None:
+        raise NotFound(f"user {user!r} has no permission on {instance!r}")
+    session.delete(link)
+    session.flush()
+
+
+def instance_users(session: Session, instance_id: int) -> list[tuple[User, Permission]]:
+    rows = session.execute(
+        select(User, InstanceUser.permission)
+        .join(InstanceUser, InstanceUser.user_id == User.id)
+        .where(InstanceUser.instance_id == instance_id)
+        .order_by(User.name)
+    ).all()
+    return [(user, perm) for user, perm in rows]
+
+
+def permission_of(session: Session, instance_id: int, user_id: int) -> Permission | None:
+    return session.scalar(
+        select(InstanceUser.permission).where(InstanceUser.instance_id == instance_id, InstanceUser.user_id == user_id)
+    )

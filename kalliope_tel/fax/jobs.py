@@ -1,0 +1,302 @@
+"""Send jobs: queue, claim within the limits, record attempts, retry,
+cancel, and recover attempts whose node died.
+
+States: queued -> dialling -> sending -> sent; a failed attempt goes to
+waiting (retry at the instance's interval) or, with no attempts left, failed;
+queued or waiting jobs can be cancelled, and a job cancelled while its call
+is up is hung up by the node carrying it. Callers own the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kalliope_tel.asterisk import confgate
+from kalliope_tel.asterisk.patterns import matches
+from kalliope_tel.db.base import utcnow
+from kalliope_tel.dialplan.naming import context
+from kalliope_tel.fax import limits
+from kalliope_tel.fax.config import Effective, effective, get_instance, options_for, permission_of
+from kalliope_tel.fax.exceptions import InvalidValue, NotAllowed, NotFound, Refused
+from kalliope_tel.fax.models import Direction, FaxAttempt, FaxInstance, FaxJob, FaxSlot, JobState, Media
+from kalliope_tel.fax.session import FaxOptions
+from kalliope_tel.hotel.models import OutboundClass
+from kalliope_tel.tenancy.models import Pbx, ServeNode
+from kalliope_tel.users.models import User
+
+# An attempt is abandoned if its node neither ends it nor beats for this long.
+LEASE = timedelta(minutes=30)
+ACTIVE = (JobState.DIALLING, JobState.SENDING)
+
+
+@dataclass(frozen=True)
+class SendClaim:
+    job_id: int
+    attempt: int
+    pbx_slug: str
+    instance: str
+    number: str
+    endpoint: str  # Local channel through the instance's outbound class
+    document: str  # relative to the data directory
+    options: FaxOptions
+    slot_id: int
+    call_id: str
+
+
+def check_number(session: Session, pbx: Pbx, values: Effective, number: str) -> OutboundClass:
+    """The routing class the number goes out through; Refused if none may."""
+    try:
+        number = confgate.number(number, "fax number")
+    except confgate.UnsafeValue as exc:
+        raise Refused(str(exc)) from None
+    if values.outbound_class_id is None:
+        raise Refused(f"fax instance {values.name} has no outbound routing class: set one before sending")
+    cls = session.get(OutboundClass, values.outbound_class_id)
+    assert cls is not None
+    if not any(matches(p, number) for p in cls.patterns):
+        raise Refused(f"{number}: the routing class {cls.name} of instance {values.name} does not allow this number")
+    return cls
+
+
+def check_sender(session: Session, pbx: Pbx, instance: FaxInstance, user: User | None) -> Effective:
+    values = effective(session, instance)
+    if not values.enabled:
+        raise Refused(f"fax instance {instance.name} is disabled")
+    if not values.send_enabled:
+        raise Refused(f"fax instance {instance.name} does not send faxes (sending is off)")
+    if user is not None:
+        perm = permission_of(session, instance.id, user.id)
+        if perm is None or not perm.may_send:
+            raise NotAllowed(f"user {user.name} may not send faxes from instance {instance.name}")
+    return values
+
+
+def submit(
+    session: Session,
+    pbx: Pbx,
+    instance_name: str,
+    user: User | None,
+    number: str,
+    *,
+    document: str,
+    pages: int,
+    sources: list[str],
+    at: datetime | None = None,
+    origin: str = "cli",
+) -> FaxJob:
+    """Queue a fax whose pages are ready (``document``: TIFF, relative to the data dir)."""
+    instance = get_instance(session, pbx, instance_name)
+    values = check_sender(session, pbx, instance, user)
+    check_number(session, pbx, values, number)
+    if pages < 1:
+        raise InvalidValue("the document has no pages")
+    job = FaxJob(
+        pbx_id=pbx.id,
+        instance_id=instance.id,
+        user_id=user.id if user else None,
+        number=number,
+        pages=pages,
+        document=document,
+        sources=sources,
+        origin=origin,
+        next_attempt_at=at or utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, pbx: Pbx, job_id: int) -> FaxJob:
+    job = session.scalars(select(FaxJob).where(FaxJob.pbx_id == pbx.id, FaxJob.id == job_id)).first()
+    if job is None:
+        raise NotFound(f"no fax job {job_id} in PBX {pbx.slug!r}")
+    return job
+
+
+def cancel(session: Session, pbx: Pbx, job_id: int, user: User | None = None) -> FaxJob:
+    job = get_job(session, pbx, job_id)
+    if user is not None and job.user_id != user.id:
+        perm = permission_of(session, job.instance_id, user.id)
+        if perm is None or not perm.may_send:
+            raise NotAllowed(f"user {user.name} may not cancel fax job {job_id}")
+    if job.state.final:
+        raise Refused(f"fax job {job_id} is {job.state.value} already")
+    in_call = job.state in ACTIVE
+    job.state = JobState.CANCELLED
+    job.reason = f"cancelled during attempt {job.attempts_made}" if in_call else "cancelled"
+    job.finished_at = utcnow()
+    session.flush()
+    return job
+
+
+def cancelled_among(session: Session, job_ids: list[int]) -> set[int]:
+    if not job_ids:
+        return set()
+    return set(session.scalars(select(FaxJob.id).where(FaxJob.id.in_(job_ids), FaxJob.state == JobState.CANCELLED)))
+
+
+def claim_due(session: Session, pbx: Pbx, node: str, room: int, now: datetime | None = None) -> list[SendClaim]:
+    """Claim due jobs this node has ``room`` for, each within the limits (a
+    job over a limit stays queued: it waits for a call to end)."""
+    now = now or utcnow()
+    if room <= 0:
+        return []
+    due = session.scalars(
+        select(FaxJob)
+        .where(
+            FaxJob.pbx_id == pbx.id,
+            FaxJob.state.in_((JobState.QUEUED, JobState.WAITING)),
+            FaxJob.next_attempt_at <= now,
+        )
+        .order_by(FaxJob.next_attempt_at, FaxJob.id)
+        .limit(room * 4)
+        .with_for_update(skip_locked=True)
+    ).all()
+    claims: list[SendClaim] = []
+    for job in due:
+        if len(claims) >= room:
+            break
+        instance = session.get(FaxInstance, job.instance_id)
+        assert instance is not None
+        values = effective(session, instance)
+        call_id = f"kt-fax-{job.id}-{job.attempts_made + 1}"
+        try:
+            if not values.enabled or not values.send_enabled:
+                raise Refused(f"fax instance {instance.name} stopped sending")
+            cls = check_number(session, pbx, values, job.number)
+        except Refused as exc:
+            _close(job, JobState.FAILED, str(exc), now)
+            continue
+        slot = limits.admit(session, pbx, values, Direction.OUTBOUND, node, call_id)
+        if isinstance(slot, str):
+            continue  # over a limit: stays due, claimed when a call ends
+        job.state = JobState.DIALLING
+        job.attempts_made += 1
+        job.claimed_by = node
+        job.lease_until = now + LEASE
+        session.add(
+            FaxAttempt(
+                pbx_id=pbx.id, job_id=job.id, number=job.attempts_made, node=node, call_id=call_id, started_at=now
+            )
+        )
+        claims.append(
+            SendClaim(
+                job.id,
+                job.attempts_made,
+                pbx.slug,
+                instance.name,
+                job.number,
+                f"Local/{job.number}@{context(pbx.slug, 'class', cls.name)}",
+                job.document,
+                options_for(values),
+                slot.id,
+                call_id,
+            )
+        )
+    session.flush()
+    return claims
+
+
+def mark_sending(session: Session, job_id: int, attempt: int) -> None:
+    job = session.get(FaxJob, job_id)
+    if job is not None and job.state is JobState.DIALLING and job.attempts_made == attempt:
+        job.state = JobState.SENDING
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    ok: bool
+    reason: str
+    pages: int = 0
+    bit_rate: int = 0
+    ecm: bool = False
+    remote_ident: str = ""
+    media: Media = Media.ENGINE
+
+
+def complete_attempt(session: Session, job_id: int, attempt: int, result: AttemptResult, slot_id: int | None) -> FaxJob:
+    """Record an attempt's outcome and move the job on: sent, waiting to
+    retry, or failed. A job cancelled meanwhile stays cancelled."""
+    now = utcnow()
+    limits.release(session, slot_id)
+    job = session.get(FaxJob, job_id)
+    assert job is not None
+    row = session.scalars(select(FaxAttempt).where(FaxAttempt.job_id == job_id, FaxAttempt.number == attempt)).one()
+    if row.ended_at is not None:
+        return job  # recorded already (a recovery got there first)
+    row.ended_at, row.ok, row.reason = now, result.ok, result.reason[:300]
+    row.pages, row.bit_rate, row.ecm = result.pages, result.bit_rate, result.ecm
+    row.remote_ident, row.media = result.remote_ident[:40], result.media
+    if job.state is JobState.CANCELLED or job.attempts_made != attempt:
+        return job
+    if result.ok:
+        _close(job, JobState.SENT, "", now)
+        return job
+    instance = session.get(FaxInstance, job.instance_id)
+    assert instance is not None
+    values = effective(session, instance)
+    if job.attempts_made >= values.max_attempts:
+        _close(job, JobState.FAILED, f"{result.reason} (after {job.attempts_made} attempt(s))", now)
+    else:
+        job.state = JobState.WAITING
+        job.reason = result.reason[:300]
+        job.next_attempt_at = now + timedelta(minutes=values.retry_minutes)
+        job.claimed_by, job.lease_until = None, None
+    return job
+
+
+def _close(job: FaxJob, state: JobState, reason: str, now: datetime) -> None:
+    job.state, job.reason, job.finished_at = state, reason[:300], now
+    job.claimed_by, job.lease_until = None, None
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    job_id: int
+    attempt: int
+    call_id: str
+    node: str
+
+
+def abandoned_attempts(session: Session, *, node: str | None = None) -> list[Abandoned]:
+    """Attempts in progress whose node is ``node`` (restarting), or whose node
+    stopped beating or whose lease ran out (None)."""
+    now = utcnow()
+    query = select(FaxJob, FaxAttempt).join(
+        FaxAttempt, (FaxAttempt.job_id == FaxJob.id) & (FaxAttempt.number == FaxJob.attempts_made)
+    )
+    query = query.where(FaxJob.state.in_(ACTIVE), FaxAttempt.ended_at.is_(None))
+    if node is not None:
+        query = query.where(FaxJob.claimed_by == node)
+    out = []
+    dead = _dead_nodes(session, now)
+    for job, attempt in session.execute(query).all():
+        gone = node is not None or job.claimed_by in dead or (job.lease_until is not None and job.lease_until < now)
+        if gone:
+            out.append(Abandoned(job.id, attempt.number, attempt.call_id, attempt.node))
+    return out
+
+
+def _dead_nodes(session: Session, now: datetime) -> set[str]:
+    rows = session.execute(select(ServeNode.node, ServeNode.heartbeat_at, ServeNode.stopped_at)).all()
+    return {n for n, beat, stopped in rows if stopped is not None or beat < now - limits.NODE_GONE_AFTER}
+
+
+def abandon(session: Session, item: Abandoned, why: str) -> FaxJob:
+    """The attempt ends as failed (it may have sent some pages: the fax is sent
+    again whole, the only way the recipient gets a complete document)."""
+    slot = session.scalars(select(FaxSlot.id).where(FaxSlot.call_id == item.call_id)).first()
+    return complete_attempt(session, item.job_id, item.attempt, AttemptResult(False, why), slot)
+
+
+def attempts_of(session: Session, job_id: int) -> list[FaxAttempt]:
+    return list(session.scalars(select(FaxAttempt).where(FaxAttempt.job_id == job_id).order_by(FaxAttempt.number)))
+
+
+def job_paths(data_dir: Path, job: FaxJob) -> tuple[Path, Path | None]:
+    return data_dir / job.document, (data_dir / job.report if job.report else None)

@@ -1,0 +1,106 @@
+"""Simultaneous-fax limits, counted across every node.
+
+A fax call in progress is a ``FaxSlot`` row. Admission first bumps the PBX's
+fax settings row: an UPDATE takes that row's write lock on PostgreSQL and the
+database write lock on SQLite, so two nodes admitting calls for one PBX take
+turns and cannot both see the last free place. Slots of nodes that stopped
+beating (see ``nodes``) no longer count.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from kalliope_tel.db.base import utcnow
+from kalliope_tel.fax.config import Effective, get_settings
+from kalliope_tel.fax.models import Direction, FaxSettings, FaxSlot
+from kalliope_tel.tenancy.models import Pbx, ServeNode
+
+# A node that has not written its heartbeat for this long is gone; its calls
+# ended with it. Longer than a fax call can be: slots older are dropped too.
+NODE_GONE_AFTER = timedelta(seconds=60)
+SLOT_MAX_AGE = timedelta(hours=2)
+
+
+def _limit_hit(limit: int, used: int) -> bool:
+    return limit > 0 and used >= limit
+
+
+def admit(
+    session: Session, pbx: Pbx, instance: Effective, direction: Direction, node: str, call_id: str
+) -> FaxSlot | str:
+    """A slot for one call, or the reason it must wait (outbound) or be refused (inbound)."""
+    settings = get_settings(session, pbx)
+    session.execute(
+        update(FaxSettings).where(FaxSettings.id == settings.id).values(admissions=FaxSettings.admissions + 1)
+    )
+    forget_dead_slots(session, pbx)
+    rows = session.execute(
+        select(FaxSlot.instance_id, FaxSlot.direction, func.count())
+        .where(FaxSlot.pbx_id == pbx.id)
+        .group_by(FaxSlot.instance_id, FaxSlot.direction)
+    ).all()
+    pbx_in = sum(n for _, d, n in rows if d is Direction.INBOUND)
+    pbx_out = sum(n for _, d, n in rows if d is Direction.OUTBOUND)
+    inst_in = sum(n for i, d, n in rows if i == instance.id and d is Direction.INBOUND)
+    inst_out = sum(n for i, d, n in rows if i == instance.id and d is Direction.OUTBOUND)
+    inbound = direction is Direction.INBOUND
+    checks = [
+        (settings.max_total, pbx_in + pbx_out, "the PBX's total fax limit"),
+        (instance.max_total, inst_in + inst_out, f"instance {instance.name}'s total fax limit"),
+        (
+            settings.max_inbound if inbound else settings.max_outbound,
+            pbx_in if inbound else pbx_out,
+            f"the PBX's {direction.value} fax limit",
+        ),
+        (
+            instance.max_inbound if inbound else instance.max_outbound,
+            inst_in if inbound else inst_out,
+            f"instance {instance.name}'s {direction.value} fax limit",
+        ),
+    ]
+    for limit, used, what in checks:
+        if _limit_hit(limit, used):
+            return f"{what} ({limit}) is reached"
+    slot = FaxSlot(pbx_id=pbx.id, instance_id=instance.id, direction=direction, node=node, call_id=call_id)
+    session.add(slot)
+    session.flush()
+    return slot
+
+
+def release(session: Session, slot_id: int | None) -> None:
+    if slot_id:
+        session.execute(delete(FaxSlot).where(FaxSlot.id == slot_id))
+
+
+def forget_dead_slots(session: Session, pbx: Pbx) -> int:
+    now = utcnow()
+    alive = select(ServeNode.node).where(
+        ServeNode.heartbeat_at >= now - NODE_GONE_AFTER, ServeNode.stopped_at.is_(None)
+    )
+    known = select(ServeNode.node)
+    # A slot counts while its node beats, or while its node has not written
+    # its first heartbeat yet (a node just started), for at most SLOT_MAX_AGE.
+    result = session.execute(
+        delete(FaxSlot).where(
+            FaxSlot.pbx_id == pbx.id,
+            or_(
+                FaxSlot.started_at < now - SLOT_MAX_AGE,
+                (FaxSlot.node.in_(known) & FaxSlot.node.not_in(alive)),
+            ),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def forget_node_slots(session: Session, node: str) -> int:
+    """At a node's start: the calls it had before it stopped are over."""
+    result = session.execute(delete(FaxSlot).where(FaxSlot.node == node))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def in_progress(session: Session, pbx: Pbx) -> list[FaxSlot]:
+    return list(session.scalars(select(FaxSlot).where(FaxSlot.pbx_id == pbx.id).order_by(FaxSlot.id)))

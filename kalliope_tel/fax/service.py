@@ -1,0 +1,360 @@
+"""The fax service as serve runs it: the async face of the synchronous
+services (each call one transaction on a worker thread), shared by the fax
+Stasis application, the res_fax FastAGI handlers and the background jobs.
+No ARI here: calls are placed by the engine the sender job is given."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, TypeVar
+
+import structlog
+from sqlalchemy import select
+
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.fax import deliveries, jobs
+from kalliope_tel.fax.config import get_settings
+from kalliope_tel.fax.inbound import Admission, Reception, admit_inbound, record_received
+from kalliope_tel.fax.models import (
+    ArchivePath,
+    DeliveryKind,
+    Direction,
+    FaxAttempt,
+    FaxInstance,
+    FaxJob,
+    FaxReceived,
+    JobState,
+    RemoteStorage,
+)
+from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.tenancy.services import get_pbx, list_pbxs
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from kalliope_tel.container import Container
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Delivered:
+    id: int
+    error: str | None
+    permanent: bool = False
+
+
+class FaxService:
+    def __init__(self, container: Container, node: str) -> None:
+        self.container = container
+        self.node = node
+        self.data_dir = container.settings.data_dir
+
+    async def _tx(self, work: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with transaction(self.container.sessions) as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    # ------------------------------------------------------------ inbound
+    async def admit(self, pbx_slug: str, instance_id: int, call_id: str) -> Admission:
+        return await self._tx(lambda s: admit_inbound(s, get_pbx(s, pbx_slug), instance_id, self.node, call_id))
+
+    async def received(
+        self, pbx_slug: str, instance_id: int, slot_id: int | None, reception: Reception, tiff: Path | None
+    ) -> int:
+        """Convert the pages, register the fax, owe its mails and copies.
+        The TIFF is removed once its PDF is in the store."""
+        pdf = None
+        if tiff is not None and reception.pages > 0:
+            try:
+                pdf = await asyncio.to_thread(_tiff_to_pdf, tiff)
+            except Exception as exc:  # a broken TIFF: the reception is recorded, with why
+                log.warning("fax.received_unreadable", call=reception.call_id, error=str(exc))
+                reception = _with_reason(reception, f"pages unreadable: {exc}")
+        fax_id = await self._tx(
+            lambda s: record_received(s, get_pbx(s, pbx_slug), instance_id, slot_id, reception, pdf, self.data_dir).id
+        )
+        if tiff is not None:
+            await asyncio.to_thread(tiff.unlink, missing_ok=True)
+        log.info(
+            "fax.received", pbx=pbx_slug, fax=fax_id, ok=reception.ok, pages=reception.pages, media=reception.media
+        )
+        return fax_id
+
+    # ------------------------------------------------------------ outbound
+    async def claim(self, asterisk: str | None, room: int) -> list[jobs.SendClaim]:
+        def work(session: Session) -> list[jobs.SendClaim]:
+            claims: list[jobs.SendClaim] = []
+            for pbx in list_pbxs(session):
+                if asterisk is not None and pbx.asterisk_name != asterisk:
+                    continue
+                claims += jobs.claim_due(session, pbx, self.node, room - len(claims))
+            return claims
+
+        return await self._tx(work)
+
+    async def sending(self, claim: jobs.SendClaim) -> None:
+        await self._tx(lambda s: jobs.mark_sending(s, claim.job_id, claim.attempt))
+
+    async def attempt_done(self, claim: jobs.SendClaim, result: jobs.AttemptResult) -> JobState:
+        state = await self._tx(
+            lambda s: jobs.complete_attempt(s, claim.job_id, claim.attempt, result, claim.slot_id).state
+        )
+        log.info(
+            "fax.attempt_done", job=claim.job_id, attempt=claim.attempt, ok=result.ok, reason=result.reason, state=state
+        )
+        if state.final:
+            await self.job_final(claim.job_id)
+        return state
+
+    async def job_final(self, job_id: int) -> None:
+        """The report, its mail to the sender and the archive copies, once."""
+        info = await self._tx(lambda s: _report_data(s, job_id))
+        if info is None:
+            return
+        report = await asyncio.to_thread(_write_report, self.data_dir, info)
+
+        def owe(session: Session) -> None:
+            from kalliope_tel.fax.store import relative
+
+            job = session.get(FaxJob, job_id)
+            assert job is not None
+            if job.report:
+                return
+            job.report = relative(self.data_dir, report)
+            pbx = session.get(Pbx, job.pbx_id)
+            assert pbx is not None
+            if info.sender_email:
+                deliveries.owe_mail(session, pbx, Direction.OUTBOUND, job.id, info.sender_email)
+            deliveries.owe_archive(
+                session, pbx, Direction.OUTBOUND, job.id, {"document": _pdf_of(job.document), "report": job.report}
+            )
+
+        await self._tx(owe)
+
+    async def cancelled(self, job_ids: list[int]) -> set[int]:
+        return await self._tx(lambda s: jobs.cancelled_among(s, job_ids))
+
+    async def abandoned(self, node: str | None) -> list[jobs.Abandoned]:
+        return await self._tx(lambda s: jobs.abandoned_attempts(s, node=node))
+
+    async def abandon(self, item: jobs.Abandoned, why: str) -> None:
+        state = await self._tx(lambda s: jobs.abandon(s, item, why).state)
+        log.warning("fax.attempt_abandoned", job=item.job_id, attempt=item.attempt, node=item.node, why=why)
+        if state.final:
+            await self.job_final(item.job_id)
+
+    async def forget_own_slots(self) -> int:
+        from kalliope_tel.fax.limits import forget_node_slots
+
+        return await self._tx(lambda s: forget_node_slots(s, self.node))
+
+    # ------------------------------------------------------------ deliveries
+    async def deliver_due(self, limit: int = 20) -> int:
+        claims = await self._tx(lambda s: deliveries.claim(s, self.node, limit))
+        if not claims:
+            return 0
+        done = await asyncio.gather(*(self._deliver(c) for c in claims))
+
+        def record(session: Session) -> None:
+            for item in done:
+                deliveries.finish(session, item.id, item.error, permanent=item.permanent)
+
+        await self._tx(record)
+        return len(claims)
+
+    async def _deliver(self, claim: deliveries.DeliveryClaim) -> Delivered:
+        from kalliope_tel.mail.smtp import MailNotSent, send
+
+        try:
+            if claim.kind is DeliveryKind.MAIL:
+                msg = await self._tx(lambda s: _mail_for(s, claim, self.container.settings.mail_from, self.data_dir))
+                await send(self.container.settings, msg)
+                log.info("fax.mail_sent", delivery=claim.id, fax=claim.fax_id, direction=claim.direction)
+            else:
+                where = await self._archive(claim)
+                log.info("fax.archived", delivery=claim.id, fax=claim.fax_id, where=where)
+            return Delivered(claim.id, None)
+        except MailNotSent as exc:
+            log.warning("fax.mail_failed", delivery=claim.id, attempt=claim.attempt, error=str(exc))
+            return Delivered(claim.id, str(exc), exc.permanent)
+        except Exception as exc:
+            log.warning(
+                "fax.delivery_failed", delivery=claim.id, kind=claim.kind, attempt=claim.attempt, error=str(exc)
+            )
+            return Delivered(claim.id, f"{type(exc).__name__}: {exc}")
+
+    async def _archive(self, claim: deliveries.DeliveryClaim) -> list[str]:
+        from kalliope_tel.fax import archive
+
+        plan = await self._tx(lambda s: _archive_plan(s, claim))
+        key = self.container.settings.fax_archive_key.get_secret_value()
+        written = []
+        for rel_file, name in plan.files:
+            data = await asyncio.to_thread((self.data_dir / rel_file).read_bytes)
+            blob, final_name = archive.sealed(data, name, plan.path.encryption, key)
+            if plan.storage is None:
+                out = await asyncio.to_thread(
+                    archive.write_local, Path(plan.path.directory), plan.rel, final_name, blob
+                )
+            else:
+                out = await archive.write_remote(plan.storage, plan.rel, final_name, blob)
+            written.append(out.where)
+        return written
+
+
+# ---------------------------------------------------------------- helpers (sync, worker threads)
+def _tiff_to_pdf(tiff: Path) -> Path:
+    from kalliope_tel.fax.documents import tiff_to_pdf
+
+    if not tiff.exists():
+        raise FileNotFoundError(f"the pages file {tiff.name} is missing")
+    pdf = tiff.with_suffix(".pdf")
+    tiff_to_pdf(tiff, pdf)
+    pdf.chmod(0o600)
+    return pdf
+
+
+def _with_reason(reception: Reception, reason: str) -> Reception:
+    from dataclasses import replace
+
+    return replace(reception, ok=False, pages=0, reason=reason)
+
+
+def _pdf_of(document: str) -> str:
+    return str(Path(document).with_suffix(".pdf"))
+
+
+@dataclass(frozen=True)
+class _ReportInfo:
+    job_id: int
+    pbx_slug: str
+    target: Path  # relative to the data directory
+    first_page: Path
+    title: str
+    lines: list[tuple[str, str]]
+    sender_email: str
+
+
+def _report_data(session: Session, job_id: int) -> _ReportInfo | None:
+    from kalliope_tel.users.models import User
+
+    job = session.get(FaxJob, job_id)
+    if job is None or job.report:
+        return None
+    pbx = session.get(Pbx, job.pbx_id)
+    instance = session.get(FaxInstance, job.instance_id)
+    assert pbx is not None and instance is not None
+    attempts = jobs.attempts_of(session, job_id)
+    last = attempts[-1] if attempts else None
+    user = session.get(User, job.user_id) if job.user_id else None
+    duration = (last.ended_at - last.started_at).total_seconds() if last and last.ended_at else 0
+    lines = [
+        ("Date", (last.started_at if last else job.created_at).strftime("%Y-%m-%d %H:%M:%S UTC")),
+        ("Destination", job.number),
+        ("Fax instance", f"{instance.name} ({instance.selection})"),
+        ("Sender", user.name if user else "-"),
+        ("Pages", f"{last.pages if last else 0} of {job.pages}"),
+        ("Duration", f"{round(duration)} seconds"),
+        ("Rate", f"{last.bit_rate} bit/s" if last and last.bit_rate else "-"),
+        ("ECM", "yes" if last and last.ecm else "no"),
+        ("Remote station", last.remote_ident if last and last.remote_ident else "-"),
+        ("Attempts", str(len(attempts))),
+        ("Result", "OK" if job.state is JobState.SENT else f"{job.state.value.upper()}: {job.reason}"),
+    ]
+    return _ReportInfo(
+        job.id,
+        pbx.slug,
+        Path(job.document).parent / "report.pdf",
+        Path(job.document),
+        "Fax transmission report",
+        lines,
+        user.email if user else "",
+    )
+
+
+def _write_report(data_dir: Path, info: _ReportInfo) -> Path:
+    from kalliope_tel.fax.report import ReportData, write_report
+
+    return write_report(data_dir / info.target, ReportData(info.title, info.lines), data_dir / info.first_page)
+
+
+def _mail_for(session: Session, claim: deliveries.DeliveryClaim, sender: str, data_dir: Path) -> EmailMessage:
+    from kalliope_tel.fax.notify import received_mail, report_mail
+
+    pbx = session.get(Pbx, claim.pbx_id)
+    assert pbx is not None
+    serial = get_settings(session, pbx).serial_number
+    if claim.direction is Direction.INBOUND:
+        fax = session.get(FaxReceived, claim.fax_id)
+        assert fax is not None
+        return received_mail(
+            fax,
+            serial=serial,
+            pbx_slug=pbx.slug,
+            timezone=pbx.timezone,
+            sender=sender,
+            to=claim.target,
+            pdf=data_dir / fax.document,
+        )
+    job = session.get(FaxJob, claim.fax_id)
+    assert job is not None
+    summary = [f"Fax {job.id} to {job.number}: {job.state.value}" + (f" ({job.reason})" if job.reason else "")]
+    for attempt in session.scalars(select(FaxAttempt).where(FaxAttempt.job_id == job.id).order_by(FaxAttempt.number)):
+        summary.append(
+            f"Attempt {attempt.number} at {attempt.started_at:%Y-%m-%d %H:%M:%S} UTC: "
+            + ("sent" if attempt.ok else f"failed ({attempt.reason})")
+            + (f", {attempt.pages} page(s) at {attempt.bit_rate} bit/s" if attempt.pages else "")
+        )
+    return report_mail(
+        job,
+        serial=serial,
+        pbx_slug=pbx.slug,
+        sender=sender,
+        to=claim.target,
+        report=data_dir / job.report,
+        summary=summary,
+    )
+
+
+@dataclass(frozen=True)
+class _ArchivePlan:
+    path: ArchivePath
+    storage: RemoteStorage | None
+    rel: PurePosixPath
+    files: list[tuple[str, str]]  # (file under the data dir, archived name)
+
+
+def _archive_plan(session: Session, claim: deliveries.DeliveryClaim) -> _ArchivePlan:
+    from kalliope_tel.fax.archive import relative_dir
+
+    path = session.get(ArchivePath, int(claim.target))
+    if path is None:
+        raise RuntimeError("the archival path was removed")
+    storage = session.get(RemoteStorage, path.storage_id) if path.storage_id else None
+    pbx = session.get(Pbx, claim.pbx_id)
+    assert pbx is not None
+    if claim.direction is Direction.INBOUND:
+        fax = session.get(FaxReceived, claim.fax_id)
+        assert fax is not None
+        instance_id, when = fax.instance_id, fax.started_at
+        files = [(fax.document, fax.file_name)]
+    else:
+        job = session.get(FaxJob, claim.fax_id)
+        assert job is not None
+        instance_id, when = job.instance_id, job.created_at
+        stem = f"O{job.number}_{when:%Y-%m-%d_%H_%M_%S}_{job.id}"
+        files = [(claim.payload["document"], f"{stem}.pdf")]
+        if claim.payload.get("report"):
+            files.append((claim.payload["report"], f"{stem}_report.pdf"))
+    instance = session.get(FaxInstance, instance_id)
+    assert instance is not None
+    rel = relative_dir(instance, pbx.slug, pbx.timezone, claim.direction, when)
+    return _ArchivePlan(path, storage, rel, files)

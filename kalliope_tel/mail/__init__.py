@@ -1,0 +1,1 @@
+"""Mail: the one gate for headers, composing messages, sending over SMTP."""
