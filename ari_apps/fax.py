@@ -213,7 +213,11 @@ class FaxApplication:
             call.hangup_cause = event.cause
         elif isinstance(event, ChannelDestroyed) and not call.ended:
             call.ended = True
-            cause = event.cause_txt or (call.dial_status.lower() if call.dial_status else "")
+            # The dial status says it best (BUSY, NOANSWER, CONGESTION...);
+            # a Local channel's hang-up cause is often 0, "Unknown".
+            dialled = call.dial_status if call.dial_status not in ("", "ANSWER") else ""
+            cause_text = event.cause_txt if event.cause else ""
+            cause = dialled.lower() or cause_text
             call.queue.put_nowait(f.CallEnded(event.cause, cause))
         elif isinstance(event, StasisEnd) and not call.ended:
             # A call the dialplan sent us that the caller hangs up leaves

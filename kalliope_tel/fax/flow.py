@@ -203,7 +203,7 @@ class FaxCallFlow:
         return [CancelTimer(CALL_TIMER), StopSession(reason), StartTimer(ENDING_TIMER, self.config.ending_grace)]
 
     def _not_answered(self, event: CallEnded) -> list[Command]:
-        return self._finish(False, f"not answered ({event.cause_text or event.cause})", None)
+        return self._finish(False, f"not answered ({event.cause_text or f'cause {event.cause}'})", None)
 
     def _call_ended_before_media(self, event: CallEnded) -> list[Command]:
         return self._finish(False, "the call ended before the fax started", None)

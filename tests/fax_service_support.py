@@ -1,0 +1,134 @@
+"""Fax service test material: a real SMTP server capturing mail, a fax
+office configured on a database, and reading the lab's fax machines."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from kalliope_tel.config import Settings
+from kalliope_tel.container import Container
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.fax import config
+from kalliope_tel.hotel.services import create_class
+from kalliope_tel.lab.instance import LabInstance
+from kalliope_tel.tenancy.services import get_pbx
+from kalliope_tel.users.services import add_user
+
+SERIAL = "KPBX40299999"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class MailSink:
+    """A real SMTP server (aiosmtpd) on loopback; keeps every message."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], EmailMessage]] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            return [m for rcpt, m in self.messages if address in rcpt]
+
+    def wait(self, check: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, f"{what}: mail so far {[(r, m['Subject']) for r, m in self.messages]}"
+            time.sleep(0.2)
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[MailSink, int]]:
+    from aiosmtpd.controller import Controller
+
+    sink = MailSink()
+    port = free_port()  # aiosmtpd cannot bind port 0 itself
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+def attachments(msg: EmailMessage) -> list[tuple[str, bytes]]:
+    return [(part.get_filename() or "", part.get_content()) for part in msg.iter_attachments()]
+
+
+@dataclass
+class Office:
+    url: str
+    data_dir: Path
+
+    def container(self) -> Container:
+        return Container(Settings(database_url=self.url, data_dir=self.data_dir))
+
+
+def configure_office(url: str, data_dir: Path, **instance: Any) -> Office:
+    """The default PBX with users alice (both), bob (receive), carol (send), a
+    routing class to the lab's fax network and instance 'office' on 700."""
+    office = Office(url, data_dir)
+    container = office.container()
+    try:
+        with transaction(container.sessions) as session:
+            pbx = get_pbx(session)
+            config.update_settings(session, pbx, serial_number=SERIAL)
+            create_class(session, pbx, "faxnet", ["_5XX", "_6XX"], "kt-lab-faxnet")
+            for name in ("alice", "bob", "carol"):
+                add_user(session, pbx, name, f"{name}@example.com")
+            values = {"outbound_class": "faxnet", "local_ident": "KT OFFICE", "retry_minutes": 0.05} | instance
+            config.add_instance(session, pbx, "office", "700", **values)
+            config.set_permission(session, pbx, "office", "alice", "both")
+            config.set_permission(session, pbx, "office", "bob", "receive")
+            config.set_permission(session, pbx, "office", "carol", "send")
+    finally:
+        container.close()
+    return office
+
+
+def lab_fax_results(lab: LabInstance, number: str) -> list[list[str]]:
+    """Results the lab's fax machine ``number`` left: [STATUS, PAGES, ERROR, RATE, REMOTE ID, ECM, MODE]."""
+    out = lab.cli("database show ktlab/fax", check=False)
+    results = []
+    for line in out.splitlines():
+        match = re.match(rf"/ktlab/fax/{number}-\S+\s*:\s*(.*)$", line.strip())
+        if match:
+            results.append(match.group(1).strip().split("|"))
+    return results
+
+
+def lab_calls(lab: LabInstance, number: str) -> int:
+    out = lab.cli(f"database get ktlab/calls faxnet-{number}", check=False)
+    return int(out.split(":", 1)[1]) if out.startswith("Value:") else 0
+
+
+async def until(check: Callable[[], Any], timeout: float, what: str, step: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await asyncio.to_thread(check)
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out: {what}"
+        await asyncio.sleep(step)

@@ -1,0 +1,286 @@
+"""The fax service on the lab Asterisk, through a real 'serve' and a real
+SMTP server: receptions mailed to the users who may receive, sends to the
+lab's fax machines with reports, retries on busy, limits, crash recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pikepdf
+import pytest
+
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.fax import register
+from kalliope_tel.lab.instance import LabInstance, LabState
+from kalliope_tel.tenancy.services import get_pbx
+from tests.fax_service_support import (
+    SERIAL,
+    Office,
+    attachments,
+    configure_office,
+    lab_calls,
+    lab_fax_results,
+    smtp_server,
+    until,
+)
+from tests.fax_support import make_document
+from tests.helpers import ServeNode, apply_lab_config, ari_runtime, serve_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.asterisk, pytest.mark.timeout(400)]
+
+
+def _cli(office: Office, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    from tests.conftest import kalliope
+
+    return kalliope(
+        *args, env={"KALLIOPE_DATABASE_URL": office.url, "KALLIOPE_DATA_DIR": str(office.data_dir)}, stdin=stdin
+    )
+
+
+def _register(office: Office, **filters: Any) -> list[dict[str, Any]]:
+    container = office.container()
+    try:
+        with transaction(container.sessions) as session:
+            return register.entries(session, get_pbx(session), **filters)
+    finally:
+        container.close()
+
+
+def _start(lab_state: LabState, office: Office, smtp_port: int, node: str, **extra: str) -> ServeNode:
+    env = serve_env(
+        lab_state,
+        office.url,
+        KALLIOPE_DATA_DIR=str(office.data_dir),
+        KALLIOPE_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
+        KALLIOPE_MAIL_FROM="fax@kalliope.test",
+        KALLIOPE_FAX_TICK_SECONDS="0.5",
+        KALLIOPE_NODE_NAME=node,
+        **extra,
+    )
+    return ServeNode(env)
+
+
+async def _ready(office: Office, lab: LabInstance, *nodes: str) -> None:
+    """Until every node's ARI link is up (its status row says so)."""
+    from kalliope_tel.nodes import read_nodes
+
+    def check() -> bool:
+        container = office.container()
+        try:
+            with transaction(container.sessions) as session:
+                rows = {n["node"]: n for n in read_nodes(session)}
+        finally:
+            container.close()
+        return all(rows.get(n, {}).get("links") == {"default": True} for n in nodes)
+
+    await until(check, 40, f"nodes {nodes} connected")
+
+
+async def _setup(lab: LabInstance, url: str, tmp_path: Path, **instance: Any) -> Office:
+    from tests.conftest import kalliope
+
+    done = kalliope("db", "upgrade", env={"KALLIOPE_DATABASE_URL": url})
+    assert done.returncode == 0, done.stderr
+    office = configure_office(url, tmp_path / "data", **instance)
+    container = office.container()
+    try:
+        await apply_lab_config(container, lab)
+    finally:
+        container.close()
+    return office
+
+
+def _pdf(path: Path, pages: int) -> Path:
+    """A PDF with ``pages`` A4 pages of text, made with Pillow."""
+    from PIL import Image, ImageDraw
+
+    images = []
+    for n in range(pages):
+        page = Image.new("L", (1240, 1754), 255)
+        ImageDraw.Draw(page).text((100, 100 + 40 * n), f"kalliope-tel outgoing fax page {n + 1}", fill=0)
+        images.append(page)
+    images[0].save(path, "PDF", resolution=150, save_all=True, append_images=images[1:])
+    return path
+
+
+async def test_a_fax_to_an_instance_is_mailed_to_the_users_who_may_receive(
+    lab: LabInstance, lab_state: LabState, fresh_db_url: str, tmp_path: Path
+) -> None:
+    office = await _setup(lab, fresh_db_url, tmp_path)
+    spool = lab.dir / "spool" / f"kt-in-{uuid.uuid4().hex[:6]}"
+    spool.mkdir()
+    make_document(spool / "in.tif", 3, height=2200)
+    with smtp_server() as (mail, port):
+        node = f"rx-{uuid.uuid4().hex[:4]}"
+        serve = _start(lab_state, office, port, node)
+        try:
+            await _ready(office, lab, node)
+            async with ari_runtime(lab_state) as runtime:
+                tag = uuid.uuid4().hex[:8]
+                # A fax machine (Asterisk's SendFax) calls the instance's selection from a trunk.
+                await runtime.client.originate(
+                    "Local/700@kt-default-from-trunk",
+                    context="fax-sender",
+                    extension="s",
+                    priority=1,
+                    caller_id="0501234567",
+                    variables={
+                        "KT_FAXFILE": str(lab.inner / "spool" / spool.name / "in.tif"),
+                        "KT_FAXTAG": tag,
+                        "KT_FAXSTATION": "LAB 0501234567",
+                    },
+                )
+                await asyncio.to_thread(
+                    mail.wait, lambda: mail.to("alice@example.com") and mail.to("bob@example.com"), 120, "two mails"
+                )
+                await asyncio.sleep(2)  # no third mail follows
+        finally:
+            output = serve.finish(30)
+    assert len(mail.to("alice@example.com")) == 1 and len(mail.to("bob@example.com")) == 1, output[-3000:]
+    assert mail.to("carol@example.com") == []  # sending permission only
+    for msg in (mail.to("alice@example.com")[0], mail.to("bob@example.com")[0]):
+        assert msg["Subject"] == f"[{SERIAL}] FAX successfully received from 00501234567"
+        assert msg["From"] == "fax@kalliope.test"
+        body = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "FAX received from 00501234567" in body and "Number of pages: 3" in body
+        ((name, data),) = attachments(msg)
+        assert re.fullmatch(r"F00501234567_T700_\d{4}-\d\d-\d\d_\d\d_\d\d_\d\d_\d+\.pdf", name), name
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            assert len(pdf.pages) == 3
+            width, height = (float(v) for v in pdf.pages[0].mediabox[2:])
+            assert abs(width - 1728 / 204 * 72) < 2 and abs(height - 2200 / 196 * 72) < 3  # fax width, page length sent
+    (row,) = _register(office)
+    assert (row["direction"], row["state"], row["pages"], row["media"]) == ("in", "received", 3, "engine")
+    assert row["remote_ident"] == "LAB 0501234567" and row["number"] == "0501234567"
+
+
+async def test_send_to_a_lab_fax_machine_and_to_a_busy_number(
+    lab: LabInstance, lab_state: LabState, fresh_db_url: str, tmp_path: Path
+) -> None:
+    office = await _setup(lab, fresh_db_url, tmp_path, max_attempts=3, retry_minutes=0.05)
+    number_ok, number_busy = "5" + uuid.uuid4().hex[:0] + "11", "611"
+    doc = _pdf(tmp_path / "letter.pdf", 2)
+    # Refused before anything is queued: a user without sending permission,
+    # a number the class forbids, a damaged document.
+    refused = _cli(office, "fax", "send", str(doc), "--instance", "office", "--to", number_ok, "--as", "bob")
+    assert refused.returncode == 1 and "bob may not send" in refused.stderr
+    refused = _cli(office, "fax", "send", str(doc), "--instance", "office", "--to", "0039055123", "--as", "alice")
+    assert refused.returncode == 1 and "does not allow this number" in refused.stderr
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(doc.read_bytes()[:300])
+    refused = _cli(office, "fax", "send", str(broken), "--instance", "office", "--to", number_ok, "--as", "alice")
+    assert refused.returncode == 1 and "refused: broken.pdf" in refused.stderr, refused.stderr
+    assert _register(office) == []
+    calls_before = lab_calls(lab, number_busy)
+    with smtp_server() as (mail, port):
+        node = f"tx-{uuid.uuid4().hex[:4]}"
+        serve = _start(lab_state, office, port, node)
+        try:
+            await _ready(office, lab, node)
+            for number in (number_ok, number_busy):
+                sent = _cli(
+                    office, "fax", "send", str(doc), "--instance", "office", "--to", number, "--as", "alice", "--json"
+                )
+                assert sent.returncode == 0, sent.stderr
+            await asyncio.to_thread(
+                mail.wait, lambda: len(mail.to("alice@example.com")) >= 2, 180, "two reports to alice"
+            )
+        finally:
+            output = serve.finish(30)
+    rows = {r["number"]: r for r in _register(office, direction="out")}
+    ok, busy = rows[number_ok], rows[number_busy]
+    assert ok["state"] == "sent" and ok["attempts"] == 1, (ok, output[-3000:])
+    results = lab_fax_results(lab, number_ok)
+    assert [r[:2] for r in results] == [["SUCCESS", "2"]], results
+    assert results[0][4] == "KT OFFICE"  # our station id reached the far end
+    assert busy["state"] == "failed" and busy["attempts"] == 3, busy
+    log = busy["attempt_log"]
+    assert [a["ok"] for a in log] == [False] * 3
+    gaps = [(b["started_at"] - a["ended_at"]).total_seconds() for a, b in zip(log, log[1:], strict=False)]
+    assert all(2.5 <= g < 15 for g in gaps), gaps  # the instance's interval (3 s), not sooner
+    assert lab_calls(lab, number_busy) - calls_before == 3
+    subjects = sorted(m["Subject"] for m in mail.to("alice@example.com"))
+    assert subjects == sorted([f"[{SERIAL}] FAX to {number_ok} sent", f"[{SERIAL}] FAX to {number_busy} NOT sent"])
+    failed_mail = next(m for m in mail.to("alice@example.com") if "NOT sent" in m["Subject"])
+    body = failed_mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert len(re.findall(r"^Attempt \d .*: failed \(not answered \(busy\)\)", body, re.M)) == 3, body
+    assert busy["reason"] == "not answered (busy) (after 3 attempt(s))"
+    ((name, report),) = attachments(failed_mail)
+    with pikepdf.open(io.BytesIO(report)) as pdf:
+        assert name == f"fax-report-{busy['id'][4:]}.pdf" and len(pdf.pages) == 1
+    download = _cli(office, "fax", "download", ok["id"], "-o", str(tmp_path), "--as", "alice", "--json")
+    assert download.returncode == 0, download.stderr
+    with pikepdf.open(tmp_path / f"fax-{ok['id'][4:]}-document.pdf") as pdf:
+        assert len(pdf.pages) == 2
+    assert (tmp_path / f"fax-{ok['id'][4:]}-report.pdf").exists()
+    denied = _cli(office, "fax", "download", ok["id"], "-o", str(tmp_path), "--as", "bob")
+    assert denied.returncode == 1 and "you may see" in denied.stderr
+
+
+async def test_total_limit_one_makes_the_second_send_wait(
+    lab: LabInstance, lab_state: LabState, fresh_db_url: str, tmp_path: Path
+) -> None:
+    office = await _setup(lab, fresh_db_url, tmp_path)
+    assert _cli(office, "fax", "settings", "--max-total", "1").returncode == 0
+    doc = _pdf(tmp_path / "one.pdf", 1)
+    with smtp_server() as (_mail, port):
+        node = f"lim-{uuid.uuid4().hex[:4]}"
+        serve = _start(lab_state, office, port, node)
+        try:
+            for number in ("521", "522"):
+                sent = _cli(office, "fax", "send", str(doc), "--instance", "office", "--to", number, "--as", "carol")
+                assert sent.returncode == 0, sent.stderr
+            await _ready(office, lab, node)
+            await until(
+                lambda: all(r["state"] == "sent" for r in _register(office)) and len(_register(office)) == 2,
+                180,
+                "both sent",
+            )
+        finally:
+            output = serve.finish(30)
+    first, second = sorted((r["attempt_log"][0] for r in _register(office)), key=lambda a: a["started_at"])
+    assert second["started_at"] >= first["ended_at"], (first, second, output[-2000:])
+
+
+async def test_serve_killed_while_sending_retries_and_sends_once(
+    lab: LabInstance, lab_state: LabState, fresh_db_url: str, tmp_path: Path
+) -> None:
+    office = await _setup(lab, fresh_db_url, tmp_path, retry_minutes=0)
+    number = "531"
+    doc = _pdf(tmp_path / "long.pdf", 4)
+    node = f"kill-{uuid.uuid4().hex[:4]}"
+    with smtp_server() as (_mail, port):
+        serve = _start(lab_state, office, port, node)
+        try:
+            await _ready(office, lab, node)
+            sent = _cli(office, "fax", "send", str(doc), "--instance", "office", "--to", number, "--as", "alice")
+            assert sent.returncode == 0, sent.stderr
+            await until(lambda: _register(office)[0]["state"] == "sending", 60, "sending")
+            await asyncio.sleep(2)  # pages are on the line
+            serve.proc.send_signal(signal.SIGKILL)
+            serve.finish(10, terminate=False)
+            serve = _start(lab_state, office, port, node)  # same node name: it recovers its own attempt
+            await until(lambda: _register(office)[0]["state"] == "sent", 180, "sent after restart")
+        finally:
+            output = serve.finish(30)
+    (row,) = _register(office)
+    log = row["attempt_log"]
+    assert [a["ok"] for a in log] == [False, True], (log, output[-3000:])
+    assert "serve stopped" in log[0]["reason"]
+    results = await until(
+        lambda: lab_fax_results(lab, number) if len(lab_fax_results(lab, number)) == 2 else None, 60, "both calls ended"
+    )
+    assert sorted(r[0] for r in results) == ["FAILED", "SUCCESS"], results  # the document arrived whole once
+    assert [r[1] for r in results if r[0] == "SUCCESS"] == ["4"]
+
+
+def _unused() -> None:
+    _ = (sys,)
