@@ -60,11 +60,11 @@ class MailSink:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[MailSink, int]]:
+def smtp_server(port: int | None = None) -> Iterator[tuple[MailSink, int]]:
     from aiosmtpd.controller import Controller
 
     sink = MailSink()
-    port = free_port()  # aiosmtpd cannot bind port 0 itself
+    port = port or free_port()  # aiosmtpd cannot bind port 0 itself
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     try:

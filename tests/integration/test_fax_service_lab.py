@@ -9,7 +9,6 @@ import io
 import re
 import signal
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -273,14 +272,11 @@ async def test_serve_killed_while_sending_retries_and_sends_once(
             output = serve.finish(30)
     (row,) = _register(office)
     log = row["attempt_log"]
-    assert [a["ok"] for a in log] == [False, True], (log, output[-3000:])
+    events = [line for line in output.splitlines() if '"fax.' in line or "error" in line.lower()]
+    assert [a["ok"] for a in log] == [False, True], ([(a["ok"], a["reason"]) for a in log], events[-40:])
     assert "serve stopped" in log[0]["reason"]
     results = await until(
         lambda: lab_fax_results(lab, number) if len(lab_fax_results(lab, number)) == 2 else None, 60, "both calls ended"
     )
     assert sorted(r[0] for r in results) == ["FAILED", "SUCCESS"], results  # the document arrived whole once
     assert [r[1] for r in results if r[0] == "SUCCESS"] == ["4"]
-
-
-def _unused() -> None:
-    _ = (sys,)
