@@ -121,7 +121,12 @@ def register(router: AgiRouter, container: Container) -> None:
         )
         written = (await get(FAX_FILE)) or ""
         tiff = await _local_file(container, pbx, int(slot), written) if pages else None
-        await service().received(pbx, instance, int(slot), reception, tiff)
+        try:
+            await service().received(pbx, instance, int(slot), reception, tiff)
+        except Exception:
+            # The pages stay where res_fax wrote them; the log says where.
+            log.exception("fax.hand_over_failed", slot=slot, file=str(tiff), media="asterisk")
+            raise
 
     router.add("fax-admit", admit)
     router.add("fax-done", done)

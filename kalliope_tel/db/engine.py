@@ -41,6 +41,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_begin(conn: Any) -> None:
+    # IMMEDIATE takes the write lock up front. A deferred transaction that
+    # reads and then writes fails at once with "database is locked" when
+    # another connection wrote meanwhile (WAL snapshot; busy_timeout does not
+    # apply): seen with ten res_fax receptions finishing together.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(IMMEDIATE) else "BEGIN")
+
+
+IMMEDIATE = "kalliope_immediate"
+
+
 def make_engine(raw_url: str, **kwargs: Any) -> Engine:
     url = normalise_url(raw_url)
     if url.get_backend_name() == "sqlite":
@@ -50,7 +61,7 @@ def make_engine(raw_url: str, **kwargs: Any) -> Engine:
             private_file(Path(url.database))
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -61,7 +72,13 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: committed when the block ends, rolled back on error."""
+def transaction(factory: sessionmaker[Session], *, writes: bool = False) -> Iterator[Session]:
+    """One unit of work: committed when the block ends, rolled back on error.
+
+    ``writes``: the work reads then writes while other writers run (claims,
+    admissions); on SQLite it takes the write lock first and waits its turn
+    (busy_timeout) instead of failing. PostgreSQL ignores it.
+    """
     with factory() as session, session.begin():
+        session.connection(execution_options={IMMEDIATE: True} if writes else None)
         yield session

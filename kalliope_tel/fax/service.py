@@ -57,7 +57,7 @@ class FaxService:
 
     async def _tx(self, work: Callable[[Session], T]) -> T:
         def run() -> T:
-            with transaction(self.container.sessions) as session:
+            with transaction(self.container.sessions, writes=True) as session:
                 return work(session)
 
         return await asyncio.to_thread(run)

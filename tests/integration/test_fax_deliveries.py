@@ -125,4 +125,3 @@ async def test_archive_to_local_and_sftp_encrypted_and_retries_when_peers_are_do
             assert len(list((sftp.root / year / "faxes" / "office" / "in").glob("*.ktenc"))) == 2
         finally:
             container.close()
-
