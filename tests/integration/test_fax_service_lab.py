@@ -280,3 +280,45 @@ async def test_serve_killed_while_sending_retries_and_sends_once(
     )
     assert sorted(r[0] for r in results) == ["FAILED", "SUCCESS"], results  # the document arrived whole once
     assert [r[1] for r in results if r[0] == "SUCCESS"] == ["4"]
+
+
+async def test_two_nodes_on_postgresql_dial_each_queued_number_once(
+    db_backend: str, lab: LabInstance, lab_state: LabState, fresh_db_url: str, tmp_path: Path
+) -> None:
+    if db_backend != "postgresql":
+        pytest.skip("several nodes share PostgreSQL (SQLite is one node's store)")
+    office = await _setup(lab, fresh_db_url, tmp_path)
+    doc = _pdf(tmp_path / "memo.pdf", 1)
+    numbers = [str(n) for n in range(541, 561)]
+    for number in numbers:
+        sent = _cli(office, "fax", "send", str(doc), "--instance", "office", "--to", number, "--as", "carol")
+        assert sent.returncode == 0, sent.stderr
+    with smtp_server() as (_mail, port):
+        nodes = [f"pg-{n}-{uuid.uuid4().hex[:4]}" for n in "ab"]
+        # Ten calls each at most: neither node can take the whole queue alone.
+        # (Both on one machine: the second listens for FastAGI elsewhere.)
+        from tests.fax_service_support import free_port
+
+        serves = [
+            _start(lab_state, office, port, nodes[0], KALLIOPE_FAX_MAX_CALLS="10"),
+            _start(
+                lab_state,
+                office,
+                port,
+                nodes[1],
+                KALLIOPE_FAX_MAX_CALLS="10",
+                KALLIOPE_AGI_BIND=f"127.0.0.1:{free_port()}",
+            ),
+        ]
+        try:
+            await _ready(office, lab, *nodes)
+            await until(
+                lambda: all(r["state"] in ("sent", "failed") for r in _register(office)), 300, "every fax ended"
+            )
+        finally:
+            outputs = [serve.finish(30) for serve in serves]
+    rows = _register(office)
+    assert {r["state"] for r in rows} == {"sent"}, [(r["number"], r["reason"]) for r in rows if r["state"] != "sent"]
+    assert all(r["attempts"] == 1 for r in rows)
+    assert {n: lab_calls(lab, n) for n in numbers} == dict.fromkeys(numbers, 1)  # each number dialled once
+    assert {a["node"] for r in rows for a in r["attempt_log"]} == set(nodes), outputs[0][-2000:]

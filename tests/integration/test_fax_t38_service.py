@@ -90,9 +90,13 @@ async def test_fifty_t38_faxes_reach_the_fax_service(
                 batch = tags[first : first + AT_ONCE]
                 for tag in batch:
                     await _send(state_b, inner_dir / "t38.tif", tag)
-                await until(lambda b=batch: all(_sender_result(lab_b, t) for t in b), 240 if CALLS > 1 else 60, "batch finished")
+                await until(
+                    lambda b=batch: all(_sender_result(lab_b, t) for t in b), 240 if CALLS > 1 else 60, "batch finished"
+                )
             await until(lambda: len(_register(office)) >= CALLS, 60, "every call in the register")
-            await asyncio.to_thread(mail.wait, lambda: len(mail.to("bob@example.com")) >= max(CALLS - 1, 1), 120, "mails")
+            await asyncio.to_thread(
+                mail.wait, lambda: len(mail.to("bob@example.com")) >= max(CALLS - 1, 1), 120, "mails"
+            )
         finally:
             output = serve.finish(60)
             if os.environ.get("KT_KEEP_LABS"):
@@ -127,6 +131,6 @@ def _pdf_page_pixels(pdf: pikepdf.Pdf, n: int) -> bytes:
     """The page's image as 8-bit pixels (img2pdf embeds the fax page as is)."""
     from pikepdf import PdfImage
 
-    (image,) = pdf.pages[n].images.values()
+    (image,) = pdf.pages[n].get_images().values()
     pil: Image.Image = PdfImage(image).as_pil_image()
     return pil.convert("L").tobytes()
