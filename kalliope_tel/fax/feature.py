@@ -117,7 +117,61 @@ def _doctor(container: Container) -> list[Check]:
                 "check the compile error in the log, or remove ~/.cache/kalliope-tel and start again",
             )
         ]
-    return [Check("fax", True, f"spandsp binding in {spandsp.MODE} mode, cap {container.settings.fax_max_calls} calls")]
+    checks = [
+        Check("fax", True, f"spandsp binding in {spandsp.MODE} mode, cap {container.settings.fax_max_calls} calls")
+    ]
+    return checks + _service_checks(container)
+
+
+def _service_checks(container: Container) -> list[Check]:
+    """Encrypted archival paths need a key; deliveries must not pile up or be given up."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from kalliope_tel.checks import Check
+    from kalliope_tel.db.base import utcnow
+    from kalliope_tel.db.engine import transaction
+    from kalliope_tel.fax import crypto
+    from kalliope_tel.fax.models import ArchivePath, Encryption, FaxDelivery
+
+    checks = []
+    with transaction(container.sessions) as session:
+        encrypted = session.scalar(
+            select(func.count()).select_from(ArchivePath).where(ArchivePath.encryption == Encryption.BUILTIN)
+        )
+        late = session.scalar(
+            select(func.count())
+            .select_from(FaxDelivery)
+            .where(FaxDelivery.done.is_(False), FaxDelivery.attempts > 0, FaxDelivery.next_try_at > utcnow())
+        )
+        given_up = session.scalar(
+            select(func.count())
+            .select_from(FaxDelivery)
+            .where(
+                FaxDelivery.done.is_(True),
+                FaxDelivery.last_error != "",
+                FaxDelivery.done_at > utcnow() - timedelta(days=1),
+            )
+        )
+    if encrypted:
+        try:
+            crypto.load_key(container.settings.fax_archive_key.get_secret_value())
+            checks.append(Check("fax archive", True, f"{encrypted} encrypted archival path(s), key set"))
+        except crypto.CryptoError as exc:
+            checks.append(Check("fax archive", False, str(exc), "kalliope-tel fax archive keygen FILE"))
+    if late or given_up:
+        checks.append(
+            Check(
+                "fax deliveries",
+                False,
+                f"{late} mail/archive deliveries waiting to retry, {given_up} given up in the last day",
+                "check the mail server and archival paths; 'fax register' shows the faxes",
+            )
+        )
+    else:
+        checks.append(Check("fax deliveries", True, "no mail or archive delivery failing"))
+    return checks
 
 
 FEATURE = Feature(

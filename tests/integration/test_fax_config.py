@@ -189,7 +189,7 @@ def test_register_shows_each_user_what_they_may_see(db: Session, pbx: Pbx) -> No
         register.files_of(
             db,
             pbx,
-            [r["id"] for r in register.entries(db, pbx) if r["direction"] == "out"][0],
+            next(r["id"] for r in register.entries(db, pbx) if r["direction"] == "out"),
             user=_user(db, pbx, "bob"),
         )
 
