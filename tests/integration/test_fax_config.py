@@ -228,3 +228,32 @@ def test_archive_encryption_is_authenticated() -> None:
 
 def test_direction_enum_is_what_slots_store() -> None:
     assert {d.value for d in Direction} == {"inbound", "outbound"}
+
+
+def test_failed_and_partial_receptions_are_recorded_with_their_reason(db: Session, pbx: Pbx, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from PIL import Image
+
+    from kalliope_tel.fax.deliveries import deliveries_of
+    from kalliope_tel.fax.inbound import Reception, record_received
+    from kalliope_tel.fax.models import Media
+
+    office = config.get_instance(db, pbx, "office")
+    now = datetime.now(UTC)
+    failed = Reception(
+        "c1", "0501", "700", now, now, False, "The call dropped prematurely", 0, 0, False, "", Media.ENGINE
+    )
+    row = record_received(db, pbx, office.id, None, failed, None, tmp_path)
+    assert (row.ok, row.pages, row.reason, row.document) == (False, 0, "The call dropped prematurely", "")
+    assert deliveries_of(db, Direction.INBOUND, row.id) == []  # nothing to mail without pages
+    pdf = tmp_path / "partial.pdf"
+    Image.new("1", (1728, 2200), 1).save(pdf, "PDF", resolution=204)
+    partial = Reception("c2", "0502", "700", now, now, False, "Far end cleared", 1, 9600, False, "R", Media.ASTERISK)
+    row = record_received(db, pbx, office.id, None, partial, pdf, tmp_path)
+    assert (row.ok, row.pages, row.reason) == (False, 1, "Far end cleared")
+    assert (tmp_path / row.document).exists() and row.file_name.startswith("F00502_T700_")
+    owed = sorted(d.target for d in deliveries_of(db, Direction.INBOUND, row.id))
+    assert owed == ["alice@example.com", "bob@example.com"]  # reception permission, not carol
+    states = {r["id"]: r["state"] for r in register.entries(db, pbx, direction="in")}
+    assert sorted(states.values()) == ["failed", "partial"]
