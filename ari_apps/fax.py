@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -490,6 +490,19 @@ class FaxApplication:
 
 
 # ---------------------------------------------------------------- the service's adapters
+def outcome(result: FaxCallResult) -> dict[str, Any]:
+    """What the service records of a call, whichever way it went."""
+    phase_e = result.phase_e
+    return {
+        "ok": result.ok,
+        "reason": "" if result.ok else result.reason,
+        "pages": result.pages,
+        "bit_rate": phase_e.bit_rate if phase_e else 0,
+        "ecm": phase_e.ecm if phase_e else False,
+        "remote_ident": result.remote_ident,
+    }
+
+
 class ServiceInbound:
     """Calls for a fax instance, handed to the fax service (``FaxService``)."""
 
@@ -503,20 +516,14 @@ class ServiceInbound:
         from kalliope_tel.fax.inbound import Reception
         from kalliope_tel.fax.models import Media
 
-        phase_e = result.phase_e
         reception = Reception(
             call_id=call.call_id,
             calling=call.calling,
             reached=call.reached,
             started_at=call.started_at,
             ended_at=datetime.now(UTC),
-            ok=result.ok,
-            reason="" if result.ok else result.reason,
-            pages=result.pages,
-            bit_rate=phase_e.bit_rate if phase_e else 0,
-            ecm=phase_e.ecm if phase_e else False,
-            remote_ident=result.remote_ident,
             media=Media.ENGINE,
+            **outcome(result),
         )
         await self.service.received(call.pbx, call.instance_id, call.slot_id, reception, result.rx_file)
 
@@ -543,15 +550,7 @@ class JobEngine:
             call_id=claim.call_id,
             on_phase_b=on_phase_b,
         )
-        phase_e = result.phase_e
-        return AttemptResult(
-            ok=result.ok,
-            reason="" if result.ok else result.reason,
-            pages=result.pages,
-            bit_rate=phase_e.bit_rate if phase_e else 0,
-            ecm=phase_e.ecm if phase_e else False,
-            remote_ident=result.remote_ident,
-        )
+        return AttemptResult(**outcome(result))
 
     async def hangup(self, call_id: str) -> None:
         with contextlib.suppress(AriError):
