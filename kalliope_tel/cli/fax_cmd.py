@@ -185,7 +185,9 @@ def archive_remove(position: int, as_json: bool = JSON) -> None:
 
 
 @archive_app.command("keygen")
-def archive_keygen(output: Path = typer.Argument(..., help="File to write the key to (created owner-only).")) -> None:
+def archive_keygen(
+    output: Path = typer.Argument(..., help="File to write the key to (created owner-only)."), as_json: bool = JSON
+) -> None:
     """Make a built-in encryption key; point fax_archive_key at its content."""
     import os
 
@@ -194,13 +196,17 @@ def archive_keygen(output: Path = typer.Argument(..., help="File to write the ke
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(new_key() + "\n")
-    err_console.print(f"key written to {output} (owner-only); set KALLIOPE_FAX_ARCHIVE_KEY from it")
+    if as_json:
+        print_json({"key_file": str(output)})  # never the key itself
+    else:
+        err_console.print(f"key written to {output} (owner-only); set KALLIOPE_FAX_ARCHIVE_KEY from it")
 
 
 @archive_app.command("decrypt")
 def archive_decrypt(
     source: Path = typer.Argument(..., help="An archived file ending in .ktenc."),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the document."),
+    as_json: bool = JSON,
 ) -> None:
     """Read back an encrypted archive file with the fax_archive_key setting."""
     from kalliope_tel.fax import crypto
@@ -209,7 +215,10 @@ def archive_decrypt(
     data = crypto.decrypt(key, source.read_bytes())
     output.write_bytes(data)
     output.chmod(0o600)
-    err_console.print(f"{source.name}: {len(data)} bytes written to {output}")
+    if as_json:
+        print_json({"source": str(source), "output": str(output), "bytes": len(data)})
+    else:
+        err_console.print(f"{source.name}: {len(data)} bytes written to {output}")
 
 
 # ------------------------------------------------------------------ templates and instances
