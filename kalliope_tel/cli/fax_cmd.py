@@ -243,8 +243,13 @@ INSTANCE_OPTIONS = {
 def _instance_data(session: Session, row: FaxInstance) -> dict[str, Any]:
     from dataclasses import asdict
 
+    from kalliope_tel.hotel.models import OutboundClass
+
     values = asdict(config.effective(session, row))
     values.pop("pbx_id")
+    class_id = values.pop("outbound_class_id")
+    cls = session.get(OutboundClass, class_id) if class_id else None
+    values["outbound_class"] = cls.name if cls else ""
     from kalliope_tel.fax.models import FaxTemplate
 
     template = session.get(FaxTemplate, row.template_id) if row.template_id else None
@@ -408,7 +413,7 @@ def instance_list(as_json: bool = JSON) -> None:
                     r["enabled"],
                     r["receive_enabled"],
                     r["send_enabled"],
-                    r["outbound_class_id"],
+                    r["outbound_class"],
                     ", ".join(f"{u}:{p}" for u, p in r["users"].items()),
                 ]
                 for r in rows
