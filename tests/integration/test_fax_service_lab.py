@@ -324,9 +324,15 @@ async def test_two_nodes_on_postgresql_dial_each_queued_number_once(
     # attempt. On a loaded machine a fax call can fail (T.30 under load) and
     # is then retried: such an attempt must carry the engine's reason.
     attempts = {r["number"]: r["attempts"] for r in rows}
-    assert {n: lab_calls(lab, n) for n in numbers} == attempts
-    retried = {r["number"]: [a["reason"] for a in r["attempt_log"][:-1]] for r in rows if r["attempts"] > 1}
-    assert all(reason for reasons in retried.values() for reason in reasons), retried
+    retried = {
+        r["number"]: [(a["node"], a["reason"]) for a in r["attempt_log"][:-1]] for r in rows if r["attempts"] > 1
+    }
+    calls = {n: lab_calls(lab, n) for n in numbers}
+    # Never two calls for one attempt (two nodes on one job would show here);
+    # an attempt can fail before its call reaches the far end (seen once in
+    # CI under load: 2 attempts, 1 call), which the reasons then say.
+    assert all(1 <= calls[n] <= attempts[n] for n in numbers), (calls, retried)
+    assert all(reason for reasons in retried.values() for _node, reason in reasons), retried
     assert all(len({a["number"] for a in r["attempt_log"]}) == r["attempts"] for r in rows)
     print(f"20 queued sends, two nodes: {sum(attempts.values())} calls, retried after a failed call: {retried}")
     assert len(retried) <= 2, retried  # more would not be load but a fault
