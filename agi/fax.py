@@ -6,6 +6,8 @@ service, exactly as the engine's receptions are handed over."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +30,7 @@ from kalliope_tel.dialplan_variables import (
     FAX_SLOT,
     FAX_STARTED,
 )
+from kalliope_tel.fax.config import MODEMS
 
 if TYPE_CHECKING:
     from kalliope_tel.asterisk.agi.server import AgiRequest, AgiRouter
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 SPOOL_SUBDIR = "kalliope-fax"
-# res_fax's modem names for ours.
+# res_fax's modem names for ours (kalliope_tel.fax.config.MODEMS).
 RES_FAX_MODEMS = {"v17": "v17", "v29": "v29", "v27ter": "v27"}
 
 
@@ -45,15 +48,12 @@ def _file_name(slot_id: int) -> str:
 
 
 def register(router: AgiRouter, container: Container) -> None:
-    services: dict[str, FaxService] = {}
-
+    @functools.cache
     def service() -> FaxService:
-        if "fax" not in services:
-            from kalliope_tel.fax.service import FaxService
-            from kalliope_tel.serve import node_name
+        from kalliope_tel.fax.service import FaxService
+        from kalliope_tel.serve import node_name
 
-            services["fax"] = FaxService(container, node_name(container))
-        return services["fax"]
+        return FaxService(container, node_name(container))
 
     async def admit(request: AgiRequest) -> None:
         pbx = confgate.slug(request.params.get("pbx") or "default")
@@ -68,11 +68,7 @@ def register(router: AgiRouter, container: Container) -> None:
             return
         spool = await request.get_full_variable("${ASTSPOOLDIR}")
         options = admission.options
-        modems = ",".join(
-            RES_FAX_MODEMS[name]
-            for name, bit in _modem_bits().items()
-            if options.modems & bit and name in RES_FAX_MODEMS
-        )
+        modems = ",".join(RES_FAX_MODEMS[name] for name, bit in MODEMS.items() if options.modems & bit)
         # Values from the instance passed the fax config's checks (printable
         # ASCII, bounded) and go out as AGI arguments, quoted by the protocol.
         for name, value in (
@@ -132,12 +128,6 @@ def register(router: AgiRouter, container: Container) -> None:
     router.add("fax-done", done)
 
 
-def _modem_bits() -> dict[str, int]:
-    from kalliope_tel.fax.config import MODEMS
-
-    return MODEMS
-
-
 async def _local_file(container: Container, pbx_slug: str, slot_id: int, written: str) -> Path | None:
     """The file ReceiveFax wrote, as this node reads it. Only the spool
     directory comes from the channel; the file name is the slot's own, so
@@ -146,7 +136,6 @@ async def _local_file(container: Container, pbx_slug: str, slot_id: int, written
     if path.name != _file_name(slot_id) or path.parent.name != SPOOL_SUBDIR:
         log.warning("fax.unexpected_file", slot=slot_id, file=written)
         return None
-    import asyncio
 
     from kalliope_tel.asterisk.endpoints import server_endpoints
     from kalliope_tel.db.engine import transaction

@@ -53,6 +53,14 @@ async def heartbeat_loop(sessions: sessionmaker[Session], node: str, status: Cal
         await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
+def gone_nodes(session: Session, silent_for: timedelta, now: datetime | None = None) -> set[str]:
+    """Nodes that stopped, or whose heartbeat is older than ``silent_for``:
+    whatever they were doing (a fax call, a claimed job) is over."""
+    now = now or utcnow()
+    rows = session.execute(select(ServeNode.node, ServeNode.heartbeat_at, ServeNode.stopped_at)).all()
+    return {node for node, beat, stopped in rows if stopped is not None or beat < now - silent_for}
+
+
 def read_nodes(session: Session, now: datetime | None = None) -> list[dict[str, Any]]:
     now = now or utcnow()
     out = []

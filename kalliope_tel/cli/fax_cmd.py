@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from kalliope_tel.fax import config, jobs, register
     from kalliope_tel.fax.models import FaxInstance
     from kalliope_tel.tenancy.models import Pbx
+    from kalliope_tel.users.models import User
 else:
     from kalliope_tel.lazy import LazyModule
 
@@ -43,6 +44,13 @@ JSON = typer.Option(False, "--json", help="Machine-readable output.")
 @app.callback()
 def fax_main(pbx: str = typer.Option(None, "--pbx", help="PBX slug (default: the default PBX).")) -> None:
     STATE.pbx_slug = pbx
+
+
+def _acting(session: Session, pbx: Pbx, name: str | None) -> User | None:
+    """The user named by --as (their permissions apply), or None: the admin."""
+    from kalliope_tel.users.services import get_user
+
+    return get_user(session, pbx, name) if name else None
 
 
 def _show(data: Any, as_json: bool, title: str) -> None:
@@ -469,9 +477,7 @@ def send_cmd(
 
     def check(session: Session, pbx: Pbx) -> str:
         # Refuse before converting anything: permission, instance, number.
-        from kalliope_tel.users.services import get_user
-
-        user = get_user(session, pbx, as_user) if as_user else None
+        user = _acting(session, pbx, as_user)
         row = config.get_instance(session, pbx, instance)
         values = jobs.check_sender(session, pbx, row, user)
         jobs.check_number(session, pbx, values, to)
@@ -490,9 +496,7 @@ def send_cmd(
         raise KalliopeError(f"refused: {exc}") from None
 
     def work(session: Session, pbx: Pbx) -> dict[str, Any]:
-        from kalliope_tel.users.services import get_user
-
-        user = get_user(session, pbx, as_user) if as_user else None
+        user = _acting(session, pbx, as_user)
         job = jobs.submit(
             session,
             pbx,
@@ -533,9 +537,7 @@ def cancel_cmd(
     """Cancel a queued fax (one being sent is hung up by its node)."""
 
     def work(session: Session, pbx: Pbx) -> dict[str, Any]:
-        from kalliope_tel.users.services import get_user
-
-        job = jobs.cancel(session, pbx, job_id, get_user(session, pbx, as_user) if as_user else None)
+        job = jobs.cancel(session, pbx, job_id, _acting(session, pbx, as_user))
         return {"id": job.id, "state": job.state.value, "reason": job.reason}
 
     _show(run_in_pbx(work), as_json, "fax job")
@@ -553,9 +555,7 @@ def register_cmd(
     """Sent and received faxes, newest first."""
 
     def work(session: Session, pbx: Pbx) -> list[dict[str, Any]]:
-        from kalliope_tel.users.services import get_user
-
-        user = get_user(session, pbx, as_user) if as_user else None
+        user = _acting(session, pbx, as_user)
         return register.entries(session, pbx, user=user, instance=instance, direction=direction, limit=limit)
 
     rows = run_in_pbx(work)
@@ -592,9 +592,7 @@ def download_cmd(
     """Write a fax's document (and, for a sent fax, its report) into a directory."""
 
     def work(session: Session, pbx: Pbx) -> list[tuple[str, str]]:
-        from kalliope_tel.users.services import get_user
-
-        user = get_user(session, pbx, as_user) if as_user else None
+        user = _acting(session, pbx, as_user)
         return register.files_of(session, pbx, fax_id, user=user)
 
     written = []

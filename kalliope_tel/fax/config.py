@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -87,6 +87,14 @@ def _count(value: Any, what: str, low: int = 0, high: int = 10_000) -> int:
     return number
 
 
+_Named = TypeVar("_Named", RemoteStorage, FaxTemplate, FaxInstance)
+
+
+def _find(session: Session, model: type[_Named], pbx: Pbx, **where: Any) -> _Named | None:
+    """The PBX's row of ``model`` matching ``where`` (name, selection, id), or None."""
+    return session.scalars(select(model).filter_by(pbx_id=pbx.id, **where)).first()
+
+
 # ------------------------------------------------------------------ settings
 def get_settings(session: Session, pbx: Pbx) -> FaxSettings:
     return per_pbx_row(session, FaxSettings, pbx)
@@ -121,7 +129,7 @@ def add_storage(
     directory: str = ".",
 ) -> RemoteStorage:
     name = _gate(confgate.identifier, name, "storage name")
-    if session.scalar(select(RemoteStorage.id).where(RemoteStorage.pbx_id == pbx.id, RemoteStorage.name == name)):
+    if _find(session, RemoteStorage, pbx, name=name) is not None:
         raise InvalidValue(f"remote storage {name!r} exists already")
     for path, what in ((key_file, "key file"), (known_hosts, "known-hosts file")):
         if not path.is_absolute() or not path.is_file():
@@ -150,9 +158,7 @@ def list_storages(session: Session, pbx: Pbx) -> list[RemoteStorage]:
 
 
 def get_storage(session: Session, pbx: Pbx, name: str) -> RemoteStorage:
-    row = session.scalars(
-        select(RemoteStorage).where(RemoteStorage.pbx_id == pbx.id, RemoteStorage.name == name)
-    ).first()
+    row = _find(session, RemoteStorage, pbx, name=name)
     if row is None:
         raise NotFound(f"no remote storage {name!r}")
     return row
@@ -268,7 +274,7 @@ def check_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[str
 
 def add_template(session: Session, pbx: Pbx, name: str, **values: Any) -> FaxTemplate:
     name = _gate(confgate.identifier, name, "template name")
-    if session.scalar(select(FaxTemplate.id).where(FaxTemplate.pbx_id == pbx.id, FaxTemplate.name == name)):
+    if _find(session, FaxTemplate, pbx, name=name) is not None:
         raise InvalidValue(f"fax template {name!r} exists already")
     row = FaxTemplate(pbx_id=pbx.id, name=name, **check_values(session, pbx, values))
     session.add(row)
@@ -277,7 +283,7 @@ def add_template(session: Session, pbx: Pbx, name: str, **values: Any) -> FaxTem
 
 
 def get_template(session: Session, pbx: Pbx, name: str) -> FaxTemplate:
-    row = session.scalars(select(FaxTemplate).where(FaxTemplate.pbx_id == pbx.id, FaxTemplate.name == name)).first()
+    row = _find(session, FaxTemplate, pbx, name=name)
     if row is None:
         raise NotFound(f"no fax template {name!r}")
     return row
@@ -344,15 +350,18 @@ def _own_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[str,
     return out
 
 
+def _selection_free(session: Session, pbx: Pbx, selection: str, instance: FaxInstance | None) -> None:
+    holder = _find(session, FaxInstance, pbx, selection=selection)
+    if holder is not None and holder is not instance:
+        raise InvalidValue(f"selection {selection} belongs to another fax instance")
+
+
 def add_instance(session: Session, pbx: Pbx, name: str, selection: str, **values: Any) -> FaxInstance:
     name = _gate(confgate.identifier, name, "instance name")
-    if session.scalar(select(FaxInstance.id).where(FaxInstance.pbx_id == pbx.id, FaxInstance.name == name)):
+    if _find(session, FaxInstance, pbx, name=name) is not None:
         raise InvalidValue(f"fax instance {name!r} exists already")
     own = _own_values(session, pbx, {k: v for k, v in values.items() if k in _INSTANCE_OWN} | {"selection": selection})
-    if session.scalar(
-        select(FaxInstance.id).where(FaxInstance.pbx_id == pbx.id, FaxInstance.selection == own["selection"])
-    ):
-        raise InvalidValue(f"selection {own['selection']} belongs to another fax instance")
+    _selection_free(session, pbx, own["selection"], None)
     templated = check_values(session, pbx, {k: v for k, v in values.items() if k not in _INSTANCE_OWN})
     row = FaxInstance(pbx_id=pbx.id, name=name, **own, **templated)
     session.add(row)
@@ -364,14 +373,8 @@ def add_instance(session: Session, pbx: Pbx, name: str, selection: str, **values
 def update_instance(session: Session, pbx: Pbx, name: str, **values: Any) -> FaxInstance:
     row = get_instance(session, pbx, name)
     own = _own_values(session, pbx, {k: v for k, v in values.items() if k in _INSTANCE_OWN})
-    if (
-        "selection" in own
-        and own["selection"] != row.selection
-        and session.scalar(
-            select(FaxInstance.id).where(FaxInstance.pbx_id == pbx.id, FaxInstance.selection == own["selection"])
-        )
-    ):
-        raise InvalidValue(f"selection {own['selection']} belongs to another fax instance")
+    if "selection" in own:
+        _selection_free(session, pbx, own["selection"], row)
     for key, value in own.items():
         setattr(row, key, value)
     for key, value in check_values(session, pbx, {k: v for k, v in values.items() if k not in _INSTANCE_OWN}).items():
@@ -389,16 +392,14 @@ def _check_rates(session: Session, row: FaxInstance) -> None:
 
 
 def get_instance(session: Session, pbx: Pbx, name: str) -> FaxInstance:
-    row = session.scalars(select(FaxInstance).where(FaxInstance.pbx_id == pbx.id, FaxInstance.name == name)).first()
+    row = _find(session, FaxInstance, pbx, name=name)
     if row is None:
         raise NotFound(f"no fax instance {name!r} in PBX {pbx.slug!r}")
     return row
 
 
 def instance_by_id(session: Session, pbx: Pbx, instance_id: int) -> FaxInstance:
-    row = session.scalars(
-        select(FaxInstance).where(FaxInstance.pbx_id == pbx.id, FaxInstance.id == instance_id)
-    ).first()
+    row = _find(session, FaxInstance, pbx, id=instance_id)
     if row is None:
         raise NotFound(f"no fax instance {instance_id} in PBX {pbx.slug!r}")
     return row

@@ -16,7 +16,7 @@ from kalliope_tel.fax import limits
 from kalliope_tel.fax.config import effective, instance_by_id, instance_users, options_for
 from kalliope_tel.fax.deliveries import owe_archive, owe_mail
 from kalliope_tel.fax.exceptions import NotFound
-from kalliope_tel.fax.models import Direction, FaxReceived, FaxSlot, Media
+from kalliope_tel.fax.models import Direction, FaxReceived, Media
 from kalliope_tel.fax.session import FaxOptions
 from kalliope_tel.tenancy.models import Pbx
 
@@ -115,7 +115,3 @@ def record_received(
         owe_archive(session, pbx, Direction.INBOUND, row.id, {"document": row.document})
     session.flush()
     return row
-
-
-def slot_of(session: Session, slot_id: int) -> FaxSlot | None:
-    return session.get(FaxSlot, slot_id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,7 +25,8 @@ from kalliope_tel.fax.exceptions import InvalidValue, NotAllowed, NotFound, Refu
 from kalliope_tel.fax.models import Direction, FaxAttempt, FaxInstance, FaxJob, FaxSlot, JobState, Media
 from kalliope_tel.fax.session import FaxOptions
 from kalliope_tel.hotel.models import OutboundClass
-from kalliope_tel.tenancy.models import Pbx, ServeNode
+from kalliope_tel.nodes import gone_nodes
+from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users.models import User
 
 # An attempt is abandoned if its node neither ends it nor beats for this long.
@@ -274,17 +274,12 @@ def abandoned_attempts(session: Session, *, node: str | None = None) -> list[Aba
     if node is not None:
         query = query.where(FaxJob.claimed_by == node)
     out = []
-    dead = _dead_nodes(session, now)
+    dead = gone_nodes(session, limits.NODE_GONE_AFTER, now)
     for job, attempt in session.execute(query).all():
         gone = node is not None or job.claimed_by in dead or (job.lease_until is not None and job.lease_until < now)
         if gone:
             out.append(Abandoned(job.id, attempt.number, attempt.call_id, attempt.node))
     return out
-
-
-def _dead_nodes(session: Session, now: datetime) -> set[str]:
-    rows = session.execute(select(ServeNode.node, ServeNode.heartbeat_at, ServeNode.stopped_at)).all()
-    return {n for n, beat, stopped in rows if stopped is not None or beat < now - limits.NODE_GONE_AFTER}
 
 
 def abandon(session: Session, item: Abandoned, why: str) -> FaxJob:
@@ -296,7 +291,3 @@ def abandon(session: Session, item: Abandoned, why: str) -> FaxJob:
 
 def attempts_of(session: Session, job_id: int) -> list[FaxAttempt]:
     return list(session.scalars(select(FaxAttempt).where(FaxAttempt.job_id == job_id).order_by(FaxAttempt.number)))
-
-
-def job_paths(data_dir: Path, job: FaxJob) -> tuple[Path, Path | None]:
-    return data_dir / job.document, (data_dir / job.report if job.report else None)

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.fax.config import Effective, get_settings
 from kalliope_tel.fax.models import Direction, FaxSettings, FaxSlot
-from kalliope_tel.tenancy.models import Pbx, ServeNode
+from kalliope_tel.nodes import gone_nodes
+from kalliope_tel.tenancy.models import Pbx
 
 # A node that has not written its heartbeat for this long is gone; its calls
 # ended with it. Longer than a fax call can be: slots older are dropped too.
@@ -78,19 +79,13 @@ def release(session: Session, slot_id: int | None) -> None:
 
 def forget_dead_slots(session: Session, pbx: Pbx) -> int:
     now = utcnow()
-    alive = select(ServeNode.node).where(
-        ServeNode.heartbeat_at >= now - NODE_GONE_AFTER, ServeNode.stopped_at.is_(None)
-    )
-    known = select(ServeNode.node)
     # A slot counts while its node beats, or while its node has not written
     # its first heartbeat yet (a node just started), for at most SLOT_MAX_AGE.
+    gone = gone_nodes(session, NODE_GONE_AFTER, now)
     result = session.execute(
         delete(FaxSlot).where(
             FaxSlot.pbx_id == pbx.id,
-            or_(
-                FaxSlot.started_at < now - SLOT_MAX_AGE,
-                (FaxSlot.node.in_(known) & FaxSlot.node.not_in(alive)),
-            ),
+            or_(FaxSlot.started_at < now - SLOT_MAX_AGE, FaxSlot.node.in_(gone)),
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from kalliope_tel.fax.documents import prepare, tiff_to_pdf
 from kalliope_tel.fax.models import FaxJob
-from kalliope_tel.fax.store import move_into, outbound_dir, relative, work_dir
+from kalliope_tel.fax.store import move_into, outbound_dir, pdf_of, relative, work_dir
 
 
 @dataclass
@@ -30,7 +30,7 @@ class PreparedDocuments:
         if it rolls back, the caller removes the work folder)."""
         folder = outbound_dir(data_dir, pbx_slug, job.id)
         tiff = move_into(self.tiff, folder / "document.tif")
-        move_into(self.pdf, folder / "document.pdf")
+        move_into(self.pdf, folder / pdf_of("document.tif"))
         job.document = relative(data_dir, tiff)
         shutil.rmtree(self.workdir, ignore_errors=True)
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.fax.exceptions import InvalidValue, NotAllowed, NotFound
 from kalliope_tel.fax.models import FaxAttempt, FaxInstance, FaxJob, FaxReceived, InstanceUser, Permission
+from kalliope_tel.fax.store import pdf_of
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users.models import User
 
@@ -141,13 +142,7 @@ def files_of(session: Session, pbx: Pbx, register_id: str, *, user: User | None 
     job = session.scalars(select(FaxJob).where(FaxJob.pbx_id == pbx.id, FaxJob.id == int(number))).first()
     if job is None or job.instance_id not in may_out:
         raise (NotFound if job is None or user is None else NotAllowed)(f"no fax {register_id} you may see")
-    files = [(job.document.rsplit(".", 1)[0] + ".pdf", f"fax-{job.id}-document.pdf")]
+    files = [(pdf_of(job.document), f"fax-{job.id}-document.pdf")]
     if job.report:
         files.append((job.report, f"fax-{job.id}-report.pdf"))
     return files
-
-
-def count(session: Session, pbx: Pbx) -> dict[str, int]:
-    sent = session.scalar(select(func.count()).select_from(FaxJob).where(FaxJob.pbx_id == pbx.id)) or 0
-    got = session.scalar(select(func.count()).select_from(FaxReceived).where(FaxReceived.pbx_id == pbx.id)) or 0
-    return {"sent": sent, "received": got}

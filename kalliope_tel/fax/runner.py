@@ -41,7 +41,6 @@ class FaxSender:
         self.asterisk = asterisk
         self.tick = tick
         self.running: dict[int, tuple[SendClaim, asyncio.Task[None]]] = {}
-        self.placed = 0
         self._wake = asyncio.Event()
         self._marks: set[asyncio.Task[None]] = set()
 
@@ -74,7 +73,6 @@ class FaxSender:
         for claim in await self.service.claim(self.asterisk, room):
             task = asyncio.create_task(self._attempt(claim), name=f"fax-job-{claim.job_id}")
             self.running[claim.job_id] = (claim, task)
-            self.placed += 1
 
     async def _attempt(self, claim: SendClaim) -> None:
         log.info("fax.sending", job=claim.job_id, attempt=claim.attempt, number=claim.number, instance=claim.instance)

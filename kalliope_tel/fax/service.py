@@ -13,7 +13,6 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, TypeVar
 
 import structlog
-from sqlalchemy import select
 
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.fax import deliveries, jobs
@@ -23,15 +22,16 @@ from kalliope_tel.fax.models import (
     ArchivePath,
     DeliveryKind,
     Direction,
-    FaxAttempt,
     FaxInstance,
     FaxJob,
     FaxReceived,
     JobState,
     RemoteStorage,
 )
+from kalliope_tel.fax.report import ReportData, write_report
+from kalliope_tel.fax.store import pdf_of
 from kalliope_tel.tenancy.models import Pbx
-from kalliope_tel.tenancy.services import get_pbx, list_pbxs
+from kalliope_tel.tenancy.services import for_each_pbx, get_pbx
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -90,15 +90,14 @@ class FaxService:
 
     # ------------------------------------------------------------ outbound
     async def claim(self, asterisk: str | None, room: int) -> list[jobs.SendClaim]:
-        def work(session: Session) -> list[jobs.SendClaim]:
-            claims: list[jobs.SendClaim] = []
-            for pbx in list_pbxs(session):
-                if asterisk is not None and pbx.asterisk_name != asterisk:
-                    continue
-                claims += jobs.claim_due(session, pbx, self.node, room - len(claims))
-            return claims
+        """Due jobs of the PBXs on ``asterisk``, up to ``room`` in all."""
+        claims: list[jobs.SendClaim] = []
 
-        return await self._tx(work)
+        def work(session: Session, pbx: Pbx) -> None:
+            claims.extend(jobs.claim_due(session, pbx, self.node, room - len(claims)))
+
+        await asyncio.to_thread(for_each_pbx, self.container.sessions, work, asterisk=asterisk, writes=True)
+        return claims
 
     async def sending(self, claim: jobs.SendClaim) -> None:
         await self._tx(lambda s: jobs.mark_sending(s, claim.job_id, claim.attempt))
@@ -119,7 +118,9 @@ class FaxService:
         info = await self._tx(lambda s: _report_data(s, job_id))
         if info is None:
             return
-        report = await asyncio.to_thread(_write_report, self.data_dir, info)
+        report = await asyncio.to_thread(
+            write_report, self.data_dir / info.target, info.data, self.data_dir / info.first_page
+        )
 
         def owe(session: Session) -> None:
             from kalliope_tel.fax.store import relative
@@ -134,7 +135,7 @@ class FaxService:
             if info.sender_email:
                 deliveries.owe_mail(session, pbx, Direction.OUTBOUND, job.id, info.sender_email)
             deliveries.owe_archive(
-                session, pbx, Direction.OUTBOUND, job.id, {"document": _pdf_of(job.document), "report": job.report}
+                session, pbx, Direction.OUTBOUND, job.id, {"document": pdf_of(job.document), "report": job.report}
             )
 
         await self._tx(owe)
@@ -228,18 +229,11 @@ def _with_reason(reception: Reception, reason: str) -> Reception:
     return replace(reception, ok=False, pages=0, reason=reason)
 
 
-def _pdf_of(document: str) -> str:
-    return str(Path(document).with_suffix(".pdf"))
-
-
 @dataclass(frozen=True)
 class _ReportInfo:
-    job_id: int
-    pbx_slug: str
     target: Path  # relative to the data directory
-    first_page: Path
-    title: str
-    lines: list[tuple[str, str]]
+    first_page: Path  # relative to the data directory
+    data: ReportData
     sender_email: str
 
 
@@ -249,9 +243,8 @@ def _report_data(session: Session, job_id: int) -> _ReportInfo | None:
     job = session.get(FaxJob, job_id)
     if job is None or job.report:
         return None
-    pbx = session.get(Pbx, job.pbx_id)
     instance = session.get(FaxInstance, job.instance_id)
-    assert pbx is not None and instance is not None
+    assert instance is not None
     attempts = jobs.attempts_of(session, job_id)
     last = attempts[-1] if attempts else None
     user = session.get(User, job.user_id) if job.user_id else None
@@ -270,20 +263,11 @@ def _report_data(session: Session, job_id: int) -> _ReportInfo | None:
         ("Result", "OK" if job.state is JobState.SENT else f"{job.state.value.upper()}: {job.reason}"),
     ]
     return _ReportInfo(
-        job.id,
-        pbx.slug,
         Path(job.document).parent / "report.pdf",
         Path(job.document),
-        "Fax transmission report",
-        lines,
+        ReportData("Fax transmission report", lines),
         user.email if user else "",
     )
-
-
-def _write_report(data_dir: Path, info: _ReportInfo) -> Path:
-    from kalliope_tel.fax.report import ReportData, write_report
-
-    return write_report(data_dir / info.target, ReportData(info.title, info.lines), data_dir / info.first_page)
 
 
 def _mail_for(session: Session, claim: deliveries.DeliveryClaim, sender: str, data_dir: Path) -> EmailMessage:
@@ -307,7 +291,7 @@ def _mail_for(session: Session, claim: deliveries.DeliveryClaim, sender: str, da
     job = session.get(FaxJob, claim.fax_id)
     assert job is not None
     summary = [f"Fax {job.id} to {job.number}: {job.state.value}" + (f" ({job.reason})" if job.reason else "")]
-    for attempt in session.scalars(select(FaxAttempt).where(FaxAttempt.job_id == job.id).order_by(FaxAttempt.number)):
+    for attempt in jobs.attempts_of(session, job.id):
         summary.append(
             f"Attempt {attempt.number} at {attempt.started_at:%Y-%m-%d %H:%M:%S} UTC: "
             + ("sent" if attempt.ok else f"failed ({attempt.reason})")

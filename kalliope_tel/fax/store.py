@@ -38,6 +38,11 @@ def absolute(data_dir: Path, stored: str) -> Path:
     return data_dir / stored
 
 
+def pdf_of(document: str) -> str:
+    """The PDF kept beside a sent fax's pages (register, report, archive)."""
+    return str(Path(document).with_suffix(".pdf"))
+
+
 def move_into(source: Path, target: Path) -> Path:
     """Move a finished file into place atomically (same filesystem: rename)."""
     target.parent.mkdir(parents=True, exist_ok=True)

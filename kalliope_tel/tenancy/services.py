@@ -12,6 +12,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kalliope_tel.asterisk import confgate
+from kalliope_tel.db.engine import transaction
 from kalliope_tel.tenancy.exceptions import AsteriskServerNotFound, InvalidPbx, PbxNotFound
 from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG, AsteriskServer, Pbx, PbxOwned
 
@@ -41,19 +42,24 @@ def per_pbx_row(session: Session, model: type[M], pbx: Pbx) -> M:
 
 
 def for_each_pbx(
-    sessions: sessionmaker[Session], work: Callable[[Session, Pbx], T], *, asterisk: str | None = None
+    sessions: sessionmaker[Session],
+    work: Callable[[Session, Pbx], T],
+    *,
+    asterisk: str | None = None,
+    writes: bool = False,
 ) -> dict[str, T]:
     """Run ``work`` for every PBX, each in its own transaction (one tenant's
     failure or lock never holds up another's); results by PBX slug.
 
     ``asterisk`` limits it to the PBXs bound to that Asterisk server ("" for
     the default one), so a node only acts for PBXs on the Asterisk it drives.
+    ``writes``: see ``db.engine.transaction``.
     """
     with sessions() as session:
         ids = [p.id for p in list_pbxs(session) if asterisk is None or p.asterisk_name == asterisk]
     results: dict[str, T] = {}
     for pbx_id in ids:
-        with sessions() as session, session.begin():
+        with transaction(sessions, writes=writes) as session:
             pbx = session.get(Pbx, pbx_id)
             if pbx is not None:  # deleted meanwhile
                 results[pbx.slug] = work(session, pbx)

@@ -5,6 +5,7 @@ machine, crash recovery, the register's visibility, and the gates."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -176,7 +177,7 @@ def test_register_shows_each_user_what_they_may_see(db: Session, pbx: Pbx) -> No
     office = config.get_instance(db, pbx, "office")
     now = datetime.now(UTC)
     reception = Reception("c1", "0501234567", "700", now, now, True, "", 1, 14400, True, "REMOTE", Media.ENGINE)
-    record_received(db, pbx, office.id, None, reception, None, __import__("pathlib").Path("/nonexistent"))
+    record_received(db, pbx, office.id, None, reception, None, Path("/nonexistent"))
     _job(db, pbx)
     ids = lambda user: {r["id"][:3] for r in register.entries(db, pbx, user=_user(db, pbx, user))}  # noqa: E731
     assert ids("alice") == {"in-", "out"}
