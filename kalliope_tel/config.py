@@ -112,9 +112,6 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     # Sender of the mails kalliope-tel writes (fax received, transmission reports).
     mail_from: str = "kalliope-tel@localhost"
-    imap_url: str = ""
-    imap_username: str = ""
-    imap_password: SecretStr = SecretStr("")
 
     # Lab Asterisk (chroot) used when no Asterisk address is configured.
     lab_root: Path = Path("/var/cache/kalliope-tel/asterisk-sid")
@@ -154,7 +151,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite:///PATH or postgresql://USER@HOST/DB URL")
         return value
 
-    @field_validator("ari_url", "smtp_url", "imap_url")
+    @field_validator("ari_url", "smtp_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
         if value and not urlsplit(value).scheme:

@@ -13,9 +13,13 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # Debian packages the project itself uses outside the chroot.
 # libspandsp-dev: the fax engine (cffi binding); libtiff: fax page files;
 # ghostscript and LibreOffice Writer (no GUI): documents to fax pages.
-DEB_PACKAGES="debootstrap libspandsp-dev libtiff-dev libtiff-tools ghostscript libreoffice-writer-nogui"
-# Tests only: a real OpenSSH server on loopback for the SFTP fax archive.
-if [[ "$PROFILE" == dev ]]; then DEB_PACKAGES="$DEB_PACKAGES openssh-server openssh-client"; fi
+# gnupg: Mail2Fax requests encrypted to a box's PGP key.
+DEB_PACKAGES="debootstrap libspandsp-dev libtiff-dev libtiff-tools ghostscript libreoffice-writer-nogui gnupg"
+# Tests only: a real OpenSSH server on loopback for the SFTP fax archive, and
+# Dovecot (IMAP, POP3 and LMTP, started by the tests on loopback) for Mail2Fax.
+if [[ "$PROFILE" == dev ]]; then
+  DEB_PACKAGES="$DEB_PACKAGES openssh-server openssh-client dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl"
+fi
 missing=""
 for pkg in $DEB_PACKAGES; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
@@ -24,7 +28,14 @@ if [[ -n "$missing" ]]; then
   if [[ $EUID -ne 0 ]]; then echo "missing Debian packages:$missing (run as root)" >&2; exit 1; fi
   say "installing Debian packages:$missing"
   apt-get update -qq
+  # The servers among them (sshd, Dovecot) are for the tests, which start
+  # their own on loopback: keep Debian from starting system-wide ones.
+  added_policy=""
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && added_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  if [[ -n "$added_policy" ]]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 say "Asterisk lab chroot"

@@ -38,6 +38,15 @@ app.add_typer(archive_app, name="archive")
 archive_app.add_typer(storage_app, name="storage")
 app.add_typer(instances_app, name="instances")
 app.add_typer(templates_app, name="templates")
+
+
+def _mount_boxes() -> None:
+    from kalliope_tel.cli.fax_boxes_cmd import app as boxes_app
+
+    app.add_typer(boxes_app, name="boxes")
+
+
+_mount_boxes()
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 
@@ -354,8 +363,8 @@ def instance_add(
     outbound_class: str | None = INSTANCE_OPTIONS["outbound_class"],
     max_attempts: int | None = INSTANCE_OPTIONS["max_attempts"],
     retry_minutes: float | None = INSTANCE_OPTIONS["retry_minutes"],
-    mail2fax_box: str | None = typer.Option(None, help="Mail2Fax box address."),
-    mail2fax_auth: str | None = typer.Option(None, help="none or pin."),
+    mail2fax_box: str | None = typer.Option(None, help="Mail2Fax box (its name; see fax boxes)."),
+    mail2fax_auth: str | None = typer.Option(None, help="none, pin or pgp (signature by the sender's key)."),
     mail2fax_pin_stdin: bool = typer.Option(False, help="Read the Mail2Fax PIN from standard input."),
     mail2fax_encryption: str | None = typer.Option(None, help="none or pgp."),
     archive_prefix: str | None = typer.Option(None, help="none, pbx, instance, selection, year, year-month, date."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -90,3 +91,31 @@ def remove_cmd(name: str, as_json: bool = JSON) -> None:
         print_json({"removed": name})
     else:
         console.print(f"user {name} removed")
+
+
+@app.command("pgp-key")
+def pgp_key_cmd(
+    name: str,
+    key_file: Path | None = typer.Argument(None, help="The user's armored public key."),
+    remove: bool = typer.Option(False, "--remove", help="Remove the user's key."),
+    as_json: bool = JSON,
+) -> None:
+    """Set the user's PGP public key (Mail2Fax instances with PGP-signature authentication)."""
+    from kalliope_tel.errors import KalliopeError
+    from kalliope_tel.mail2fax.pgp import key_fingerprint
+
+    if (key_file is None) == (not remove):
+        raise KalliopeError("give a key file, or --remove")
+    armored = "" if remove or key_file is None else key_file.read_text()
+    fingerprint = key_fingerprint(armored, secret=False) if armored else ""
+
+    def work(session: Session, pbx: Pbx) -> dict[str, Any]:
+        user = services.get_user(session, pbx, name)
+        user.pgp_public_key, user.pgp_fingerprint = armored, fingerprint
+        return {"name": user.name, "pgp_fingerprint": fingerprint}
+
+    data = run_in_pbx(work)
+    if as_json:
+        print_json(data)
+    else:
+        console.print(f"user {name}: " + (f"PGP key {fingerprint}" if fingerprint else "PGP key removed"))

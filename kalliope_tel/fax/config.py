@@ -320,11 +320,12 @@ def _own_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[str,
         elif key == "template":
             out["template_id"] = get_template(session, pbx, value).id if value else None
         elif key == "mail2fax_box":
-            from kalliope_tel.mail.addresses import check_address
+            # The seed links an instance to a box by the box's name.
+            from kalliope_tel.mail2fax.boxes import BoxError, get_box
 
             try:
-                out[key] = check_address(value) if value else ""
-            except ValueError as exc:
+                out[key] = get_box(session, pbx, value).name if value else ""
+            except BoxError as exc:
                 raise InvalidValue(f"Mail2Fax box: {exc}") from None
         elif key == "mail2fax_pin":
             if value and (not str(value).isdigit() or not 4 <= len(str(value)) <= 16):

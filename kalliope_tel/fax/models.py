@@ -72,8 +72,11 @@ class Media(enum.StrEnum):
 
 
 class Mail2FaxAuth(enum.StrEnum):
-    NONE = "none"
-    PIN = "pin"
+    """How a Mail2Fax request proves its sender (seed: None, PIN, PGP signature)."""
+
+    NONE = "none"  # the sender's address alone
+    PIN = "pin"  # the plain-text body is exactly FAXPIN:<pin>
+    PGP = "pgp"  # signed with the sender user's PGP key
 
 
 class Mail2FaxEncryption(enum.StrEnum):
@@ -338,6 +341,7 @@ class FaxReceived(PbxOwned, Base):
 class DeliveryKind(enum.StrEnum):
     MAIL = "mail"
     ARCHIVE = "archive"
+    NOTICE = "notice"  # a prepared text mail (Mail2Fax accepted/refused): payload subject, body
 
 
 class FaxDelivery(PbxOwned, Base):

@@ -175,7 +175,7 @@ class FaxService:
         from kalliope_tel.mail.smtp import MailNotSent, send
 
         try:
-            if claim.kind is DeliveryKind.MAIL:
+            if claim.kind in (DeliveryKind.MAIL, DeliveryKind.NOTICE):
                 msg = await self._tx(lambda s: _mail_for(s, claim, self.container.settings.mail_from, self.data_dir))
                 await send(self.container.settings, msg)
                 log.info("fax.mail_sent", delivery=claim.id, fax=claim.fax_id, direction=claim.direction)
@@ -273,6 +273,11 @@ def _report_data(session: Session, job_id: int) -> _ReportInfo | None:
 def _mail_for(session: Session, claim: deliveries.DeliveryClaim, sender: str, data_dir: Path) -> EmailMessage:
     from kalliope_tel.fax.notify import received_mail, report_mail
 
+    if claim.kind is DeliveryKind.NOTICE:  # prepared text (Mail2Fax accepted / refused)
+        from kalliope_tel.mail.compose import message
+
+        p = claim.payload
+        return message(sender, claim.target, p["subject"], p["body"], in_reply_to=p.get("in_reply_to", ""))
     pbx = session.get(Pbx, claim.pbx_id)
     assert pbx is not None
     serial = get_settings(session, pbx).serial_number

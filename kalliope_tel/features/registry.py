@@ -14,6 +14,7 @@ ALL_FEATURES: dict[str, str] = {
     "hotel": "kalliope_tel.hotel.feature",
     "wakeup": "kalliope_tel.wakeup.feature",
     "fax": "kalliope_tel.fax.feature",
+    "mail2fax": "kalliope_tel.mail2fax.feature",
 }
 
 

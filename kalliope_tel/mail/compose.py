@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -17,7 +18,17 @@ class Attachment:
     mime: str = "application/pdf"
 
 
-def message(sender: str, to: str, subject: str, body: str, attachments: list[Attachment] | None = None) -> EmailMessage:
+_MSGID = re.compile(r"<[!-;=?-~]{1,250}>")
+
+
+def message(
+    sender: str,
+    to: str,
+    subject: str,
+    body: str,
+    attachments: list[Attachment] | None = None,
+    in_reply_to: str = "",
+) -> EmailMessage:
     """A message whose headers cannot carry anything but what they say.
 
     The SMTP policy also refuses any header value with a line break, a second
@@ -30,6 +41,9 @@ def message(sender: str, to: str, subject: str, body: str, attachments: list[Att
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies back to us
+    if _MSGID.fullmatch(in_reply_to):  # a reply threads under the request; anything else is left out
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
     msg.set_content(body)
     for attachment in attachments or []:
         maintype, _, subtype = attachment.mime.partition("/")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kalliope_tel.db.base import Base, UTCDateTime, utcnow
@@ -26,4 +26,7 @@ class User(PbxOwned, Base):
     name: Mapped[str] = mapped_column(String(80))
     email: Mapped[str] = mapped_column(String(254))
     full_name: Mapped[str] = mapped_column(String(120), default="")
+    # Mail2Fax "PGP signature" authentication: the user's public key.
+    pgp_public_key: Mapped[str] = mapped_column(Text, default="")
+    pgp_fingerprint: Mapped[str] = mapped_column(String(40), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,527 @@
+"""One Mail2Fax request, from the message's bytes to a queued fax job or a
+refusal, as the KalliopePBX documentation reads it:
+
+- the sender (From) must be exactly (case-sensitive) the e-mail of a user; an
+  unknown sender is dropped without a reply (no backscatter) and logged;
+- TO must be the box's address;
+- SUBJECT is the number, or ``number@instance``; without an instance, the
+  first instance linked to the box sends it;
+- the user needs the sending permission on that instance, and the number
+  must be allowed by the instance's routing class;
+- authentication per instance: none, PIN (the plain-text body is exactly
+  ``FAXPIN:<pin>``) or PGP signature (by the user's key); with request
+  encryption, every attachment must arrive encrypted to the box's key;
+- attachments PDF, DOC, DOCX, ODT, sent in order as one fax.
+
+The request row (keyed by box, UIDVALIDITY, UID), the job and the mail to the
+sender are written in one transaction: a message is handled once even when
+two nodes or a restarted node read it again. Documents are converted before
+that transaction, outside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.fax.models import DeliveryKind, Direction, FaxDelivery, FaxInstance, Mail2FaxAuth, Mail2FaxEncryption
+from kalliope_tel.mail2fax import authresults
+from kalliope_tel.mail2fax.models import Mail2FaxBox, Mail2FaxRequest, Outcome
+from kalliope_tel.mail2fax.request import BadMail, MailRequest, attachment_kind, header_fields, parse
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from kalliope_tel.mail2fax.pgp import BoxKeyring
+    from kalliope_tel.tenancy.models import Pbx
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Item:
+    """A message on the server: where it is and how big."""
+
+    uidvalidity: int
+    uid: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Handled:
+    request_id: int | None  # None: another node recorded it first
+    outcome: Outcome
+    reason: str = ""
+    job_id: int | None = None
+
+
+class Refusal(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class _Sender:
+    user_id: int
+    name: str
+    email: str
+    pgp_key: str
+    pgp_fingerprint: str
+
+
+@dataclass
+class _Context:
+    """What is known of the request so far (for its ledger row and reply)."""
+
+    sender: str = ""
+    subject: str = ""
+    message_id: str = ""
+    user: _Sender | None = None
+    signature_ok: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class Intake:
+    def __init__(self, sessions: sessionmaker[Session], data_dir: Path, node: str, mail_from: str) -> None:
+        self.sessions = sessions
+        self.data_dir = data_dir
+        self.node = node
+        self.mail_from = mail_from
+
+    # ------------------------------------------------------------ ledger
+    def recorded(self, box_id: int, item: Item) -> Mail2FaxRequest | None:
+        with transaction(self.sessions) as session:
+            row = session.scalars(
+                select(Mail2FaxRequest).where(
+                    Mail2FaxRequest.box_id == box_id,
+                    Mail2FaxRequest.uidvalidity == item.uidvalidity,
+                    Mail2FaxRequest.uid == item.uid,
+                )
+            ).first()
+            if row is not None:
+                session.expunge(row)
+            return row
+
+    def settled(self, request_id: int) -> None:
+        with transaction(self.sessions, writes=True) as session:
+            row = session.get(Mail2FaxRequest, request_id)
+            if row is not None:
+                row.settled = True
+
+    # ------------------------------------------------------------ one request
+    def handle(self, box_id: int, item: Item, raw: bytes | None, headers: bytes = b"") -> Handled:
+        """``raw`` None: the message is over the box's size limit and only
+        its ``headers`` were fetched."""
+        ctx = _Context()
+        workdir = Path(tempfile.mkdtemp(prefix="m2f-", dir=self._work_root()))
+        try:
+            with transaction(self.sessions) as session:
+                box = session.get(Mail2FaxBox, box_id)
+                if box is None:
+                    raise RuntimeError("the box was removed")
+                session.expunge(box)
+            try:
+                job = self._read(box, item, raw, headers, ctx, workdir)
+            except Refusal as refusal:
+                return self._refuse(box, item, ctx, refusal.reason)
+            return job
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def give_up(self, box_id: int, item: Item, headers: bytes, reason: str) -> Handled:
+        """Refuse a message that keeps failing with an internal error, so it
+        leaves the box instead of being retried forever (the reason says why)."""
+        ctx = _Context()
+        ctx.sender, ctx.subject, ctx.message_id = _safe_header_fields(headers)
+        with transaction(self.sessions) as session:
+            box = session.get(Mail2FaxBox, box_id)
+            if box is None:
+                raise RuntimeError("the box was removed")
+            session.expunge(box)
+        with contextlib.suppress(Refusal):
+            self._identify(box, ctx)
+        return self._refuse(box, item, ctx, reason)
+
+    def _work_root(self) -> Path:
+        root = self.data_dir / "mail2fax" / "work"
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return root
+
+    def _read(
+        self, box: Mail2FaxBox, item: Item, raw: bytes | None, headers: bytes, ctx: _Context, workdir: Path
+    ) -> Handled:
+        if raw is None:
+            ctx.sender, ctx.subject, ctx.message_id = header_fields(headers)
+            self._identify(box, ctx)
+            raise Refusal(f"the message is {item.size:,} bytes; this box accepts up to {box.max_bytes:,}")
+        try:
+            request = parse(raw, max_bytes=box.max_bytes)
+        except BadMail as exc:
+            ctx.sender, ctx.subject, ctx.message_id = _safe_header_fields(raw)
+            self._identify(box, ctx)
+            raise Refusal(str(exc)) from None
+        ctx.sender, ctx.subject, ctx.message_id = request.sender, request.subject, request.message_id
+        self._identify(box, ctx)
+        user = ctx.user
+        assert user is not None
+        failed = authresults.failures(request.auth_results, request.sender)
+        if failed:
+            raise Refusal(f"the receiving mail server could not authenticate the sender ({', '.join(failed)})")
+        if box.address not in request.to:
+            raise Refusal(f"the request must be addressed (To) to the box {box.address}")
+        keyring = self._keyring(box) if _needs_keyring(request) else None
+        if keyring is not None:
+            self._decrypt(keyring, request, ctx)
+        number, instance_name = _subject(request.subject)
+        with transaction(self.sessions) as session:
+            instance = _instance(session, box, instance_name)
+            pin, auth, encryption = instance.mail2fax_pin, instance.mail2fax_auth, instance.mail2fax_encryption
+            instance_name = instance.name
+            _check_sending(session, box, instance, user.user_id, number)
+        _authenticate(auth, pin, request, ctx, self, box, keyring)
+        files = _attachments(request, encryption, workdir)
+        return self._queue(box, item, ctx, request, instance_name, number, files)
+
+    def _identify(self, box: Mail2FaxBox, ctx: _Context) -> None:
+        from kalliope_tel.users.services import find_by_email
+
+        with transaction(self.sessions) as session:
+            user = find_by_email(session, ctx.sender) if ctx.sender else None
+            if user is not None and user.pbx_id == box.pbx_id:
+                ctx.user = _Sender(user.id, user.name, user.email, user.pgp_public_key, user.pgp_fingerprint)
+        if ctx.user is None:
+            raise _Drop()
+
+    def _keyring(self, box: Mail2FaxBox) -> BoxKeyring:
+        from kalliope_tel.mail2fax.pgp import BoxKeyring, PgpError
+
+        try:
+            return BoxKeyring(self.data_dir / "mail2fax" / "gnupg", box.id, box.pgp_key, box.pgp_fingerprint)
+        except PgpError as exc:
+            raise Refusal(str(exc)) from None
+
+    def _decrypt(self, keyring: BoxKeyring, request: MailRequest, ctx: _Context) -> None:
+        from kalliope_tel.mail2fax.pgp import PgpError
+        from kalliope_tel.mail2fax.request import Attachment, read_decrypted_entity
+
+        assert ctx.user is not None
+        keyring.trust_sender(ctx.user.pgp_key)
+        try:
+            if request.pgp_mime is not None:
+                clear, signature = keyring.decrypt(request.pgp_mime, "the request")
+                ctx.signature_ok = _signed_by(signature, ctx.user)
+                read_decrypted_entity(request, clear)
+            for part in request.encrypted_parts:
+                clear, signature = keyring.decrypt(part.data, f"attachment {part.name!r}")
+                ctx.signature_ok = ctx.signature_ok or _signed_by(signature, ctx.user)
+                name = part.name
+                for suffix in (".pgp", ".gpg", ".asc"):
+                    name = name.removesuffix(suffix)
+                request.attachments.append(Attachment(name, clear, encrypted=True))
+            request.encrypted_parts.clear()
+            if request.text and "-----BEGIN PGP MESSAGE-----" in request.text:
+                clear, signature = keyring.decrypt(request.text.encode(), "the text body")
+                ctx.signature_ok = ctx.signature_ok or _signed_by(signature, ctx.user)
+                request.text = clear.decode("utf-8", "replace")
+        except PgpError as exc:
+            raise Refusal(str(exc)) from None
+        except BadMail as exc:
+            raise Refusal(str(exc)) from None
+
+    def _queue(
+        self,
+        box: Mail2FaxBox,
+        item: Item,
+        ctx: _Context,
+        request: MailRequest,
+        instance_name: str,
+        number: str,
+        files: list[Path],
+    ) -> Handled:
+        from kalliope_tel.fax import jobs
+        from kalliope_tel.fax.documents import DocumentRefused
+        from kalliope_tel.fax.exceptions import FaxError
+        from kalliope_tel.fax.outbox import prepare_job_documents
+        from kalliope_tel.tenancy.models import Pbx
+        from kalliope_tel.users.models import User
+
+        try:
+            prepared = prepare_job_documents(self.data_dir, files)
+        except DocumentRefused as exc:
+            raise Refusal(str(exc)) from None
+        assert ctx.user is not None
+        try:
+            with transaction(self.sessions, writes=True) as session:
+                pbx = session.get(Pbx, box.pbx_id)
+                user = session.get(User, ctx.user.user_id)
+                assert pbx is not None
+                try:
+                    job = jobs.submit(
+                        session,
+                        pbx,
+                        instance_name,
+                        user,
+                        number,
+                        document=prepared.document,
+                        pages=prepared.pages,
+                        sources=[f.name for f in files],
+                        origin="mail2fax",
+                    )
+                except FaxError as exc:
+                    raise Refusal(str(exc)) from None
+                row = self._ledger(session, box, item, ctx, Outcome.ACCEPTED, "", job.id)
+                prepared.bind(self.data_dir, pbx.slug, job)
+                serial = _serial(session, pbx)
+                _owe_notice(
+                    session,
+                    pbx,
+                    row,
+                    ctx.user.email,
+                    subject=f"[{serial}] FAX request accepted: {job.pages} page(s) to {number}",
+                    body=(
+                        f"Your fax request {ctx.subject!r} was accepted as fax job {job.id}:\n"
+                        f"{job.pages} page(s) to {number} through fax instance {instance_name}.\n"
+                        "You will receive the transmission report once it is sent or has failed.\n"
+                    ),
+                    in_reply_to=ctx.message_id,
+                )
+                handled = Handled(row.id, Outcome.ACCEPTED, "", job.id)
+        except IntegrityError:
+            shutil.rmtree(prepared.workdir, ignore_errors=True)
+            return Handled(None, Outcome.ACCEPTED, "recorded by another node")
+        except BaseException:
+            shutil.rmtree(prepared.workdir, ignore_errors=True)
+            raise
+        log.info(
+            "mail2fax.accepted", box=box.name, uid=item.uid, job=handled.job_id, pages=prepared.pages, number=number
+        )
+        return handled
+
+    def _refuse(self, box: Mail2FaxBox, item: Item, ctx: _Context, reason: str) -> Handled:
+        from kalliope_tel.tenancy.models import Pbx
+
+        dropped = ctx.user is None
+        outcome = Outcome.DROPPED if dropped else Outcome.REFUSED
+        if dropped:
+            reason = "the sender is not a known user" + (f" ({reason})" if reason else "")
+        try:
+            with transaction(self.sessions, writes=True) as session:
+                row = self._ledger(session, box, item, ctx, outcome, reason, None)
+                if ctx.user is not None:
+                    pbx = session.get(Pbx, box.pbx_id)
+                    assert pbx is not None
+                    _owe_notice(
+                        session,
+                        pbx,
+                        row,
+                        ctx.user.email,
+                        subject=f"[{_serial(session, pbx)}] FAX request refused: {ctx.subject or '(no subject)'}",
+                        body=(
+                            f"Your fax request {ctx.subject!r} to {box.address} was refused:\n{reason}\n\n"
+                            "Nothing was sent. Correct the request and send it again.\n"
+                        ),
+                        in_reply_to=ctx.message_id,
+                    )
+                request_id = row.id
+        except IntegrityError:
+            return Handled(None, outcome, reason)
+        event = "mail2fax.dropped" if dropped else "mail2fax.refused"
+        log.warning(event, box=box.name, uid=item.uid, sender=ctx.sender, reason=reason)
+        return Handled(request_id, outcome, reason)
+
+    def _ledger(
+        self,
+        session: Session,
+        box: Mail2FaxBox,
+        item: Item,
+        ctx: _Context,
+        outcome: Outcome,
+        reason: str,
+        job_id: int | None,
+    ) -> Mail2FaxRequest:
+        from kalliope_tel.mail.addresses import header_text
+
+        row = Mail2FaxRequest(
+            pbx_id=box.pbx_id,
+            box_id=box.id,
+            uidvalidity=item.uidvalidity,
+            uid=item.uid,
+            message_id=header_text(ctx.message_id, 300),
+            sender=header_text(ctx.sender, 254),
+            subject=header_text(ctx.subject, 300),
+            size=item.size,
+            outcome=outcome,
+            reason=reason[:300],
+            job_id=job_id,
+            node=self.node,
+        )
+        session.add(row)
+        session.flush()  # the unique key speaks here: IntegrityError if handled already
+        return row
+
+
+class _Drop(Refusal):
+    """Unknown sender: recorded and logged, never answered."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+
+# ---------------------------------------------------------------- rules
+def _safe_header_fields(raw: bytes) -> tuple[str, str, str]:
+    try:
+        return header_fields(raw)
+    except Exception:
+        return "", "", ""
+
+
+def _needs_keyring(request: MailRequest) -> bool:
+    return (
+        request.pgp_mime is not None
+        or bool(request.encrypted_parts)
+        or request.signed is not None
+        or bool(request.text and "-----BEGIN PGP MESSAGE-----" in request.text)
+    )
+
+
+def _signed_by(signature: object, user: _Sender) -> bool:
+    from kalliope_tel.mail2fax.pgp import Verified
+
+    return (
+        isinstance(signature, Verified)
+        and signature.valid
+        and bool(user.pgp_fingerprint)
+        and signature.fingerprint.upper() == user.pgp_fingerprint.upper()
+    )
+
+
+def _subject(subject: str) -> tuple[str, str]:
+    """(number, instance name or "") from ``number`` or ``number@instance``."""
+    text = subject.strip()
+    number, _, instance = text.partition("@")
+    number = "".join(number.split())
+    if not number:
+        raise Refusal("the subject must be the fax number, or number@instance")
+    if not number.lstrip("+").isdigit() or len(number) > 32:
+        raise Refusal(f"the subject {text!r} is not a fax number (digits, or number@instance)")
+    return number, instance.strip()
+
+
+def _instance(session: Session, box: Mail2FaxBox, name: str) -> FaxInstance:
+    from kalliope_tel.mail2fax.boxes import linked_instances
+
+    linked: list[FaxInstance] = linked_instances(session, box)
+    if not linked:
+        raise Refusal(f"no fax instance uses the box {box.address}")
+    if not name:
+        return linked[0]
+    for instance in linked:
+        if instance.name == name:
+            return instance
+    raise Refusal(f"unknown fax instance {name!r} for the box {box.address}")
+
+
+def _check_sending(session: Session, box: Mail2FaxBox, instance: FaxInstance, user_id: int, number: str) -> None:
+    from kalliope_tel.fax import jobs
+    from kalliope_tel.fax.exceptions import FaxError
+    from kalliope_tel.tenancy.models import Pbx
+    from kalliope_tel.users.models import User
+
+    pbx = session.get(Pbx, box.pbx_id)
+    user = session.get(User, user_id)
+    assert pbx is not None and user is not None
+    try:
+        values = jobs.check_sender(session, pbx, instance, user)
+        jobs.check_number(session, pbx, values, number)
+    except FaxError as exc:
+        raise Refusal(str(exc)) from None
+
+
+def _authenticate(
+    auth: Mail2FaxAuth,
+    pin: str,
+    request: MailRequest,
+    ctx: _Context,
+    intake: Intake,
+    box: Mail2FaxBox,
+    keyring: BoxKeyring | None,
+) -> None:
+    if auth is Mail2FaxAuth.PIN:
+        if not pin:
+            raise Refusal("the fax instance asks for a PIN but has none set: ask the administrator")
+        if request.text is None:
+            if request.html:
+                raise Refusal("the PIN must be in a plain-text body (FAXPIN:<pin>); this message has only HTML")
+            raise Refusal("no PIN: the body must be FAXPIN:<pin>")
+        given = request.text.strip()
+        if not given.startswith("FAXPIN:"):
+            raise Refusal("no PIN: the plain-text body must contain only FAXPIN:<pin>")
+        if not hmac.compare_digest(given.removeprefix("FAXPIN:").strip().encode(), pin.encode()):
+            raise Refusal("wrong PIN")
+    elif auth is Mail2FaxAuth.PGP:
+        assert ctx.user is not None
+        if not ctx.user.pgp_fingerprint:
+            raise Refusal(f"the fax instance asks for a PGP signature but user {ctx.user.name} has no PGP key")
+        if not ctx.signature_ok and request.signed is not None:
+            keyring = keyring or intake._keyring(box)
+            keyring.trust_sender(ctx.user.pgp_key)
+            ctx.signature_ok = _signed_by(keyring.verify_detached(*request.signed), ctx.user)
+        if not ctx.signature_ok:
+            raise Refusal(f"the request is not signed with the PGP key of {ctx.user.email}")
+
+
+def _attachments(request: MailRequest, encryption: Mail2FaxEncryption, workdir: Path) -> list[Path]:
+    if request.encrypted_parts:  # the box could not decrypt them (no keyring was needed?)
+        raise Refusal("encrypted attachments could not be decrypted")
+    if not request.attachments:
+        raise Refusal("no attachment: attach the document to fax (PDF, DOC, DOCX or ODT)")
+    if encryption is Mail2FaxEncryption.PGP and not all(a.encrypted for a in request.attachments):
+        raise Refusal("this fax instance accepts only requests encrypted to the box's PGP key")
+    files = []
+    for n, attachment in enumerate(request.attachments, start=1):
+        try:
+            attachment_kind(attachment.name)
+        except BadMail as exc:
+            raise Refusal(str(exc)) from None
+        path = workdir / f"{n:02d}-{_file_name(attachment.name)}"
+        path.write_bytes(attachment.data)
+        files.append(path)
+    return files
+
+
+def _file_name(name: str) -> str:
+    from kalliope_tel.mail.addresses import file_name
+
+    return file_name(name)
+
+
+def _serial(session: Session, pbx: Pbx) -> str:
+    from kalliope_tel.fax.config import get_settings
+
+    return get_settings(session, pbx).serial_number or pbx.slug.upper()
+
+
+def _owe_notice(
+    session: Session, pbx: Pbx, row: Mail2FaxRequest, to: str, *, subject: str, body: str, in_reply_to: str
+) -> None:
+    session.add(
+        FaxDelivery(
+            pbx_id=pbx.id,
+            kind=DeliveryKind.NOTICE,
+            direction=Direction.OUTBOUND,
+            fax_id=row.id,  # the mail2fax_request it answers
+            target=to,
+            payload={"subject": subject, "body": body, "in_reply_to": in_reply_to},
+        )
+    )

@@ -1,0 +1,119 @@
+"""GnuPG for Mail2Fax (python-gnupg driving Debian's gpg): a box's keyring
+holds its secret key (requests are encrypted to it) and, per request, the
+sender user's public key (requests signed by it).
+
+Each box gets its own GNUPGHOME (mode 0700) under the data directory,
+rebuilt when the box's key changes; keys come from the database, so every
+node can read every box. Key material never reaches argv or the logs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import gnupg
+
+from kalliope_tel.errors import KalliopeError
+
+_LOCK = threading.Lock()
+
+
+class PgpError(KalliopeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Verified:
+    valid: bool
+    fingerprint: str  # of the signing key ("" if none or unknown)
+
+
+def _gpg(home: Path) -> gnupg.GPG:
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)
+    return gnupg.GPG(gnupghome=str(home), options=["--pinentry-mode", "loopback", "--batch", "--no-tty"])
+
+
+def key_fingerprint(armored: str, *, secret: bool) -> str:
+    """Check an armored key (one key; a secret key when ``secret``) in a
+    scratch keyring and give its fingerprint."""
+    with tempfile.TemporaryDirectory(prefix="kt-gpg-") as scratch:
+        gpg = _gpg(Path(scratch) / "home")
+        result = gpg.import_keys(armored)
+        fingerprints = sorted(set(result.fingerprints))
+        if not fingerprints:
+            raise PgpError("no OpenPGP key in that file")
+        if len(fingerprints) > 1:
+            raise PgpError(f"{len(fingerprints)} keys in that file; give exactly one")
+        if secret and not gpg.list_keys(secret=True):
+            raise PgpError("that is a public key; the box needs its secret key to decrypt requests")
+        if secret and _has_passphrase(gpg, fingerprints[0]):
+            raise PgpError("the secret key is protected by a passphrase; export it without one for the box")
+        _stop_agent(Path(scratch) / "home")
+        return str(fingerprints[0])
+
+
+def _has_passphrase(gpg: gnupg.GPG, fingerprint: str) -> bool:
+    probe = gpg.sign("probe", keyid=fingerprint, passphrase="", detach=True)
+    return not bool(probe.data)
+
+
+def _stop_agent(home: Path) -> None:
+    import subprocess
+
+    subprocess.run(
+        ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True, check=False, timeout=10
+    )
+
+
+class BoxKeyring:
+    """The keyring of one box under ``root`` (per box id and key fingerprint)."""
+
+    def __init__(self, root: Path, box_id: int, secret_key: str, fingerprint: str) -> None:
+        self.home = root / f"box-{box_id}-{fingerprint[-16:] or 'nokey'}"
+        self.fingerprint = fingerprint
+        with _LOCK:
+            fresh = not (self.home / "ready").exists()
+            if fresh:
+                for old in root.glob(f"box-{box_id}-*"):
+                    shutil.rmtree(old, ignore_errors=True)
+            self.gpg = _gpg(self.home)
+            if fresh and secret_key:
+                result = self.gpg.import_keys(secret_key)
+                if fingerprint not in result.fingerprints:
+                    raise PgpError("the box's PGP key could not be imported")
+                (self.home / "ready").write_text(fingerprint)
+            elif fresh:
+                (self.home / "ready").write_text("")
+
+    def decrypt(self, data: bytes, what: str) -> tuple[bytes, Verified]:
+        """The cleartext, and the signature found inside (signed and encrypted)."""
+        if not self.fingerprint:
+            raise PgpError(f"{what} is PGP-encrypted but the box has no PGP key")
+        result = self.gpg.decrypt(data, passphrase="")
+        if not result.ok:
+            status = result.status or "not decryptable"
+            raise PgpError(f"{what} cannot be decrypted with the box's key ({status})")
+        return bytes(result.data), _verified(result)
+
+    def trust_sender(self, public_key: str) -> None:
+        """Import a sender's public key so a signature by it verifies."""
+        if public_key:
+            self.gpg.import_keys(public_key)
+
+    def verify_detached(self, data: bytes, signature: bytes) -> Verified:
+        with tempfile.NamedTemporaryFile(dir=self.home, suffix=".sig") as sig:
+            sig.write(signature)
+            sig.flush()
+            result = self.gpg.verify_data(sig.name, data)
+        return _verified(result)
+
+
+def _verified(result: gnupg.Verify) -> Verified:
+    # The primary key's fingerprint (what users store), not the signing subkey's.
+    fingerprint = getattr(result, "pubkey_fingerprint", None) or result.fingerprint or ""
+    return Verified(bool(result.valid), str(fingerprint))
