@@ -494,7 +494,9 @@ def _attachments(request: MailRequest, encryption: Mail2FaxEncryption, workdir: 
             attachment_kind(attachment.name)
         except BadMail as exc:
             raise Refusal(str(exc)) from None
-        path = workdir / f"{n:02d}-{_file_name(attachment.name)}"
+        folder = workdir / f"{n:02d}"  # one folder each: the sender's file names stay as they were
+        folder.mkdir()
+        path = folder / _file_name(attachment.name)
         path.write_bytes(attachment.data)
         files.append(path)
     return files

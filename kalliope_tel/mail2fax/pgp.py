@@ -58,7 +58,7 @@ def key_fingerprint(armored: str, *, secret: bool) -> str:
 
 
 def _has_passphrase(gpg: gnupg.GPG, fingerprint: str) -> bool:
-    probe = gpg.sign("probe", keyid=fingerprint, passphrase="", detach=True)
+    probe = gpg.sign("probe", keyid=fingerprint, detach=True)  # a protected key cannot sign without one
     return not bool(probe.data)
 
 
@@ -70,10 +70,29 @@ def _stop_agent(home: Path) -> None:
     )
 
 
+def _short_enough(root: Path) -> Path:
+    """gpg-agent's socket lives in the GnuPG home unless /run/user/<uid>
+    exists, and a Unix socket path is limited to 107 bytes: a deep data
+    directory (measured: pytest's) leaves the agent unable to start and every
+    secret-key operation failing with "no secret key". Such roots move to a
+    short private folder of their own under the temporary directory."""
+    if len(str(root)) + len("/box-0000-0123456789ABCDEF/S.gpg-agent.browser") < 100:
+        return root
+    import hashlib
+    import os
+
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    short = Path(tempfile.gettempdir()) / f"kt-gpg-{os.getuid()}" / digest
+    short.mkdir(parents=True, exist_ok=True, mode=0o700)
+    short.parent.chmod(0o700)
+    return short
+
+
 class BoxKeyring:
     """The keyring of one box under ``root`` (per box id and key fingerprint)."""
 
     def __init__(self, root: Path, box_id: int, secret_key: str, fingerprint: str) -> None:
+        root = _short_enough(root)
         self.home = root / f"box-{box_id}-{fingerprint[-16:] or 'nokey'}"
         self.fingerprint = fingerprint
         with _LOCK:
@@ -94,7 +113,7 @@ class BoxKeyring:
         """The cleartext, and the signature found inside (signed and encrypted)."""
         if not self.fingerprint:
             raise PgpError(f"{what} is PGP-encrypted but the box has no PGP key")
-        result = self.gpg.decrypt(data, passphrase="")
+        result = self.gpg.decrypt(data)  # unprotected keys only (checked when set): no passphrase
         if not result.ok:
             status = result.status or "not decryptable"
             raise PgpError(f"{what} cannot be decrypted with the box's key ({status})")

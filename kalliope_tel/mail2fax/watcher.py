@@ -28,6 +28,7 @@ from kalliope_tel.mail2fax.intake import Intake, Item
 from kalliope_tel.mail2fax.mailbox import BoxAccess, MailboxClient, client_for
 
 log = structlog.get_logger(__name__)
+RETRY_SECONDS = 2.0  # a message that failed (database down...) is tried again this soon
 POISON_TRIES = 3  # a message that fails this often with an internal error is refused, not retried forever
 
 
@@ -91,7 +92,9 @@ class BoxWatcher:
                     self.stats.last_info = self.client.connect()
                     self.health(self.box.id, None)
                     log.info("mail2fax.connected", box=self.box.name, found=self.stats.last_info)
-                self.cycle()
+                if self.cycle():  # some message failed: retry soon, not at the next IDLE news
+                    self.stop_event.wait(RETRY_SECONDS)
+                    continue
                 backoff = 1.0
                 self.waiting = True
                 try:
@@ -116,21 +119,25 @@ class BoxWatcher:
                 backoff = min(backoff * 2, 60.0)
         self.client.close()
 
-    def cycle(self) -> None:
-        """Every message in the folder: handled once, then settled."""
+    def cycle(self) -> int:
+        """Every message in the folder: handled once, then settled. Returns
+        how many failed (they stay on the server for the next cycle)."""
+        failed = 0
         for item in self.client.pending():
             if self.stop_event.is_set():
-                return
+                break
             row = self.intake.recorded(self.box.id, item)
             if row is None:
                 request_id = self._handle(item)
                 if request_id is None:
-                    continue  # left on the server, retried next cycle
+                    failed += 1
+                    continue
             else:
                 request_id = row.id  # handled before (by us before a crash, or another node)
             self.client.settle(item)
             self.intake.settled(request_id)
             self.stats.settled += 1
+        return failed
 
     def _handle(self, item: Item) -> int | None:
         log.info("mail2fax.fetched", box=self.box.name, uid=item.uid, size=item.size)
