@@ -94,7 +94,7 @@ def test_oversized_and_broken_base64() -> None:
         b'--b\r\nContent-Type: application/pdf; name="a.pdf"\r\nContent-Disposition: attachment; filename="a.pdf"\r\n'
         b"Content-Transfer-Encoding: base64\r\n\r\nJVBER!!!i0xLjQK*\r\n--b--\r\n"
     )
-    with pytest.raises(BadMail, match="a.pdf|malformed"):
+    with pytest.raises(BadMail, match=r"a\.pdf|malformed"):
         parse(raw, max_bytes=10_000)
 
 
