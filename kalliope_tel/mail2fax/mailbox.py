@@ -184,6 +184,7 @@ class ImapBox:
         client.idle()
         deadline = time.monotonic() + seconds
         news = False
+        lost = False
         try:
             while not stop.is_set() and not news:
                 news = self._news()  # an EXISTS racing with the IDLE command itself is filed away too
@@ -193,12 +194,14 @@ class ImapBox:
                 started = time.monotonic()
                 responses = client.idle_check(timeout=min(left, 5.0))
                 if any(r[:1] == (b"BYE",) or (len(r) > 1 and r[1] == b"BYE") for r in responses):
+                    lost = True
                     raise ConnectionLost("the server closed the connection (BYE)")
                 if not responses and time.monotonic() - started < min(left, 5.0) - 0.5:
+                    lost = True
                     raise ConnectionLost("the server closed the connection")  # EOF: idle_check returns early
                 news = any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
         finally:
-            if self.client is not None and not stop.is_set():
+            if self.client is not None and not stop.is_set() and not lost:
                 _, responses = client.idle_done()
                 news = news or any(len(r) > 1 and r[1] == b"EXISTS" for r in responses)
         return news

@@ -33,6 +33,10 @@ POISON_TRIES = 3  # a message that fails this often with an internal error is re
 
 
 def network_errors() -> tuple[type[BaseException], ...]:
+    """What a dropped, restarted or hung server raises: reconnect, with backoff.
+    (imaplib's error, IMAPClient's "abort" on EOF included: it is not an
+    IMAPClientError.)"""
+    import imaplib
     import poplib
     import ssl
 
@@ -40,7 +44,7 @@ def network_errors() -> tuple[type[BaseException], ...]:
 
     from kalliope_tel.mail2fax.mailbox import ConnectionLost
 
-    return (OSError, ssl.SSLError, poplib.error_proto, IMAPClientError, ConnectionLost, EOFError)
+    return (OSError, ssl.SSLError, poplib.error_proto, imaplib.IMAP4.error, IMAPClientError, ConnectionLost, EOFError)
 
 
 @dataclass
