@@ -274,3 +274,51 @@ def test_a_message_stays_on_the_server_until_its_outcome_is_committed(
     assert all(n >= 1 for n in seen_inbox)  # the message was still there at every try
     assert len(_rows(office, FaxJob)) == 1
     assert len(imap_folder(mail_lab, BOX, password, "Processed")) == 2
+
+
+def test_one_node_reads_a_box_and_a_request_is_recorded_once(
+    fresh_db_url: str, tmp_path: Path, mail_lab: LabDovecot
+) -> None:
+    from datetime import timedelta
+
+    from kalliope_tel.db.base import utcnow
+    from kalliope_tel.mail2fax.boxes import LEASE, hold_boxes, release_boxes
+    from kalliope_tel.tenancy.services import create_pbx
+    from kalliope_tel.users.services import add_user
+
+    password = new_mailbox(mail_lab)
+    office = _office(fresh_db_url, tmp_path, mail_lab, password)
+    container = office.container()
+    try:
+        # The lease: node a reads the box; b gets it only when a stops renewing (or lets go).
+        with transaction(container.sessions, writes=True) as session:
+            (box_id,) = hold_boxes(session, "node-a")
+            assert hold_boxes(session, "node-b") == []
+            assert hold_boxes(session, "node-a") == [box_id]  # renewed
+            later = utcnow() + LEASE + timedelta(seconds=1)
+            assert hold_boxes(session, "node-b", now=later) == [box_id]
+            release_boxes(session, "node-b")
+            assert hold_boxes(session, "node-a") == [box_id]
+            # A user of another PBX with a known address is a stranger to this box.
+            acme = create_pbx(session, "acme", "Acme")
+            add_user(session, acme, "dave", "dave@acme.example")
+        # Two nodes handling the same message (same box, UIDVALIDITY, UID): one row, one job.
+        raw = request("511@office", [("a.pdf", pdf_bytes(1))]).as_bytes()
+        item = Item(uidvalidity=7, uid="42", size=len(raw))
+        first = Intake(container.sessions, office.data_dir, "node-a", "fax@kalliope.test").handle(box_id, item, raw)
+        second = Intake(container.sessions, office.data_dir, "node-b", "fax@kalliope.test").handle(box_id, item, raw)
+        assert first.request_id is not None and first.job_id is not None
+        assert second.request_id is None  # the unique key refused the second record
+        stranger = request("511@office", [("a.pdf", pdf_bytes(1))], sender="dave@acme.example").as_bytes()
+        dropped = Intake(container.sessions, office.data_dir, "node-a", "fax@kalliope.test").handle(
+            box_id, Item(7, "43", len(stranger)), stranger
+        )
+        assert dropped.outcome.value == "dropped"
+    finally:
+        container.close()
+    assert len(_rows(office, FaxJob)) == 1
+    assert [(r.uid, r.outcome.value) for r in _rows(office, Mail2FaxRequest)] == [("42", "accepted"), ("43", "dropped")]
+    assert [d.fax_id for d in _rows(office, FaxDelivery) if d.kind is DeliveryKind.NOTICE] == [first.request_id]
+    # The work folders of the refused duplicate are gone; the job's pages are where the job says.
+    assert list((office.data_dir / "mail2fax" / "work").iterdir()) == []
+    assert not list((office.data_dir / "fax" / "work").glob("*"))
