@@ -119,6 +119,15 @@ class LabDovecot:
         self.stop()
         self.start()
 
+    def imap_processes(self) -> list[int]:
+        """The imap processes serving logged-in clients (to freeze one: a hung server)."""
+        if self.proc is None:
+            return []
+        out = subprocess.run(
+            ["ps", "-o", "pid=,args=", "--ppid", str(self.proc.pid)], capture_output=True, text=True, check=False
+        ).stdout
+        return [int(line.split()[0]) for line in out.splitlines() if line.split()[1].endswith("/imap")]
+
     def deliver(self, recipient: str, message: bytes, sender: str = "mailer@lab.invalid") -> None:
         """Hand a message to Dovecot over LMTP, as a mail server does."""
         with smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=15) as lmtp:

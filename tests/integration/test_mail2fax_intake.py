@@ -322,3 +322,34 @@ def test_one_node_reads_a_box_and_a_request_is_recorded_once(
     # The work folders of the refused duplicate are gone; the job's pages are where the job says.
     assert list((office.data_dir / "mail2fax" / "work").iterdir()) == []
     assert not list((office.data_dir / "fax" / "work").glob("*"))
+
+
+def test_a_hung_server_is_noticed_and_left(fresh_db_url: str, tmp_path: Path, mail_lab: LabDovecot) -> None:
+    """The imap process serving the watcher freezes (SIGSTOP) in IDLE: leaving
+    IDLE times out (box timeout 2 s, IDLE period 3 s), the watcher reconnects
+    to a fresh process and the request delivered meanwhile is handled."""
+    import os
+    import signal
+
+    password = new_mailbox(mail_lab)
+    office = _office(fresh_db_url, tmp_path, mail_lab, password)
+    container = office.container()
+    try:
+        with transaction(container.sessions, writes=True) as session:
+            update_box(session, get_pbx(session), "requests", timeout=2, poll_seconds=3)
+    finally:
+        container.close()
+    with Reader(office) as reader:
+        deadline = time.monotonic() + 20
+        while not mail_lab.imap_processes():
+            assert time.monotonic() < deadline, "the watcher never logged in"
+            time.sleep(0.1)
+        (frozen,) = mail_lab.imap_processes()
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            mail_lab.deliver(BOX, request("511@office", [("a.pdf", pdf_bytes(1))]).as_bytes())
+            (row,) = reader.wait_settled(1, timeout=30)
+        finally:
+            os.kill(frozen, signal.SIGCONT)
+        assert reader.watcher.stats.reconnects >= 1
+    assert row.outcome.value == "accepted"
