@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aioimaplib  # noqa: E402
-import imapclient  # noqa: E402
+import aioimaplib
+import imapclient
 
-from kalliope_tel.lab.dovecot import LabDovecot  # noqa: E402
+from kalliope_tel.lab.dovecot import LabDovecot
 
 BOX, PASSWORD = "box@x.example", "lab-only"
 MSG = b"From: a@b.example\r\nTo: box@x.example\r\nSubject: 1\r\n\r\nx\r\n"

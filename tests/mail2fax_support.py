@@ -30,6 +30,20 @@ BOX = "fax@office.example"
 ALICE = "alice@example.com"  # may send and receive on 'office' (configure_office)
 
 
+def stop_gpg_agents(under: Path) -> None:
+    """gpg-agent daemons started for GnuPG homes under ``under`` (the test's
+    keys, and the boxes' keyrings in its data directory) end with the test."""
+    import os
+    import shutil
+    import tempfile
+
+    subprocess.run(["pkill", "-f", f"gpg-agent --homedir {under}"], check=False, capture_output=True)
+    for marker in (Path(tempfile.gettempdir()) / f"kt-gpg-{os.getuid()}").glob("*/root"):
+        if marker.read_text().startswith(str(under)):
+            subprocess.run(["pkill", "-f", f"gpg-agent --homedir {marker.parent}"], check=False, capture_output=True)
+            shutil.rmtree(marker.parent, ignore_errors=True)
+
+
 @contextmanager
 def dovecot(folder: Path) -> Iterator[LabDovecot]:
     lab = LabDovecot(folder)

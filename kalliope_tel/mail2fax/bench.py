@@ -160,7 +160,7 @@ def _run_one(
                 arrived.notify_all()
             return handled
 
-    intake = TimedIntake(container.sessions, data, "bench", "bench@localhost")
+    intake = TimedIntake(container.sessions, data, "bench")
     watcher = BoxWatcher(access, intake, lambda _id, _err: None)
     pdf = one_page_pdf(root / "page.pdf").read_bytes()
     latencies: list[float] = []

@@ -20,7 +20,7 @@ def _jobs(ctx: ServeContext) -> list[Job]:
     from kalliope_tel.mail2fax.watcher import BoxSupervisor
 
     settings = ctx.container.settings
-    intake = Intake(ctx.container.sessions, settings.data_dir, ctx.node, settings.mail_from)
+    intake = Intake(ctx.container.sessions, settings.data_dir, ctx.node)
     supervisor = BoxSupervisor(intake)
     ctx.parts["mail2fax"] = supervisor
     ctx.status["mail2fax_boxes"] = lambda: sorted(w.box.name for w in supervisor.watchers.values())

@@ -93,11 +93,10 @@ class _Context:
 
 
 class Intake:
-    def __init__(self, sessions: sessionmaker[Session], data_dir: Path, node: str, mail_from: str) -> None:
+    def __init__(self, sessions: sessionmaker[Session], data_dir: Path, node: str) -> None:
         self.sessions = sessions
         self.data_dir = data_dir
         self.node = node
-        self.mail_from = mail_from
 
     # ------------------------------------------------------------ ledger
     def recorded(self, box_id: int, item: Item) -> Mail2FaxRequest | None:

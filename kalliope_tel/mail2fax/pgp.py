@@ -85,6 +85,7 @@ def _short_enough(root: Path) -> Path:
     short = Path(tempfile.gettempdir()) / f"kt-gpg-{os.getuid()}" / digest
     short.mkdir(parents=True, exist_ok=True, mode=0o700)
     short.parent.chmod(0o700)
+    (short / "root").write_text(str(root))  # whose keyrings these are
     return short
 
 

@@ -247,8 +247,8 @@ class BoxSupervisor:
 
         for watcher in self.watchers.values():
             watcher.stop()
-        for watcher in self.watchers.values():
-            await asyncio.to_thread(watcher.join, 10.0)
+        # Each finishes the message in hand (recorded and settled) or gives up after 10 s.
+        await asyncio.gather(*(asyncio.to_thread(w.join, 10.0) for w in self.watchers.values()))
         self.watchers.clear()
         try:
             await asyncio.to_thread(self._release, release_boxes)

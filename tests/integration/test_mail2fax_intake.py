@@ -40,7 +40,15 @@ from tests.mail2fax_support import (
     pgp_mime,
     pgp_signed,
     request,
+    stop_gpg_agents,
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_gpg_agents(tmp_path: Path) -> Iterator[None]:
+    yield
+    stop_gpg_agents(tmp_path)
+
 
 pytestmark = [
     pytest.mark.integration,
@@ -65,7 +73,7 @@ class Reader:
 
     def __init__(self, office: Office, intake_class: type[Intake] = Intake) -> None:
         self.container = office.container()
-        self.intake = intake_class(self.container.sessions, office.data_dir, "test-node", "fax@kalliope.test")
+        self.intake = intake_class(self.container.sessions, office.data_dir, "test-node")
         with transaction(self.container.sessions) as session:
             box = session.scalars(select(Mail2FaxBox)).one()
             self.watcher = BoxWatcher(box_access(box), self.intake, lambda _i, _e: None)
@@ -305,12 +313,12 @@ def test_one_node_reads_a_box_and_a_request_is_recorded_once(
         # Two nodes handling the same message (same box, UIDVALIDITY, UID): one row, one job.
         raw = request("511@office", [("a.pdf", pdf_bytes(1))]).as_bytes()
         item = Item(uidvalidity=7, uid="42", size=len(raw))
-        first = Intake(container.sessions, office.data_dir, "node-a", "fax@kalliope.test").handle(box_id, item, raw)
-        second = Intake(container.sessions, office.data_dir, "node-b", "fax@kalliope.test").handle(box_id, item, raw)
+        first = Intake(container.sessions, office.data_dir, "node-a").handle(box_id, item, raw)
+        second = Intake(container.sessions, office.data_dir, "node-b").handle(box_id, item, raw)
         assert first.request_id is not None and first.job_id is not None
         assert second.request_id is None  # the unique key refused the second record
         stranger = request("511@office", [("a.pdf", pdf_bytes(1))], sender="dave@acme.example").as_bytes()
-        dropped = Intake(container.sessions, office.data_dir, "node-a", "fax@kalliope.test").handle(
+        dropped = Intake(container.sessions, office.data_dir, "node-a").handle(
             box_id, Item(7, "43", len(stranger)), stranger
         )
         assert dropped.outcome.value == "dropped"

@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,25 @@ from kalliope_tel.mail2fax.models import Mail2FaxRequest
 from kalliope_tel.tenancy.services import get_pbx
 from tests.fax_service_support import SERIAL, Office, attachments, lab_fax_results, smtp_server, until
 from tests.helpers import ServeNode, apply_lab_config, serve_env
-from tests.mail2fax_support import ALICE, BOX, dovecot, imap_folder, new_mailbox, office_with_box, pdf_bytes, request
+from tests.mail2fax_support import (
+    ALICE,
+    BOX,
+    dovecot,
+    imap_folder,
+    new_mailbox,
+    office_with_box,
+    pdf_bytes,
+    request,
+    stop_gpg_agents,
+)
 from tests.office_docs import write_docx
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_gpg_agents(tmp_path: Path) -> Iterator[None]:
+    yield
+    stop_gpg_agents(tmp_path)
+
 
 pytestmark = [
     pytest.mark.integration,
