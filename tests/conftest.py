@@ -161,3 +161,12 @@ def kalliope(
 def lab_env(state: LabState, **extra: str) -> dict[str, str]:
     """Environment that points the CLI at a lab instance through its name."""
     return {"KALLIOPE_LAB_NAME": state.name, **extra}
+
+
+@pytest.fixture
+def stop_gpg_agents_after(tmp_path: Path) -> Iterator[None]:
+    """gpg-agents started for a test's GnuPG homes end with the test."""
+    from tests.mail2fax_support import stop_gpg_agents
+
+    yield
+    stop_gpg_agents(tmp_path)

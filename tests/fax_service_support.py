@@ -15,16 +15,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalliope_tel.config import Settings
 from kalliope_tel.container import Container
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.fax import config
 from kalliope_tel.hotel.services import create_class
-from kalliope_tel.lab.instance import LabInstance
+from kalliope_tel.lab.instance import LabInstance, LabState
 from kalliope_tel.tenancy.services import get_pbx
 from kalliope_tel.users.services import add_user
+
+if TYPE_CHECKING:
+    from tests.helpers import ServeNode
 
 SERIAL = "KPBX40299999"
 
@@ -132,3 +135,20 @@ async def until(check: Callable[[], Any], timeout: float, what: str, step: float
             return value
         assert time.monotonic() < deadline, f"timed out: {what}"
         await asyncio.sleep(step)
+
+
+def start_serve(lab_state: LabState, office: Office, smtp_port: int, node: str, **extra: str) -> ServeNode:
+    """A 'serve' node for the office's database and data directory, mailing through ``smtp_port``."""
+    from tests.helpers import ServeNode, serve_env
+
+    env = serve_env(
+        lab_state,
+        office.url,
+        KALLIOPE_DATA_DIR=str(office.data_dir),
+        KALLIOPE_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
+        KALLIOPE_MAIL_FROM="fax@kalliope.test",
+        KALLIOPE_FAX_TICK_SECONDS="0.5",
+        KALLIOPE_NODE_NAME=node,
+        **extra,
+    )
+    return ServeNode(env)

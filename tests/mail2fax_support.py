@@ -18,14 +18,23 @@ from pathlib import Path
 from typing import Any
 
 import gnupg
+import pytest
 
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.fax import config
+from kalliope_tel.lab import dovecot as lab_dovecot
 from kalliope_tel.lab.dovecot import LabDovecot
 from kalliope_tel.mail2fax.boxes import add_box
 from kalliope_tel.tenancy.services import get_pbx
 from tests.fax_service_support import Office, configure_office
 
+# Every Mail2Fax test module: integration, skipped without a lab Dovecot, and
+# the gpg-agents its keys started stopped at its end.
+MARKS = [
+    pytest.mark.integration,
+    pytest.mark.skipif(lab_dovecot.available() is not None, reason=str(lab_dovecot.available())),
+    pytest.mark.usefixtures("stop_gpg_agents_after"),
+]
 BOX = "fax@office.example"
 ALICE = "alice@example.com"  # may send and receive on 'office' (configure_office)
 
@@ -80,6 +89,38 @@ def imap_folder(lab: LabDovecot, address: str, password: str, folder: str = "INB
         return out
 
 
+def rows_of(office: Office, model: Any) -> list[Any]:
+    """Every row of a model, detached, in id order."""
+    from sqlalchemy import select
+
+    container = office.container()
+    try:
+        with transaction(container.sessions) as session:
+            rows = list(session.scalars(select(model).order_by(model.id)))
+            session.expunge_all()
+            return rows
+    finally:
+        container.close()
+
+
+def add_lab_box(
+    session: Any, pbx: Any, name: str, address: str, lab: LabDovecot, password: str, *, protocol: str, **values: Any
+) -> Any:
+    """A box on the lab Dovecot (IMAPS or POP3S), trusting its certificate."""
+    return add_box(
+        session,
+        pbx,
+        name,
+        address=address,
+        server="127.0.0.1",
+        port=lab.imaps_port if protocol == "imap" else lab.pop3s_port,
+        protocol=protocol,
+        password=password,
+        ca_file=str(lab.cert),
+        **values,
+    )
+
+
 def office_with_box(
     url: str, data_dir: Path, lab: LabDovecot, password: str, *, protocol: str = "imap", **instance: Any
 ) -> Office:
@@ -89,16 +130,14 @@ def office_with_box(
     try:
         with transaction(container.sessions, writes=True) as session:
             pbx = get_pbx(session)
-            add_box(
+            add_lab_box(
                 session,
                 pbx,
                 "requests",
-                address=BOX,
-                server="127.0.0.1",
-                port=lab.imaps_port if protocol == "imap" else lab.pop3s_port,
+                BOX,
+                lab,
+                password,
                 protocol=protocol,
-                password=password,
-                ca_file=str(lab.cert),
                 processed_folder="Processed" if protocol == "imap" else "",
                 poll_seconds=30 if protocol == "imap" else 1,
                 max_bytes=3_000_000,

@@ -29,10 +29,11 @@ from tests.fax_service_support import (
     lab_calls,
     lab_fax_results,
     smtp_server,
+    start_serve,
     until,
 )
 from tests.fax_support import make_document
-from tests.helpers import ServeNode, apply_lab_config, ari_runtime, serve_env
+from tests.helpers import apply_lab_config, ari_runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.asterisk, pytest.mark.timeout(400)]
 
@@ -52,20 +53,6 @@ def _register(office: Office, **filters: Any) -> list[dict[str, Any]]:
             return register.entries(session, get_pbx(session), **filters)
     finally:
         container.close()
-
-
-def _start(lab_state: LabState, office: Office, smtp_port: int, node: str, **extra: str) -> ServeNode:
-    env = serve_env(
-        lab_state,
-        office.url,
-        KALLIOPE_DATA_DIR=str(office.data_dir),
-        KALLIOPE_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
-        KALLIOPE_MAIL_FROM="fax@kalliope.test",
-        KALLIOPE_FAX_TICK_SECONDS="0.5",
-        KALLIOPE_NODE_NAME=node,
-        **extra,
-    )
-    return ServeNode(env)
 
 
 async def _ready(office: Office, lab: LabInstance, *nodes: str) -> None:
@@ -120,7 +107,7 @@ async def test_a_fax_to_an_instance_is_mailed_to_the_users_who_may_receive(
     make_document(spool / "in.tif", 3, height=2200)
     with smtp_server() as (mail, port):
         node = f"rx-{uuid.uuid4().hex[:4]}"
-        serve = _start(lab_state, office, port, node)
+        serve = start_serve(lab_state, office, port, node)
         try:
             await _ready(office, lab, node)
             async with ari_runtime(lab_state) as runtime:
@@ -182,7 +169,7 @@ async def test_send_to_a_lab_fax_machine_and_to_a_busy_number(
     calls_before = lab_calls(lab, number_busy)
     with smtp_server() as (mail, port):
         node = f"tx-{uuid.uuid4().hex[:4]}"
-        serve = _start(lab_state, office, port, node)
+        serve = start_serve(lab_state, office, port, node)
         try:
             await _ready(office, lab, node)
             for number in (number_ok, number_busy):
@@ -233,7 +220,7 @@ async def test_total_limit_one_makes_the_second_send_wait(
     doc = _pdf(tmp_path / "one.pdf", 1)
     with smtp_server() as (_mail, port):
         node = f"lim-{uuid.uuid4().hex[:4]}"
-        serve = _start(lab_state, office, port, node)
+        serve = start_serve(lab_state, office, port, node)
         try:
             for number in ("521", "522"):
                 sent = _cli(office, "fax", "send", str(doc), "--instance", "office", "--to", number, "--as", "carol")
@@ -258,7 +245,7 @@ async def test_serve_killed_while_sending_retries_and_sends_once(
     doc = _pdf(tmp_path / "long.pdf", 4)
     node = f"kill-{uuid.uuid4().hex[:4]}"
     with smtp_server() as (_mail, port):
-        serve = _start(lab_state, office, port, node)
+        serve = start_serve(lab_state, office, port, node)
         try:
             await _ready(office, lab, node)
             sent = _cli(office, "fax", "send", str(doc), "--instance", "office", "--to", number, "--as", "alice")
@@ -267,7 +254,7 @@ async def test_serve_killed_while_sending_retries_and_sends_once(
             await asyncio.sleep(2)  # pages are on the line
             serve.proc.send_signal(signal.SIGKILL)
             serve.finish(10, terminate=False)
-            serve = _start(lab_state, office, port, node)  # same node name: it recovers its own attempt
+            serve = start_serve(lab_state, office, port, node)  # same node name: it recovers its own attempt
             await until(lambda: _register(office)[0]["state"] == "sent", 180, "sent after restart")
         finally:
             output = serve.finish(30)
@@ -301,8 +288,8 @@ async def test_two_nodes_on_postgresql_dial_each_queued_number_once(
         from tests.fax_service_support import free_port
 
         serves = [
-            _start(lab_state, office, port, nodes[0], KALLIOPE_FAX_MAX_CALLS="10"),
-            _start(
+            start_serve(lab_state, office, port, nodes[0], KALLIOPE_FAX_MAX_CALLS="10"),
+            start_serve(
                 lab_state,
                 office,
                 port,

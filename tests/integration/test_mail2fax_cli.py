@@ -7,27 +7,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kalliope_tel.lab import dovecot as lab_dovecot
 from kalliope_tel.lab.dovecot import LabDovecot
 from tests.conftest import kalliope
-from tests.mail2fax_support import BOX, Keys, dovecot, imap_folder, new_mailbox, pdf_bytes, request, stop_gpg_agents
-
-
-@pytest.fixture(autouse=True)
-def _no_stray_gpg_agents(tmp_path: Path) -> Iterator[None]:
-    yield
-    stop_gpg_agents(tmp_path)
-
+from tests.mail2fax_support import BOX, MARKS, Keys, dovecot, imap_folder, new_mailbox, pdf_bytes, request
 
 pytestmark = [
-    pytest.mark.integration,
+    *MARKS,
     pytest.mark.timeout(300),
-    pytest.mark.skipif(lab_dovecot.available() is not None, reason=str(lab_dovecot.available())),
 ]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -19,7 +18,6 @@ from kalliope_tel.db import migrate
 from kalliope_tel.db.engine import make_engine, transaction
 from kalliope_tel.fax import config
 from kalliope_tel.fax.models import DeliveryKind, FaxDelivery, FaxJob
-from kalliope_tel.lab import dovecot as lab_dovecot
 from kalliope_tel.lab.dovecot import LabDovecot
 from kalliope_tel.mail2fax.boxes import update_box
 from kalliope_tel.mail2fax.intake import Handled, Intake, Item
@@ -31,6 +29,7 @@ from tests.fax_service_support import Office
 from tests.mail2fax_support import (
     ALICE,
     BOX,
+    MARKS,
     Keys,
     dovecot,
     imap_folder,
@@ -40,20 +39,12 @@ from tests.mail2fax_support import (
     pgp_mime,
     pgp_signed,
     request,
-    stop_gpg_agents,
+    rows_of,
 )
 
-
-@pytest.fixture(autouse=True)
-def _no_stray_gpg_agents(tmp_path: Path) -> Iterator[None]:
-    yield
-    stop_gpg_agents(tmp_path)
-
-
 pytestmark = [
-    pytest.mark.integration,
+    *MARKS,
     pytest.mark.timeout(300),
-    pytest.mark.skipif(lab_dovecot.available() is not None, reason=str(lab_dovecot.available())),
 ]
 
 
@@ -101,17 +92,6 @@ class Reader:
                 return rows
             assert time.monotonic() < deadline, f"{len(rows)} of {count} requests handled: {rows}"
             time.sleep(0.2)
-
-
-def _rows(office: Office, model: Any) -> list[Any]:
-    container = office.container()
-    try:
-        with transaction(container.sessions) as session:
-            rows = list(session.scalars(select(model).order_by(model.id)))
-            session.expunge_all()
-            return rows
-    finally:
-        container.close()
 
 
 def _configure(office: Office, box_keys: Keys, alice_keys: Keys) -> None:
@@ -226,7 +206,7 @@ def test_every_rule_and_every_bad_mail(fresh_db_url: str, tmp_path: Path, mail_l
     for row, (_, outcome, reason) in zip(rows, cases, strict=True):
         assert row.outcome.value == outcome, (row.subject, row.reason)
         assert reason in row.reason, (row.subject, row.reason)
-    jobs = _rows(office, FaxJob)
+    jobs = rows_of(office, FaxJob)
     accepted = [r for r in rows if r.outcome.value == "accepted"]
     assert sorted(j.id for j in jobs) == sorted(r.job_id for r in accepted)  # the job table: the accepted, nothing else
     assert {j.origin for j in jobs} == {"mail2fax"}
@@ -236,7 +216,7 @@ def test_every_rule_and_every_bad_mail(fresh_db_url: str, tmp_path: Path, mail_l
         by_id[accepted[1].job_id].instance_id == by_id[accepted[0].job_id].instance_id
     )  # "512": the box's first instance
     # One reply per known sender's request (accepted or refused); none for the dropped.
-    notices = [d for d in _rows(office, FaxDelivery) if d.kind is DeliveryKind.NOTICE]
+    notices = [d for d in rows_of(office, FaxDelivery) if d.kind is DeliveryKind.NOTICE]
     answered = [r for r in rows if r.outcome.value != "dropped"]
     assert sorted(d.fax_id for d in notices) == sorted(r.id for r in answered)
     assert {d.target for d in notices} == {ALICE, "bob@example.com"}
@@ -280,7 +260,7 @@ def test_a_message_stays_on_the_server_until_its_outcome_is_committed(
     assert "could not be processed (database unreachable)" in rows[1].reason
     assert isinstance(update, Flaky) and sorted(update.tries.values()) == [3, 3]
     assert all(n >= 1 for n in seen_inbox)  # the message was still there at every try
-    assert len(_rows(office, FaxJob)) == 1
+    assert len(rows_of(office, FaxJob)) == 1
     assert len(imap_folder(mail_lab, BOX, password, "Processed")) == 2
 
 
@@ -324,9 +304,12 @@ def test_one_node_reads_a_box_and_a_request_is_recorded_once(
         assert dropped.outcome.value == "dropped"
     finally:
         container.close()
-    assert len(_rows(office, FaxJob)) == 1
-    assert [(r.uid, r.outcome.value) for r in _rows(office, Mail2FaxRequest)] == [("42", "accepted"), ("43", "dropped")]
-    assert [d.fax_id for d in _rows(office, FaxDelivery) if d.kind is DeliveryKind.NOTICE] == [first.request_id]
+    assert len(rows_of(office, FaxJob)) == 1
+    assert [(r.uid, r.outcome.value) for r in rows_of(office, Mail2FaxRequest)] == [
+        ("42", "accepted"),
+        ("43", "dropped"),
+    ]
+    assert [d.fax_id for d in rows_of(office, FaxDelivery) if d.kind is DeliveryKind.NOTICE] == [first.request_id]
     # The work folders of the refused duplicate are gone; the job's pages are where the job says.
     assert list((office.data_dir / "mail2fax" / "work").iterdir()) == []
     assert not list((office.data_dir / "fax" / "work").glob("*"))

@@ -11,48 +11,38 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.fax import config
 from kalliope_tel.fax.models import FaxJob
-from kalliope_tel.lab import dovecot as lab_dovecot
 from kalliope_tel.lab.dovecot import LabDovecot
 from kalliope_tel.lab.instance import LabInstance, LabState
-from kalliope_tel.mail2fax.boxes import add_box
 from kalliope_tel.mail2fax.models import Mail2FaxRequest
 from kalliope_tel.tenancy.services import get_pbx
-from tests.fax_service_support import SERIAL, Office, attachments, lab_fax_results, smtp_server, until
-from tests.helpers import ServeNode, apply_lab_config, serve_env
+from tests.fax_service_support import SERIAL, Office, attachments, lab_fax_results, smtp_server, start_serve, until
+from tests.helpers import ServeNode, apply_lab_config
 from tests.mail2fax_support import (
     ALICE,
     BOX,
+    MARKS,
+    add_lab_box,
     dovecot,
     imap_folder,
     new_mailbox,
     office_with_box,
     pdf_bytes,
     request,
-    stop_gpg_agents,
+    rows_of,
 )
 from tests.office_docs import write_docx
 
-
-@pytest.fixture(autouse=True)
-def _no_stray_gpg_agents(tmp_path: Path) -> Iterator[None]:
-    yield
-    stop_gpg_agents(tmp_path)
-
-
 pytestmark = [
-    pytest.mark.integration,
+    *MARKS,
     pytest.mark.asterisk,
     pytest.mark.timeout(500),
-    pytest.mark.skipif(lab_dovecot.available() is not None, reason=str(lab_dovecot.available())),
 ]
 POP_BOX = "fax-pop@office.example"
 
@@ -72,39 +62,11 @@ async def _setup(lab: LabInstance, url: str, tmp_path: Path, mail: LabDovecot, p
 
 
 def _serve(lab_state: LabState, office: Office, smtp_port: int, node: str) -> ServeNode:
-    env = serve_env(
-        lab_state,
-        office.url,
-        KALLIOPE_DATA_DIR=str(office.data_dir),
-        KALLIOPE_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
-        KALLIOPE_MAIL_FROM="fax@kalliope.test",
-        KALLIOPE_FAX_TICK_SECONDS="0.5",
-        KALLIOPE_NODE_NAME=node,
-        KALLIOPE_LOG_LEVEL="info",
-    )
-    return ServeNode(env)
+    return start_serve(lab_state, office, smtp_port, node, KALLIOPE_LOG_LEVEL="info")
 
 
 def _requests(office: Office) -> list[Mail2FaxRequest]:
-    container = office.container()
-    try:
-        with transaction(container.sessions) as session:
-            rows = list(session.scalars(select(Mail2FaxRequest).order_by(Mail2FaxRequest.id)))
-            session.expunge_all()
-            return rows
-    finally:
-        container.close()
-
-
-def _jobs(office: Office) -> list[FaxJob]:
-    container = office.container()
-    try:
-        with transaction(container.sessions) as session:
-            rows = list(session.scalars(select(FaxJob).order_by(FaxJob.id)))
-            session.expunge_all()
-            return rows
-    finally:
-        container.close()
+    return rows_of(office, Mail2FaxRequest)
 
 
 def _successes(lab: LabInstance, number: str) -> list[list[str]]:
@@ -126,18 +88,7 @@ async def test_requests_by_imap_idle_and_pop3_are_faxed_and_answered(
         try:
             with transaction(container.sessions, writes=True) as session:
                 pbx = get_pbx(session)
-                add_box(
-                    session,
-                    pbx,
-                    "polled",
-                    address=POP_BOX,
-                    server="127.0.0.1",
-                    port=mail_lab.pop3s_port,
-                    protocol="pop3",
-                    password=pop_password,
-                    ca_file=str(mail_lab.cert),
-                    poll_seconds=2,
-                )
+                add_lab_box(session, pbx, "polled", POP_BOX, mail_lab, pop_password, protocol="pop3", poll_seconds=2)
                 config.add_instance(session, pbx, "polled", "704", outbound_class="faxnet", mail2fax_box="polled")
                 config.set_permission(session, pbx, "polled", "alice", "send")
         finally:
@@ -151,7 +102,11 @@ async def test_requests_by_imap_idle_and_pop3_are_faxed_and_answered(
                 delivered = time.monotonic()
                 mail_lab.deliver(BOX, request("531@office", [("letter.pdf", pdf_bytes(2, "IMAP"))]).as_bytes())
                 mail_lab.deliver(POP_BOX, request("532", [("note.pdf", pdf_bytes(1, "POP3"))], to=POP_BOX).as_bytes())
-                rows = await until(lambda: len(_requests(office)) == 2 and _requests(office), 60, "two requests")
+                rows = await until(
+                    lambda: len(rows_of(office, Mail2FaxRequest)) == 2 and rows_of(office, Mail2FaxRequest),
+                    60,
+                    "two requests",
+                )
                 queued_in = time.monotonic() - delivered
                 await asyncio.to_thread(
                     sink.wait,
@@ -163,7 +118,7 @@ async def test_requests_by_imap_idle_and_pop3_are_faxed_and_answered(
                 output = serve.finish(30)
     assert [r.outcome.value for r in rows] == ["accepted", "accepted"], output[-3000:]
     assert queued_in < 10
-    jobs = {j.number: j for j in _jobs(office)}
+    jobs = {j.number: j for j in rows_of(office, FaxJob)}
     assert jobs["531"].state.value == "sent" and jobs["531"].pages == 2, output[-3000:]
     assert jobs["532"].state.value == "sent" and jobs["532"].pages == 1
     # The lab's fax machines received the pages.
@@ -196,34 +151,41 @@ async def test_dovecot_restart_and_a_killed_serve_handle_each_request_once(
             try:
                 await until(lambda: '"mail2fax.connected"' in serve.output(), 60, "box connected")
                 mail_lab.deliver(BOX, request("541@office", [("a.pdf", pdf_bytes(1, "A"))]).as_bytes())
-                await until(lambda: len(_requests(office)) == 1, 30, "request A")
+                await until(lambda: len(rows_of(office, Mail2FaxRequest)) == 1, 30, "request A")
                 # Dovecot restarts while serve IDLEs: the watcher notices and reconnects.
                 # (Dovecot 2.3's old imap process lingers and says BYE some seconds later.)
                 mail_lab.restart()
                 await until(lambda: serve.output().count('"mail2fax.connected"') >= 2, 60, "reconnected", step=0.2)
                 mail_lab.deliver(BOX, request("542@office", [("b.pdf", pdf_bytes(1, "B"))]).as_bytes())
-                await until(lambda: len(_requests(office)) == 2, 60, "request B after the restart")
+                await until(lambda: len(rows_of(office, Mail2FaxRequest)) == 2, 60, "request B after the restart")
                 # Killed between fetching C and committing it (its DOCX is being converted).
                 mail_lab.deliver(BOX, request("543@office", [("memo.docx", docx.read_bytes())]).as_bytes())
                 await until(lambda: serve.output().count('"mail2fax.fetched"') >= 3, 30, "C fetched", step=0.02)
                 serve.kill()
                 outputs.append(serve.finish(10, terminate=False))
-                assert len(_requests(office)) == 2  # C was not committed
+                assert len(rows_of(office, Mail2FaxRequest)) == 2  # C was not committed
                 assert len(imap_folder(mail_lab, BOX, password)) == 1  # and is still on the server
                 serve = _serve(lab_state, office, port, node)
-                await until(lambda: len(_requests(office)) == 3 and all(r.settled for r in _requests(office)), 90, "C")
+                await until(
+                    lambda: (
+                        len(rows_of(office, Mail2FaxRequest)) == 3
+                        and all(r.settled for r in rows_of(office, Mail2FaxRequest))
+                    ),
+                    90,
+                    "C",
+                )
                 await asyncio.sleep(3)  # nothing more arrives
             finally:
                 outputs.append(serve.finish(30))
         inbox, processed = imap_folder(mail_lab, BOX, password), imap_folder(mail_lab, BOX, password, "Processed")
-    rows = _requests(office)
+    rows = rows_of(office, Mail2FaxRequest)
     log = "\n".join(outputs)
     assert [(r.subject, r.outcome.value) for r in rows] == [
         ("541@office", "accepted"),
         ("542@office", "accepted"),
         ("543@office", "accepted"),
     ], log[-3000:]
-    assert sorted(j.number for j in _jobs(office)) == ["541", "542", "543"]  # one job each
+    assert sorted(j.number for j in rows_of(office, FaxJob)) == ["541", "542", "543"]  # one job each
     accepted = [s for s in _subjects(sink, ALICE) if "request accepted" in s]
     assert sorted(accepted) == sorted(f"[{SERIAL}] FAX request accepted: 1 page(s) to {n}" for n in (541, 542, 543))
     assert inbox == [] and len(processed) == 3
