@@ -54,6 +54,10 @@ class LabDovecot:
     # The mail homes and the password file, which Dovecot's unprivileged
     # processes read: in a folder of their own, since test folders are 0700.
     share: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="kt-dovecot-")))
+    # Dovecot's sockets: a Unix socket path holds at most 107 bytes, and
+    # "<folder>/run/token-login/imap-urlauth" under a pytest-xdist folder did
+    # not fit ("File name too long"). A short folder of their own.
+    sockets: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="kt-dv-")))
 
     @property
     def cert(self) -> Path:
@@ -73,6 +77,7 @@ class LabDovecot:
         self.folder.mkdir(parents=True, exist_ok=True)
         if not self.cert.exists():
             self._make_certificate()
+        self.sockets.chmod(0o755)  # the login processes (dovenull) reach their sockets through it
         shutil.chown(self.share, "dovecot", "dovecot")
         self.share.chmod(0o750)
         if not (self.share / "users").exists():
@@ -114,6 +119,7 @@ class LabDovecot:
         """Stop, and delete the mailboxes (the instance folder is the caller's)."""
         self.stop()
         shutil.rmtree(self.share, ignore_errors=True)
+        shutil.rmtree(self.sockets, ignore_errors=True)
 
     def restart(self) -> None:
         self.stop()
@@ -173,8 +179,8 @@ class LabDovecot:
         mail = pwd.getpwnam("dovecot")
         dh = "/usr/share/dovecot/dh.pem"
         return f"""
-base_dir = {d}/run
-state_dir = {d}/state
+base_dir = {self.sockets}/run
+state_dir = {self.sockets}/state
 instance_name = kt-dovecot-{self.imaps_port}
 protocols = imap pop3 lmtp
 listen = 127.0.0.1
