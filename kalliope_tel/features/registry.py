@@ -15,6 +15,7 @@ ALL_FEATURES: dict[str, str] = {
     "wakeup": "kalliope_tel.wakeup.feature",
     "fax": "kalliope_tel.fax.feature",
     "mail2fax": "kalliope_tel.mail2fax.feature",
+    "billing": "kalliope_tel.billing.feature",
 }
 
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from kalliope_tel.lab import dovecot as lab_dovecot
 from tests.conftest import kalliope
 
 pytestmark = pytest.mark.integration
@@ -44,3 +45,24 @@ def test_bench_fax_reports_every_mode_and_realtime_receptions() -> None:
     (run,) = report["realtime_runs"]  # one run of 4: every fax delivered, one page each
     assert (run["receptions"], run["delivered"], run["pages"]) == (4, 4, 4)
     assert report["realtime_receptions_per_core"] == (4 if run["passed"] else 0)
+
+
+@pytest.mark.skipif(lab_dovecot.available() is not None, reason=str(lab_dovecot.available()))
+def test_bench_mail2fax_reports_idle_and_pop3() -> None:
+    result = kalliope("bench", "mail2fax", "--messages", "5", "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)  # --json: nothing but the document
+    by_protocol = {r["protocol"]: r for r in figures["results"]}
+    assert set(by_protocol) == {"imap", "pop3"}
+    for row in by_protocol.values():
+        assert row["messages"] == row["accepted"] == 5
+        assert row["max_ms"] >= row["p99_ms"] >= row["p50_ms"] > row["handling_p50_ms"] > 0
+
+
+def test_bench_billing_rates_and_matches_sql() -> None:
+    result = kalliope("bench", "billing", "--calls", "20000", "--rules", "500", "--sql-calls", "2000", "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["calls"] == 20000 and figures["rules"] == 500 and figures["unpriced"] == 0
+    assert figures["identical_to_sql"] is True  # the same costs as the SQL rating
+    assert figures["calls_per_second"] > 0 and figures["sql_calls_per_second"] > 0

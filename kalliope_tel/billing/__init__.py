@@ -1,0 +1,1 @@
+"""Billing: pricing calls with cost profiles (the KalliopePBX debit service)."""
