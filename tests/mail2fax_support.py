@@ -56,8 +56,8 @@ def stop_gpg_agents(under: Path) -> None:
 @contextmanager
 def dovecot(folder: Path) -> Iterator[LabDovecot]:
     lab = LabDovecot(folder)
-    lab.start()
     try:
+        lab.start()  # inside: a Dovecot that fails to start leaves no folders behind either
         yield lab
     finally:
         if lab.proc is not None:

@@ -85,11 +85,11 @@ def run(
     with tempfile.TemporaryDirectory(prefix="kt-bench-m2f-") as tmp:
         root = Path(tmp)
         lab = dovecot.LabDovecot(root / "dovecot")
-        lab.start()
-        password = secrets.token_urlsafe(16)
-        for protocol in protocols:
-            lab.add_user(BOX.format(protocol=protocol), password)
         try:
+            lab.start()
+            password = secrets.token_urlsafe(16)
+            for protocol in protocols:
+                lab.add_user(BOX.format(protocol=protocol), password)
             return [
                 _run_one(root, lab, password, protocol, messages, database_url, pop3_poll_seconds, progress)
                 for protocol in protocols

@@ -98,10 +98,10 @@ async def test_requests_by_imap_idle_and_pop3_are_faxed_and_answered(
             serve = _serve(lab_state, office, port, node)
             try:
                 await until(lambda: '"mail2fax.connected"' in serve.output() and "POP3" in serve.output(), 60, "boxes")
-                before = {n: _successes(lab, n) for n in ("531", "532")}
+                before = {n: _successes(lab, n) for n in ("571", "572")}
                 delivered = time.monotonic()
-                mail_lab.deliver(BOX, request("531@office", [("letter.pdf", pdf_bytes(2, "IMAP"))]).as_bytes())
-                mail_lab.deliver(POP_BOX, request("532", [("note.pdf", pdf_bytes(1, "POP3"))], to=POP_BOX).as_bytes())
+                mail_lab.deliver(BOX, request("571@office", [("letter.pdf", pdf_bytes(2, "IMAP"))]).as_bytes())
+                mail_lab.deliver(POP_BOX, request("572", [("note.pdf", pdf_bytes(1, "POP3"))], to=POP_BOX).as_bytes())
                 rows = await until(
                     lambda: len(rows_of(office, Mail2FaxRequest)) == 2 and rows_of(office, Mail2FaxRequest),
                     60,
@@ -119,19 +119,19 @@ async def test_requests_by_imap_idle_and_pop3_are_faxed_and_answered(
     assert [r.outcome.value for r in rows] == ["accepted", "accepted"], output[-3000:]
     assert queued_in < 10
     jobs = {j.number: j for j in rows_of(office, FaxJob)}
-    assert jobs["531"].state.value == "sent" and jobs["531"].pages == 2, output[-3000:]
-    assert jobs["532"].state.value == "sent" and jobs["532"].pages == 1
+    assert jobs["571"].state.value == "sent" and jobs["571"].pages == 2, output[-3000:]
+    assert jobs["572"].state.value == "sent" and jobs["572"].pages == 1
     # The lab's fax machines received the pages.
-    assert _successes(lab, "531").count(["SUCCESS", "2"]) == before["531"].count(["SUCCESS", "2"]) + 1
-    assert _successes(lab, "532").count(["SUCCESS", "1"]) == before["532"].count(["SUCCESS", "1"]) + 1
+    assert _successes(lab, "571").count(["SUCCESS", "2"]) == before["571"].count(["SUCCESS", "2"]) + 1
+    assert _successes(lab, "572").count(["SUCCESS", "1"]) == before["572"].count(["SUCCESS", "1"]) + 1
     subjects = _subjects(sink, ALICE)
-    assert f"[{SERIAL}] FAX request accepted: 2 page(s) to 531" in subjects
-    assert f"[{SERIAL}] FAX request accepted: 1 page(s) to 532" in subjects
-    assert f"[{SERIAL}] FAX to 531 sent" in subjects and f"[{SERIAL}] FAX to 532 sent" in subjects
-    accepted_first = subjects.index(f"[{SERIAL}] FAX request accepted: 2 page(s) to 531")
-    assert accepted_first < subjects.index(f"[{SERIAL}] FAX to 531 sent")
-    report = next(m for m in sink.to(ALICE) if m["Subject"] == f"[{SERIAL}] FAX to 531 sent")
-    assert [name for name, _ in attachments(report)] == [f"fax-report-{jobs['531'].id}.pdf"]
+    assert f"[{SERIAL}] FAX request accepted: 2 page(s) to 571" in subjects
+    assert f"[{SERIAL}] FAX request accepted: 1 page(s) to 572" in subjects
+    assert f"[{SERIAL}] FAX to 571 sent" in subjects and f"[{SERIAL}] FAX to 572 sent" in subjects
+    accepted_first = subjects.index(f"[{SERIAL}] FAX request accepted: 2 page(s) to 571")
+    assert accepted_first < subjects.index(f"[{SERIAL}] FAX to 571 sent")
+    report = next(m for m in sink.to(ALICE) if m["Subject"] == f"[{SERIAL}] FAX to 571 sent")
+    assert [name for name, _ in attachments(report)] == [f"fax-report-{jobs['571'].id}.pdf"]
     reply = next(m for m in sink.to(ALICE) if "accepted: 2 page" in str(m["Subject"]))
     assert reply["In-Reply-To"] and reply["Auto-Submitted"] == "auto-generated"
 
@@ -150,16 +150,16 @@ async def test_dovecot_restart_and_a_killed_serve_handle_each_request_once(
             outputs = []
             try:
                 await until(lambda: '"mail2fax.connected"' in serve.output(), 60, "box connected")
-                mail_lab.deliver(BOX, request("541@office", [("a.pdf", pdf_bytes(1, "A"))]).as_bytes())
+                mail_lab.deliver(BOX, request("581@office", [("a.pdf", pdf_bytes(1, "A"))]).as_bytes())
                 await until(lambda: len(rows_of(office, Mail2FaxRequest)) == 1, 30, "request A")
                 # Dovecot restarts while serve IDLEs: the watcher notices and reconnects.
                 # (Dovecot 2.3's old imap process lingers and says BYE some seconds later.)
                 mail_lab.restart()
                 await until(lambda: serve.output().count('"mail2fax.connected"') >= 2, 60, "reconnected", step=0.2)
-                mail_lab.deliver(BOX, request("542@office", [("b.pdf", pdf_bytes(1, "B"))]).as_bytes())
+                mail_lab.deliver(BOX, request("582@office", [("b.pdf", pdf_bytes(1, "B"))]).as_bytes())
                 await until(lambda: len(rows_of(office, Mail2FaxRequest)) == 2, 60, "request B after the restart")
                 # Killed between fetching C and committing it (its DOCX is being converted).
-                mail_lab.deliver(BOX, request("543@office", [("memo.docx", docx.read_bytes())]).as_bytes())
+                mail_lab.deliver(BOX, request("583@office", [("memo.docx", docx.read_bytes())]).as_bytes())
                 await until(lambda: serve.output().count('"mail2fax.fetched"') >= 3, 30, "C fetched", step=0.02)
                 serve.kill()
                 outputs.append(serve.finish(10, terminate=False))
@@ -181,13 +181,13 @@ async def test_dovecot_restart_and_a_killed_serve_handle_each_request_once(
     rows = rows_of(office, Mail2FaxRequest)
     log = "\n".join(outputs)
     assert [(r.subject, r.outcome.value) for r in rows] == [
-        ("541@office", "accepted"),
-        ("542@office", "accepted"),
-        ("543@office", "accepted"),
-    ], log[-3000:]
-    assert sorted(j.number for j in rows_of(office, FaxJob)) == ["541", "542", "543"]  # one job each
+        ("581@office", "accepted"),
+        ("582@office", "accepted"),
+        ("583@office", "accepted"),
+    ], log[-3000:]  # 57X/58X: numbers no other test dials on the shared lab
+    assert sorted(j.number for j in rows_of(office, FaxJob)) == ["581", "582", "583"]  # one job each
     accepted = [s for s in _subjects(sink, ALICE) if "request accepted" in s]
-    assert sorted(accepted) == sorted(f"[{SERIAL}] FAX request accepted: 1 page(s) to {n}" for n in (541, 542, 543))
+    assert sorted(accepted) == sorted(f"[{SERIAL}] FAX request accepted: 1 page(s) to {n}" for n in (581, 582, 583))
     assert inbox == [] and len(processed) == 3
     lost = [json.loads(line) for line in log.splitlines() if '"mail2fax.connection_lost"' in line]
     assert lost, "\n".join(line[-160:] for line in log.splitlines() if "mail2fax" in line)
