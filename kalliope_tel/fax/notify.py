@@ -16,7 +16,8 @@ from kalliope_tel.fax.models import FaxJob, FaxReceived
 from kalliope_tel.mail.compose import Attachment, message
 
 
-def _tag(serial: str, pbx_slug: str) -> str:
+def subject_tag(serial: str, pbx_slug: str) -> str:
+    """What goes in [...] at the start of every fax mail subject."""
     return serial or pbx_slug.upper()
 
 
@@ -30,9 +31,9 @@ def received_mail(
     calling = "0" + fax.calling if fax.calling else "an unknown number"
     seconds = round((fax.ended_at - fax.started_at).total_seconds())
     if fax.ok:
-        subject = f"[{_tag(serial, pbx_slug)}] FAX successfully received from {calling}"
+        subject = f"[{subject_tag(serial, pbx_slug)}] FAX successfully received from {calling}"
     else:
-        subject = f"[{_tag(serial, pbx_slug)}] FAX partially received from {calling}"
+        subject = f"[{subject_tag(serial, pbx_slug)}] FAX partially received from {calling}"
     body = [
         f"FAX received from {calling}",
         f"Date and time: {_local(fax.started_at, timezone)}",
@@ -47,7 +48,7 @@ def received_mail(
 def report_mail(
     job: FaxJob, *, serial: str, pbx_slug: str, sender: str, to: str, report: Path, summary: list[str]
 ) -> EmailMessage:
-    tag = _tag(serial, pbx_slug)
+    tag = subject_tag(serial, pbx_slug)
     outcome = {"sent": "sent", "failed": "NOT sent", "cancelled": "cancelled"}.get(job.state.value, job.state.value)
     subject = f"[{tag}] FAX to {job.number} {outcome}"
     body = "\n".join(summary) + "\n"

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.fax.models import DeliveryKind, Direction, FaxDelivery, FaxInstance, Mail2FaxAuth, Mail2FaxEncryption
+from kalliope_tel.mail.addresses import file_name
 from kalliope_tel.mail2fax import authresults
 from kalliope_tel.mail2fax.models import Mail2FaxBox, Mail2FaxRequest, Outcome
 from kalliope_tel.mail2fax.request import BadMail, MailRequest, attachment_kind, header_fields, parse
@@ -125,11 +126,7 @@ class Intake:
         ctx = _Context()
         workdir = Path(tempfile.mkdtemp(prefix="m2f-", dir=self._work_root()))
         try:
-            with transaction(self.sessions) as session:
-                box = session.get(Mail2FaxBox, box_id)
-                if box is None:
-                    raise RuntimeError("the box was removed")
-                session.expunge(box)
+            box = self._box(box_id)
             try:
                 job = self._read(box, item, raw, headers, ctx, workdir)
             except Refusal as refusal:
@@ -143,14 +140,19 @@ class Intake:
         leaves the box instead of being retried forever (the reason says why)."""
         ctx = _Context()
         ctx.sender, ctx.subject, ctx.message_id = _safe_header_fields(headers)
+        box = self._box(box_id)
+        with contextlib.suppress(Refusal):
+            self._identify(box, ctx)
+        return self._refuse(box, item, ctx, reason)
+
+    def _box(self, box_id: int) -> Mail2FaxBox:
+        """The box's row, detached: read once per request."""
         with transaction(self.sessions) as session:
             box = session.get(Mail2FaxBox, box_id)
             if box is None:
                 raise RuntimeError("the box was removed")
             session.expunge(box)
-        with contextlib.suppress(Refusal):
-            self._identify(box, ctx)
-        return self._refuse(box, item, ctx, reason)
+            return box
 
     def _work_root(self) -> Path:
         root = self.data_dir / "mail2fax" / "work"
@@ -495,22 +497,18 @@ def _attachments(request: MailRequest, encryption: Mail2FaxEncryption, workdir: 
             raise Refusal(str(exc)) from None
         folder = workdir / f"{n:02d}"  # one folder each: the sender's file names stay as they were
         folder.mkdir()
-        path = folder / _file_name(attachment.name)
+        path = folder / file_name(attachment.name)
         path.write_bytes(attachment.data)
         files.append(path)
     return files
 
 
-def _file_name(name: str) -> str:
-    from kalliope_tel.mail.addresses import file_name
-
-    return file_name(name)
-
-
 def _serial(session: Session, pbx: Pbx) -> str:
+    """The [tag] of the fax service's mail subjects, for the replies too."""
     from kalliope_tel.fax.config import get_settings
+    from kalliope_tel.fax.notify import subject_tag
 
-    return get_settings(session, pbx).serial_number or pbx.slug.upper()
+    return subject_tag(get_settings(session, pbx).serial_number, pbx.slug)
 
 
 def _owe_notice(
