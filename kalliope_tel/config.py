@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     # This node's name in job records (default: host name and pid).
     node_name: str = ""
 
+    # Billing: Asterisk's CDR file (asterisk-conf/cdr_custom.conf) that serve
+    # reconciles against, so calls made while it was down are recorded; ""
+    # when this node cannot read it (AMI only). Ignored with the lab (its own).
+    cdr_file: str = "/var/log/asterisk/cdr-custom/kalliope-cdr.json"
+    billing_reconcile_seconds: float = Field(default=30.0, gt=0)
     # Feature plugins to run (hotel, wakeup, fax); unset: all of them.
     features: list[str] | None = None
     # Simultaneous fax calls per node; over it calls are refused (0: no cap).

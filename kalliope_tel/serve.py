@@ -170,7 +170,7 @@ async def serve(
     state = ServeState(ctx, supervisor, lag, amis, stop)
     for link in links:
         ep = link.endpoints
-        amis[link.label] = ami = AmiClient(ep.ami_host, ep.ami_port, ep.ami_username, ep.ami_password)
+        amis[link.label] = link.ami = ami = AmiClient(ep.ami_host, ep.ami_port, ep.ami_username, ep.ami_password)
         supervisor.add(f"ari@{link.label}", link.runtime.run)
         supervisor.add(f"ami@{link.label}", lambda a=ami: _keep_ami(a, stop))  # type: ignore[misc]
     job_names = []

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from kalliope_tel.tenancy.models import AsteriskServer
 
 DEFAULT_AGI_BIND = "127.0.0.1:4573"
+# The file asterisk-conf/cdr_custom.conf writes, under Asterisk's log dir.
+CDR_FILE_NAME = "kalliope-cdr.json"
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class AsteriskEndpoints:
     # Asterisk's spool directory as Asterisk sees it, and as we do (a lab's
     # chroot); None: the same path (Asterisk on this machine, or a shared mount).
     spool: tuple[str, str] | None = None
+    # Asterisk's durable CDR file (cdr_custom.conf) as this node reads it;
+    # None: not readable from here (billing then records from AMI only).
+    cdr_file: str | None = None
 
     def local_path(self, asterisk_path: str) -> str:
         """A file Asterisk wrote (res_fax), as this node reads it."""
@@ -65,6 +70,7 @@ def resolve_endpoints(settings: Settings) -> AsteriskEndpoints:
             settings.ami_password.get_secret_value(),
             agi_host,
             agi_port,
+            cdr_file=settings.cdr_file or None,
         )
     return _lab_endpoints(settings, settings.lab_name)
 
@@ -90,6 +96,7 @@ def _lab_endpoints(settings: Settings, lab_name: str) -> AsteriskEndpoints:
         agi_host,
         agi_port,
         (str(lab.inner / "spool"), str(lab.dir / "spool")),
+        cdr_file=str(lab.dir / "log" / "cdr-custom" / CDR_FILE_NAME),
     )
 
 
@@ -134,4 +141,5 @@ def server_endpoints(settings: Settings, server: AsteriskServer | None) -> Aster
         agi_host,
         agi_port,
         found.spool,
+        found.cdr_file,
     )

@@ -473,6 +473,7 @@ def done(message: str, data: Any, as_json: bool) -> None:
 # ------------------------------------------------------------------ stays
 def _stay_dict(stay: Stay) -> dict[str, Any]:
     return {
+        "id": stay.id,
         "room": stay.room_extension,
         "owner": stay.owner,
         "guests": list(stay.guests),
@@ -587,9 +588,10 @@ def history_cmd(
         return
     print_table(
         "reservation history",
-        ["room", "check-in", "check-out", "owner", "guests", "notes"],
+        ["stay", "room", "check-in", "check-out", "owner", "guests", "notes"],
         [
             [
+                r["id"],
                 r["room"],
                 r["checkin_at"][:16],
                 (r["checkout_at"] or "")[:16],

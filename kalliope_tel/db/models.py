@@ -1,5 +1,6 @@
 """Every model, imported once so ``Base.metadata`` is complete for alembic."""
 
+from kalliope_tel.billing import models as billing_models
 from kalliope_tel.db.base import Base
 from kalliope_tel.fax import models as fax_models
 from kalliope_tel.hotel import models as hotel_models
@@ -8,4 +9,13 @@ from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users import models as user_models
 from kalliope_tel.wakeup import models as wakeup_models
 
-__all__ = ["Base", "Pbx", "fax_models", "hotel_models", "mail2fax_models", "user_models", "wakeup_models"]
+__all__ = [
+    "Base",
+    "Pbx",
+    "billing_models",
+    "fax_models",
+    "hotel_models",
+    "mail2fax_models",
+    "user_models",
+    "wakeup_models",
+]

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from kalliope_tel.asterisk.agi.server import AgiRouter
+    from kalliope_tel.asterisk.ami.client import AmiClient
     from kalliope_tel.asterisk.ari.client import AriClient
     from kalliope_tel.asterisk.ari.runtime import AriRuntime, StasisApplication
     from kalliope_tel.asterisk.endpoints import AsteriskEndpoints
@@ -33,6 +34,7 @@ class AsteriskLink:
     runtime: AriRuntime
     node_app: str
     apps: dict[str, Any] = field(default_factory=dict)  # Stasis applications by name
+    ami: AmiClient | None = None  # set by serve before the jobs start (events: ami.on)
 
     @property
     def label(self) -> str:

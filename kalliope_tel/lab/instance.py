@@ -36,7 +36,6 @@ STOCK_CONF_FILES = (
     "indications.conf",
     "ccss.conf",
     "acl.conf",
-    "cdr.conf",
     "cel.conf",
     "codecs.conf",
     "features.conf",
@@ -168,7 +167,17 @@ class LabInstance:
             shutil.rmtree(etc)
         etc.mkdir(parents=True)
         # spool/kalliope-fax: res_fax receptions for the fax service; spool/faxnet: the lab's fax machines.
-        for sub in ("run", "log", "log/cdr-csv", "spool", "spool/kalliope-fax", "spool/faxnet", "lib", "keys"):
+        for sub in (
+            "run",
+            "log",
+            "log/cdr-csv",
+            "log/cdr-custom",
+            "spool",
+            "spool/kalliope-fax",
+            "spool/faxnet",
+            "lib",
+            "keys",
+        ):
             (self.dir / sub).mkdir(exist_ok=True)
         stock = self.root / "etc/asterisk"
         for name in STOCK_CONF_FILES:
@@ -206,6 +215,9 @@ class LabInstance:
         patch("extensions.conf", "globals", "KALLIOPE_AGI", f"agi://{state.agi_bind}")
         with (etc / "extensions.conf").open("a") as f:
             f.write('\n; LAB ONLY\n#include "extensions_lab.conf"\n')
+        with (etc / "pjsip.conf").open("a") as f:
+            f.write('\n; LAB ONLY\n#include "pjsip_lab.conf"\n')
+        patch("pjsip_lab.conf", "lab-trunk-aor", "contact", f"sip:127.0.0.1:{state.sip_port}")
         (etc / "asterisk.conf").write_text(self._asterisk_conf())
 
     def _asterisk_conf(self) -> str:

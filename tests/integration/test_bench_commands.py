@@ -33,6 +33,7 @@ def test_bench_wakeup_json_last_line() -> None:
     assert figures["cpu_ms_per_alarm"] > 0
 
 
+@pytest.mark.realtime
 def test_bench_fax_reports_every_mode_and_realtime_receptions() -> None:
     args = ["--pages", "1", "--repeats", "1", "--start", "4", "--step", "4", "--max-receptions", "4"]
     result = kalliope("bench", "fax", *args, "--json", timeout=300)

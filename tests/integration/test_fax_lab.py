@@ -17,7 +17,7 @@ from kalliope_tel.lab.instance import LabInstance, LabState
 from tests.fax_support import make_document, page_bytes, received_pages
 from tests.helpers import ari_runtime
 
-pytestmark = [pytest.mark.integration, pytest.mark.asterisk, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.integration, pytest.mark.realtime, pytest.mark.asterisk, pytest.mark.timeout(180)]
 PAGES = 2
 
 

@@ -23,7 +23,7 @@ from kalliope_tel.nodes import read_nodes
 from tests.helpers import ari_runtime
 from tests.integration.test_serve import start_serve
 
-pytestmark = [pytest.mark.integration, pytest.mark.asterisk, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.realtime, pytest.mark.asterisk, pytest.mark.timeout(300)]
 
 
 class Caller:

@@ -35,7 +35,7 @@ from tests.fax_service_support import (
 from tests.fax_support import make_document
 from tests.helpers import apply_lab_config, ari_runtime
 
-pytestmark = [pytest.mark.integration, pytest.mark.asterisk, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.integration, pytest.mark.realtime, pytest.mark.asterisk, pytest.mark.timeout(400)]
 
 
 def _cli(office: Office, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -36,7 +36,7 @@ from tests.fax_support import make_document, page_bytes, received_pages
 from tests.helpers import ari_runtime
 from tests.integration.test_fax_lab import asterisk_result, lab_fax_dir
 
-pytestmark = [pytest.mark.integration, pytest.mark.asterisk, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.integration, pytest.mark.realtime, pytest.mark.asterisk, pytest.mark.timeout(400)]
 PAGES = 2
 
 

@@ -28,7 +28,7 @@ from tests.integration.test_fax_lab import lab_fax_dir
 from tests.integration.test_fax_service_lab import _ready, _register
 from tests.integration.test_fax_t38 import _peer, lab_pair  # noqa: F401 - the fixture
 
-pytestmark = [pytest.mark.integration, pytest.mark.asterisk, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.integration, pytest.mark.realtime, pytest.mark.asterisk, pytest.mark.timeout(900)]
 CALLS, AT_ONCE, PAGES = int(os.environ.get("KT_T38_CALLS", "50")), 10, 2
 
 

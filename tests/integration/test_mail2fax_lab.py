@@ -40,6 +40,7 @@ from tests.mail2fax_support import (
 from tests.office_docs import write_docx
 
 pytestmark = [
+    pytest.mark.realtime,
     *MARKS,
     pytest.mark.asterisk,
     pytest.mark.timeout(500),

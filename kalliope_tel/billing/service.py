@@ -1,0 +1,123 @@
+"""Billing in ``serve``: each Asterisk link's CDRs recorded as calls end
+(AMI ``Cdr`` events), and its CDR file reconciled at start and then
+periodically (calls that ended while no node listened, or an event lost
+with a dropped AMI connection). Both paths write through ``records.record``;
+the store keeps one record per CDR however many nodes and paths offer it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from kalliope_tel.billing.cdrfile import reconcile
+from kalliope_tel.billing.records import BadCdr, Cdr, Rater, from_ami, is_ours, parse, record
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.features.base import AsteriskLink, Job, ServeContext
+
+if TYPE_CHECKING:
+    from kalliope_tel.asterisk.ami.protocol import AmiMessage
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class BillingFigures:
+    from_ami: int = 0
+    from_file: int = 0
+    duplicates: int = 0
+    refused: int = 0
+    reconciled_at: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "recorded_from_ami": self.from_ami,
+            "recorded_from_file": self.from_file,
+            "already_recorded": self.duplicates,
+            "refused": self.refused,
+            "reconciled_at": dict(self.reconciled_at),
+        }
+
+
+class BillingService:
+    def __init__(self, ctx: ServeContext) -> None:
+        self.ctx = ctx
+        self.rater = Rater()
+        self.figures = BillingFigures()
+        self.queues: dict[str, asyncio.Queue[Cdr]] = {}
+
+    def jobs(self) -> list[Job]:
+        out = []
+        for link in self.ctx.links:
+            out.append(Job(f"billing-ami@{link.label}", lambda link=link: self._record_events(link)))  # type: ignore[misc]
+            if link.endpoints.cdr_file:
+                out.append(Job(f"billing-cdr-file@{link.label}", lambda link=link: self._reconcile_loop(link)))  # type: ignore[misc]
+        return out
+
+    # -- AMI: as calls end ----------------------------------------------------
+    def _queue(self, link: AsteriskLink) -> asyncio.Queue[Cdr]:
+        queue = self.queues.get(link.label)
+        if queue is None:
+            queue = self.queues[link.label] = asyncio.Queue()
+            if link.ami is not None:
+
+                async def on_cdr(message: AmiMessage) -> None:
+                    # Parse here (cheap, keeps order); the store is written by
+                    # the job, so a slow database never holds AMI's event queue.
+                    fields = from_ami(message.get)
+                    if not is_ours(fields):
+                        return
+                    try:
+                        queue.put_nowait(parse(fields))
+                    except BadCdr as exc:
+                        self.figures.refused += 1
+                        log.warning("billing.cdr_refused", server=link.label, source="ami", reason=str(exc))
+
+                link.ami.on("Cdr", on_cdr)
+        return queue
+
+    async def _record_events(self, link: AsteriskLink) -> None:
+        queue = self._queue(link)
+        while True:
+            cdr = await queue.get()
+            try:
+                written = await asyncio.to_thread(self._record, link.name, cdr)
+            except BadCdr as exc:
+                self.figures.refused += 1
+                log.warning("billing.cdr_refused", server=link.label, source="ami", reason=str(exc))
+                continue
+            if written:
+                self.figures.from_ami += 1
+                log.info("billing.call_recorded", server=link.label, uniqueid=cdr.uniqueid, source="ami")
+            else:
+                self.figures.duplicates += 1
+
+    def _record(self, server: str, cdr: Cdr) -> bool:
+        with transaction(self.ctx.container.sessions) as session:
+            return record(session, server, cdr, source="ami", node=self.ctx.node, rater=self.rater)
+
+    # -- the durable file -------------------------------------------------------
+    async def _reconcile_loop(self, link: AsteriskLink) -> None:
+        path = Path(link.endpoints.cdr_file or "")
+        every = self.ctx.container.settings.billing_reconcile_seconds
+        while True:
+            done = await asyncio.to_thread(
+                reconcile, self.ctx.container.sessions, link.name, path, node=self.ctx.node, rater=self.rater
+            )
+            self.figures.from_file += done.recorded
+            self.figures.refused += len(done.refused)
+            self.figures.reconciled_at[link.label] = f"offset {done.offset}"
+            if done.recorded:
+                log.info("billing.reconciled", server=link.label, recorded=done.recorded, lines=done.lines)
+            await asyncio.sleep(every)
+
+
+def jobs(ctx: ServeContext) -> list[Job]:
+    service = BillingService(ctx)
+    ctx.parts["billing"] = service
+    ctx.status["billing"] = service.figures.as_dict
+    return service.jobs()
