@@ -77,6 +77,7 @@ class ServeState:
             "tasks": self.supervisor.status(),
             "loop_lag": self.loop_lag.figures(),
             "links": {link.label: link.client.connected.is_set() for link in self.context.links},
+            "ami": {label: ami.connected.is_set() for label, ami in self.amis.items()},
             **extra,
         }
 

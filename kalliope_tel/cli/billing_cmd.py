@@ -34,6 +34,11 @@ app.add_typer(rules_app, name="rules")
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 
+@app.callback()
+def billing_main(pbx: str = typer.Option(None, "--pbx", help="PBX slug (default: the default PBX).")) -> None:
+    STATE.pbx_slug = pbx
+
+
 def _profile_row(profile: CostProfile, session: Session) -> dict[str, Any]:
     return {
         "name": profile.name,
@@ -206,9 +211,14 @@ def rules_import(
 
 @rules_app.command("export")
 def rules_export(
-    profile: str, file: Path | None = typer.Argument(None, help="Where to write (default: standard output).")
+    profile: str,
+    file: Path | None = typer.Argument(None, help="Where to write (default: standard output)."),
+    as_json: bool = typer.Option(False, "--json", help="The rules as JSON instead of CSV."),
 ) -> None:
     """Export the rules as CSV (the import's format)."""
+    if as_json:
+        rules_list(profile, as_json=True)
+        return
     text = run_in_pbx(lambda s, p: profiles.export_csv(s, profiles.get_profile(s, p, profile)))
     if file is None:
         sys.stdout.write(text)

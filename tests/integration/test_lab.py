@@ -99,11 +99,12 @@ def test_doctor_green_against_the_lab(lab_state: LabState, fresh_db_url: str) ->
     assert result.returncode == 0, result.stdout
     # The core checks, then one per feature (spandsp binding, hotel classes).
     assert set(checks) == {
-        "database", "Asterisk", "ARI", "AMI", "FastAGI", "hotel", "fax", "fax deliveries", "mail2fax",
+        "database", "Asterisk", "ARI", "AMI", "FastAGI", "hotel", "fax", "fax deliveries", "mail2fax", "billing",
     }  # fmt: skip
     assert "api mode" in checks["fax"]["detail"]  # the compiled binding, where a compiler exists
     assert all(c["ok"] for c in checks.values())
     assert "Asterisk 22." in checks["ARI"]["detail"]
+    assert checks["billing"]["detail"].endswith("/log/cdr-custom/kalliope-cdr.json")  # the lab's CDR file
 
 
 def test_doctor_names_what_is_unreachable_when_lab_is_stopped(fresh_db_url: str) -> None:
