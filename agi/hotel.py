@@ -1,8 +1,10 @@
 """Hotel FastAGI handlers: parse the request, ask a hotel service, answer.
 
-Each runs its database work in one transaction on a worker thread (the
-services are synchronous SQLAlchemy) and answers with channel variables the
-static dialplan branches on.
+The decisions asked on every call (room to room, call limits, outbound
+class) are reads: one Core query each on the hot reader (``hotel.callpath``,
+no session, no thread hop on SQLite). The cleaning code writes, in one
+transaction on a worker thread. Answers are channel variables the static
+dialplan branches on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 from kalliope_tel.asterisk import confgate
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.dialplan_variables import FROM_EXTEN, OUTBOUND_CLASS, ROOM_ACTION
-from kalliope_tel.hotel import calls
+from kalliope_tel.hotel import callpath, calls
 from kalliope_tel.hotel.cleaning import PhoneCodeResult, cleaning_by_phone
 from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG
 from kalliope_tel.tenancy.services import get_pbx
@@ -68,14 +70,18 @@ def register(router: AgiRouter, container: Container) -> None:
         pbx = confgate.slug(request.params.get("pbx") or DEFAULT_PBX_SLUG)
         expression = f"$[${{GROUP_COUNT({room}@kt-{pbx}-room-in)}} + ${{GROUP_COUNT({room}@kt-{pbx}-room-out)}}]"
         active = int((await request.get_full_variable(expression)) or 0)
-        return await in_transaction(request, lambda s, p: calls.call_limits(s, p, room, active, incoming=incoming))
+        slug = request.params.get("pbx") or None
+        return await container.hot_reader.read(
+            lambda conn: callpath.call_limits(conn, slug, room, active, incoming=incoming)
+        )
 
     async def room_call(request: AgiRequest) -> None:
         """A call to a room: blocked room-to-room, busy by count, or dial."""
         room = request.params.get("room", "")
         caller = await caller_extension(request)
+        slug = request.params.get("pbx") or None
         if (
-            await in_transaction(request, lambda s, p: calls.room_to_room(s, p, caller, room))
+            await container.hot_reader.read(lambda conn: callpath.room_to_room(conn, slug, caller, room))
         ) is calls.RoomToRoom.BLOCK:
             await request.set_variable(ROOM_ACTION, "blocked")
             return
@@ -90,8 +96,9 @@ def register(router: AgiRouter, container: Container) -> None:
 
     async def outbound_class(request: AgiRequest) -> None:
         caller = await caller_extension(request)
-        decision = await in_transaction(request, lambda s, p: calls.outbound_class(s, p, caller))
-        await request.set_variable(OUTBOUND_CLASS, decision.class_name)
+        slug = request.params.get("pbx") or None
+        name = await container.hot_reader.read(lambda conn: callpath.outbound_class(conn, slug, caller))
+        await request.set_variable(OUTBOUND_CLASS, name)
 
     router.add("hotel-cleaning", cleaning)
     router.add("hotel-room-call", room_call)

@@ -11,32 +11,55 @@ app = typer.Typer(help="Benchmarks: print figures (--json: only a JSON document 
 
 @app.command("agi")
 def agi(
-    requests: int = typer.Option(20000, help="Requests in the throughput phase."),
+    handler: list[str] = typer.Option(
+        [], "--handler", help="A registered FastAGI handler (repeatable); default: the three hotel handlers."
+    ),
+    params: str = typer.Option("", help="Query string for --handler, e.g. 'room=102&pbx=default'."),
+    requests: int = typer.Option(10000, help="Requests in the throughput phase, per handler."),
     concurrency: int = typer.Option(32, help="Concurrent clients in the throughput phase."),
     rate: int = typer.Option(500, help="Requests per second in the latency phase."),
-    seconds: float = typer.Option(10.0, help="Length of the latency phase."),
-    database_url: str | None = typer.Option(None, help="Database for the handler (default: temp SQLite)."),
+    seconds: float = typer.Option(10.0, help="Length of the latency phase, per handler."),
+    database_url: str | None = typer.Option(None, help="Database for the handlers (default: temp SQLite)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """FastAGI requests/s on one core and p50/p99 latency at a fixed rate."""
+    """FastAGI handlers on one core: requests/s, server CPU per request next to
+    a bare asyncio loop measured in the same run, p50/p99 at a fixed rate."""
     from kalliope_tel.bench import agi as bench
 
-    with err_console.status(f"FastAGI: {requests} requests, then {rate}/s for {seconds:.0f} s"):
-        result = bench.run(
+    with err_console.status("FastAGI") as status:
+        report = bench.run(
+            handlers=handler or None,
+            params=params,
             requests=requests,
             concurrency=concurrency,
             rate=rate,
             seconds=seconds,
             database_url=database_url,
+            progress=lambda name: status.update(
+                f"FastAGI: {name}: {requests} requests, then {rate}/s for {seconds:.0f} s"
+            ),
         )
-    data = bench.as_dict(result)
+    data = bench.as_dict(report)
     if as_json:
         print(json.dumps(data))
         return
+    rows = [report.reference, *report.handlers]
     print_table(
-        "FastAGI benchmark (server pinned to one core)",
-        ["figure", "value"],
-        [[k, v] for k, v in data.items()],
+        f"FastAGI, server pinned to one core ({report.reference.database})",
+        ["handler", "req/s", "CPU µs/req", "x bare loop", "p50 ms", "p99 ms", "max ms", "errors"],
+        [
+            [
+                r.handler,
+                r.throughput_rps,
+                r.server_cpu_us_per_request,
+                r.ratio_to_bare_loop if r.ratio_to_bare_loop is not None else "1",
+                r.p50_ms,
+                r.p99_ms,
+                r.max_ms,
+                r.errors,
+            ]
+            for r in rows
+        ],
     )
 
 

@@ -12,14 +12,25 @@ from tests.conftest import kalliope
 pytestmark = pytest.mark.integration
 
 
-def test_bench_agi_json_last_line() -> None:
-    result = kalliope("bench", "agi", "--requests", "300", "--rate", "100", "--seconds", "1", "--json")
+def test_bench_agi_reports_each_handler_next_to_the_bare_loop() -> None:
+    args = ["--requests", "300", "--rate", "100", "--seconds", "1"]
+    result = kalliope("bench", "agi", *args, "--json")
     assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout)  # --json: nothing but the document
-    assert figures["errors"] == 0
-    assert figures["requests"] == 300
-    assert figures["throughput_rps"] > 0 and figures["p99_ms"] >= figures["p50_ms"] > 0
-    assert figures["database"] == "sqlite"
+    report = json.loads(result.stdout)  # --json: nothing but the document
+    reference = report["reference"]
+    assert reference["handler"] == "bare-loop" and reference["errors"] == 0
+    assert [h["handler"] for h in report["handlers"]] == ["hotel-room-call", "hotel-cleaning", "hotel-outbound-class"]
+    for figures in report["handlers"]:
+        assert figures["errors"] == 0 and figures["requests"] == 300 and figures["database"] == "sqlite"
+        assert figures["throughput_rps"] > 0 and figures["p99_ms"] >= figures["p50_ms"] > 0
+        assert figures["ratio_to_bare_loop"] > 1  # our stack does more than the bare loop
+    # The handlers really asked what the dialplan answers (caller, call count).
+    commands = {h["handler"]: h["commands_per_request"] for h in report["handlers"]}
+    assert commands == {"hotel-room-call": 4, "hotel-cleaning": 5, "hotel-outbound-class": 3}
+    one = kalliope("bench", "agi", "--handler", "pbx-name", *args, "--json")
+    assert [h["handler"] for h in json.loads(one.stdout)["handlers"]] == ["pbx-name"]
+    unknown = kalliope("bench", "agi", "--handler", "no-such-thing", *args, "--json")
+    assert unknown.returncode == 1 and "no FastAGI handler 'no-such-thing'" in unknown.stderr
 
 
 @pytest.mark.asterisk
