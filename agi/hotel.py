@@ -1,34 +1,26 @@
 """Hotel FastAGI handlers: parse the request, ask a hotel service, answer.
 
-The decisions asked on every call (room to room, call limits, outbound
-class) are reads: one Core query each on the hot reader (``hotel.callpath``,
-no session, no thread hop on SQLite). The cleaning code writes, in one
-transaction on a worker thread. Answers are channel variables the static
+Every answer is one prebuilt Core statement (``hotel.callpath``) on the hot
+reader's long-lived connections: the decisions asked on every call (room to
+room, call limits, outbound class) are reads, in the event loop on SQLite;
+the cleaning code writes, in one transaction on the writer thread. Answers are channel variables the static
 dialplan branches on.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from kalliope_tel.asterisk import confgate
-from kalliope_tel.db.engine import transaction
 from kalliope_tel.dialplan_variables import FROM_EXTEN, OUTBOUND_CLASS, ROOM_ACTION
 from kalliope_tel.hotel import callpath, calls
-from kalliope_tel.hotel.cleaning import PhoneCodeResult, cleaning_by_phone
+from kalliope_tel.hotel.cleaning import PhoneCodeResult
 from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG
-from kalliope_tel.tenancy.services import get_pbx
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from kalliope_tel.asterisk.agi.server import AgiRequest, AgiRouter
     from kalliope_tel.container import Container
-    from kalliope_tel.tenancy.models import Pbx
 
-T = TypeVar("T")
 
 CLEANING_PROMPTS = {
     PhoneCodeResult.CLEAN: "auth-thankyou",
@@ -40,15 +32,6 @@ CLEANING_PROMPTS = {
 
 
 def register(router: AgiRouter, container: Container) -> None:
-    async def in_transaction(request: AgiRequest, work: Callable[[Session, Pbx], T]) -> T:
-        slug = request.params.get("pbx") or None
-
-        def run() -> T:
-            with transaction(container.sessions) as session:
-                return work(session, get_pbx(session, slug))
-
-        return await asyncio.to_thread(run)
-
     async def caller_extension(request: AgiRequest) -> str:
         return (await request.get_variable(FROM_EXTEN)) or ""
 
@@ -56,7 +39,8 @@ def register(router: AgiRouter, container: Container) -> None:
         """``<prefix>X`` from a room phone: 0 clean, 1 dirty; anything else refused."""
         caller = await caller_extension(request)
         code = request.params.get("code", "")
-        result = await in_transaction(request, lambda s, p: cleaning_by_phone(s, p, caller, code))
+        slug = request.params.get("pbx") or None
+        result = await container.hot_reader.write(lambda conn: callpath.cleaning_by_phone(conn, slug, caller, code))
         await request.set_variable("KALLIOPE_HOTEL_RESULT", result.value)
         await request.play(CLEANING_PROMPTS[result])
 

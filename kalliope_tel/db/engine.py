@@ -42,6 +42,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        # The hot reader's long-lived connection: a BEGIN here was never
+        # ended, so it read one snapshot forever (a check-in done elsewhere
+        # was not seen by the per-call handlers).
+        return
     # IMMEDIATE takes the write lock up front. A deferred transaction that
     # reads and then writes fails at once with "database is locked" when
     # another connection wrote meanwhile (WAL snapshot; busy_timeout does not

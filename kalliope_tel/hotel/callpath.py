@@ -19,13 +19,40 @@ a PBX without a settings row has the model's defaults.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, String, and_, bindparam, exists, func, literal, or_, select
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Integer,
+    Row,
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import aliased
 
+from kalliope_tel.db.base import utcnow
 from kalliope_tel.hotel.calls import LimitVerdict, RoomToRoom
-from kalliope_tel.hotel.models import ClassKind, HotelSettings, OutboundClass, Room, RoomTemplate, Stay
+from kalliope_tel.hotel.cleaning import PhoneCodeResult
+from kalliope_tel.hotel.models import (
+    ClassKind,
+    CleaningEvent,
+    CleaningSource,
+    HotelSettings,
+    OutboundClass,
+    Room,
+    RoomTemplate,
+    Stay,
+)
 from kalliope_tel.tenancy.exceptions import PbxNotFound
 from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG, Pbx
 
@@ -122,3 +149,42 @@ def outbound_class(conn: Connection, slug: str | None, caller: str) -> str:
         return str(other or "")
     kind = ClassKind(stay) if stay is not None else ClassKind.RESTRICTED
     return str((standard if kind is ClassKind.STANDARD else restricted) or "")
+
+
+_CLEANING = (
+    select(Pbx.id, HotelSettings.cleaning_enabled, Room.id)
+    .select_from(Pbx)
+    .outerjoin(HotelSettings, HotelSettings.pbx_id == Pbx.id)
+    .outerjoin(Room, and_(Room.pbx_id == Pbx.id, Room.extension == _CALLER))
+    .where(_THE_PBX)
+)
+_SET_CLEAN = (
+    update(Room)
+    .where(Room.id == bindparam("room_id", type_=Integer))
+    .values(clean=bindparam("clean", type_=Boolean), cleaning_changed_at=bindparam("at"))
+)
+_CLEANING_EVENT = insert(CleaningEvent).values(
+    pbx_id=bindparam("pbx_id", type_=Integer),
+    room_id=bindparam("room_id", type_=Integer),
+    clean=bindparam("clean", type_=Boolean),
+    source=CleaningSource.PHONE,
+    at=bindparam("at"),
+)
+
+
+def cleaning_by_phone(
+    conn: Connection, slug: str | None, caller: str, digit: str, now: datetime | None = None
+) -> PhoneCodeResult:
+    """As ``cleaning.cleaning_by_phone``, in the caller's transaction (``HotReader.write``):
+    ``<prefix>0`` marks the calling room clean, ``<prefix>1`` dirty."""
+    pbx_id, enabled, room_id = tuple(_one(conn, _CLEANING, slug, caller=caller))
+    if enabled is not None and not enabled:  # no settings row: the default (on)
+        return PhoneCodeResult.DISABLED
+    if room_id is None or not caller:
+        return PhoneCodeResult.NOT_A_ROOM
+    if digit not in ("0", "1"):
+        return PhoneCodeResult.BAD_DIGIT
+    values = {"room_id": room_id, "clean": digit == "0", "at": now or utcnow(), "pbx_id": pbx_id}
+    conn.execute(_SET_CLEAN, values)
+    conn.execute(_CLEANING_EVENT, values)
+    return PhoneCodeResult.CLEAN if digit == "0" else PhoneCodeResult.DIRTY

@@ -64,5 +64,7 @@ def test_sample_manager_conf_grants_only_what_is_used() -> None:
     conf = configparser.ConfigParser(strict=False, comment_prefixes=(";",), inline_comment_prefixes=(";",))
     conf.read_string((asterisk_conf_dir() / "manager.conf").read_text())
     user = conf["kalliope"]
-    assert user["read"] == "system" and user["write"] == "command"
+    # system: Asterisk's state; cdr: billing's Cdr events. No call data beyond
+    # the CDRs, no originate.
+    assert user["read"] == "system,cdr" and user["write"] == "command"
     assert user["permit"].startswith("127.0.0.1") and user["deny"].startswith("0.0.0.0")

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from kalliope_tel.hotel import callpath, calls, services, stays
+from kalliope_tel.hotel.cleaning import PhoneCodeResult
 from kalliope_tel.hotel.models import ClassKind
 from kalliope_tel.tenancy.exceptions import PbxNotFound
 from kalliope_tel.tenancy.services import create_pbx, get_pbx
@@ -72,3 +73,67 @@ def test_unknown_pbx_raises_as_the_orm_path_does(db: Session) -> None:
     ):
         with pytest.raises(PbxNotFound):
             ask()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_cleaning_code_writes_what_the_orm_path_writes(db: Session, enabled: bool) -> None:
+    from sqlalchemy import select
+
+    from kalliope_tel.hotel.cleaning import cleaning_by_phone
+    from kalliope_tel.hotel.models import CleaningEvent, Room
+
+    _hotel(db, None, block=False, other_class=True)
+    _hotel(db, "acme", block=False, other_class=True)
+    for slug in (None, "acme"):
+        services.update_settings(db, get_pbx(db, slug), cleaning_enabled=enabled)
+    conn = db.connection()
+
+    def state(slug: str | None) -> list[tuple[str, bool, int]]:
+        pbx = get_pbx(db, slug)
+        rooms = db.scalars(select(Room).where(Room.pbx_id == pbx.id).order_by(Room.extension)).all()
+        for room in rooms:
+            db.refresh(room)
+        events = db.scalars(select(CleaningEvent).where(CleaningEvent.pbx_id == pbx.id)).all()
+        return [
+            (r.extension, r.clean, sum(1 for e in events if e.room_id == r.id and e.clean == r.clean)) for r in rooms
+        ]
+
+    for caller, digit in itertools.product(["101", "102", "555", ""], ["1", "0", "9", ""]):
+        core = callpath.cleaning_by_phone(conn, None, caller, digit)
+        after_core = state(None)
+        orm = cleaning_by_phone(db, get_pbx(db, "acme"), caller, digit)  # the same on the twin PBX
+        db.flush()
+        assert core == orm, (caller, digit)
+        assert after_core == state("acme"), (caller, digit)
+    assert callpath.cleaning_by_phone(conn, None, "101", "1") is (
+        PhoneCodeResult.DIRTY if enabled else PhoneCodeResult.DISABLED
+    )
+
+
+async def test_the_hot_reader_sees_changes_committed_elsewhere(fresh_db_url: str) -> None:
+    """Its long-lived connection must not keep one snapshot (on SQLite a BEGIN
+    left open by autobegin did: a check-in was never seen by the handlers)."""
+    from kalliope_tel.config import Settings
+    from kalliope_tel.container import Container
+    from kalliope_tel.db import migrate
+    from kalliope_tel.db.engine import transaction
+
+    container = Container(Settings(database_url=fresh_db_url))
+    try:
+        migrate.upgrade(container.engine)
+        with transaction(container.sessions) as session:
+            _hotel(session, None, block=False, other_class=True)
+        reader = container.hot_reader
+        assert await reader.read(lambda c: callpath.outbound_class(c, None, "101")) == "restricted"
+        assert await reader.read(lambda c: callpath.room_to_room(c, None, "101", "102")) is calls.RoomToRoom.ALLOW
+        with transaction(container.sessions) as session:
+            pbx = get_pbx(session)
+            stays.check_in(session, pbx, "101", "Ada", outbound=ClassKind.STANDARD)
+            services.update_settings(session, pbx, block_room_to_room=True)
+        assert await reader.read(lambda c: callpath.outbound_class(c, None, "101")) == "standard"
+        assert await reader.read(lambda c: callpath.room_to_room(c, None, "101", "102")) is calls.RoomToRoom.BLOCK
+        assert await reader.write(lambda c: callpath.cleaning_by_phone(c, None, "101", "1")) is PhoneCodeResult.DIRTY
+        with transaction(container.sessions) as session:
+            assert services.room_view(session, get_pbx(session), "101").clean is False
+    finally:
+        container.close()
