@@ -10,7 +10,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -111,15 +111,22 @@ def configure_office(url: str, data_dir: Path, **instance: Any) -> Office:
     return office
 
 
-def lab_fax_results(lab: LabInstance, number: str) -> list[list[str]]:
-    """Results the lab's fax machine ``number`` left: [STATUS, PAGES, ERROR, RATE, REMOTE ID, ECM, MODE]."""
+def lab_fax_entries(lab: LabInstance, number: str) -> dict[str, list[str]]:
+    """Results the lab's fax machine ``number`` left, by AstDB key (one per call):
+    [STATUS, PAGES, ERROR, RATE, REMOTE ID, ECM, MODE]."""
     out = lab.cli("database show ktlab/fax", check=False)
-    results = []
+    entries = {}
     for line in out.splitlines():
-        match = re.match(rf"/ktlab/fax/{number}-\S+\s*:\s*(.*)$", line.strip())
+        match = re.match(rf"/ktlab/fax/({number}-\S+)\s*:\s*(.*)$", line.strip())
         if match:
-            results.append(match.group(1).strip().split("|"))
-    return results
+            entries[match.group(1)] = match.group(2).strip().split("|")
+    return entries
+
+
+def lab_fax_results(lab: LabInstance, number: str, *, besides: Collection[str] = ()) -> list[list[str]]:
+    """The results of ``lab_fax_entries``, without the calls keyed in ``besides``
+    (the lab is shared by the worker's tests: take a snapshot first)."""
+    return [fields for key, fields in lab_fax_entries(lab, number).items() if key not in besides]
 
 
 def lab_calls(lab: LabInstance, number: str) -> int:
