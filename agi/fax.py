@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,8 +44,10 @@ SPOOL_SUBDIR = "kalliope-fax"
 RES_FAX_MODEMS = {"v17": "v17", "v29": "v29", "v27ter": "v27"}
 
 
-def _file_name(slot_id: int) -> str:
-    return f"kt-fax-{slot_id}.tif"
+def _file_name(slot_id: int, unique_id: str) -> str:
+    """The slot's own file, named with the channel's uniqueid too: two stores
+    on one Asterisk both number slots from 1 and must not share a file."""
+    return f"kt-fax-{slot_id}-{re.sub(r'[^0-9A-Za-z._-]', '', unique_id)[:64]}.tif"
 
 
 def register(router: AgiRouter, container: Container) -> None:
@@ -73,7 +76,7 @@ def register(router: AgiRouter, container: Container) -> None:
         # ASCII, bounded) and go out as AGI arguments, quoted by the protocol.
         for name, value in (
             (FAX_SLOT, str(admission.slot_id)),
-            (FAX_FILE, f"{spool}/{SPOOL_SUBDIR}/{_file_name(admission.slot_id)}"),
+            (FAX_FILE, f"{spool}/{SPOOL_SUBDIR}/{_file_name(admission.slot_id, request.unique_id)}"),
             (FAX_IDENT, options.local_ident),
             (FAX_HEADER, options.header),
             (FAX_ECM, "yes" if options.ecm else "no"),
@@ -116,7 +119,7 @@ def register(router: AgiRouter, container: Container) -> None:
             media=Media.ASTERISK,
         )
         written = (await get(FAX_FILE)) or ""
-        tiff = await _local_file(container, pbx, int(slot), written) if pages else None
+        tiff = await _local_file(container, pbx, int(slot), request.unique_id, written) if pages else None
         try:
             await service().received(pbx, instance, int(slot), reception, tiff)
         except Exception:
@@ -128,12 +131,12 @@ def register(router: AgiRouter, container: Container) -> None:
     router.add("fax-done", done)
 
 
-async def _local_file(container: Container, pbx_slug: str, slot_id: int, written: str) -> Path | None:
+async def _local_file(container: Container, pbx_slug: str, slot_id: int, unique_id: str, written: str) -> Path | None:
     """The file ReceiveFax wrote, as this node reads it. Only the spool
     directory comes from the channel; the file name is the slot's own, so
     nothing the channel says can make this node read another file."""
     path = Path(written)
-    if path.name != _file_name(slot_id) or path.parent.name != SPOOL_SUBDIR:
+    if path.name != _file_name(slot_id, unique_id) or path.parent.name != SPOOL_SUBDIR:
         log.warning("fax.unexpected_file", slot=slot_id, file=written)
         return None
 

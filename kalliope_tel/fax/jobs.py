@@ -9,6 +9,7 @@ is up is hung up by the node carrying it. Callers own the transaction.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -164,7 +165,10 @@ def claim_due(session: Session, pbx: Pbx, node: str, room: int, now: datetime | 
         instance = session.get(FaxInstance, job.instance_id)
         assert instance is not None
         values = effective(session, instance)
-        call_id = f"kt-fax-{job.id}-{job.attempts_made + 1}"
+        # Unique on the Asterisk, not only in this store: a second store on
+        # the same Asterisk (another install, the test suite's other
+        # database) counts jobs from 1 too, and ARI refuses an id in use (409).
+        call_id = f"kt-fax-{job.id}-{job.attempts_made + 1}-{secrets.token_hex(4)}"
         try:
             if not values.enabled or not values.send_enabled:
                 raise Refused(f"fax instance {instance.name} stopped sending")
