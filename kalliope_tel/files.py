@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import uuid
 from pathlib import Path
 
 PRIVATE_UMASK = 0o077
@@ -39,19 +40,18 @@ def private_file(path: Path) -> None:
             os.chmod(path, mode & 0o700)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all (a temporary file beside it, then a
-    rename), owner-only: a report is never left half written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it (never
+    an existing one), synced, then renamed over. Owner-only by default; a
+    report or an archived fax is never left half written."""
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(temp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+        temp.unlink(missing_ok=True)
         raise

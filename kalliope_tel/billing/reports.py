@@ -253,4 +253,5 @@ def _write(path: Path, data: bytes) -> None:
     """Whole or not at all: a report is never left half written."""
     from kalliope_tel.files import atomic_write
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, data)

@@ -10,7 +10,6 @@ reader never sees half a document.
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from kalliope_tel.fax import crypto
 from kalliope_tel.fax.models import ArchivePath, Direction, Encryption, FaxInstance, PathPart, RemoteStorage, Separation
+from kalliope_tel.files import atomic_write
 
 MAX_NAME = 200
 
@@ -70,17 +70,7 @@ class Written:
 def write_local(base: Path, rel: PurePosixPath, name: str, data: bytes) -> Written:
     folder = base / rel
     folder.mkdir(parents=True, exist_ok=True, mode=0o750)
-    temp = folder / f".{name}.{uuid.uuid4().hex}.part"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, folder / name)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    atomic_write(folder / name, data, 0o640)  # the archive's group reads it
     return Written(str(folder / name))
 
 

@@ -23,19 +23,18 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from kalliope_tel.asterisk.ari.client import AriClient
-from kalliope_tel.billing import profiles
 from kalliope_tel.billing.models import CallRecord
-from kalliope_tel.billing.profiles import RuleInput
 from kalliope_tel.config import Settings
 from kalliope_tel.container import Container
 from kalliope_tel.db import migrate
 from kalliope_tel.db.engine import transaction
-from kalliope_tel.hotel import services, stays
+from kalliope_tel.hotel import stays
 from kalliope_tel.hotel.models import ClassKind
 from kalliope_tel.lab.dial import DialReport, lab_dial
 from kalliope_tel.lab.instance import LabInstance, LabState
 from kalliope_tel.nodes import read_nodes
 from kalliope_tel.tenancy.services import get_pbx
+from tests.billing_support import seed_billing_hotel
 from tests.conftest import kalliope
 from tests.fax_service_support import free_port, until
 from tests.helpers import ServeNode, apply_lab_config, serve_env
@@ -47,17 +46,7 @@ def _setup(url: str) -> Container:
     container = Container(Settings(database_url=url))
     migrate.upgrade(container.engine)
     with transaction(container.sessions) as session:
-        pbx = get_pbx(session)
-        services.ensure_default_classes(session, pbx, "kt-lab-pstn")
-        services.create_template(session, pbx, "std")
-        services.create_room(session, pbx, "101", "Room 101", "std", new_accounts=1)
-        lab = profiles.create_profile(session, pbx, "lab", line="lab-trunk")
-        profiles.add_rules(
-            session,
-            pbx,
-            lab,
-            [RuleInput("prefix", "06", "0.05", "0.12", 30, 6), RuleInput("exact", "112", "0", "0", 1, 1)],
-        )
+        seed_billing_hotel(session, accounts=1)
     return container
 
 

@@ -28,9 +28,10 @@ from kalliope_tel.config import Settings
 from kalliope_tel.container import Container
 from kalliope_tel.db import migrate
 from kalliope_tel.db.engine import transaction
-from kalliope_tel.hotel import services, stays
+from kalliope_tel.hotel import stays
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.tenancy.services import create_pbx, get_pbx
+from tests.billing_support import seed_billing_hotel
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC).timestamp()
@@ -67,21 +68,7 @@ def container(fresh_db_url: str) -> Iterator[Container]:
     box = Container(Settings(database_url=fresh_db_url))
     migrate.upgrade(box.engine)
     with transaction(box.sessions) as session:
-        pbx = get_pbx(session)
-        services.ensure_default_classes(session, pbx, "kt-lab-pstn")
-        services.create_template(session, pbx, "std")
-        services.create_room(session, pbx, "101", "Room 101", "std")
-        lab = profiles.create_profile(session, pbx, "lab", line="lab-trunk")
-        profiles.add_rules(
-            session,
-            pbx,
-            lab,
-            [
-                RuleInput("prefix", "06", "0.05", "0.12", 30, 6),
-                RuleInput("prefix", "0612", "0", "0.30", 1, 1),
-                RuleInput("exact", "112", "0", "0", 1, 1),
-            ],
-        )
+        seed_billing_hotel(session, extra_rules=[RuleInput("prefix", "0612", "0", "0.30", 1, 1)])
     yield box
     box.close()
 
