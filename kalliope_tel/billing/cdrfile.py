@@ -43,9 +43,7 @@ def _file_id(stat: os.stat_result) -> str:
     return f"{stat.st_dev}:{stat.st_ino}"
 
 
-def reconcile(
-    sessions: sessionmaker[Session], server: str, path: Path, *, node: str, rater: Rater, source: str = "file"
-) -> Reconciled:
+def reconcile(sessions: sessionmaker[Session], server: str, path: Path, *, node: str, rater: Rater) -> Reconciled:
     """Record every call of ``path`` past the cursor of ``server``."""
     result = Reconciled()
     try:
@@ -69,7 +67,7 @@ def reconcile(
             with transaction(sessions) as session:
                 position = offset
                 for raw in chunk[: end + 1].splitlines(keepends=True):
-                    _one(session, server, raw, position, node, rater, source, result)
+                    _one(session, server, raw, position, node, rater, result)
                     position += len(raw)
                 offset += end + 1
                 cursor = session.get(CdrCursor, server)
@@ -82,9 +80,7 @@ def reconcile(
     return result
 
 
-def _one(
-    session: Session, server: str, raw: bytes, position: int, node: str, rater: Rater, source: str, out: Reconciled
-) -> None:
+def _one(session: Session, server: str, raw: bytes, position: int, node: str, rater: Rater, out: Reconciled) -> None:
     out.lines += 1
     line = raw.strip()
     if not line:
@@ -97,10 +93,10 @@ def _one(
             return
         out.ours += 1
         with session.begin_nested():
-            if record(session, server, parse(fields), source=source, node=node, rater=rater):
+            if record(session, server, parse(fields), source="file", node=node, rater=rater):
                 out.recorded += 1
     except (ValueError, BadCdr) as exc:
         # The line stays in Asterisk's file; the log says where.
         reason = f"offset {position}: {exc}"
         out.refused.append(reason)
-        log.warning("billing.cdr_refused", server=server or "default", source=source, reason=reason)
+        log.warning("billing.cdr_refused", server=server or "default", source="file", reason=reason)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.billing.models import CostProfile, CostRule
-from kalliope_tel.billing.rating import Match, Rule, RuleConflict, Tariff, format_amount, make_rule
+from kalliope_tel.billing.rating import Match, Rule, RuleConflict, Tariff, currency_code, format_amount, make_rule
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.tenancy.models import Pbx
 
@@ -60,12 +60,6 @@ def _check_line(line: str) -> str:
     return line
 
 
-def _check_currency(currency: str) -> str:
-    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
-        raise ProfileError(f"currency: a three-letter ISO code like EUR, not {currency!r}")
-    return currency
-
-
 def list_profiles(session: Session, pbx: Pbx) -> list[CostProfile]:
     return list(session.scalars(select(CostProfile).where(CostProfile.pbx_id == pbx.id).order_by(CostProfile.line)))
 
@@ -82,7 +76,7 @@ def create_profile(
 ) -> CostProfile:
     _check_name(name)
     _check_line(line)
-    _check_currency(currency)
+    currency_code(currency)
     for other in list_profiles(session, pbx):
         if other.name == name:
             raise ProfileError(f"profile {name!r} exists already")
@@ -122,8 +116,8 @@ def as_rule(row: CostRule, currency: str) -> Rule:
 
 def tariff(session: Session, profile: CostProfile) -> tuple[Tariff, dict[str, int]]:
     """The profile compiled, and its rules' ids by key (what priced a call)."""
-    rows = rules_of(session, profile)
-    return Tariff(as_rule(r, profile.currency) for r in rows), {as_rule(r, profile.currency).key: r.id for r in rows}
+    pairs = [(as_rule(row, profile.currency), row.id) for row in rules_of(session, profile)]
+    return Tariff(rule for rule, _ in pairs), {rule.key: row_id for rule, row_id in pairs}
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,12 @@ def format_amount(value: int) -> str:
     return str((Decimal(value) / UNIT).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
 
 
+def currency_code(currency: str) -> str:
+    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+        raise RuleConflict(f"currency: a three-letter ISO code like EUR, not {currency!r}")
+    return currency
+
+
 def make_rule(
     match: str,
     digits: str = "",
@@ -89,8 +95,7 @@ def make_rule(
     for name, seconds in (("first increment", first_increment), ("next increment", next_increment)):
         if not isinstance(seconds, int) or not 1 <= seconds <= 3600:
             raise RuleConflict(f"{name}: 1 to 3600 seconds")
-    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
-        raise RuleConflict(f"currency: a three-letter ISO code like EUR, not {currency!r}")
+    currency_code(currency)
     return Rule(
         kind,
         digits,

@@ -22,15 +22,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from kalliope_tel.asterisk import confgate
+from kalliope_tel.asterisk.confgate import UnsafeValue
 from kalliope_tel.billing.models import CallRecord, CostProfile, Direction
 from kalliope_tel.billing.profiles import tariff
 from kalliope_tel.billing.rating import Tariff, billed_seconds
 from kalliope_tel.errors import KalliopeError
-from kalliope_tel.hotel.models import Room, Stay
+from kalliope_tel.hotel.models import Stay
+from kalliope_tel.hotel.services import find_room
 from kalliope_tel.tenancy.models import Pbx
 
 # CDR field -> AMI header (cdr_manager.conf's mappings name the extra ones).
@@ -51,8 +54,6 @@ AMI_HEADERS = {
     "kt_line": "KtLine",
 }
 UNIQUEID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-EXTENSION = re.compile(r"^[0-9A-Za-z*#+_-]{1,20}$")
 DIALLED = re.compile(r"^[0-9*#+]{1,40}$")
 NAME = re.compile(r"^[A-Za-z0-9._+-]{1,80}$")
 CHANNEL = re.compile(r"^[\x21-\x7e]{0,200}$")
@@ -134,6 +135,15 @@ def _text(fields: Mapping[str, Any], name: str, pattern: re.Pattern[str], *, opt
     return text
 
 
+def _gated(fields: Mapping[str, Any], name: str, gate: Callable[[object], str]) -> str:
+    """A value that names something of ours (a PBX, an extension), checked by
+    the config gate that made it: what the gate would refuse was never ours."""
+    try:
+        return gate(fields.get(name))
+    except UnsafeValue as exc:
+        raise BadCdr(f"{name}: {exc}") from None
+
+
 def is_ours(fields: Mapping[str, Any]) -> bool:
     """A call from an extension, as kalliope-tel's dialplan marks it."""
     return bool(fields.get("kt_pbx")) and bool(fields.get("kt_from"))
@@ -162,8 +172,8 @@ def parse(fields: Mapping[str, Any]) -> Cdr:
         start=start,
         answer=_when(fields.get("answer"), "answer"),
         end=end,
-        pbx=_text(fields, "kt_pbx", SLUG),
-        extension=_text(fields, "kt_from", EXTENSION),
+        pbx=_gated(fields, "kt_pbx", confgate.slug),
+        extension=_gated(fields, "kt_from", confgate.extension),
         dialled=_text(fields, "kt_dialled", DIALLED),
         out=_text(fields, "kt_out", NAME, optional=True),
         line_var=_text(fields, "kt_line", NAME, optional=True),
@@ -236,31 +246,25 @@ class Rater:
 
 # -- recording ----------------------------------------------------------------
 def _stay(session: Session, pbx: Pbx, extension: str, at: datetime) -> tuple[int | None, int | None]:
-    room = session.scalar(select(Room).where(Room.pbx_id == pbx.id, Room.extension == extension))
+    """The calling room, and its stay when the call started (if any)."""
+    room = find_room(session, pbx, extension)
     if room is None:
         return None, None
     stay_id = session.scalar(
         select(Stay.id)
-        .where(
-            Stay.room_id == room.id,
-            Stay.checkin_at <= at,
-            or_(Stay.checkout_at.is_(None), and_(Stay.checkout_at.is_not(None), Stay.checkout_at > at)),
-        )
+        .where(Stay.room_id == room.id, Stay.checkin_at <= at, or_(Stay.checkout_at.is_(None), Stay.checkout_at > at))
         .order_by(Stay.checkin_at.desc())
         .limit(1)
     )
     return room.id, stay_id
 
 
-def record(
-    session: Session, server: str, cdr: Cdr, *, source: str, node: str, rater: Rater, pbx: Pbx | None = None
-) -> bool:
+def record(session: Session, server: str, cdr: Cdr, *, source: str, node: str, rater: Rater) -> bool:
     """Write the call once; True when this call wrote it, False when it was
     there already. Raises BadCdr for a PBX this store does not have."""
+    pbx = session.scalar(select(Pbx).where(Pbx.slug == cdr.pbx))
     if pbx is None:
-        pbx = session.scalar(select(Pbx).where(Pbx.slug == cdr.pbx))
-        if pbx is None:
-            raise BadCdr(f"kt_pbx: no PBX {cdr.pbx!r} in this store")
+        raise BadCdr(f"kt_pbx: no PBX {cdr.pbx!r} in this store")
     exists = session.scalar(
         select(CallRecord.id).where(
             CallRecord.server == server, CallRecord.uniqueid == cdr.uniqueid, CallRecord.sequence == cdr.sequence

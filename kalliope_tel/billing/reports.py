@@ -93,10 +93,6 @@ class Totals:
                 totals.by_currency[r.currency] = totals.by_currency.get(r.currency, 0) + r.cost
         return totals
 
-    def text(self) -> str:
-        shown = ", ".join(f"{format_amount(v)} {c}" for c, v in sorted(self.by_currency.items())) or "0"
-        return shown + (f" (incomplete: {self.unpriced} call(s) {NOT_PRICED})" if self.unpriced else "")
-
     def as_dict(self) -> dict[str, Any]:
         return {"total": {c: format_amount(v) for c, v in sorted(self.by_currency.items())}, "unpriced": self.unpriced}
 

@@ -31,7 +31,7 @@ class BillingFigures:
     from_file: int = 0
     duplicates: int = 0
     refused: int = 0
-    reconciled_at: dict[str, str] = field(default_factory=dict)
+    cdr_file_offset: dict[str, int] = field(default_factory=dict)  # by link: how far the file is read
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,7 +39,7 @@ class BillingFigures:
             "recorded_from_file": self.from_file,
             "already_recorded": self.duplicates,
             "refused": self.refused,
-            "reconciled_at": dict(self.reconciled_at),
+            "cdr_file_offset": dict(self.cdr_file_offset),
         }
 
 
@@ -74,8 +74,7 @@ class BillingService:
                     try:
                         queue.put_nowait(parse(fields))
                     except BadCdr as exc:
-                        self.figures.refused += 1
-                        log.warning("billing.cdr_refused", server=link.label, source="ami", reason=str(exc))
+                        self._refused(link, exc)
 
                 link.ami.on("Cdr", on_cdr)
         return queue
@@ -87,14 +86,17 @@ class BillingService:
             try:
                 written = await asyncio.to_thread(self._record, link.name, cdr)
             except BadCdr as exc:
-                self.figures.refused += 1
-                log.warning("billing.cdr_refused", server=link.label, source="ami", reason=str(exc))
+                self._refused(link, exc)
                 continue
             if written:
                 self.figures.from_ami += 1
                 log.info("billing.call_recorded", server=link.label, uniqueid=cdr.uniqueid, source="ami")
             else:
                 self.figures.duplicates += 1
+
+    def _refused(self, link: AsteriskLink, exc: BadCdr) -> None:
+        self.figures.refused += 1
+        log.warning("billing.cdr_refused", server=link.label, source="ami", reason=str(exc))
 
     def _record(self, server: str, cdr: Cdr) -> bool:
         with transaction(self.ctx.container.sessions) as session:
@@ -110,7 +112,7 @@ class BillingService:
             )
             self.figures.from_file += done.recorded
             self.figures.refused += len(done.refused)
-            self.figures.reconciled_at[link.label] = f"offset {done.offset}"
+            self.figures.cdr_file_offset[link.label] = done.offset
             if done.recorded:
                 log.info("billing.reconciled", server=link.label, recorded=done.recorded, lines=done.lines)
             await asyncio.sleep(every)

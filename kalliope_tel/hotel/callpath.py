@@ -41,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from kalliope_tel.db.base import utcnow
-from kalliope_tel.hotel.calls import LimitVerdict, RoomToRoom
+from kalliope_tel.hotel.calls import LimitVerdict, RoomToRoom, limit_verdict
 from kalliope_tel.hotel.cleaning import PhoneCodeResult
 from kalliope_tel.hotel.models import (
     ClassKind,
@@ -120,14 +120,6 @@ def room_to_room(conn: Connection, slug: str | None, caller: str, target: str) -
     if not blocking or caller == target or not caller:  # no settings row: the default (off)
         return RoomToRoom.ALLOW
     return RoomToRoom.BLOCK if caller_is_room and target_is_room else RoomToRoom.ALLOW
-
-
-def limit_verdict(calls_limit: int, busy_level: int, active_calls: int, *, incoming: bool) -> LimitVerdict:
-    if calls_limit and active_calls >= calls_limit:
-        return LimitVerdict.LIMIT
-    if incoming and busy_level and active_calls >= busy_level:
-        return LimitVerdict.BUSY
-    return LimitVerdict.OK
 
 
 def call_limits(

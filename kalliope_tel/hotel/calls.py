@@ -70,8 +70,13 @@ def call_limits(session: Session, pbx: Pbx, extension: str, active_calls: int, *
     if room is None:
         return LimitVerdict.OK
     view = effective(room, {})
-    if view.calls_limit and active_calls >= view.calls_limit:
+    return limit_verdict(view.calls_limit, view.busy_level, active_calls, incoming=incoming)
+
+
+def limit_verdict(calls_limit: int, busy_level: int, active_calls: int, *, incoming: bool) -> LimitVerdict:
+    """0 is no limit; the busy level applies to incoming calls only."""
+    if calls_limit and active_calls >= calls_limit:
         return LimitVerdict.LIMIT
-    if incoming and view.busy_level and active_calls >= view.busy_level:
+    if incoming and busy_level and active_calls >= busy_level:
         return LimitVerdict.BUSY
     return LimitVerdict.OK

@@ -28,7 +28,7 @@ from kalliope_tel.config import Settings
 from kalliope_tel.container import Container
 from kalliope_tel.db import migrate
 from kalliope_tel.db.engine import transaction
-from kalliope_tel.hotel import stays
+from kalliope_tel.hotel import services, stays
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.tenancy.services import create_pbx, get_pbx
 from tests.billing_support import seed_billing_hotel
@@ -255,6 +255,19 @@ def test_only_calls_marked_by_our_dialplan_are_ours() -> None:
     assert is_ours(cdr("1.1", "06", 1))
     assert not is_ours(cdr("1.1", "06", 1, kt_pbx=""))
     assert not is_ours(cdr("1.1", "06", 1, kt_from=""))
+
+
+def test_a_pbx_slug_the_gate_allows_is_recorded(container: Container) -> None:
+    """kt_pbx is checked by the same gate that wrote it into the dialplan:
+    every slug a PBX can have ('_' included) is ours."""
+    with transaction(container.sessions) as session:
+        grand = create_pbx(session, "grand_hotel", "Grand Hotel")
+        services.create_template(session, grand, "std")
+        services.create_room(session, grand, "101", "Room 101", "std")
+    fields = cdr("1795940006.1", "0612", 5, kt_pbx="grand_hotel", kt_out="")
+    assert work(container, lambda s, p: record(s, "", parse(fields), source="file", node="n", rater=Rater()))
+    (row,) = records(container)
+    assert (row.extension, row.room_id is not None, row.direction.value) == ("101", True, "internal")
 
 
 def test_unknown_pbx_is_refused(container: Container) -> None:
