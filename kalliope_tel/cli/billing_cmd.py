@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kalliope_tel.cli.context import STATE, console, parse_local_time, print_json, print_table, run_in_pbx
+from kalliope_tel.cli.context import STATE, console, done, parse_local_time, print_json, print_table, run_in_pbx
 from kalliope_tel.errors import KalliopeError
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def profiles_add(
             profiles.create_profile(s, p, name, line=line, currency=currency, description=description), s
         )
     )
-    _done(f"profile {name} added for {row['line']}", row, as_json)
+    done(f"profile {name} added for {row['line']}", row, as_json)
 
 
 @profiles_app.command("show")
@@ -94,7 +94,7 @@ def profiles_show(name: str, as_json: bool = JSON) -> None:
 def profiles_remove(name: str, as_json: bool = JSON) -> None:
     """Remove a profile and its rules (calls priced with it keep their cost)."""
     run_in_pbx(lambda s, p: profiles.remove_profile(s, p, name))
-    _done(f"profile {name} removed", {"removed": name}, as_json)
+    done(f"profile {name} removed", {"removed": name}, as_json)
 
 
 # ------------------------------------------------------------------ rules
@@ -172,7 +172,7 @@ def rules_add(
         return profiles.rule_view(row, found.currency)
 
     row = run_in_pbx(work)
-    _done(f"rule {match} {digits} added to {profile}".replace("  ", " "), row, as_json)
+    done(f"rule {match} {digits} added to {profile}".replace("  ", " "), row, as_json)
 
 
 @rules_app.command("remove")
@@ -181,7 +181,7 @@ def rules_remove(
 ) -> None:
     match, digits = _match(exact, prefix, other)
     run_in_pbx(lambda s, p: profiles.remove_rule(s, profiles.get_profile(s, p, profile), match, digits))
-    _done(f"rule {match} {digits} removed from {profile}", {"removed": {"match": match, "digits": digits}}, as_json)
+    done(f"rule {match} {digits} removed from {profile}", {"removed": {"match": match, "digits": digits}}, as_json)
 
 
 @rules_app.command("import")
@@ -206,7 +206,7 @@ def rules_import(
         )
 
     count = run_in_pbx(work)
-    _done(f"{count} rule(s) imported into {profile}", {"imported": count, "replaced": replace}, as_json)
+    done(f"{count} rule(s) imported into {profile}", {"imported": count, "replaced": replace}, as_json)
 
 
 @rules_app.command("export")
@@ -377,13 +377,6 @@ def reconcile_cmd(as_json: bool = JSON) -> None:
     cdr_file = STATE.container.endpoints.cdr_file
     if not cdr_file:
         raise KalliopeError("no CDR file configured (cdr_file / KALLIOPE_CDR_FILE)")
-    done = reconcile(STATE.container.sessions, "", Path(cdr_file), node="cli", rater=Rater())
-    data = {"file": cdr_file, "lines": done.lines, "recorded": done.recorded, "refused": done.refused}
-    _done(f"{cdr_file}: {done.lines} line(s) read, {done.recorded} call(s) recorded", data, as_json)
-
-
-def _done(message: str, data: Any, as_json: bool) -> None:
-    if as_json:
-        print_json(data)
-    else:
-        console.print(message, highlight=False)
+    read = reconcile(STATE.container.sessions, "", Path(cdr_file), node="cli", rater=Rater())
+    data = {"file": cdr_file, "lines": read.lines, "recorded": read.recorded, "refused": read.refused}
+    done(f"{cdr_file}: {read.lines} line(s) read, {read.recorded} call(s) recorded", data, as_json)

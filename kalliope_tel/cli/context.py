@@ -62,6 +62,14 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def done(message: str, data: Any, as_json: bool) -> None:
+    """What a command that changed something reports: a line, or its JSON."""
+    if as_json:
+        print_json(data)
+    else:
+        console.print(message, highlight=False)
+
+
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     table = Table(title=title, title_justify="left")
     for col in columns:

@@ -14,6 +14,7 @@ from rich.progress import Progress
 from kalliope_tel.cli.context import (
     STATE,
     console,
+    done,
     err_console,
     parse_local_time,
     print_json,
@@ -460,14 +461,6 @@ def accounts_add(
         f"SIP account {username} added (login {account})" + ("" if given else f"; password {secret} (shown once)"),
         highlight=False,
     )
-
-
-def done(message: str, data: Any, as_json: bool) -> None:
-    """What a command that changed something reports: a line, or its JSON."""
-    if as_json:
-        print_json(data)
-    else:
-        console.print(message, highlight=False)
 
 
 # ------------------------------------------------------------------ stays

@@ -76,3 +76,32 @@ def test_profiles_rules_csv_and_pbx_isolation(fresh_db_url: str, tmp_path: Path)
     _ok(_cli(url, "billing", "--pbx", "acme", "profiles", "add", "carrier", "--line", "my-trunk"))
     gone = _cli(url, "billing", "report", "999", "--json")
     assert gone.returncode == 1 and "no stay 999" in gone.stderr
+
+
+def test_reconcile_reads_the_cdr_file_once(fresh_db_url: str, tmp_path: Path) -> None:
+    """'billing reconcile' records the file's calls once (a second run finds
+    them recorded) and names a malformed line by its offset."""
+    cdr_file = tmp_path / "kalliope-cdr.json"
+    line = {
+        "uniqueid": "1795940007.1", "linkedid": "1795940007.1", "sequence": 1, "channel": "PJSIP/101-00000001",
+        "dstchannel": "PJSIP/my-trunk-0000000a", "lastapp": "Dial", "disposition": "ANSWERED",
+        "start": 1795940000.0, "answer": 1795940002.0, "end": 1795940009.0, "duration": 9, "billsec": 7,
+        "kt_pbx": "default", "kt_from": "101", "kt_dialled": "0612345678", "kt_out": "standard", "kt_line": "",
+    }  # fmt: skip
+    cdr_file.write_text(json.dumps(line) + "\n{broken\n")
+    env = {
+        "KALLIOPE_DATABASE_URL": fresh_db_url,
+        "KALLIOPE_ARI_URL": "http://127.0.0.1:9/ari",  # never contacted: only the CDR file is read
+        "KALLIOPE_AMI_URL": "tcp://127.0.0.1:9",
+        "KALLIOPE_CDR_FILE": str(cdr_file),
+    }
+    _ok(kalliope("db", "upgrade", env=env))
+    first = json.loads(_ok(kalliope("billing", "reconcile", "--json", env=env)).stdout)
+    assert (first["lines"], first["recorded"]) == (2, 1)
+    assert len(first["refused"]) == 1 and first["refused"][0].startswith("offset ")
+    again = json.loads(_ok(kalliope("billing", "reconcile", "--json", env=env)).stdout)
+    assert (again["lines"], again["recorded"]) == (0, 0)  # the cursor kept its place
+    calls = json.loads(_ok(kalliope("billing", "calls", "--json", env=env)).stdout)
+    assert [(c["number"], c["line"], c["cost"], c["source"]) for c in calls] == [
+        ("0612345678", "my-trunk", None, "file")
+    ]
