@@ -138,6 +138,19 @@ class Settings(BaseSettings):
     # How often serve looks for fax jobs and deliveries that are due (seconds).
     fax_tick_seconds: float = Field(default=2.0, gt=0)
 
+    # Web panels and REST API (served by 'serve'): host:port; port 0 picks a
+    # free one (tests). Put TLS in front (a reverse proxy) beyond loopback.
+    http_bind: str = "127.0.0.1:8080"
+    # Cookies only over HTTPS: set when the panels are reached through TLS.
+    http_secure_cookies: bool = False
+    # Take the client's address from X-Forwarded-For (behind a proxy you run),
+    # for the login rate limit and the audit.
+    http_trust_forwarded: bool = False
+    # How often a node reads the change feed besides being woken (seconds;
+    # 0: 0.25 on SQLite, where another process's writes ring no bell, 5 on
+    # PostgreSQL, where LISTEN/NOTIFY wakes it).
+    live_poll_seconds: float = Field(default=0, ge=0)
+
     # Diagnosing stalls: report every event-loop step slower than this many
     # milliseconds, naming the callback or task (asyncio debug mode; slower). 0: off.
     debug_slow_callback_ms: float = Field(default=0, ge=0)

@@ -32,8 +32,13 @@ def private_dir(path: Path) -> Path:
 def private_file(path: Path) -> None:
     """Create ``path`` empty and owner-only if missing; tighten it if others can read it."""
     private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.close(fd)
+    # Never open an existing file: closing any descriptor of a file drops
+    # every POSIX lock this process holds on it, and SQLite's locks on an
+    # open database are such locks. A second engine made in a process whose
+    # first engine was reading the same SQLite file broke that engine's WAL
+    # read locks: it went on reading an old snapshot, blind to later commits.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         with contextlib.suppress(PermissionError):  # not ours: leave it, the operator chose

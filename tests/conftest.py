@@ -146,6 +146,7 @@ def kalliope(
     """Run the real CLI in a subprocess, as an operator would (``stdin``: what is typed or piped in)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("KALLIOPE_")}
     full_env["KALLIOPE_LAB_ROOT"] = str(LAB_ROOT)
+    full_env["KALLIOPE_HTTP_BIND"] = "127.0.0.1:0"  # 'serve' run this way: any free port
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "kalliope_tel", *args],

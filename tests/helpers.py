@@ -117,6 +117,8 @@ def serve_env(state: LabState, database_url: str, **extra: str) -> dict[str, str
         KALLIOPE_LAB_NAME=state.name,
         KALLIOPE_DATABASE_URL=database_url,
         KALLIOPE_LOG_FORMAT="json",
+        # Any free port: several nodes and test workers run side by side.
+        KALLIOPE_HTTP_BIND="127.0.0.1:0",
     )
     env.update(extra)
     return env

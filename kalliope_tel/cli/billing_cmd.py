@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kalliope_tel.cli.context import STATE, console, done, parse_local_time, print_json, print_table, run_in_pbx
+from kalliope_tel.cli.context import STATE, console, done, print_json, print_table, run_in_pbx
 from kalliope_tel.errors import KalliopeError
+from kalliope_tel.localtime import parse_local_time
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

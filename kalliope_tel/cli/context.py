@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -89,15 +87,6 @@ def run_in_pbx(work: Callable[[Session, Pbx], T]) -> T:
 
     with transaction(STATE.container.sessions) as session:
         return work(session, get_pbx(session, STATE.pbx_slug))
-
-
-def parse_local_time(text: str, tz: str) -> datetime:
-    """'YYYY-MM-DD HH:MM' in the PBX's time zone (an explicit offset wins)."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise KalliopeError(f"{text!r}: use 'YYYY-MM-DD HH:MM'") from None
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(tz))
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kalliope_tel.cli.context import STATE, console, err_console, parse_local_time, print_json, print_table, run_in_pbx
+from kalliope_tel.cli.context import STATE, console, err_console, print_json, print_table, run_in_pbx
 from kalliope_tel.errors import KalliopeError
+from kalliope_tel.localtime import parse_local_time
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -16,13 +16,13 @@ from kalliope_tel.cli.context import (
     console,
     done,
     err_console,
-    parse_local_time,
     print_json,
     print_table,
     read_secrets,
     run_in_pbx,
 )
 from kalliope_tel.hotel.exceptions import InvalidValue
+from kalliope_tel.localtime import parse_local_time
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

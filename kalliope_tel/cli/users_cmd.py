@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kalliope_tel.cli.context import STATE, console, print_json, print_table, run_in_pbx
+from kalliope_tel.cli.context import STATE, console, done, print_json, print_table, run_in_pbx
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -30,7 +30,14 @@ def users_main(pbx: str = typer.Option(None, "--pbx", help="PBX slug (default: t
 
 
 def _row(user: User) -> dict[str, Any]:
-    return {"name": user.name, "email": user.email, "full_name": user.full_name, "created_at": user.created_at}
+    return {
+        "name": user.name,
+        "email": user.email,
+        "full_name": user.full_name,
+        "roles": sorted(user.role_set),
+        "web_password": bool(user.password_hash),
+        "created_at": user.created_at,
+    }
 
 
 @app.command("add")
@@ -55,7 +62,11 @@ def list_cmd(as_json: bool = JSON) -> None:
     if as_json:
         print_json(rows)
     else:
-        print_table("users", ["name", "e-mail", "full name"], [[r["name"], r["email"], r["full_name"]] for r in rows])
+        print_table(
+            "users",
+            ["name", "e-mail", "full name", "web roles"],
+            [[r["name"], r["email"], r["full_name"], ", ".join(r["roles"])] for r in rows],
+        )
 
 
 @app.command("show")
@@ -119,3 +130,57 @@ def pgp_key_cmd(
         print_json(data)
     else:
         console.print(f"user {name}: " + (f"PGP key {fingerprint}" if fingerprint else "PGP key removed"))
+
+
+@app.command("passwd")
+def passwd_cmd(
+    name: str,
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
+    remove: bool = typer.Option(False, "--remove", help="Remove the password: the user can no longer log in."),
+    as_json: bool = JSON,
+) -> None:
+    """Set the user's web password (typed at a hidden prompt, or on standard input;
+    never in argv). Their open web sessions end."""
+    from kalliope_tel.cli.context import read_secrets
+
+    password = "" if remove else read_secrets([f"password for {name}"], from_stdin=password_stdin)[0]
+    if not remove and not password:
+        raise typer.BadParameter("empty password (use --remove to take the password away)")
+    run_in_pbx(lambda s, p: services.set_password(s, p, name, password))
+    done(
+        f"user {name}: " + ("password removed" if remove else "password set"),
+        {"name": name, "password": not remove},
+        as_json,
+    )
+
+
+@app.command("roles")
+def roles_cmd(
+    name: str,
+    roles: list[str] = typer.Argument(None, help="admin, receptionist, fax (none: show the user's roles)."),
+    add: bool = typer.Option(False, "--add", help="Add these roles to the user's."),
+    remove: bool = typer.Option(False, "--remove", help="Take these roles away."),
+    as_json: bool = JSON,
+) -> None:
+    """Show or set the user's web roles in their PBX (given roles replace the
+    user's, unless --add or --remove). Taking a role away ends their sessions."""
+    from kalliope_tel.errors import KalliopeError
+    from kalliope_tel.users.models import Role
+
+    if add and remove:
+        raise KalliopeError("--add or --remove, not both")
+    try:
+        wanted = {Role(r) for r in roles or []}
+    except ValueError:
+        raise KalliopeError(f"roles are {', '.join(r.value for r in Role)}") from None
+
+    def work(session: Session, pbx: Pbx) -> list[str]:
+        user = services.get_user(session, pbx, name)
+        if roles:
+            current = user.role_set
+            target = current | wanted if add else (current - wanted if remove else wanted)
+            user = services.set_roles(session, pbx, name, set(target))
+        return sorted(user.role_set)
+
+    result = run_in_pbx(work)
+    done(f"user {name}: roles {', '.join(result) or '(none)'}", {"name": name, "roles": result}, as_json)

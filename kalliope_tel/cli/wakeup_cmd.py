@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from kalliope_tel.cli.context import STATE, console, parse_local_time, print_json, print_table, run_in_pbx
+from kalliope_tel.cli.context import STATE, console, print_json, print_table, run_in_pbx
 from kalliope_tel.errors import KalliopeError
+from kalliope_tel.localtime import parse_local_time
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -1,6 +1,7 @@
 """Every model, imported once so ``Base.metadata`` is complete for alembic."""
 
 from kalliope_tel.billing import models as billing_models
+from kalliope_tel.changes import models as change_models
 from kalliope_tel.db.base import Base
 from kalliope_tel.fax import models as fax_models
 from kalliope_tel.hotel import models as hotel_models
@@ -8,14 +9,17 @@ from kalliope_tel.mail2fax import models as mail2fax_models
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users import models as user_models
 from kalliope_tel.wakeup import models as wakeup_models
+from kalliope_tel.web import models as web_models
 
 __all__ = [
     "Base",
     "Pbx",
     "billing_models",
+    "change_models",
     "fax_models",
     "hotel_models",
     "mail2fax_models",
     "user_models",
     "wakeup_models",
+    "web_models",
 ]

@@ -183,6 +183,7 @@ FEATURE = Feature(
     drain=_drain,
     dialplan=_dialplan,
     cli=("fax", "kalliope_tel.cli.fax_cmd:app"),
+    web="kalliope_tel.fax.web:router",
     warm_up=_warm_up,
     doctor=_doctor,
     benches={"fax": "kalliope_tel.cli.bench_cmd:fax"},

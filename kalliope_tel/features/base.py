@@ -105,5 +105,8 @@ class Feature:
     warm_up: Callable[[], None] | None = None
     # CLI group: (name, "module:attribute" of a typer.Typer), imported by the CLI.
     cli: tuple[str, str] | None = None
+    # Web: "module:attribute" of a function (Container) -> fastapi.APIRouter,
+    # mounted by the web feature (API routes under /api/v1, and pages).
+    web: str | None = None
     # Benchmarks: {command name: "module:attribute" of a typer command function}.
     benches: dict[str, str] = field(default_factory=dict)

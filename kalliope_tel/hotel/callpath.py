@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from kalliope_tel.changes import record as changes
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.hotel.calls import LimitVerdict, RoomToRoom, limit_verdict
 from kalliope_tel.hotel.cleaning import PhoneCodeResult
@@ -179,4 +180,5 @@ def cleaning_by_phone(
     values = {"room_id": room_id, "clean": digit == "0", "at": now or utcnow(), "pbx_id": pbx_id}
     conn.execute(_SET_CLEAN, values)
     conn.execute(_CLEANING_EVENT, values)
+    changes.record_rooms(conn, [(pbx_id, room_id)])
     return PhoneCodeResult.CLEAN if digit == "0" else PhoneCodeResult.DIRTY

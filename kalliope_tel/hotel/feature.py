@@ -78,4 +78,5 @@ FEATURE = Feature(
     pjsip=_pjsip,
     doctor=_doctor,
     cli=("hotel", "kalliope_tel.cli.hotel_cmd:app"),
+    web="kalliope_tel.hotel.web:router",
 )

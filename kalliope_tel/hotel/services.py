@@ -331,7 +331,7 @@ class EffectiveRoom:
     stay: dict[str, Any] | None = field(default=None)
 
 
-def _class_names(session: Session, pbx: Pbx) -> dict[int, str]:
+def class_names(session: Session, pbx: Pbx) -> dict[int, str]:
     return {c.id: c.name for c in list_classes(session, pbx)}
 
 
@@ -554,7 +554,7 @@ def list_rooms(session: Session, pbx: Pbx, filters: RoomFilter | None = None) ->
     stays = {
         s.room_id: s for s in session.scalars(select(Stay).where(Stay.pbx_id == pbx.id, Stay.checkout_at.is_(None)))
     }
-    names = _class_names(session, pbx)
+    names = class_names(session, pbx)
     out = []
     needle = (filters.text or "").casefold()
     for room in rooms:
@@ -578,7 +578,7 @@ def list_rooms(session: Session, pbx: Pbx, filters: RoomFilter | None = None) ->
 
 def room_view(session: Session, pbx: Pbx, extension: str) -> EffectiveRoom:
     room = get_room(session, pbx, extension)
-    return effective(room, _class_names(session, pbx), open_stay(session, room))
+    return effective(room, class_names(session, pbx), open_stay(session, room))
 
 
 def class_kind_for(stay: Stay | None) -> ClassKind:

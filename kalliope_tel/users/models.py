@@ -8,14 +8,26 @@ ambiguous.
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
-from sqlalchemy import String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from kalliope_tel.db.base import Base, UTCDateTime, utcnow
+from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
 from kalliope_tel.hotel.models import pbx_row
 from kalliope_tel.tenancy.models import PbxOwned
+
+
+class Role(enum.StrEnum):
+    """What a user may do in the web panels and the API, within their PBX.
+
+    A user belongs to one PBX, so a role is always a role *in that PBX*.
+    """
+
+    ADMIN = "admin"  # everything of the PBX: hotel, alarms, every fax
+    RECEPTIONIST = "receptionist"  # the receptionist panel: rooms, stays, cleaning, alarms
+    FAX = "fax"  # the fax register of their own instances and the send-fax page
 
 
 class User(PbxOwned, Base):
@@ -30,3 +42,22 @@ class User(PbxOwned, Base):
     pgp_public_key: Mapped[str] = mapped_column(Text, default="")
     pgp_fingerprint: Mapped[str] = mapped_column(String(40), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # argon2id hash ("" : the user cannot log in to the web panels).
+    password_hash: Mapped[str] = mapped_column(String(200), default="")
+    # Bumped when the password changes: sessions of an older generation end.
+    password_generation: Mapped[int] = mapped_column(default=0)
+
+    roles: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def role_set(self) -> frozenset[Role]:
+        return frozenset(r.role for r in self.roles)
+
+
+class UserRole(Base):
+    __tablename__ = "app_user_role"
+    __table_args__ = (UniqueConstraint("user_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    role: Mapped[Role] = mapped_column(str_enum(Role, "user_role"))

@@ -56,5 +56,6 @@ FEATURE = Feature(
     drain=_drain,
     dialplan=_dialplan,
     cli=("wakeup", "kalliope_tel.cli.wakeup_cmd:app"),
+    web="kalliope_tel.wakeup.web:router",
     benches={"wakeup": "kalliope_tel.cli.bench_cmd:wakeup"},
 )

@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk import confgate
+from kalliope_tel.changes import record as changes
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.hotel.models import Room, Stay
 from kalliope_tel.hotel.services import get_room
@@ -164,6 +165,8 @@ def cancel_alarm(session: Session, pbx: Pbx, alarm_id: int, *, series: bool = Fa
     query = update(Alarm).where(Alarm.state.in_(PENDING_STATES), Alarm.pbx_id == pbx.id)
     query = query.where(Alarm.series == alarm.series) if series and alarm.series else query.where(Alarm.id == alarm.id)
     result = session.execute(query.values(state=AlarmState.CANCELLED, finished_at=utcnow()))
+    # A bulk UPDATE: the ORM's change hook does not see it (a series is one room's).
+    changes.record_rooms(session, [(pbx.id, alarm.room_id)])
     session.flush()
     return int(getattr(result, "rowcount", 0) or 0)
 

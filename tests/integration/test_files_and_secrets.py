@@ -68,3 +68,32 @@ def test_sample_manager_conf_grants_only_what_is_used() -> None:
     # the CDRs, no originate.
     assert user["read"] == "system,cdr" and user["write"] == "command"
     assert user["permit"].startswith("127.0.0.1") and user["deny"].startswith("0.0.0.0")
+
+
+def test_a_second_engine_on_the_same_sqlite_file_leaves_the_first_one_seeing_commits(tmp_path: Path) -> None:
+    """Making an engine keeps the store's file owner-only without opening it
+    again: closing a descriptor of the file dropped this process's SQLite
+    locks, and the first engine then read an old snapshot for good (the live
+    panels missed every change made by the CLI)."""
+    import sys
+
+    from sqlalchemy import text
+
+    from kalliope_tel.db.engine import make_engine
+
+    url = f"sqlite:///{tmp_path / 'kt.sqlite3'}"
+    first = make_engine(url)
+    with first.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    write = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('INSERT INTO t VALUES (1)'); c.commit()"
+
+    def count() -> int:
+        with first.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM t")).scalar_one())
+
+    assert count() == 0
+    for n in (1, 2):
+        make_engine(url).dispose()  # e.g. a command run in-process, a test's helper
+        subprocess.run([sys.executable, "-c", write, str(tmp_path / "kt.sqlite3")], check=True)
+        assert count() == n
+    first.dispose()

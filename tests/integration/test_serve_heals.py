@@ -67,6 +67,7 @@ async def test_killed_ari_connection_and_crashed_scheduler_come_back_within_5_s(
         lab_name=lab_state.name,
         node_name=f"heal-{room}",
         agi_bind=f"127.0.0.1:{free_tcp_port()}",
+        http_bind="127.0.0.1:0",
         scheduler_interval_seconds=0.2,
     )
     container = Container(settings)

@@ -1,0 +1,98 @@
+"""The receptionist panel's view of rooms: one read for the whole matrix, or
+for the rooms a change touched.
+
+Each room: where it is (building, floor), free or occupied with the guests
+and notes, clean or dirty, its next alarm, its unanswered-alarm alerts and,
+when billing runs, the cost of the calls since check-in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kalliope_tel.hotel.models import Room, Stay
+from kalliope_tel.hotel.services import RoomFilter, class_names, effective
+from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.wakeup.models import PENDING_STATES, Alarm, AlarmState
+
+
+def panel_rooms(
+    session: Session, pbx: Pbx, room_ids: Collection[int] | None = None, *, with_costs: bool = False
+) -> list[dict[str, Any]]:
+    """The rooms (all, or those of ``room_ids``), by extension. A room of
+    ``room_ids`` that no longer exists comes back as ``{"id": .., "removed": true}``."""
+    query = select(Room).where(Room.pbx_id == pbx.id).order_by(Room.extension)
+    stays_q = select(Stay).where(Stay.pbx_id == pbx.id, Stay.checkout_at.is_(None))
+    alarms_q = (
+        select(Alarm)
+        .where(Alarm.pbx_id == pbx.id, Alarm.state.in_((*PENDING_STATES, AlarmState.NOT_ANSWERED)))
+        .order_by(Alarm.due_at, Alarm.id)
+    )
+    if room_ids is not None:
+        ids = list(room_ids)
+        query = query.where(Room.id.in_(ids))
+        stays_q = stays_q.where(Stay.room_id.in_(ids))
+        alarms_q = alarms_q.where(Alarm.room_id.in_(ids))
+    rooms = session.scalars(query).all()
+    stays = {s.room_id: s for s in session.scalars(stays_q)}
+    alarms: dict[int, list[Alarm]] = {}
+    for alarm in session.scalars(alarms_q):
+        alarms.setdefault(alarm.room_id, []).append(alarm)
+    costs = _costs(session, pbx) if with_costs and stays else {}
+    names = class_names(session, pbx)
+    out = []
+    for room in rooms:
+        view = effective(room, names, stays.get(room.id))
+        mine = alarms.get(room.id, [])
+        pending = [a for a in mine if a.state in PENDING_STATES]
+        out.append(
+            {
+                "id": room.id,
+                "extension": room.extension,
+                "name": room.name,
+                "building": view.building,
+                "floor": view.floor,
+                "clean": room.clean,
+                "occupied": view.occupied,
+                "stay": view.stay,
+                "next_alarm": pending[0].due_at.isoformat() if pending else None,
+                "alerts": [
+                    {"id": a.id, "due_at": a.due_at.isoformat(), "attempts": a.attempts_made}
+                    for a in mine
+                    if a.state is AlarmState.NOT_ANSWERED
+                ],
+                "cost": costs.get(room.extension),
+            }
+        )
+    if room_ids is not None:
+        seen = {r.id for r in rooms}
+        out += [{"id": i, "removed": True} for i in sorted(set(room_ids) - seen)]
+    return out
+
+
+def _costs(session: Session, pbx: Pbx) -> dict[str, dict[str, Any]]:
+    from kalliope_tel.billing.reports import occupied_costs
+
+    return {ext: totals.as_dict() for ext, totals in occupied_costs(session, pbx).items()}
+
+
+def matches(room: dict[str, Any], filters: RoomFilter) -> bool:
+    """The panel's filters (building, floor, cleanliness, free text over guests and notes)."""
+    if filters.building is not None and room["building"] != filters.building:
+        return False
+    if filters.floor is not None and room["floor"] != filters.floor:
+        return False
+    if filters.clean is not None and room["clean"] != filters.clean:
+        return False
+    if filters.occupied is not None and room["occupied"] != filters.occupied:
+        return False
+    needle = (filters.text or "").casefold()
+    if needle:
+        stay = room["stay"]
+        haystack = " ".join([stay["owner"], *stay["guests"], stay["notes"]]).casefold() if stay else ""
+        return needle in haystack
+    return True

@@ -1,0 +1,295 @@
+"""The web application: the JSON API under /api, the pages, and every
+enabled feature's routes (``Feature.web``).
+
+Theory of operation: ``build_app`` makes one FastAPI app per ``serve``
+node. Routes are thin adapters: authorise (``deps.allow``), open one
+transaction, call a service, answer JSON. Errors of the services become
+HTTP statuses here, once, by kind (not found 404, conflict 409, not allowed
+403, other refusals 400). Every change made through the API is written to
+the audit with the caller and their address.
+"""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from kalliope_tel.container import Container
+from kalliope_tel.errors import KalliopeError
+from kalliope_tel.users.models import Role
+from kalliope_tel.web import access, deps
+from kalliope_tel.web.access import LoginRefused, TooManyAttempts
+from kalliope_tel.web.i18n import LANG_COOKIE, LANGUAGES, MESSAGES, pick_language
+
+log = structlog.get_logger(__name__)
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+API_VERSION = "v1"
+
+SECURITY_HEADERS = {
+    # No inline script anywhere: page data travels in <script type="application/json">.
+    "content-security-policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+}
+
+_STATUS_BY_NAME = {
+    "NotFound": 404,
+    "AlarmNotFound": 404,
+    "PbxNotFound": 404,
+    "StayNotFound": 404,
+    "RoomOccupied": 409,
+    "RoomFree": 409,
+    "InUse": 409,
+    "NotAllowed": 403,
+}
+
+
+def status_for(exc: KalliopeError) -> int:
+    for cls in type(exc).__mro__:
+        if cls.__name__ in _STATUS_BY_NAME:
+            return _STATUS_BY_NAME[cls.__name__]
+    return 400
+
+
+# ---------------------------------------------------------------- pages
+def page(request: Request, template: str, principal: access.Principal | None, **extra: Any) -> Response:
+    """A page in the caller's language, with the data its script needs."""
+    lang = pick_language(request)
+    config = {
+        "lang": lang,
+        "messages": MESSAGES[lang],
+        "csrf": principal.csrf_token if principal else "",
+        "pbx": principal.pbx_slug if principal else "",
+        "timezone": principal.timezone if principal else "UTC",
+        "roles": sorted(principal.roles) if principal else [],
+        **extra.pop("config", {}),
+    }
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {
+            "t": MESSAGES[lang],
+            "lang": lang,
+            "languages": LANGUAGES,
+            "principal": principal,
+            "may_panel": bool(principal and principal.may(Role.RECEPTIONIST)),
+            "may_fax": bool(principal and principal.may(Role.FAX)),
+            "config": config,
+            **extra,
+        },
+    )
+    if request.query_params.get("lang") in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+    return response
+
+
+def require_page(request: Request, *roles: Role) -> access.Principal | Response:
+    principal = deps.current_principal(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    if not principal.may(*roles):
+        raise HTTPException(403, "not allowed for your roles in this PBX")
+    return principal
+
+
+# ---------------------------------------------------------------- core routes
+class Credentials(BaseModel):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=256)
+
+
+def _me(principal: access.Principal) -> dict[str, Any]:
+    return {
+        "name": principal.name,
+        "email": principal.email,
+        "full_name": principal.full_name,
+        "pbx": principal.pbx_slug,
+        "pbx_name": principal.pbx_name,
+        "timezone": principal.timezone,
+        "roles": sorted(principal.roles),
+        "csrf_token": principal.csrf_token,
+    }
+
+
+def core_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/api/health", tags=["core"])
+    def health(request: Request) -> JSONResponse:
+        """For load balancers: 200 while this node reaches the database, else 503."""
+        try:
+            with deps.unit_of_work(request) as session:
+                session.execute(text("SELECT 1"))
+        except Exception as exc:  # any database failure makes the node unhealthy
+            return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ok", "node": request.app.state.node})
+
+    @router.post(f"/api/{API_VERSION}/session", tags=["core"])
+    def log_in(request: Request, response: Response, body: Credentials) -> dict[str, Any]:
+        """Log in: opens a session (HttpOnly cookie) and returns the CSRF token for later changes.
+
+        The login form's CSRF token (cookie and header, set by /login) must match."""
+        expected = request.cookies.get(deps.LOGIN_CSRF_COOKIE, "")
+        if not expected:
+            raise HTTPException(403, "open the login page first (missing login CSRF cookie)")
+        deps.check_csrf(request, expected)
+        ip = deps.client_ip(request)
+        with deps.unit_of_work(request) as session:
+            try:
+                token, principal = access.login(session, body.email, body.password, ip=ip)
+            except LoginRefused as exc:
+                failure: KalliopeError = exc
+            else:
+                failure = None  # type: ignore[assignment]
+        if failure is not None:  # the refusal is committed to the audit first
+            log.info("web.login_refused", ip=ip)
+            raise HTTPException(401, str(failure))
+        settings = deps.container_of(request).settings
+        response.set_cookie(
+            deps.SESSION_COOKIE,
+            token,
+            max_age=int(access.SESSION_LIFETIME.total_seconds()),
+            httponly=True,
+            samesite="strict",
+            secure=settings.http_secure_cookies,
+            path="/",
+        )
+        response.delete_cookie(deps.LOGIN_CSRF_COOKIE, path="/")
+        log.info("web.login", user=principal.name, pbx=principal.pbx_slug, ip=ip)
+        return _me(principal)
+
+    @router.delete(f"/api/{API_VERSION}/session", tags=["core"])
+    def log_out(request: Request, response: Response, principal: deps.LoggedIn) -> dict[str, Any]:
+        """Log out: the session ends on every node."""
+        with deps.unit_of_work(request) as session:
+            access.logout(session, principal, ip=deps.client_ip(request))
+        response.delete_cookie(deps.SESSION_COOKIE, path="/")
+        return {"logged_out": True}
+
+    @router.get(f"/api/{API_VERSION}/me", tags=["core"])
+    def me(principal: deps.LoggedIn) -> dict[str, Any]:
+        """Who is logged in: name, PBX, roles, and the CSRF token of the session."""
+        return _me(principal)
+
+    @router.get("/login", include_in_schema=False)
+    def login_page(request: Request) -> Response:
+        token = secrets.token_urlsafe(32)
+        response = page(request, "login.html", None, config={"login_csrf": token})
+        settings = deps.container_of(request).settings
+        response.set_cookie(
+            deps.LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=settings.http_secure_cookies
+        )
+        return response
+
+    @router.get("/", include_in_schema=False)
+    def home(request: Request) -> Response:
+        principal = deps.current_principal(request)
+        if principal is None:
+            return RedirectResponse("/login", status_code=303)
+        if principal.may(Role.RECEPTIONIST):
+            return RedirectResponse(f"/pbx/{principal.pbx_slug}/panel", status_code=303)
+        return RedirectResponse(f"/pbx/{principal.pbx_slug}/fax", status_code=303)
+
+    return router
+
+
+# ---------------------------------------------------------------- middleware
+class WebMiddleware:
+    """Security headers on every response, and every change made through the
+    API (method, path, status, caller, address) written to the audit.
+
+    Plain ASGI, not ``BaseHTTPMiddleware``: the event streams of the live
+    panels pass through untouched."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], container: Container) -> None:
+        self.app = app
+        self.container = container
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_api = scope["path"].startswith("/api/")
+        status = {"code": 500}
+
+        async def sending(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                extra = dict(SECURITY_HEADERS)
+                if is_api:
+                    extra["cache-control"] = "no-store"
+                headers += [(k.encode(), v.encode()) for k, v in extra.items() if k.encode() not in present]
+                message["headers"] = headers
+            await send(message)
+
+        audited = scope["method"] not in deps.SAFE_METHODS and scope["path"].startswith("/api/v1/pbx/")
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            principal = scope.get("state", {}).get("principal") if audited else None
+            if principal is not None:
+                await anyio.to_thread.run_sync(self._audit, scope, principal, status["code"])
+
+    def _audit(self, scope: MutableMapping[str, Any], principal: access.Principal, code: int) -> None:
+        from kalliope_tel.db.engine import transaction
+
+        client = scope.get("client") or ("", 0)
+        with transaction(self.container.sessions) as session:
+            access.audit(
+                session, f"{scope['method']} {scope['path']}", code < 400, ip=str(client[0]),
+                login=principal.email.lower(), user_id=principal.user_id, pbx_id=principal.pbx_id, detail=str(code),
+            )  # fmt: skip
+
+
+# ---------------------------------------------------------------- the app
+def feature_routers(container: Container) -> list[APIRouter]:
+    routers = []
+    for feature in container.features:
+        if feature.web is not None:
+            module, _, attr = feature.web.partition(":")
+            routers.append(getattr(importlib.import_module(module), attr)(container))
+    return routers
+
+
+def build_app(container: Container, *, node: str = "", hub: Any = None) -> FastAPI:
+    app = FastAPI(
+        title="kalliope-tel",
+        version=API_VERSION,
+        openapi_url="/api/openapi.json",
+        docs_url=None,  # Swagger UI loads scripts from elsewhere; the document is at /api/openapi.json
+        redoc_url=None,
+    )
+    app.state.container = container
+    app.state.node = node
+    app.state.hub = hub
+    app.include_router(core_router())
+    for router in feature_routers(container):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.exception_handler(KalliopeError)
+    async def refused(_request: Request, exc: KalliopeError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))
+
+    @app.exception_handler(TooManyAttempts)
+    async def throttled(_request: Request, exc: TooManyAttempts) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"retry-after": str(exc.retry_after)})
+
+    app.add_middleware(WebMiddleware, container=container)
+    return app

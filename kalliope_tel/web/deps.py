@@ -1,0 +1,129 @@
+"""What every route gets: the caller (``Principal``), checked for role, PBX
+and CSRF in one place, and a transaction to work in.
+
+Routes are plain ``def`` functions: FastAPI runs them on its thread pool, so
+database work never stalls the event loop that also carries calls.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Path, Request
+from sqlalchemy.orm import Session
+
+from kalliope_tel.container import Container
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.users.models import Role, User
+from kalliope_tel.web import access
+from kalliope_tel.web.access import Principal
+
+SESSION_COOKIE = "kt_session"
+LOGIN_CSRF_COOKIE = "kt_login_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def container_of(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def client_ip(request: Request) -> str:
+    if container_of(request).settings.http_trust_forwarded:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()[:64]
+    return request.client.host if request.client else ""
+
+
+@contextmanager
+def unit_of_work(request: Request) -> Iterator[Session]:
+    with transaction(container_of(request).sessions) as session:
+        yield session
+
+
+def current_principal(request: Request) -> Principal | None:
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        return None
+    with unit_of_work(request) as session:
+        principal = access.resolve(session, token)
+    request.state.principal = principal
+    return principal
+
+
+def check_csrf(request: Request, expected: str) -> None:
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not sent or not hmac.compare_digest(sent, expected):
+        raise HTTPException(403, "missing or wrong CSRF token (send the X-CSRF-Token header of your session)")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authorised request: who, in which PBX."""
+
+    principal: Principal
+    request: Request
+
+    @property
+    def pbx_id(self) -> int:
+        return self.principal.pbx_id
+
+    def pbx(self, session: Session) -> Pbx:
+        pbx = session.get(Pbx, self.principal.pbx_id)
+        if pbx is None:
+            raise HTTPException(404, "this PBX no longer exists")
+        return pbx
+
+    def user(self, session: Session) -> User:
+        user = session.get(User, self.principal.user_id)
+        if user is None:
+            raise HTTPException(401, "this user no longer exists")
+        return user
+
+
+def allow(*roles: Role) -> Callable[..., Caller]:
+    """A dependency: the caller holds one of ``roles`` in the PBX of the path
+    (``{pbx}``); refuses anonymous callers (401), other PBXs and other roles
+    (403), and changes without the session's CSRF token (403)."""
+
+    def dependency(request: Request, pbx: Annotated[str, Path(max_length=40)]) -> Caller:
+        principal = current_principal(request)
+        if principal is None:
+            raise HTTPException(401, "log in first")
+        # Another PBX's slug gets the same answer whether it exists or not.
+        if pbx != principal.pbx_slug or not principal.may(*roles):
+            raise HTTPException(403, "not allowed for your roles in this PBX")
+        check_csrf(request, principal.csrf_token)
+        return Caller(principal, request)
+
+    return dependency
+
+
+def logged_in(request: Request) -> Principal:
+    principal = current_principal(request)
+    if principal is None:
+        raise HTTPException(401, "log in first")
+    check_csrf(request, principal.csrf_token)
+    return principal
+
+
+Receptionist = Annotated[Caller, Depends(allow(Role.RECEPTIONIST))]
+FaxUser = Annotated[Caller, Depends(allow(Role.FAX))]
+Admin = Annotated[Caller, Depends(allow())]  # administrators only
+LoggedIn = Annotated[Principal, Depends(logged_in)]
+
+
+def problem(exc: Exception) -> dict[str, Any]:
+    return {"detail": str(exc)}

@@ -1,0 +1,76 @@
+// Shared by every page: the page's configuration, API calls with the
+// session's CSRF token, messages in the page's language, and log out.
+"use strict";
+const KT = JSON.parse(document.getElementById("kt-config").textContent);
+
+KT.t = function (key, vars) {
+  let text = KT.messages[key] || key;
+  for (const [name, value] of Object.entries(vars || {})) text = text.replace("{" + name + "}", value);
+  return text;
+};
+
+KT.api = async function (method, path, body, extraHeaders) {
+  const headers = Object.assign({ "X-CSRF-Token": KT.csrf || "" }, extraHeaders || {});
+  const options = { method, headers, credentials: "same-origin" };
+  if (body instanceof FormData) options.body = body;
+  else if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  if (response.status === 401 && !path.endsWith("/session")) {
+    window.location.assign("/login");
+    throw new Error("not logged in");
+  }
+  const data = (response.headers.get("content-type") || "").includes("json") ? await response.json() : null;
+  if (!response.ok) {
+    let detail = data && data.detail;
+    if (Array.isArray(detail)) detail = detail.map((d) => (d.loc || []).slice(1).join(".") + ": " + d.msg).join("; ");
+    throw new Error(detail || KT.t("error.generic") + " (" + response.status + ")");
+  }
+  return data;
+};
+
+KT.pbxApi = (path) => "/api/v1/pbx/" + encodeURIComponent(KT.pbx) + path;
+
+KT.toast = function (message, isError) {
+  const box = document.getElementById("toast");
+  box.textContent = message;
+  box.className = isError ? "show error" : "show";
+  clearTimeout(KT._toastTimer);
+  KT._toastTimer = setTimeout(() => (box.className = ""), isError ? 6000 : 3000);
+};
+
+KT.localTime = function (iso, withDate) {
+  if (!iso) return "";
+  const options = { timeZone: KT.timezone, hour: "2-digit", minute: "2-digit" };
+  if (withDate) Object.assign(options, { day: "2-digit", month: "2-digit", year: "numeric" });
+  return new Intl.DateTimeFormat(KT.lang, options).format(new Date(iso));
+};
+
+KT.el = function (tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+};
+
+document.addEventListener("DOMContentLoaded", () => {
+  const logout = document.getElementById("logout");
+  if (logout)
+    logout.addEventListener("click", async () => {
+      try {
+        await KT.api("DELETE", "/api/v1/session");
+      } finally {
+        window.location.assign("/login");
+      }
+    });
+});

@@ -1,0 +1,430 @@
+"""The web API on a real uvicorn and a committed database of each backend:
+logins, roles per PBX, CSRF, sessions, the live event stream, the fax pages'
+API, and the languages. Every route of the OpenAPI document is tried by
+every kind of caller."""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from kalliope_tel.db import migrate
+from kalliope_tel.db.engine import make_engine, make_session_factory, transaction
+from kalliope_tel.fax.models import FaxJob
+from kalliope_tel.tenancy.services import get_pbx
+from kalliope_tel.users import services as users
+from kalliope_tel.users.models import Role
+from kalliope_tel.web.i18n import MESSAGES
+from kalliope_tel.web.models import AuditEntry
+from tests.conftest import drop_pg_database, kalliope, new_database_url
+from tests.web_node import RunningWeb
+from tests.web_support import (
+    ADMIN,
+    FAX_USER,
+    NOBODY,
+    OTHER_RECEPTION,
+    PASSWORD,
+    RECEPTION,
+    WebUser,
+    seed_received_fax,
+    seed_web_hotel,
+    write_pdf,
+)
+
+pytestmark = [pytest.mark.integration]
+
+# Routes that answer without a session, on purpose.
+PUBLIC = {("GET", "/api/health"), ("POST", "/api/v1/session")}
+# Routes outside a PBX (the caller's own session).
+SESSION_ROUTES = {("DELETE", "/api/v1/session"), ("GET", "/api/v1/me")}
+PARAMS = {"pbx": "default", "extension": "101", "alarm_id": "1", "fax_id": "in-1", "kind": "document"}
+
+
+@pytest.fixture(scope="module")
+def site(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningWeb, str, Path]]:
+    data_dir = tmp_path_factory.mktemp("web")
+    url, handle = new_database_url(db_backend, data_dir)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with transaction(make_session_factory(engine)) as session:
+        seed_web_hotel(session)
+        seed_received_fax(session, data_dir)
+    engine.dispose()
+    # Addresses from X-Forwarded-For: each test's failed logins count against an address of its own.
+    web = RunningWeb(url, data_dir, http_trust_forwarded=True)
+    yield web, url, data_dir
+    web.stop()
+    if handle:
+        drop_pg_database(str(handle))
+
+
+def routes(web: RunningWeb) -> list[tuple[str, str, set[str]]]:
+    """(method, path template, tags) of every route in the OpenAPI document."""
+    document = httpx.get(web.url + "/api/openapi.json").json()
+    return [
+        (method.upper(), path, set(op.get("tags", [])))
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
+    ]
+
+
+def fill(path: str, **params: str) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: {**PARAMS, **params}[m.group(1)], path)
+
+
+def call(client: httpx.Client, method: str, path: str, csrf: str = "") -> httpx.Response:
+    return client.request(
+        method, path, headers={"x-csrf-token": csrf} if csrf else {}, json={} if method != "GET" else None
+    )
+
+
+def login_status(web: RunningWeb, email: str, password: str, ip: str) -> httpx.Response:
+    with web.client() as client:
+        client.get("/login")
+        return client.post(
+            "/api/v1/session",
+            json={"email": email, "password": password},
+            headers={"x-csrf-token": client.cookies["kt_login_csrf"], "x-forwarded-for": ip},
+        )
+
+
+# ------------------------------------------------------------------ who may call what
+def test_every_route_refuses_anonymous_callers_and_other_pbxs(site: tuple[RunningWeb, str, Path]) -> None:
+    web, _, _ = site
+    table = routes(web)
+    assert len(table) >= 20
+    in_pbx = [(m, p) for m, p, _ in table if "{pbx}" in p]
+    outside = {(m, p) for m, p, _ in table if "{pbx}" not in p}
+    assert outside == PUBLIC | SESSION_ROUTES, "a route outside /api/v1/pbx/{pbx} must be added here on purpose"
+    anonymous = web.client()
+    other, other_csrf = web.login(OTHER_RECEPTION)
+    mine, mine_csrf = web.login(ADMIN)
+    for method, path in in_pbx:
+        assert call(anonymous, method, fill(path)).status_code == 401, (method, path)
+        # A receptionist of PBX 'other', with a valid session and token, asking for 'default'.
+        assert call(other, method, fill(path), other_csrf).status_code == 403, (method, path)
+        # The administrator of 'default', asking for 'other' (exists) and for a PBX that does not.
+        for foreign in ("other", "nope"):
+            assert call(mine, method, fill(path, pbx=foreign), mine_csrf).status_code == 403, (method, path, foreign)
+    for method, path in SESSION_ROUTES:
+        assert call(anonymous, method, path).status_code == 401
+
+
+def test_each_role_reaches_its_routes_only(site: tuple[RunningWeb, str, Path]) -> None:
+    web, _, _ = site
+    table = [(m, p, tags) for m, p, tags in routes(web) if "{pbx}" in p]
+    hotel = [(m, p) for m, p, tags in table if tags & {"hotel", "wake-up"}]
+    fax = [(m, p) for m, p, tags in table if "fax" in tags]
+    assert hotel and fax and len(hotel) + len(fax) == len(table)
+    reception, r_csrf = web.login(RECEPTION)
+    faxer, f_csrf = web.login(FAX_USER)
+    admin, a_csrf = web.login(ADMIN)
+    for method, path in fax:
+        assert call(reception, method, fill(path), r_csrf).status_code == 403, (method, path)
+    for method, path in hotel:
+        assert call(faxer, method, fill(path), f_csrf).status_code == 403, (method, path)
+    for method, path in hotel + fax:
+        if method == "GET" and not path.endswith("/events"):
+            status = call(admin, method, fill(path), a_csrf).status_code
+            assert status not in (401, 403), (method, path, status)
+    # The receptionist's reads work (the walk above only proves refusals).
+    assert len(reception.get("/api/v1/pbx/default/rooms").json()) == 6
+    # A user without any role cannot log in at all.
+    refused = login_status(web, NOBODY.email, PASSWORD, "10.0.0.9")
+    assert refused.status_code == 401 and "no role" in refused.json()["detail"]
+
+
+def test_changes_need_the_sessions_csrf_token(site: tuple[RunningWeb, str, Path]) -> None:
+    web, _, _ = site
+    client, csrf = web.login(RECEPTION)
+    path = "/api/v1/pbx/default/rooms/103/cleaning"
+    assert client.put(path, json={"clean": False}).status_code == 403
+    assert client.put(path, json={"clean": False}, headers={"x-csrf-token": "forged"}).status_code == 403
+    _other, other_csrf = web.login(RECEPTION)
+    assert other_csrf != csrf
+    assert client.put(path, json={"clean": False}, headers={"x-csrf-token": other_csrf}).status_code == 403
+    done = client.put(path, json={"clean": False}, headers={"x-csrf-token": csrf})
+    assert done.status_code == 200 and done.json()["clean"] is False
+    # Logging in needs the login page's token too (no login CSRF from another site).
+    with web.client() as bare:
+        no_cookie = bare.post("/api/v1/session", json={"email": RECEPTION.email, "password": PASSWORD})
+    assert no_cookie.status_code == 403
+
+
+def test_session_cookie_flags_and_security_headers(site: tuple[RunningWeb, str, Path]) -> None:
+    web, _, _ = site
+    with web.client() as client:
+        page = client.get("/login")
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY"
+        response = client.post(
+            "/api/v1/session",
+            json={"email": RECEPTION.email, "password": PASSWORD},
+            headers={"x-csrf-token": client.cookies["kt_login_csrf"]},
+        )
+        cookie = response.headers["set-cookie"]
+        assert "kt_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+        assert response.headers["cache-control"] == "no-store"
+        # The token is not stored as such: the database keeps its SHA-256 only.
+        token = client.cookies["kt_session"]
+    _, url, _ = site
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        stored = [row[0] for row in conn.exec_driver_sql("SELECT token_hash FROM web_session")]
+    engine.dispose()
+    assert token not in stored and len(stored) >= 1
+
+
+def test_sessions_end_at_logout_password_change_and_role_removal(site: tuple[RunningWeb, str, Path]) -> None:
+    web, url, _data_dir = site
+    user = WebUser("default", "sam", "sam@hotel.test", (Role.RECEPTIONIST,))
+    change(url, lambda s, p: _add(s, p, user))
+    one, csrf = web.login(user)
+    assert one.get("/api/v1/me").json()["roles"] == ["receptionist"]
+    assert one.delete("/api/v1/session", headers={"x-csrf-token": csrf}).status_code == 200
+    assert one.get("/api/v1/me").status_code == 401
+
+    two, _ = web.login(user)
+    change(url, lambda s, p: users.set_password(s, p, "sam", "another long password"))
+    assert two.get("/api/v1/pbx/default/rooms").status_code == 401
+    three, _ = web.login(user, "another long password")
+    change(url, lambda s, p: users.set_roles(s, p, "sam", {Role.FAX}))
+    assert three.get("/api/v1/pbx/default/rooms").status_code == 401
+
+
+def test_failed_logins_are_audited_and_throttled(site: tuple[RunningWeb, str, Path]) -> None:
+    web, url, _ = site
+    user = WebUser("default", "lena", "lena@hotel.test", (Role.RECEPTIONIST,))
+    change(url, lambda s, p: _add(s, p, user))
+    for _ in range(5):
+        assert login_status(web, user.email, "wrong password!", "10.1.1.1").status_code == 401
+    blocked = login_status(web, user.email, PASSWORD, "10.1.1.1")
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+    # The right password from another address: still refused, the login itself is throttled.
+    assert login_status(web, user.email, PASSWORD, "10.1.1.2").status_code == 429
+    # Another user from the throttled address: refused too (an address guessing many logins).
+    assert login_status(web, RECEPTION.email, PASSWORD, "10.1.1.1").status_code == 429
+    # Unknown addresses count as well, and say nothing about which part was wrong.
+    unknown = login_status(web, "ghost@hotel.test", "whatever", "10.1.1.3")
+    assert unknown.status_code == 401 and unknown.json()["detail"] == "wrong e-mail address or password"
+    rows = change(
+        url,
+        lambda s, p: s.execute(
+            select(AuditEntry.ip, AuditEntry.ok, AuditEntry.detail).where(
+                AuditEntry.action == "login", AuditEntry.ip.like("10.1.1.%")
+            )
+        ).all(),
+    )
+    assert sum(1 for ip, ok, detail in rows if ip == "10.1.1.1" and not ok and detail == "wrong password") == 5
+    assert ("10.1.1.3", False, "unknown address") in [tuple(r) for r in rows]
+
+
+def test_changes_through_the_api_are_audited_with_the_caller(site: tuple[RunningWeb, str, Path]) -> None:
+    web, url, _ = site
+    client, csrf = web.login(RECEPTION)
+    client.put("/api/v1/pbx/default/rooms/251/cleaning", json={"clean": False}, headers={"x-csrf-token": csrf})
+    client.put("/api/v1/pbx/default/rooms/999/cleaning", json={"clean": False}, headers={"x-csrf-token": csrf})
+    rows = change(
+        url,
+        lambda s, p: s.execute(
+            select(AuditEntry.action, AuditEntry.ok, AuditEntry.detail, AuditEntry.login).where(
+                AuditEntry.action.like("PUT /api/v1/pbx/default/rooms/%51/cleaning")
+                | AuditEntry.action.like("PUT /api/v1/pbx/default/rooms/999/cleaning")
+            )
+        ).all(),
+    )
+    assert ("PUT /api/v1/pbx/default/rooms/251/cleaning", True, "200", RECEPTION.email) in [tuple(r) for r in rows]
+    assert ("PUT /api/v1/pbx/default/rooms/999/cleaning", False, "404", RECEPTION.email) in [tuple(r) for r in rows]
+
+
+# ------------------------------------------------------------------ the panel's API
+def test_check_in_filters_and_refusals(site: tuple[RunningWeb, str, Path]) -> None:
+    web, _, _ = site
+    client, csrf = web.login(RECEPTION)
+    h = {"x-csrf-token": csrf}
+    api = "/api/v1/pbx/default"
+    body = {
+        "owner": "Giulia Bianchi",
+        "guests": ["Marco Bianchi"],
+        "notes": "late arrival",
+        "alarms": ["2031-03-01T07:30"],
+    }
+    room = client.post(f"{api}/rooms/201/checkin", json=body, headers=h)
+    assert room.status_code == 201, room.text
+    data = room.json()
+    assert data["occupied"] and data["stay"]["guests"] == ["Marco Bianchi"]
+    assert data["next_alarm"] == "2031-03-01T07:30:00+00:00"
+    assert client.post(f"{api}/rooms/201/checkin", json=body, headers=h).status_code == 409
+    assert client.post(f"{api}/rooms/999/checkin", json=body, headers=h).status_code == 404
+    empty = client.post(f"{api}/rooms/202/checkin", json={"owner": ""}, headers=h)
+    assert empty.status_code == 422
+    bad_time = client.post(f"{api}/rooms/151/checkin", json={"owner": "X", "alarms": ["tomorrow"]}, headers=h)
+    assert bad_time.status_code == 400 and "YYYY-MM-DD" in bad_time.json()["detail"]
+    assert not client.get(f"{api}/rooms/151").json()["occupied"], "a refused check-in leaves nothing behind"
+    # Filters: floor, building, free text over guests and notes.
+    assert {r["extension"] for r in client.get(f"{api}/rooms", params={"floor": "2"}).json()} == {"201", "251"}
+    assert {r["extension"] for r in client.get(f"{api}/rooms", params={"building": "Annex"}).json()} == {"151", "251"}
+    assert [r["extension"] for r in client.get(f"{api}/rooms", params={"text": "marco"}).json()] == ["201"]
+    assert [r["extension"] for r in client.get(f"{api}/rooms", params={"text": "LATE"}).json()] == ["201"]
+    alarms = client.get(f"{api}/rooms/201/alarms").json()
+    assert [a["state"] for a in alarms["active"]] == ["scheduled"]
+    changed = client.patch(f"{api}/rooms/201/stay", json={"notes": "VIP"}, headers=h).json()
+    assert changed["stay"]["notes"] == "VIP"
+    out = client.post(f"{api}/rooms/201/checkout", headers=h)
+    assert out.status_code == 200 and not out.json()["occupied"] and out.json()["next_alarm"] is None
+    assert client.post(f"{api}/rooms/201/checkout", headers=h).status_code == 409
+
+
+# ------------------------------------------------------------------ live updates
+class EventStream:
+    """An open /events stream read on a thread: (arrival time, event, data)."""
+
+    def __init__(self, client: httpx.Client, path: str) -> None:
+        self.events: queue.Queue[tuple[float, str, Any]] = queue.Queue()
+        self._client = client
+        self._thread = threading.Thread(target=self._read, args=(path,), daemon=True)
+        self._thread.start()
+        first = self.next(10)
+        assert first[1] == "ready"
+
+    def _read(self, path: str) -> None:
+        try:
+            with self._client.stream("GET", path, timeout=httpx.Timeout(60, read=None)) as response:
+                event = ""
+                for line in response.iter_lines():
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        self.events.put((time.monotonic(), event, json.loads(line[5:].strip())))
+        except (httpx.HTTPError, RuntimeError):
+            pass
+
+    def next(self, timeout: float) -> tuple[float, str, Any]:
+        return self.events.get(timeout=timeout)
+
+    def rooms_until(self, check: Any, timeout: float) -> tuple[float, list[dict[str, Any]]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            at, event, data = self.next(max(0.01, deadline - time.monotonic()))
+            if event == "rooms" and check(data):
+                return at, data
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def test_a_change_from_another_process_reaches_open_streams_within_a_second(
+    site: tuple[RunningWeb, str, Path],
+) -> None:
+    web, url, _ = site
+    reception, _ = web.login(RECEPTION)
+    other, _ = web.login(OTHER_RECEPTION)
+    mine = EventStream(reception, "/api/v1/pbx/default/events")
+    theirs = EventStream(other, "/api/v1/pbx/other/events")
+    try:
+        for clean in (False, True):
+            result = kalliope(
+                "hotel", "clean", "102", "--clean" if clean else "--dirty", env={"KALLIOPE_DATABASE_URL": url}
+            )
+            committed = time.monotonic()
+            assert result.returncode == 0, result.stderr
+            at, rooms = mine.rooms_until(
+                lambda d, c=clean: any(r["extension"] == "102" and r["clean"] is c for r in d), 5
+            )
+            # The CLI's process exits after its commit: the arrival is at most this late.
+            assert at - committed < 1.0
+            assert [r["extension"] for r in rooms] == ["102"]
+        with pytest.raises(queue.Empty):
+            theirs.rooms_until(lambda d: True, 0.5)  # PBX 'other' saw nothing of 'default'
+    finally:
+        mine.close()
+        theirs.close()
+
+
+# ------------------------------------------------------------------ fax
+def test_fax_user_sends_a_pdf_and_downloads_a_received_fax(site: tuple[RunningWeb, str, Path], tmp_path: Path) -> None:
+    web, url, _ = site
+    client, csrf = web.login(FAX_USER)
+    api = "/api/v1/pbx/default/fax"
+    assert client.get(f"{api}/instances").json() == [{"name": "office", "may_send": True, "may_receive": True}]
+    pdf = write_pdf(tmp_path / "letter.pdf", pages=2)
+    before = change(url, lambda s, p: s.scalar(select(func.count()).select_from(FaxJob)))
+    with pdf.open("rb") as f:
+        sent = client.post(
+            f"{api}/send",
+            data={"instance": "office", "number": "601"},
+            files={"documents": ("letter.pdf", f, "application/pdf")},
+            headers={"x-csrf-token": csrf},
+        )
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["pages"] == 2
+    assert change(url, lambda s, p: s.scalar(select(func.count()).select_from(FaxJob))) == before + 1
+    register = client.get(f"{api}/register").json()
+    assert {"out", "in"} <= {e["direction"] for e in register}
+    received = next(e for e in register if e["direction"] == "in")
+    document = client.get(f"{api}/register/{received['id']}/files/document")
+    assert document.status_code == 200 and document.content.startswith(b"%PDF")
+    assert "attachment" in document.headers["content-disposition"]
+    # Refusals: a number no class allows, a broken PDF, nothing at all; the job table unchanged.
+    with pdf.open("rb") as f:
+        bad_number = client.post(
+            f"{api}/send", data={"instance": "office", "number": "0039123"},
+            files={"documents": ("letter.pdf", f, "application/pdf")}, headers={"x-csrf-token": csrf},
+        )  # fmt: skip
+    assert bad_number.status_code == 400
+    broken = client.post(
+        f"{api}/send", data={"instance": "office", "number": "601"},
+        files={"documents": ("broken.pdf", b"%PDF-1.4 not really", "application/pdf")}, headers={"x-csrf-token": csrf},
+    )  # fmt: skip
+    assert broken.status_code == 400 and "broken.pdf" in broken.json()["detail"]
+    assert change(url, lambda s, p: s.scalar(select(func.count()).select_from(FaxJob))) == before + 1
+    # A receptionist gets 403 on the fax API.
+    reception, _ = web.login(RECEPTION)
+    assert reception.get(f"{api}/register").status_code == 403
+    assert reception.get(f"{api}/register/{received['id']}/files/document").status_code == 403
+
+
+# ------------------------------------------------------------------ languages
+def test_language_from_the_browser_and_switchable(site: tuple[RunningWeb, str, Path]) -> None:
+    web, _, _ = site
+    assert set(MESSAGES["en"]) == set(MESSAGES["it"])
+    with web.client() as client:
+        italian = client.get("/login", headers={"accept-language": "it-IT,it;q=0.9,en;q=0.8"})
+        assert 'lang="it"' in italian.text and MESSAGES["it"]["login.submit"] in italian.text
+        english = client.get("/login", headers={"accept-language": "de-DE,de;q=0.9,en;q=0.5"})
+        assert 'lang="en"' in english.text
+        switched = client.get("/login?lang=it", headers={"accept-language": "en"})
+        assert 'lang="it"' in switched.text
+        assert client.get("/login", headers={"accept-language": "en"}).text.count('lang="it"') >= 1
+
+
+def test_health_for_load_balancers(site: tuple[RunningWeb, str, Path]) -> None:
+    web, _, _ = site
+    response = httpx.get(web.url + "/api/health")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+# ------------------------------------------------------------------ helpers
+def change(url: str, work: Any) -> Any:
+    engine = make_engine(url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            return work(session, get_pbx(session))
+    finally:
+        engine.dispose()
+
+
+def _add(session: Any, pbx: Any, user: WebUser) -> None:
+    users.add_user(session, pbx, user.name, user.email)
+    users.set_password(session, pbx, user.name, PASSWORD)
+    users.set_roles(session, pbx, user.name, set(user.roles))

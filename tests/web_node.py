@@ -1,0 +1,63 @@
+"""A web node for tests: the production app, change feed and uvicorn, in a
+thread of the test process, on a free loopback port; and logged-in clients."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import httpx
+
+from kalliope_tel.config import Settings
+from kalliope_tel.container import Container
+from kalliope_tel.web.feature import build_node, listen_socket
+from kalliope_tel.web.server import run_http
+from tests.web_support import PASSWORD, WebUser
+
+
+class RunningWeb:
+    def __init__(self, database_url: str, data_dir: Path, **settings: object) -> None:
+        self.container = Container(Settings(database_url=database_url, data_dir=data_dir, **settings))  # type: ignore[arg-type]
+        self.node = build_node(self.container, "test-web")
+        sock = listen_socket("127.0.0.1:0")
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(sock,), daemon=True)
+        self._thread.start()
+        assert self._ready.wait(10)
+
+    def _run(self, sock: object) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def main() -> None:
+            self._tasks = [
+                asyncio.create_task(run_http(self.node.app, sock)),  # type: ignore[arg-type]
+                asyncio.create_task(self.node.feed.run()),
+            ]
+            self._ready.set()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+        self._loop.run_until_complete(main())
+
+    def stop(self) -> None:
+        for task in self._tasks:
+            self._loop.call_soon_threadsafe(task.cancel)
+        self._thread.join(15)
+        self.container.close()
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=20)
+
+    def login(self, user: WebUser, password: str = PASSWORD) -> tuple[httpx.Client, str]:
+        """A client logged in as ``user``, and its CSRF token."""
+        client = self.client()
+        client.get("/login")
+        response = client.post(
+            "/api/v1/session",
+            json={"email": user.email, "password": password},
+            headers={"x-csrf-token": client.cookies["kt_login_csrf"]},
+        )
+        assert response.status_code == 200, response.text
+        return client, str(response.json()["csrf_token"])
