@@ -78,3 +78,13 @@ def test_bench_billing_rates_and_matches_sql() -> None:
     assert figures["calls"] == 20000 and figures["rules"] == 500 and figures["unpriced"] == 0
     assert figures["identical_to_sql"] is True  # the same costs as the SQL rating
     assert figures["calls_per_second"] > 0 and figures["sql_calls_per_second"] > 0
+
+
+def test_bench_web_reports_commit_to_panel_latency_for_every_panel() -> None:
+    result = kalliope("bench", "web", "--panels", "20", "--rate", "5", "--seconds", "2", "--json", timeout=180)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)  # only JSON on standard output
+    assert data["panels"] == 20 and data["changes"] == 10
+    assert data["delivered"] == 200 and data["missing"] == 0, data
+    assert 0 < data["p50_ms"] <= data["p99_ms"] <= data["max_ms"] < 1000
+    assert data["node_cpu_percent"] > 0

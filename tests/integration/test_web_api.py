@@ -428,3 +428,36 @@ def _add(session: Any, pbx: Any, user: WebUser) -> None:
     users.add_user(session, pbx, user.name, user.email)
     users.set_password(session, pbx, user.name, PASSWORD)
     users.set_roles(session, pbx, user.name, set(user.roles))
+
+
+def test_a_change_on_one_node_reaches_the_panels_of_another_through_notify(
+    site: tuple[RunningWeb, str, Path],
+) -> None:
+    """Two nodes on one PostgreSQL: a receptionist on node A marks a room; a
+    panel open on node B gets it pushed (LISTEN/NOTIFY; B polls only every 5 s,
+    so an arrival within a second is the notification's doing)."""
+    web, url, data_dir = site
+    if not url.startswith("postgresql"):
+        pytest.skip("several nodes share PostgreSQL; SQLite is one node's store")
+    other = RunningWeb(url, data_dir)
+    try:
+        assert other.node.feed.poll == 5.0 and other.node.feed.listen_url
+        writer, csrf = web.login(RECEPTION)
+        reader, _ = other.login(RECEPTION)
+        stream = EventStream(reader, "/api/v1/pbx/default/events")
+        try:
+            time.sleep(0.5)  # B's LISTEN is up (it listens from its start; this is margin)
+            for clean in (False, True, False):
+                sent = time.monotonic()
+                done = writer.put(
+                    "/api/v1/pbx/default/rooms/201/cleaning", json={"clean": clean}, headers={"x-csrf-token": csrf}
+                )
+                assert done.status_code == 200
+                at, _ = stream.rooms_until(
+                    lambda d, c=clean: any(r["extension"] == "201" and r["clean"] is c for r in d), 5
+                )
+                assert at - sent < 1.0
+        finally:
+            stream.close()
+    finally:
+        other.stop()

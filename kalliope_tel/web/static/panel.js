@@ -80,7 +80,7 @@ function roomCard(room) {
       stay ? KT.el("span", { class: "guests" }, [stay.owner, ...stay.guests].join(", ")) : null,
       stay && stay.notes ? KT.el("span", { class: "notes" }, stay.notes) : null,
       room.next_alarm
-        ? KT.el("span", { class: "alarm" }, "⏰ " + KT.t("panel.next_alarm") + " " + KT.localTime(room.next_alarm))
+        ? KT.el("span", { class: "alarm" }, KT.t("panel.next_alarm") + ": " + KT.localTime(room.next_alarm, true))
         : null,
       room.cost ? KT.el("span", { class: "cost" }, KT.t("panel.cost") + ": " + costText(room.cost)) : null,
     ),
@@ -100,7 +100,9 @@ function render() {
     if (!groups.has(key)) groups.set(key, { building: room.building, floor: room.floor, rooms: [] });
     groups.get(key).rooms.push(room);
   }
-  const sections = [...groups.values()].map((g) =>
+  const order = (a, b) =>
+    a.building.localeCompare(b.building) || a.floor.localeCompare(b.floor, undefined, { numeric: true });
+  const sections = [...groups.values()].sort(order).map((g) =>
     KT.el(
       "section",
       { class: "floor", "data-building": g.building, "data-floor": g.floor },

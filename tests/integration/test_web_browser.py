@@ -1,0 +1,255 @@
+"""The pages in Debian's Chromium against a real 'serve' and the lab Asterisk:
+the receptionist panel (check-in, filters, a phone's cleaning code arriving
+live, the unanswered-alarm alerts on two panels) and the fax pages.
+Screenshots of each page are kept as test artifacts."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalliope_tel.asterisk.ari.client import AriClient
+from kalliope_tel.config import Settings
+from kalliope_tel.container import Container
+from kalliope_tel.db import migrate
+from kalliope_tel.db.base import utcnow
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.hotel import stays
+from kalliope_tel.lab.dial import lab_dial
+from kalliope_tel.lab.instance import LabInstance, LabState
+from kalliope_tel.tenancy.services import get_pbx
+from kalliope_tel.wakeup import services as wakeup
+from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
+from tests.conftest import drop_pg_database, kalliope, new_database_url
+from tests.helpers import ServeNode, apply_lab_config, serve_env
+from tests.web_support import (
+    ADMIN,
+    FAX_USER,
+    PASSWORD,
+    RECEPTION,
+    WebUser,
+    seed_received_fax,
+    seed_web_hotel,
+    write_pdf,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.asterisk]
+NO_ANSWER_ROOM = "251"
+
+
+@dataclass
+class Site:
+    url: str  # the web's base URL
+    database_url: str
+    container: Container
+    lab: LabInstance
+    state: LabState
+    node: ServeNode
+
+    def change(self, work: Any) -> Any:
+        with transaction(self.container.sessions) as session:
+            return work(session, get_pbx(session))
+
+    def dial(self, caller: str, number: str) -> Any:
+        client = AriClient(
+            self.state.ari_url, self.state.ari_username, self.state.ari_password,
+            apps=[f"kt-dial-{uuid.uuid4().hex[:6]}"],
+        )  # fmt: skip
+        return off_the_loop(lambda: lab_dial(client, caller, number, max_duration=8))
+
+
+def off_the_loop(make: Any) -> Any:
+    """Run a coroutine to its end on a thread of its own: Playwright's sync
+    API keeps an event loop running on this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
+def _http_port(node: ServeNode, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in node.output().splitlines():
+            if '"web.listening"' in line:
+                return int(json.loads(line)["port"])
+        assert node.poll() is None, node.output()[-3000:]
+        time.sleep(0.2)
+    raise AssertionError("serve never said where the web listens:\n" + node.output()[-3000:])
+
+
+@pytest.fixture(scope="module")
+def site(
+    db_backend: str, lab: LabInstance, lab_state: LabState, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
+    data_dir = tmp_path_factory.mktemp("web-site")
+    url, handle = new_database_url(db_backend, data_dir)
+    container = Container(Settings(database_url=url, data_dir=data_dir))
+    migrate.upgrade(container.engine)
+    with transaction(container.sessions) as session:
+        seed_web_hotel(session, trunk_context="kt-lab-trunk", accounts=1)
+        seed_received_fax(session, data_dir, pages=2)
+        wakeup.update_settings(
+            session, get_pbx(session), name="Wake-up", number="900", message="beep",
+            attempts=1, ring_timeout=5, interval=1,
+        )  # fmt: skip
+    off_the_loop(lambda: apply_lab_config(container, lab))
+    lab.cli(f"database put ktlab/phone {NO_ANSWER_ROOM} phone-noanswer")
+    node = ServeNode(
+        serve_env(lab_state, url, KALLIOPE_DATA_DIR=str(data_dir), KALLIOPE_SCHEDULER_INTERVAL_SECONDS="0.2",
+                  KALLIOPE_NODE_NAME=f"web-{db_backend}")
+    )  # fmt: skip
+    try:
+        site = Site(f"http://127.0.0.1:{_http_port(node)}", url, container, lab, lab_state, node)
+        yield site
+    finally:
+        node.finish(30)
+        lab.cli(f"database del ktlab/phone {NO_ANSWER_ROOM}")
+        container.close()
+        if handle:
+            drop_pg_database(str(handle))
+
+
+def log_in(chromium: Any, site: Site, user: WebUser, *, lang: str = "en") -> Any:
+    context = chromium.new_context(locale=lang, viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(site.url + "/")
+    page.wait_for_url(re.compile(r"/login$"))
+    page.get_by_label(re.compile("E-mail|Indirizzo")).fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.locator("#login-form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/pbx/default/(panel|fax)$"))
+    return page
+
+
+def live(page: Any) -> None:
+    page.wait_for_selector("#live[data-state=live]", timeout=10000)
+    page.wait_for_selector("[data-room='101']")
+
+
+def room(page: Any, extension: str) -> Any:
+    return page.locator(f"#matrix [data-room='{extension}']")
+
+
+def test_receptionist_sees_the_hotel_filters_and_checks_a_room_in(browser: Any, site: Site) -> None:  # noqa: F811
+    page = log_in(browser, site, RECEPTION)
+    live(page)
+    assert page.locator("#matrix [data-room]").count() == 6
+    groups = page.locator("#matrix section.floor")
+    assert [(g.get_attribute("data-building"), g.get_attribute("data-floor")) for g in groups.all()] == [
+        ("Annex", "1"), ("Annex", "2"), ("Main", "1"), ("Main", "2"),
+    ]  # fmt: skip
+    screenshot(page, "panel-rooms")
+    page.select_option("#f-floor", "2")
+    assert sorted(r.get_attribute("data-room") for r in page.locator("#matrix [data-room]").all()) == ["201", "251"]
+    page.select_option("#f-floor", "")
+
+    # Check room 101 in, with an alarm, from its dialog.
+    assert room(page, "101").get_attribute("data-occupied") == "false"
+    room(page, "101").locator(".room-open").click()
+    form = page.locator("#checkin-form")
+    form.get_by_label("Guest (owner)").fill("Mario Rossi")
+    form.get_by_label("Other guests (one per line)").fill("Lucia Rossi")
+    form.get_by_label("Notes", exact=True).fill("allergic to feathers")
+    form.get_by_label("New alarm at").fill("2031-06-01T07:15")
+    screenshot(page, "room-checkin")
+    page.locator("#checkin-form button[type=submit]").click()
+    page.wait_for_selector("#stay-form:not([hidden])")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#matrix [data-room='101'][data-occupied='true']")
+    card = room(page, "101")
+    assert "occupied" in (card.get_attribute("class") or "")
+    assert "Mario Rossi, Lucia Rossi" in card.inner_text()
+    red = card.evaluate("e => getComputedStyle(e).borderTopColor")
+    green = room(page, "102").evaluate("e => getComputedStyle(e).borderTopColor")
+    assert red == "rgb(164, 22, 26)" and green == "rgb(27, 110, 52)"
+    # Filter by a guest's name (any guest, any case).
+    page.get_by_label("Guest or notes").fill("lucia")
+    assert [r.get_attribute("data-room") for r in page.locator("#matrix [data-room]").all()] == ["101"]
+    screenshot(page, "panel-filtered")
+    # The store agrees with the page.
+    stay = site.change(lambda s, p: stays.current_stay(s, p, "101"))
+    assert (stay.owner, list(stay.guests), stay.notes) == ("Mario Rossi", ["Lucia Rossi"], "allergic to feathers")
+    alarms = site.change(lambda s, p: wakeup.list_active(s, p, "101"))
+    assert [a.due_at for a in alarms] == ["2031-06-01T07:15:00+00:00"]
+    page.context.close()
+
+
+def test_a_phones_cleaning_code_reaches_the_open_panel_and_the_button_answers(browser: Any, site: Site) -> None:  # noqa: F811
+    page = log_in(browser, site, RECEPTION)
+    live(page)
+    assert room(page, "102").get_attribute("data-clean") == "true"
+    report = site.dial("102", "*331")
+    dialled = time.monotonic()
+    page.wait_for_selector("#matrix [data-room='102'][data-clean='false']", timeout=5000)
+    arrived = time.monotonic() - dialled
+    assert arrived < 1.0, f"the panel showed 102 dirty {arrived:.2f} s after the call ended ({report})"
+    screenshot(page, "panel-dirty-from-phone")
+    room(page, "102").locator("button.cleaning").click()
+    page.wait_for_selector("#matrix [data-room='102'][data-clean='true']", timeout=5000)
+    shown = kalliope("hotel", "rooms", "show", "102", "--json", env={"KALLIOPE_DATABASE_URL": site.database_url})
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["clean"] is True
+    page.context.close()
+
+
+def test_an_unanswered_alarm_alerts_every_panel_and_acknowledge_clears_them(browser: Any, site: Site) -> None:  # noqa: F811
+    first = log_in(browser, site, RECEPTION)
+    second = log_in(browser, site, ADMIN, lang="it")
+    for page in (first, second):
+        live(page)
+    site.change(
+        lambda s, p: stays.check_in(s, p, NO_ANSWER_ROOM, "Paolo Verdi", alarms=[utcnow() + timedelta(seconds=2)])
+    )
+    for page in (first, second):
+        page.wait_for_selector(f"#alerts li[data-room='{NO_ANSWER_ROOM}']", timeout=40000)
+    assert "Sveglie senza risposta" in second.inner_text("#alerts-title")
+    screenshot(first, "panel-alert")
+    screenshot(second, "panel-alert-it")
+    first.locator(f"#alerts li[data-room='{NO_ANSWER_ROOM}'] button").click()
+    started = time.monotonic()
+    second.wait_for_selector(f"#alerts li[data-room='{NO_ANSWER_ROOM}']", state="detached", timeout=5000)
+    assert time.monotonic() - started < 1.0
+    assert first.locator("#alerts li").count() == 0
+    assert not site.change(lambda s, p: wakeup.alerts(s, p))
+    for page in (first, second):
+        page.context.close()
+
+
+def test_fax_user_sends_a_pdf_and_downloads_a_received_fax(browser: Any, site: Site, tmp_path: Path) -> None:  # noqa: F811
+    page = log_in(browser, site, FAX_USER)
+    assert page.url.endswith("/pbx/default/fax")
+    page.wait_for_selector("#register tbody tr[data-fax^='in-']")
+    pdf = write_pdf(tmp_path / "offer.pdf", pages=2)
+    page.select_option("#fx-instance", "office")
+    page.get_by_label("Number").fill("601")
+    page.set_input_files("#fx-documents", str(pdf))
+    # Sent tomorrow: the page's time field, and no real-time call during the suite.
+    tomorrow = (utcnow() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    page.get_by_label("Send at (optional)").fill(tomorrow)
+    page.locator("#send-form button[type=submit]").click()
+    page.wait_for_selector("#register tbody tr[data-fax^='out-']", timeout=60000)
+    out = page.locator("#register tbody tr[data-fax^='out-']").first
+    assert out.get_attribute("data-state") == "queued" and "601" in out.inner_text()
+    screenshot(page, "fax-register")
+    with page.expect_download() as download:
+        page.locator("#register tbody tr[data-fax^='in-'] a[data-kind=document]").first.click()
+    saved = tmp_path / "received.pdf"
+    download.value.save_as(saved)
+    assert saved.read_bytes().startswith(b"%PDF") and saved.stat().st_size > 1000
+    page.context.close()
+    # A receptionist's session gets 403 on the fax API and on the fax page.
+    reception = log_in(browser, site, RECEPTION)
+    assert reception.request.get(site.url + "/api/v1/pbx/default/fax/register").status == 403
+    assert reception.request.get(site.url + "/pbx/default/fax").status == 403
+    screenshot(reception, "panel-receptionist")
+    reception.context.close()
