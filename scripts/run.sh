@@ -12,7 +12,7 @@ if [[ -z "${KALLIOPE_ARI_URL:-}" ]]; then
 fi
 "$KT" db upgrade
 "$KT" doctor || true
-cat >&2 <<'NEXT'
+cat >&2 <<NEXT
 
 Next, in another terminal (from this directory):
   .venv/bin/kalliope-tel lab dial --from 101 600     # a lab phone calls the playback test
@@ -20,5 +20,8 @@ Next, in another terminal (from this directory):
   .venv/bin/kalliope-tel doctor                      # every part reachable?
   .venv/bin/kalliope-tel config show                 # effective settings, secrets masked
   .venv/bin/kalliope-tel lab down                    # stop the lab Asterisk
+Web panels on http://${KALLIOPE_HTTP_BIND:-127.0.0.1:8080}/ once a user has a password and a role:
+  .venv/bin/kalliope-tel users add admin --email you@example.com
+  .venv/bin/kalliope-tel users passwd admin && .venv/bin/kalliope-tel users roles admin admin
 NEXT
 exec "$KT" serve
