@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -23,12 +24,14 @@ from kalliope_tel.hotel.models import ClassKind, CleaningSource
 from kalliope_tel.hotel.services import RoomFilter, get_room
 from kalliope_tel.localtime import parse_local_time
 from kalliope_tel.users.models import Role
-from kalliope_tel.web import deps
+from kalliope_tel.web import access, deps
 from kalliope_tel.web.app import page, require_page
 
 API = "/api/v1/pbx/{pbx}"
 # An event stream says something at least this often (proxies close idle ones).
 KEEPALIVE_SECONDS = 15
+# How often an open stream checks that its session still holds.
+REVALIDATE_SECONDS = 30.0
 
 
 class CheckIn(BaseModel):
@@ -136,10 +139,24 @@ def router(container: Container) -> APIRouter:
         return EventSourceResponse(_stream(request, sub, caller), ping=KEEPALIVE_SECONDS)
 
     async def _stream(request: Request, sub: Any, caller: deps.Caller) -> AsyncIterator[dict[str, str]]:
+        token = request.cookies.get(deps.SESSION_COOKIE, "")
+        checked = time.monotonic()
         try:
             yield {"event": "ready", "data": "{}"}
             while True:
-                batch = await sub.queue.get()
+                try:
+                    batch = await asyncio.wait_for(sub.queue.get(), REVALIDATE_SECONDS)
+                except TimeoutError:
+                    batch = None
+                if time.monotonic() - checked >= REVALIDATE_SECONDS:
+                    # An open stream must not outlive its session: logged out,
+                    # password changed, role taken away, or expired.
+                    if not await asyncio.to_thread(_still_allowed, caller, token):
+                        yield {"event": "logout", "data": "{}"}
+                        return
+                    checked = time.monotonic()
+                if batch is None:
+                    continue
                 if sub.overflowed:
                     sub.overflowed = False
                     while not sub.queue.empty():
@@ -150,6 +167,11 @@ def router(container: Container) -> APIRouter:
                 yield {"event": "rooms", "data": data}
         finally:
             sub.close()
+
+    def _still_allowed(caller: deps.Caller, token: str) -> bool:
+        with deps.unit_of_work(caller.request) as session:
+            principal = access.resolve(session, token)
+        return principal is not None and principal.pbx_id == caller.pbx_id and principal.may(Role.RECEPTIONIST)
 
     def _render(caller: deps.Caller, room_ids: frozenset[int]) -> str:
         with deps.unit_of_work(caller.request) as session:

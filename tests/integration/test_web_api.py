@@ -461,3 +461,23 @@ def test_a_change_on_one_node_reaches_the_panels_of_another_through_notify(
             stream.close()
     finally:
         other.stop()
+
+
+def test_an_open_stream_ends_when_its_session_does(site: tuple[RunningWeb, str, Path], monkeypatch: Any) -> None:
+    from kalliope_tel.hotel import web as hotel_web
+
+    web, url, _ = site
+    monkeypatch.setattr(hotel_web, "REVALIDATE_SECONDS", 0.3)
+    user = WebUser("default", "vera", "vera@hotel.test", (Role.RECEPTIONIST,))
+    change(url, lambda s, p: _add(s, p, user))
+    client, _ = web.login(user)
+    stream = EventStream(client, "/api/v1/pbx/default/events")
+    try:
+        change(url, lambda s, p: users.set_roles(s, p, "vera", {Role.FAX}))
+        deadline = time.monotonic() + 5
+        events = []
+        while time.monotonic() < deadline and "logout" not in events:
+            events.append(stream.next(max(0.01, deadline - time.monotonic()))[1])
+        assert "logout" in events
+    finally:
+        stream.close()

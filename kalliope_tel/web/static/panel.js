@@ -170,6 +170,10 @@ function connect() {
     loadAll().catch((exc) => KT.toast(exc.message, true)); // what changed while not connected
   });
   source.addEventListener("rooms", (event) => update(JSON.parse(event.data)));
+  source.addEventListener("logout", () => {
+    source.close();
+    window.location.assign("/login");
+  });
   source.addEventListener("resync", () => loadAll().catch((exc) => KT.toast(exc.message, true)));
   source.onerror = () => {
     live.dataset.state = "connecting";
