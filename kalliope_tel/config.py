@@ -138,6 +138,14 @@ class Settings(BaseSettings):
     # How often serve looks for fax jobs and deliveries that are due (seconds).
     fax_tick_seconds: float = Field(default=2.0, gt=0)
 
+    # LAM meeting rooms on a Jitsi Meet site: its base URL, the app id and
+    # secret of its token authentication (a secret: environment or a private
+    # file), and how long before the start and after the end links work.
+    lam_jitsi_url: str = ""
+    lam_jitsi_app_id: str = "kalliope-tel"
+    lam_jitsi_secret: SecretStr = SecretStr("")
+    lam_link_margin_minutes: int = Field(default=10, ge=0, le=240)
+
     # Web panels and REST API (served by 'serve'): host:port; port 0 picks a
     # free one (tests). Put TLS in front (a reverse proxy) beyond loopback.
     http_bind: str = "127.0.0.1:8080"

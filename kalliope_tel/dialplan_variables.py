@@ -42,3 +42,9 @@ FAX_MAXRATE = "KALLIOPE_FAX_MAXRATE"
 FAX_MODEMS = "KALLIOPE_FAX_MODEMS"
 FAX_STARTED = "KALLIOPE_FAX_STARTED"
 FAX_REACHED = "KALLIOPE_FAX_REACHED"  # the number the caller dialled
+
+# LAM dial-in: the answer of lam-dial-in ("join", "wrong-pin", "closed"), the
+# conference (the meeting's instance id) and the ConfBridge user profile.
+LAM_RESULT = "KALLIOPE_LAM_RESULT"
+LAM_CONFERENCE = "KALLIOPE_LAM_CONFERENCE"
+LAM_PROFILE = "KALLIOPE_LAM_PROFILE"

@@ -5,6 +5,7 @@ from kalliope_tel.changes import models as change_models
 from kalliope_tel.db.base import Base
 from kalliope_tel.fax import models as fax_models
 from kalliope_tel.hotel import models as hotel_models
+from kalliope_tel.lam import models as lam_models
 from kalliope_tel.mail2fax import models as mail2fax_models
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users import models as user_models
@@ -18,6 +19,7 @@ __all__ = [
     "change_models",
     "fax_models",
     "hotel_models",
+    "lam_models",
     "mail2fax_models",
     "user_models",
     "wakeup_models",

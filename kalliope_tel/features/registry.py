@@ -16,6 +16,7 @@ ALL_FEATURES: dict[str, str] = {
     "fax": "kalliope_tel.fax.feature",
     "mail2fax": "kalliope_tel.mail2fax.feature",
     "billing": "kalliope_tel.billing.feature",
+    "lam": "kalliope_tel.lam.feature",
     "web": "kalliope_tel.web.feature",
 }
 

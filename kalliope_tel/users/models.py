@@ -28,6 +28,7 @@ class Role(enum.StrEnum):
     ADMIN = "admin"  # everything of the PBX: hotel, alarms, every fax
     RECEPTIONIST = "receptionist"  # the receptionist panel: rooms, stays, cleaning, alarms
     FAX = "fax"  # the fax register of their own instances and the send-fax page
+    LAM = "lam"  # LAM manager: every meeting room of the PBX (owners manage their own rooms)
 
 
 class User(PbxOwned, Base):

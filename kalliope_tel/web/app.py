@@ -88,6 +88,7 @@ def page(request: Request, template: str, principal: access.Principal | None, **
             "principal": principal,
             "may_panel": bool(principal and principal.may(Role.RECEPTIONIST)),
             "may_fax": bool(principal and principal.may(Role.FAX)),
+            "lam_enabled": any(f.name == "lam" for f in deps.container_of(request).features),
             "config": config,
             **extra,
         },

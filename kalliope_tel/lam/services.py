@@ -1,0 +1,417 @@
+"""LAM rooms, owners and meetings. Callers own the transaction.
+
+Who may do what: administrators and LAM managers (role ``lam``) see and
+manage every room of their PBX and create rooms up to the licence count;
+a room's owners manage its meetings. Every check is here, so the CLI (acting
+as the administrator) and the web (acting as the logged-in user) share it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kalliope_tel.asterisk import confgate
+from kalliope_tel.db.base import utcnow
+from kalliope_tel.lam.exceptions import InvalidValue, NotAllowed, NotFound, Overlap
+from kalliope_tel.lam.links import new_instance_id, new_pin
+from kalliope_tel.lam.models import Attendee, LamRoom, LamRoomOwner, LamSettings, Meeting, MeetingState
+from kalliope_tel.mail.addresses import check_address
+from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.tenancy.services import per_pbx_row
+from kalliope_tel.users.models import Role, User
+
+MAX_MEETING = timedelta(hours=24)
+
+
+# ------------------------------------------------------------------ settings
+def get_settings(session: Session, pbx: Pbx) -> LamSettings:
+    return per_pbx_row(session, LamSettings, pbx)
+
+
+def update_settings(
+    session: Session, pbx: Pbx, *, licences: int | None = None, dial_in: str | None = None
+) -> LamSettings:
+    settings = get_settings(session, pbx)
+    if licences is not None:
+        if not 0 <= licences <= 10_000:
+            raise InvalidValue("licences: 0 to 10000")
+        used = session.scalar(select(func.count()).select_from(LamRoom).where(LamRoom.pbx_id == pbx.id)) or 0
+        if licences < used:
+            raise InvalidValue(f"the PBX has {used} rooms: remove rooms before lowering the licences to {licences}")
+        settings.licences = licences
+    if dial_in is not None:
+        try:
+            settings.dial_in_number = confgate.extension(dial_in) if dial_in else ""
+        except confgate.UnsafeValue as exc:
+            raise InvalidValue(str(exc)) from None
+    session.flush()
+    return settings
+
+
+# ------------------------------------------------------------------ who
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: the administrator on the CLI (``user`` None), or a user."""
+
+    user: User | None
+    roles: frozenset[Role] = frozenset()
+
+    @property
+    def manager(self) -> bool:
+        return self.user is None or bool({Role.ADMIN, Role.LAM} & self.roles)
+
+
+ADMIN = Actor(None)
+
+
+def may_manage(room: LamRoom, actor: Actor) -> bool:
+    return actor.manager or any(o.user_id == actor.user.id for o in room.owners if actor.user is not None)
+
+
+# ------------------------------------------------------------------ rooms
+def _name(value: str, what: str, limit: int) -> str:
+    value = value.strip()
+    if not value or len(value) > limit or any(ord(c) < 32 for c in value):
+        raise InvalidValue(f"{what}: 1 to {limit} printable characters")
+    return value
+
+
+def create_room(session: Session, pbx: Pbx, name: str, actor: Actor = ADMIN) -> LamRoom:
+    if not actor.manager:
+        raise NotAllowed("only administrators and LAM managers create rooms")
+    name = _name(name, "room name", 80)
+    licences = get_settings(session, pbx).licences
+    used = session.scalar(select(func.count()).select_from(LamRoom).where(LamRoom.pbx_id == pbx.id)) or 0
+    if used >= licences:
+        raise InvalidValue(f"all {licences} LAM room licence(s) of this PBX are in use")
+    if session.scalar(select(LamRoom.id).where(LamRoom.pbx_id == pbx.id, LamRoom.name == name)) is not None:
+        raise InvalidValue(f"room {name!r} exists already")
+    room = LamRoom(pbx_id=pbx.id, name=name)
+    session.add(room)
+    session.flush()
+    return room
+
+
+def get_room(session: Session, pbx: Pbx, name: str, actor: Actor = ADMIN) -> LamRoom:
+    room = session.scalars(select(LamRoom).where(LamRoom.pbx_id == pbx.id, LamRoom.name == name)).first()
+    if room is None or not (actor.manager or may_manage(room, actor)):
+        raise NotFound(f"no meeting room {name!r}")  # not telling which rooms exist to whom may not see them
+    return room
+
+
+def list_rooms(session: Session, pbx: Pbx, actor: Actor = ADMIN) -> list[LamRoom]:
+    rooms = session.scalars(select(LamRoom).where(LamRoom.pbx_id == pbx.id).order_by(LamRoom.name)).all()
+    return [r for r in rooms if may_manage(r, actor)]
+
+
+def set_owners(session: Session, pbx: Pbx, name: str, owners: Sequence[str], actor: Actor = ADMIN) -> LamRoom:
+    if not actor.manager:
+        raise NotAllowed("only administrators and LAM managers choose a room's owners")
+    room = get_room(session, pbx, name)
+    ids = []
+    for owner in owners:
+        user = session.scalars(select(User).where(User.pbx_id == pbx.id, User.name == owner)).first()
+        if user is None:
+            raise NotFound(f"no user {owner!r} in PBX {pbx.slug!r}")
+        ids.append(user.id)
+    room.owners = [LamRoomOwner(user_id=i) for i in dict.fromkeys(ids)]
+    session.flush()
+    return room
+
+
+def remove_room(session: Session, pbx: Pbx, name: str, actor: Actor = ADMIN) -> None:
+    if not actor.manager:
+        raise NotAllowed("only administrators and LAM managers remove rooms")
+    room = get_room(session, pbx, name)
+    upcoming = session.scalar(
+        select(func.count())
+        .select_from(Meeting)
+        .where(Meeting.room_id == room.id, Meeting.state == MeetingState.SCHEDULED, Meeting.ends_at > utcnow())
+    )
+    if upcoming:
+        raise InvalidValue(f"room {name!r} has {upcoming} upcoming meeting(s): cancel them first")
+    session.delete(room)
+    session.flush()
+
+
+# ------------------------------------------------------------------ meetings
+@dataclass(frozen=True)
+class AttendeeInput:
+    """A PBX user by name, or an outside address."""
+
+    user: str = ""
+    email: str = ""
+    moderator: bool = False
+
+
+@dataclass(frozen=True)
+class MeetingInput:
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    attendees: Sequence[AttendeeInput] = ()
+    password: str = ""
+    waiting_room: bool = True
+
+
+def _check_times(values: MeetingInput, now: datetime) -> None:
+    if values.starts_at.tzinfo is None or values.ends_at.tzinfo is None:
+        raise InvalidValue("meeting times need a time zone")
+    if values.ends_at <= values.starts_at:
+        raise InvalidValue("the meeting ends before it starts")
+    if values.ends_at - values.starts_at > MAX_MEETING:
+        raise InvalidValue("a meeting lasts at most 24 hours")
+    if values.starts_at < now - timedelta(minutes=1):
+        raise InvalidValue("the meeting would start in the past")
+
+
+def _attendees(session: Session, pbx: Pbx, wanted: Sequence[AttendeeInput]) -> list[Attendee]:
+    out: dict[str, Attendee] = {}
+    for item in wanted:
+        if item.user:
+            user = session.scalars(select(User).where(User.pbx_id == pbx.id, User.name == item.user)).first()
+            if user is None:
+                raise NotFound(f"attendee: no user {item.user!r} in this PBX")
+            row = Attendee(
+                user_id=user.id, email=user.email, name=user.full_name or user.name, moderator=item.moderator
+            )
+        else:
+            try:
+                email = check_address(item.email.strip())
+            except ValueError as exc:
+                raise InvalidValue(f"attendee {item.email!r} is not an e-mail address: {exc}") from None
+            row = Attendee(email=email, name="", moderator=item.moderator)
+        previous = out.get(row.email)
+        if previous is not None:
+            previous.moderator = previous.moderator or row.moderator
+        else:
+            out[row.email] = row
+    if len(out) > 500:
+        raise InvalidValue("at most 500 attendees")
+    return list(out.values())
+
+
+def _replace_attendees(meeting: Meeting, wanted: list[Attendee]) -> None:
+    """Keep the rows of attendees who stay (one row per address: a new row
+    beside the old would break the unique key before the old one is deleted)."""
+    by_email = {a.email: a for a in wanted}
+    for row in list(meeting.attendees):
+        new = by_email.pop(row.email, None)
+        if new is None:
+            meeting.attendees.remove(row)
+        else:
+            row.user_id, row.name, row.moderator = new.user_id, new.name, new.moderator
+    meeting.attendees.extend(by_email.values())
+
+
+def _refuse_overlap(session: Session, room: LamRoom, starts: datetime, ends: datetime, besides: int | None) -> None:
+    query = select(Meeting).where(
+        Meeting.room_id == room.id,
+        Meeting.state == MeetingState.SCHEDULED,
+        Meeting.starts_at < ends,
+        Meeting.ends_at > starts,
+    )
+    if besides is not None:
+        query = query.where(Meeting.id != besides)
+    clash = session.scalars(query.order_by(Meeting.starts_at)).first()
+    if clash is not None:
+        raise Overlap(
+            f"room {room.name!r} has meeting {clash.name!r} from {clash.starts_at:%Y-%m-%d %H:%M} "
+            f"to {clash.ends_at:%H:%M} UTC"
+        )
+
+
+def _pins_free(session: Session, pbx: Pbx, meeting: Meeting) -> bool:
+    """No other meeting of the PBX whose dial-in window overlaps uses either PIN."""
+    pins = {meeting.guest_pin, meeting.moderator_pin}
+    query = select(Meeting.guest_pin, Meeting.moderator_pin).where(
+        Meeting.pbx_id == pbx.id,
+        Meeting.state == MeetingState.SCHEDULED,
+        Meeting.starts_at < meeting.ends_at + DIAL_IN_MARGIN,
+        Meeting.ends_at > meeting.starts_at - DIAL_IN_MARGIN,
+    )
+    if meeting.id is not None:
+        query = query.where(Meeting.id != meeting.id)
+    return not any({g, m} & pins for g, m in session.execute(query))
+
+
+DIAL_IN_MARGIN = timedelta(minutes=10)
+
+
+def _new_pins(session: Session, pbx: Pbx, meeting: Meeting) -> None:
+    for _ in range(20):
+        meeting.guest_pin, meeting.moderator_pin = new_pin(), new_pin()
+        if meeting.guest_pin != meeting.moderator_pin and _pins_free(session, pbx, meeting):
+            return
+    raise InvalidValue("could not draw free dial-in PINs; try again")
+
+
+def create_meeting(
+    session: Session,
+    pbx: Pbx,
+    room_name: str,
+    values: MeetingInput,
+    actor: Actor = ADMIN,
+    *,
+    now: datetime | None = None,
+) -> Meeting:
+    room = get_room(session, pbx, room_name, actor)
+    if not may_manage(room, actor):
+        raise NotAllowed(f"you do not manage room {room.name!r}")
+    _check_times(values, now or utcnow())
+    name = _name(values.name, "meeting name", 120)
+    if len(values.password) > 64:
+        raise InvalidValue("password: at most 64 characters")
+    # Lock the room: two people booking the same slot at once get one meeting and one refusal.
+    session.execute(select(LamRoom.id).where(LamRoom.id == room.id).with_for_update())
+    _refuse_overlap(session, room, values.starts_at, values.ends_at, None)
+    meeting = Meeting(
+        pbx_id=pbx.id,
+        room_id=room.id,
+        name=name,
+        starts_at=values.starts_at,
+        ends_at=values.ends_at,
+        password=values.password,
+        waiting_room=values.waiting_room,
+        instance_id=new_instance_id(),
+        uid=f"{uuid.uuid4()}@kalliope-tel",
+        sequence=0,
+        organizer_id=actor.user.id if actor.user else None,
+        attendees=_attendees(session, pbx, values.attendees),
+    )
+    _new_pins(session, pbx, meeting)
+    session.add(meeting)
+    session.flush()
+    return meeting
+
+
+def get_meeting(session: Session, pbx: Pbx, meeting_id: int, actor: Actor = ADMIN) -> Meeting:
+    meeting = session.scalars(select(Meeting).where(Meeting.pbx_id == pbx.id, Meeting.id == meeting_id)).first()
+    if meeting is None:
+        raise NotFound(f"no meeting {meeting_id}")
+    room = session.get(LamRoom, meeting.room_id)
+    assert room is not None
+    if not may_manage(room, actor):
+        raise NotFound(f"no meeting {meeting_id}")
+    return meeting
+
+
+def update_meeting(
+    session: Session,
+    pbx: Pbx,
+    meeting_id: int,
+    values: MeetingInput,
+    actor: Actor = ADMIN,
+    *,
+    now: datetime | None = None,
+) -> tuple[Meeting, list[str]]:
+    """Change a meeting: (the meeting, addresses removed from it)."""
+    meeting = get_meeting(session, pbx, meeting_id, actor)
+    if meeting.state is not MeetingState.SCHEDULED:
+        raise InvalidValue(f"meeting {meeting_id} is {meeting.state.value}")
+    _check_times(values, now or utcnow())
+    room = session.get(LamRoom, meeting.room_id)
+    assert room is not None
+    session.execute(select(LamRoom.id).where(LamRoom.id == room.id).with_for_update())
+    _refuse_overlap(session, room, values.starts_at, values.ends_at, meeting.id)
+    before = {a.email for a in meeting.attendees}
+    meeting.name = _name(values.name, "meeting name", 120)
+    meeting.starts_at, meeting.ends_at = values.starts_at, values.ends_at
+    meeting.password, meeting.waiting_room = values.password, values.waiting_room
+    _replace_attendees(meeting, _attendees(session, pbx, values.attendees))
+    if not _pins_free(session, pbx, meeting):
+        _new_pins(session, pbx, meeting)
+    meeting.sequence += 1
+    meeting.updated_at = utcnow()
+    session.flush()
+    return meeting, sorted(before - {a.email for a in meeting.attendees})
+
+
+def cancel_meeting(session: Session, pbx: Pbx, meeting_id: int, actor: Actor = ADMIN) -> Meeting:
+    meeting = get_meeting(session, pbx, meeting_id, actor)
+    if meeting.state is MeetingState.CANCELLED:
+        raise InvalidValue(f"meeting {meeting_id} is cancelled already")
+    meeting.state = MeetingState.CANCELLED
+    meeting.sequence += 1
+    meeting.updated_at = utcnow()
+    session.flush()
+    return meeting
+
+
+def meetings(
+    session: Session,
+    pbx: Pbx,
+    room_name: str,
+    actor: Actor = ADMIN,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cancelled: bool = False,
+) -> list[Meeting]:
+    room = get_room(session, pbx, room_name, actor)
+    query = select(Meeting).where(Meeting.room_id == room.id)
+    if since is not None:
+        query = query.where(Meeting.ends_at > since)
+    if until is not None:
+        query = query.where(Meeting.starts_at < until)
+    if not cancelled:
+        query = query.where(Meeting.state == MeetingState.SCHEDULED)
+    return list(session.scalars(query.order_by(Meeting.starts_at)))
+
+
+# ------------------------------------------------------------------ dial-in
+@dataclass(frozen=True)
+class DialIn:
+    """What a PIN typed on the phone gets: join (conference, moderator?) or a refusal."""
+
+    result: str  # "join", "wrong-pin", "closed"
+    conference: str = ""
+    moderator: bool = False
+    meeting_id: int | None = None
+
+
+def dial_in(session: Session, pbx: Pbx, pin: str, now: datetime | None = None) -> DialIn:
+    """A caller typed ``pin``: the meeting whose PIN it is and whose window
+    (start minus the margin, to the end) holds now; else why not."""
+    if not pin.isdigit() or len(pin) > 12:
+        return DialIn("wrong-pin")
+    now = now or utcnow()
+    candidates = session.scalars(
+        select(Meeting).where(
+            Meeting.pbx_id == pbx.id,
+            Meeting.state == MeetingState.SCHEDULED,
+            (Meeting.guest_pin == pin) | (Meeting.moderator_pin == pin),
+        )
+    ).all()
+    if not candidates:
+        return DialIn("wrong-pin")
+    for meeting in candidates:
+        if meeting.starts_at - DIAL_IN_MARGIN <= now < meeting.ends_at:
+            return DialIn("join", meeting.instance_id, pin == meeting.moderator_pin, meeting.id)
+    return DialIn("closed")
+
+
+def meeting_view(meeting: Meeting, tz: str) -> dict[str, Any]:
+    zone = ZoneInfo(tz)
+    return {
+        "id": meeting.id,
+        "name": meeting.name,
+        "starts_at": meeting.starts_at.astimezone(zone).isoformat(),
+        "ends_at": meeting.ends_at.astimezone(zone).isoformat(),
+        "state": meeting.state.value,
+        "waiting_room": meeting.waiting_room,
+        "password": bool(meeting.password),
+        "instance_id": meeting.instance_id,
+        "guest_pin": meeting.guest_pin,
+        "moderator_pin": meeting.moderator_pin,
+        "sequence": meeting.sequence,
+        "attendees": [{"email": a.email, "name": a.name, "moderator": a.moderator} for a in meeting.attendees],
+    }
