@@ -133,7 +133,7 @@ def test_each_role_reaches_its_routes_only(site: tuple[RunningWeb, str, Path]) -
     table = [(m, p, tags) for m, p, tags in routes(web) if "{pbx}" in p]
     hotel = [(m, p) for m, p, tags in table if tags & {"hotel", "wake-up"}]
     fax = [(m, p) for m, p, tags in table if "fax" in tags]
-    # LAM's routes serve every role; what each user sees there is its rooms (tests/integration/test_lam_web.py).
+    # LAM's routes serve every role; each user sees the rooms they manage (test_lam.py, test_web_browser.py).
     lam = [(m, p) for m, p, tags in table if "lam" in tags]
     assert hotel and fax and lam and len(hotel) + len(fax) + len(lam) == len(table)
     reception, r_csrf = web.login(RECEPTION)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from kalliope_tel.asterisk.ari.client import AriClient
 from kalliope_tel.config import Settings
@@ -28,10 +29,12 @@ from kalliope_tel.db.engine import transaction
 from kalliope_tel.hotel import stays
 from kalliope_tel.lab.dial import lab_dial
 from kalliope_tel.lab.instance import LabInstance, LabState
+from kalliope_tel.lam import services as lam
 from kalliope_tel.tenancy.services import get_pbx
 from kalliope_tel.wakeup import services as wakeup
 from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
 from tests.conftest import drop_pg_database, kalliope, new_database_url
+from tests.fax_service_support import MailSink, smtp_server
 from tests.helpers import ServeNode, apply_lab_config, serve_env
 from tests.web_support import (
     ADMIN,
@@ -56,6 +59,7 @@ class Site:
     lab: LabInstance
     state: LabState
     node: ServeNode
+    mail: MailSink
 
     def change(self, work: Any) -> Any:
         with transaction(self.container.sessions) as session:
@@ -102,17 +106,24 @@ def site(
             session, get_pbx(session), name="Wake-up", number="900", message="beep",
             attempts=1, ring_timeout=5, interval=1,
         )  # fmt: skip
+        pbx = get_pbx(session)
+        lam.update_settings(session, pbx, licences=1)
+        lam.create_room(session, pbx, "Blue")
+        lam.set_owners(session, pbx, "Blue", [ADMIN.name])
     off_the_loop(lambda: apply_lab_config(container, lab))
     lab.cli(f"database put ktlab/phone {NO_ANSWER_ROOM} phone-noanswer")
-    node = ServeNode(
-        serve_env(lab_state, url, KALLIOPE_DATA_DIR=str(data_dir), KALLIOPE_SCHEDULER_INTERVAL_SECONDS="0.2",
-                  KALLIOPE_NODE_NAME=f"web-{db_backend}")
-    )  # fmt: skip
-    try:
-        site = Site(f"http://127.0.0.1:{_http_port(node)}", url, container, lab, lab_state, node)
-        yield site
-    finally:
-        node.finish(30)
+    with smtp_server() as (sink, smtp_port):
+        node = ServeNode(
+            serve_env(lab_state, url, KALLIOPE_DATA_DIR=str(data_dir), KALLIOPE_SCHEDULER_INTERVAL_SECONDS="0.2",
+                      KALLIOPE_NODE_NAME=f"web-{db_backend}", KALLIOPE_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
+                      KALLIOPE_MAIL_FROM="lam@hotel.test", KALLIOPE_FAX_TICK_SECONDS="0.5",
+                      KALLIOPE_LAM_JITSI_URL="https://meet.hotel.test",
+                      KALLIOPE_LAM_JITSI_SECRET="browser-test-secret-at-least-32-bytes-long")
+        )  # fmt: skip
+        try:
+            yield Site(f"http://127.0.0.1:{_http_port(node)}", url, container, lab, lab_state, node, sink)
+        finally:
+            node.finish(30)
         lab.cli(f"database del ktlab/phone {NO_ANSWER_ROOM}")
         container.close()
         if handle:
@@ -127,7 +138,14 @@ def log_in(chromium: Any, site: Site, user: WebUser, *, lang: str = "en") -> Any
     page.get_by_label(re.compile("E-mail|Indirizzo")).fill(user.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.locator("#login-form button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/pbx/default/(panel|fax)$"))
+    try:
+        page.wait_for_url(re.compile(r"/pbx/default/(panel|fax)$"), timeout=20000)
+    except PlaywrightTimeout:
+        # Say why: the login form's error, or where the browser is.
+        error = page.locator("#login-error")
+        shown = error.inner_text() if error.count() and error.is_visible() else ""
+        screenshot(page, f"login-failed-{user.name}")
+        raise AssertionError(f"login as {user.email} did not arrive: {shown!r} at {page.url}") from None
     return page
 
 
@@ -252,4 +270,42 @@ def test_fax_user_sends_a_pdf_and_downloads_a_received_fax(browser: Any, site: S
     assert reception.request.get(site.url + "/api/v1/pbx/default/fax/register").status == 403
     assert reception.request.get(site.url + "/pbx/default/fax").status == 403
     screenshot(reception, "panel-receptionist")
+    reception.context.close()
+
+
+def test_a_meeting_saved_and_sent_from_the_calendar_page(browser: Any, site: Site) -> None:  # noqa: F811
+    import icalendar
+
+    page = log_in(browser, site, ADMIN)
+    page.get_by_role("link", name="Meetings").click()
+    page.wait_for_url(re.compile(r"/pbx/default/lam$"))
+    page.wait_for_selector("#lam:not([hidden])")
+    assert page.input_value("#lam-room") == "Blue"
+    day = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%d")
+    page.get_by_label("Meeting name").fill("Suppliers")
+    page.get_by_label("Starts").fill(f"{day}T10:00")
+    page.get_by_label("Ends").fill(f"{day}T11:30")
+    page.get_by_label("Attendees (one per line").fill(f"{RECEPTION.name}\nguest@outside.example")
+    page.get_by_label("Moderators (one per line)").fill(ADMIN.name)
+    page.get_by_role("button", name="Save and Send").click()
+    page.wait_for_selector("#meetings li[data-meeting]")
+    assert "Suppliers" in page.inner_text("#meetings")
+    screenshot(page, "lam-calendar")
+    # The invitations leave through serve's job, with a calendar the icalendar library reads.
+    site.mail.wait(lambda: len(site.mail.to("guest@outside.example")) == 1, 20, "the guest's invitation")
+    message = site.mail.to("guest@outside.example")[0]
+    part = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+    event = icalendar.Calendar.from_ical(part.get_content()).walk("VEVENT")[0]
+    assert str(event["summary"]) == "Suppliers"
+    assert event.decoded("dtstart").strftime("%Y-%m-%d %H:%M") == f"{day} 10:00"
+    assert {str(a) for a in event["attendee"]} == {"mailto:rita@hotel.test", "mailto:guest@outside.example",
+                                                    "mailto:anna@hotel.test"}  # fmt: skip
+    site.mail.wait(lambda: len(site.mail.to(ADMIN.email)) == 1, 20, "the moderator's invitation")
+    assert "jwt=" in site.mail.to(ADMIN.email)[0].get_body(("plain",)).get_content()
+    # A user who owns no room sees none.
+    page.context.close()
+    reception = log_in(browser, site, RECEPTION)
+    reception.goto(site.url + "/pbx/default/lam")
+    reception.wait_for_selector("#no-rooms:not([hidden])")
+    assert reception.request.get(site.url + "/api/v1/pbx/default/lam/rooms/Blue/meetings").status == 404
     reception.context.close()
