@@ -309,3 +309,36 @@ def test_a_meeting_saved_and_sent_from_the_calendar_page(browser: Any, site: Sit
     reception.wait_for_selector("#no-rooms:not([hidden])")
     assert reception.request.get(site.url + "/api/v1/pbx/default/lam/rooms/Blue/meetings").status == 404
     reception.context.close()
+
+
+LABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+  .filter((e) => e.type !== 'hidden')
+  .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+  .map((e) => e.id || e.name || e.outerHTML.slice(0, 60))"""
+
+
+def test_pages_on_a_tablet_with_labels_and_keyboard(browser: Any, site: Site) -> None:  # noqa: F811
+    """Every field has a label (screen readers), the panel fits a tablet's
+    width without scrolling sideways, and the keyboard reaches a room."""
+    context = browser.new_context(locale="it-IT", viewport={"width": 800, "height": 1280}, has_touch=True)
+    page = context.new_page()
+    page.goto(site.url + "/login")
+    assert page.evaluate(LABELLED) == []
+    context.close()
+    page = log_in(browser, site, ADMIN, lang="it")
+    page.set_viewport_size({"width": 800, "height": 1280})
+    live(page)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.evaluate(LABELLED) == []
+    assert "Pannello receptionist" in page.title() or page.locator("h1").first.inner_text() == "Pannello receptionist"
+    screenshot(page, "panel-tablet-it")
+    # Tab from the search field into the matrix: the first room's button takes the focus.
+    page.focus("#f-text")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.closest('[data-room]')?.dataset.room || document.activeElement.id")
+    assert focused, "the keyboard reaches something after the search field"
+    for path in ("/pbx/default/fax", "/pbx/default/lam"):
+        page.goto(site.url + path)
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(LABELLED) == [], path
+    page.context.close()
