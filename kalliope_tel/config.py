@@ -154,6 +154,8 @@ class Settings(BaseSettings):
     # Take the client's address from X-Forwarded-For (behind a proxy you run),
     # for the login rate limit and the audit.
     http_trust_forwarded: bool = False
+    # Days the audit of web logins and actions is kept.
+    web_audit_days: int = Field(default=400, ge=1)
     # How often a node reads the change feed besides being woken (seconds;
     # 0: 0.25 on SQLite, where another process's writes ring no bell, 5 on
     # PostgreSQL, where LISTEN/NOTIFY wakes it).

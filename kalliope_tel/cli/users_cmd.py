@@ -157,7 +157,7 @@ def passwd_cmd(
 @app.command("roles")
 def roles_cmd(
     name: str,
-    roles: list[str] = typer.Argument(None, help="admin, receptionist, fax (none: show the user's roles)."),
+    roles: list[str] = typer.Argument(None, help="admin, receptionist, fax, lam (none: show the user's roles)."),
     add: bool = typer.Option(False, "--add", help="Add these roles to the user's."),
     remove: bool = typer.Option(False, "--remove", help="Take these roles away."),
     as_json: bool = JSON,

@@ -181,6 +181,14 @@ def resolve(session: Session, token: str) -> Principal | None:
     return _principal(session, row, user)
 
 
+def prune(session: Session, audit_days: int, now: datetime | None = None) -> tuple[int, int]:
+    """Delete expired sessions and audit entries older than ``audit_days``: (sessions, entries)."""
+    now = now or utcnow()
+    sessions = session.execute(delete(WebSession).where(WebSession.expires_at < now))
+    entries = session.execute(delete(AuditEntry).where(AuditEntry.at < now - timedelta(days=audit_days)))
+    return int(getattr(sessions, "rowcount", 0) or 0), int(getattr(entries, "rowcount", 0) or 0)
+
+
 def logout(session: Session, principal: Principal, *, ip: str) -> None:
     session.execute(delete(WebSession).where(WebSession.token_hash == principal.token_hash))
     audit(session, "logout", True, ip=ip, login=principal.email.lower(), user_id=principal.user_id,

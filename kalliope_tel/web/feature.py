@@ -82,7 +82,29 @@ def jobs(ctx: ServeContext) -> list[Job]:
     ctx.parts.update(http_port=port, live_hub=web.hub, live_feed=web.feed, web_app=web.app)
     ctx.status["http"] = lambda: {"port": port, "panels": web.hub.subscribers, "batches": web.hub.batches}
     log.info("web.listening", bind=container.settings.http_bind, port=port)
-    return [Job("http", lambda: run_http(web.app, sock)), Job("live-feed", web.feed.run)]
+    return [
+        Job("http", lambda: run_http(web.app, sock)),
+        Job("live-feed", web.feed.run),
+        Job("web-housekeeping", lambda: housekeeping(container)),
+    ]
+
+
+async def housekeeping(container: Container, every: float = 3600.0) -> None:
+    """Hourly, on every node (deleting twice is harmless): expired sessions, old audit entries."""
+    import asyncio
+
+    from kalliope_tel.db.engine import transaction
+    from kalliope_tel.web.access import prune
+
+    def once() -> tuple[int, int]:
+        with transaction(container.sessions) as session:
+            return prune(session, container.settings.web_audit_days)
+
+    while True:
+        sessions, entries = await asyncio.to_thread(once)
+        if sessions or entries:
+            log.info("web.pruned", sessions=sessions, audit_entries=entries)
+        await asyncio.sleep(every)
 
 
 def doctor(container: Container) -> list[Check]:

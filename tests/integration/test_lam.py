@@ -35,6 +35,7 @@ from tests.fax_service_support import MailSink, smtp_server
 
 pytestmark = [pytest.mark.integration]
 SECRET = "lam-test-secret-that-is-long-enough-for-hs256"
+OTHER_SECRET = "another secret, just as long as the real one"
 ROME = ZoneInfo("Europe/Rome")
 
 
@@ -280,7 +281,11 @@ def test_links_and_moderator_tokens_are_bound_to_the_room_and_the_window(lam: Co
         links.verify(site, token, meeting.instance_id, at=end + site.margin)
     with pytest.raises(InvalidToken, match="not valid yet"):
         links.verify(site, token, meeting.instance_id)  # now: days before the meeting
-    forged = jwt.encode(jwt.decode(token, options={"verify_signature": False}), "another secret, just as long as the real one", algorithm="HS256")
+    forged = jwt.encode(
+        jwt.decode(token, options={"verify_signature": False}),
+        "another secret, just as long as the real one",
+        algorithm="HS256",
+    )
     with pytest.raises(InvalidToken, match="Signature"):
         links.verify(site, forged, meeting.instance_id, at=start)
 

@@ -491,3 +491,19 @@ def test_an_open_stream_ends_when_its_session_does(site: tuple[RunningWeb, str, 
         assert "logout" in events
     finally:
         stream.close()
+
+
+def test_housekeeping_prunes_expired_sessions_and_old_audit_entries(site: tuple[RunningWeb, str, Path]) -> None:
+    from datetime import timedelta
+
+    from kalliope_tel.db.base import utcnow
+    from kalliope_tel.web.access import prune
+    from kalliope_tel.web.models import WebSession
+
+    _, url, _ = site
+    later = utcnow() + timedelta(days=500)  # as if 500 days from now: every session expired, every entry old
+    before = change(url, lambda s, p: (s.scalar(select(func.count()).select_from(WebSession)),
+                                       s.scalar(select(func.count()).select_from(AuditEntry))))  # fmt: skip
+    assert before[0] > 0 and before[1] > 0
+    assert change(url, lambda s, p: prune(s, 400, now=utcnow()))[1] == 0  # nothing is that old yet
+    assert change(url, lambda s, p: prune(s, 400, now=later)) == (before[0], before[1])

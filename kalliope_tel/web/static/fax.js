@@ -26,7 +26,7 @@ async function loadRegister() {
         KT.el("td", {}, e.direction === "in" ? KT.t("fax.in") : KT.t("fax.out")),
         KT.el("td", {}, e.instance),
         KT.el("td", {}, e.number || ""),
-        KT.el("td", {}, e.state + (e.reason && e.state !== "received" && e.state !== "sent" ? " — " + e.reason : "")),
+        KT.el("td", {}, KT.state(e.state) + (e.reason && e.state !== "received" && e.state !== "sent" ? " — " + e.reason : "")),
         KT.el("td", {}, e.pages),
         KT.el(
           "td",

@@ -9,6 +9,9 @@ KT.t = function (key, vars) {
   return text;
 };
 
+// A state code (queued, scheduled...) in the page's language.
+KT.state = (code) => KT.messages["state." + code] || code;
+
 KT.api = async function (method, path, body, extraHeaders) {
   const headers = Object.assign({ "X-CSRF-Token": KT.csrf || "" }, extraHeaders || {});
   const options = { method, headers, credentials: "same-origin" };

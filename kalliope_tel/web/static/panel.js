@@ -212,7 +212,7 @@ async function fillAlarms(extension) {
     KT.el(
       "li",
       { "data-alarm": a.id, "data-state": a.state },
-      KT.localTime(a.due_at, true) + " · " + a.state + " (" + a.attempts_made + "/" + a.attempts + ") ",
+      KT.localTime(a.due_at, true) + " · " + KT.state(a.state) + " (" + a.attempts_made + "/" + a.attempts + ") ",
       KT.el("button", { type: "button", class: "link", onclick: () => showTimeline(a.id) }, KT.t("room.timeline")),
       a.state === "scheduled"
         ? KT.el(
