@@ -27,7 +27,11 @@ from kalliope_tel.db.engine import transaction
 
 log = structlog.get_logger(__name__)
 
-BATCH_BYTES = 1 << 20  # read and commit per MiB
+# Read and commit per 64 KiB (about 170 calls): each commit holds SQLite's
+# write lock, and a node catching up on a large file must not keep the web's
+# logins and the wake-up scheduler waiting (a MiB per transaction took
+# seconds on a busy machine).
+BATCH_BYTES = 64 << 10
 
 
 @dataclass

@@ -20,7 +20,7 @@ from kalliope_tel.fax.models import InstanceUser
 from kalliope_tel.localtime import parse_local_time
 from kalliope_tel.users.models import Role, User
 from kalliope_tel.web import deps
-from kalliope_tel.web.app import page, require_page
+from kalliope_tel.web.app import pbx_page
 
 API = "/api/v1/pbx/{pbx}/fax"
 MAX_FILES = 10
@@ -159,11 +159,6 @@ def router(container: Container) -> APIRouter:
 
     @r.get("/pbx/{pbx}/fax", include_in_schema=False)
     def fax_page(request: Request, pbx: str) -> Response:
-        principal = require_page(request, Role.FAX)
-        if isinstance(principal, Response):
-            return principal
-        if principal.pbx_slug != pbx:
-            return Response("not allowed for your roles in this PBX", status_code=403)
-        return page(request, "fax.html", principal)
+        return pbx_page(request, pbx, "fax.html", Role.FAX)
 
     return r

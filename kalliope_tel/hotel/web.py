@@ -25,7 +25,7 @@ from kalliope_tel.hotel.services import RoomFilter, get_room
 from kalliope_tel.localtime import parse_local_time
 from kalliope_tel.users.models import Role
 from kalliope_tel.web import access, deps
-from kalliope_tel.web.app import page, require_page
+from kalliope_tel.web.app import pbx_page
 
 API = "/api/v1/pbx/{pbx}"
 # An event stream says something at least this often (proxies close idle ones).
@@ -180,12 +180,7 @@ def router(container: Container) -> APIRouter:
 
     @r.get("/pbx/{pbx}/panel", include_in_schema=False)
     def panel_page(request: Request, pbx: str) -> Response:
-        principal = require_page(request, Role.RECEPTIONIST)
-        if isinstance(principal, Response):
-            return principal
-        if principal.pbx_slug != pbx:
-            return Response("not allowed for your roles in this PBX", status_code=403)
-        return page(request, "panel.html", principal, config={"costs": costs})
+        return pbx_page(request, pbx, "panel.html", Role.RECEPTIONIST, config={"costs": costs})
 
     return r
 

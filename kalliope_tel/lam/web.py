@@ -20,7 +20,7 @@ from kalliope_tel.lam.models import Meeting
 from kalliope_tel.localtime import parse_local_time
 from kalliope_tel.users.models import Role
 from kalliope_tel.web import deps
-from kalliope_tel.web.app import page, require_page
+from kalliope_tel.web.app import pbx_page
 
 API = "/api/v1/pbx/{pbx}/lam"
 Member = Annotated[deps.Caller, Depends(deps.allow(*Role))]
@@ -134,11 +134,6 @@ def router(container: Container) -> APIRouter:
 
     @r.get("/pbx/{pbx}/lam", include_in_schema=False)
     def lam_page(request: Request, pbx: str) -> Response:
-        principal = require_page(request, *Role)
-        if isinstance(principal, Response):
-            return principal
-        if principal.pbx_slug != pbx:
-            return Response("not allowed for your roles in this PBX", status_code=403)
-        return page(request, "lam.html", principal)
+        return pbx_page(request, pbx, "lam.html", *Role)
 
     return r

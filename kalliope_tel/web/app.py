@@ -98,13 +98,15 @@ def page(request: Request, template: str, principal: access.Principal | None, **
     return response
 
 
-def require_page(request: Request, *roles: Role) -> access.Principal | Response:
+def pbx_page(request: Request, pbx: str, template: str, *roles: Role, **extra: Any) -> Response:
+    """A page of PBX ``pbx`` for callers with one of ``roles`` there: the login
+    page for anonymous callers, 403 for other roles and other PBXs."""
     principal = deps.current_principal(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    if not principal.may(*roles):
-        raise HTTPException(403, "not allowed for your roles in this PBX")
-    return principal
+    if principal.pbx_slug != pbx or not principal.may(*roles):
+        return Response("not allowed for your roles in this PBX", status_code=403)
+    return page(request, template, principal, **extra)
 
 
 # ---------------------------------------------------------------- core routes
