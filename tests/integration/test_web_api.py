@@ -507,3 +507,33 @@ def test_housekeeping_prunes_expired_sessions_and_old_audit_entries(site: tuple[
     assert before[0] > 0 and before[1] > 0
     assert change(url, lambda s, p: prune(s, 400, now=utcnow()))[1] == 0  # nothing is that old yet
     assert change(url, lambda s, p: prune(s, 400, now=later)) == (before[0], before[1])
+
+
+def test_an_occupied_rooms_call_cost_since_check_in_is_on_the_panel(site: tuple[RunningWeb, str, Path]) -> None:
+    """Billing runs: a priced call from the room shows on its card."""
+    from kalliope_tel.billing import profiles
+    from kalliope_tel.billing.records import Rater, parse, record
+    from tests.billing_support import LAB_RULES
+    from tests.integration.test_billing_store import cdr
+
+    web, url, _ = site
+    client, csrf = web.login(RECEPTION)
+    api = "/api/v1/pbx/default"
+    assert (
+        client.post(
+            f"{api}/rooms/151/checkin", json={"owner": "Carla Neri"}, headers={"x-csrf-token": csrf}
+        ).status_code
+        == 201
+    )
+
+    def bill(s: Any, p: Any) -> None:
+        profile = profiles.create_profile(s, p, "lab", line="lab-trunk")
+        profiles.add_rules(s, p, profile, LAB_RULES)
+        line = cdr("1795950000.41", "0612345678", 60, start=time.time(), kt_from="151", channel="PJSIP/151-00000009")
+        assert record(s, "", parse(line), source="file", node="test", rater=Rater())
+
+    change(url, bill)
+    card = client.get(f"{api}/rooms/151").json()
+    # 0.05 connection fee + 60 s at 0.12/min in 30/6 increments = 0.17
+    assert card["cost"] == {"total": {"EUR": "0.1700"}, "unpriced": 0}, card["cost"]
+    assert client.get(f"{api}/rooms/101").json()["cost"] is None  # free room: no cost shown
