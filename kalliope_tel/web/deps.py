@@ -43,8 +43,15 @@ def client_ip(request: Request) -> str:
 
 
 @contextmanager
-def unit_of_work(request: Request) -> Iterator[Session]:
-    with transaction(container_of(request).sessions) as session:
+def unit_of_work(request: Request, *, writes: bool | None = None) -> Iterator[Session]:
+    """One transaction. A change (POST, PUT, PATCH, DELETE) takes SQLite's
+    write lock first and waits its turn: a deferred transaction that reads and
+    then writes fails at once ("database is locked", busy_timeout does not
+    apply) when another connection committed in between, which on a busy
+    node turned a login or a cleaning button into a 500."""
+    if writes is None:
+        writes = request.method not in SAFE_METHODS
+    with transaction(container_of(request).sessions, writes=writes) as session:
         yield session
 
 
@@ -55,7 +62,7 @@ def current_principal(request: Request) -> Principal | None:
     token = request.cookies.get(SESSION_COOKIE, "")
     if not token:
         return None
-    with unit_of_work(request) as session:
+    with unit_of_work(request, writes=False) as session:
         principal = access.resolve(session, token)
     request.state.principal = principal
     return principal

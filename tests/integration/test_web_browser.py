@@ -145,7 +145,10 @@ def log_in(chromium: Any, site: Site, user: WebUser, *, lang: str = "en") -> Any
         error = page.locator("#login-error")
         shown = error.inner_text() if error.count() and error.is_visible() else ""
         screenshot(page, f"login-failed-{user.name}")
-        raise AssertionError(f"login as {user.email} did not arrive: {shown!r} at {page.url}") from None
+        errors = [line for line in site.node.output().splitlines() if '"error"' in line or "Traceback" in line]
+        raise AssertionError(
+            f"login as {user.email} did not arrive: {shown!r} at {page.url}; serve said: {errors[-5:]}"
+        ) from None
     return page
 
 
