@@ -273,5 +273,6 @@ class WakeupApplication:
         task.add_done_callback(self._pending.discard)
 
     def _write(self, work: Callable[[Session], T]) -> T:
-        with transaction(self.container.sessions) as session:
+        # The write lock first (SQLite): these read the attempt, then write it.
+        with transaction(self.container.sessions, writes=True) as session:
             return work(session)

@@ -58,8 +58,15 @@ class WakeupScheduler:
         self._poke.set()
 
     def _claim(self) -> list[Claim]:
+        # writes: a claim reads then writes while the engine's attempts commit;
+        # on SQLite a deferred transaction then fails at once ("database is
+        # locked": 276 failed ticks in one run of bench wakeup, each one a
+        # tick of lateness). Taking the write lock first, it waits its turn.
         per_pbx = for_each_pbx(
-            self.container.sessions, lambda session, pbx: claim_due(session, pbx, self.node), asterisk=self.asterisk
+            self.container.sessions,
+            lambda session, pbx: claim_due(session, pbx, self.node),
+            asterisk=self.asterisk,
+            writes=True,
         )
         return [claim for claims in per_pbx.values() for claim in claims]
 
@@ -71,7 +78,7 @@ class WakeupScheduler:
             return expired_attempts(session, node=node, pbx_ids=pbx_ids)
 
     def _fail(self, alarm_id: int, attempt: int, cause: str) -> None:
-        with transaction(self.container.sessions) as session:
+        with transaction(self.container.sessions, writes=True) as session:
             complete_attempt(session, alarm_id, attempt, AttemptOutcome.LOST, cause)
 
     async def recover(self, node: str | None) -> int:
