@@ -14,7 +14,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.tenancy.services import for_each_pbx, list_pbxs
 from kalliope_tel.wakeup.models import AttemptOutcome
-from kalliope_tel.wakeup.services import Claim, channel_of, claim_due, complete_attempt, expired_attempts
+from kalliope_tel.wakeup.services import (
+    Claim,
+    anything_due,
+    channel_of,
+    claim_due,
+    complete_attempt,
+    expired_attempts,
+)
 
 if TYPE_CHECKING:
     from kalliope_tel.container import Container
@@ -58,6 +65,12 @@ class WakeupScheduler:
         self._poke.set()
 
     def _claim(self) -> list[Claim]:
+        # A read first: an idle scheduler never takes the write lock (it ticks
+        # every second on every node, and each write lock taken makes other
+        # SQLite writers wait or, if they read first, fail).
+        with self.container.sessions() as session:
+            if not anything_due(session):
+                return []
         # writes: a claim reads then writes while the engine's attempts commit;
         # on SQLite a deferred transaction then fails at once ("database is
         # locked": 276 failed ticks in one run of bench wakeup, each one a

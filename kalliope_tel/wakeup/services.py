@@ -299,6 +299,12 @@ def lease_seconds(settings: WakeupSettings) -> int:
     return settings.ring_timeout + 2 * settings.digit_timeout + MAX_CALL_SECONDS
 
 
+def anything_due(session: Session, now: datetime | None = None) -> bool:
+    """Whether any PBX has an alarm due (a read: the scheduler takes the write lock only then)."""
+    query = select(Alarm.id).where(Alarm.state == AlarmState.SCHEDULED, Alarm.next_attempt_at <= (now or utcnow()))
+    return session.scalar(query.limit(1)) is not None
+
+
 def claim_due(
     session: Session, pbx: Pbx, node: str, now: datetime | None = None, limit: int | None = None
 ) -> list[Claim]:

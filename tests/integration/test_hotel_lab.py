@@ -42,7 +42,8 @@ class HotelLab:
     agi: AgiServer
 
     def change(self, work: Any) -> Any:
-        with transaction(self.container.sessions) as session:
+        # The write lock first: on SQLite a read-then-write beside serve's writers fails otherwise.
+        with transaction(self.container.sessions, writes=True) as session:
             return work(session, get_pbx(session))
 
     async def apply(self) -> list[str]:

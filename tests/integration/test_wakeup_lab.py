@@ -47,7 +47,8 @@ class WakeupLab:
         self.container, self.lab = container, lab
 
     def change(self, work: Any) -> Any:
-        with transaction(self.container.sessions) as session:
+        # The write lock first: on SQLite a read-then-write beside serve's writers fails otherwise.
+        with transaction(self.container.sessions, writes=True) as session:
             return work(session, get_pbx(session))
 
     def alarm_now(self, room: str, **kwargs: Any) -> int:

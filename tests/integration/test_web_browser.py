@@ -62,7 +62,8 @@ class Site:
     mail: MailSink
 
     def change(self, work: Any) -> Any:
-        with transaction(self.container.sessions) as session:
+        # The write lock first: on SQLite a read-then-write beside serve's writers fails otherwise.
+        with transaction(self.container.sessions, writes=True) as session:
             return work(session, get_pbx(session))
 
     def dial(self, caller: str, number: str) -> Any:
