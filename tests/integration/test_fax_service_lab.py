@@ -40,6 +40,10 @@ from tests.helpers import apply_lab_config, ari_runtime
 T30_UNDER_LOAD = re.compile(
     r"DCN while waiting for a DIS|[Nn]o response (?:to|after sending) DCS|Disconnected after permitted retries"
     r"|Unexpected message received|Timed out waiting"
+    # The receiving lab fax gave up after a page (its post-page answer lost
+    # in the saturated audio): seen in CI on 2026-11-29, 2 of 20 calls, both
+    # retried and sent.
+    r"|Received a DCN from remote after sending a page"
 )
 pytestmark = [pytest.mark.integration, pytest.mark.realtime, pytest.mark.asterisk, pytest.mark.timeout(400)]
 
