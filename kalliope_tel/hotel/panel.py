@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.hotel.models import Room, Stay
-from kalliope_tel.hotel.services import RoomFilter, class_names, effective
+from kalliope_tel.hotel.services import class_names, effective
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.wakeup.models import PENDING_STATES, Alarm, AlarmState
 
@@ -78,21 +78,3 @@ def _costs(session: Session, pbx: Pbx) -> dict[str, dict[str, Any]]:
     from kalliope_tel.billing.reports import occupied_costs
 
     return {ext: totals.as_dict() for ext, totals in occupied_costs(session, pbx).items()}
-
-
-def matches(room: dict[str, Any], filters: RoomFilter) -> bool:
-    """The panel's filters (building, floor, cleanliness, free text over guests and notes)."""
-    if filters.building is not None and room["building"] != filters.building:
-        return False
-    if filters.floor is not None and room["floor"] != filters.floor:
-        return False
-    if filters.clean is not None and room["clean"] != filters.clean:
-        return False
-    if filters.occupied is not None and room["occupied"] != filters.occupied:
-        return False
-    needle = (filters.text or "").casefold()
-    if needle:
-        stay = room["stay"]
-        haystack = " ".join([stay["owner"], *stay["guests"], stay["notes"]]).casefold() if stay else ""
-        return needle in haystack
-    return True

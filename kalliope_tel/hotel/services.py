@@ -547,6 +547,22 @@ class RoomFilter:
     occupied: bool | None = None
     text: str | None = None  # over guest names and notes of the current stay
 
+    def matches(self, building: str, floor: str, clean: bool, occupied: bool, stay: dict[str, Any] | None) -> bool:
+        """A room (as ``effective`` or the panel shows it) passes every filter given."""
+        if self.building is not None and building != self.building:
+            return False
+        if self.floor is not None and floor != self.floor:
+            return False
+        if self.clean is not None and clean != self.clean:
+            return False
+        if self.occupied is not None and occupied != self.occupied:
+            return False
+        needle = (self.text or "").casefold()
+        if needle:
+            haystack = " ".join([stay["owner"], *stay["guests"], stay["notes"]]).casefold() if stay else ""
+            return needle in haystack
+        return True
+
 
 def list_rooms(session: Session, pbx: Pbx, filters: RoomFilter | None = None) -> list[EffectiveRoom]:
     filters = filters or RoomFilter()
@@ -555,25 +571,8 @@ def list_rooms(session: Session, pbx: Pbx, filters: RoomFilter | None = None) ->
         s.room_id: s for s in session.scalars(select(Stay).where(Stay.pbx_id == pbx.id, Stay.checkout_at.is_(None)))
     }
     names = class_names(session, pbx)
-    out = []
-    needle = (filters.text or "").casefold()
-    for room in rooms:
-        view = effective(room, names, stays.get(room.id))
-        if filters.building is not None and view.building != filters.building:
-            continue
-        if filters.floor is not None and view.floor != filters.floor:
-            continue
-        if filters.clean is not None and view.clean != filters.clean:
-            continue
-        if filters.occupied is not None and view.occupied != filters.occupied:
-            continue
-        if needle:
-            stay = stays.get(room.id)
-            haystack = " ".join([stay.owner, *stay.guests, stay.notes]).casefold() if stay else ""
-            if needle not in haystack:
-                continue
-        out.append(view)
-    return out
+    views = (effective(room, names, stays.get(room.id)) for room in rooms)
+    return [v for v in views if filters.matches(v.building, v.floor, v.clean, v.occupied, v.stay)]
 
 
 def room_view(session: Session, pbx: Pbx, extension: str) -> EffectiveRoom:

@@ -85,7 +85,7 @@ def router(container: Container) -> APIRouter:
         filters = RoomFilter(building, floor, clean, occupied, text)
         with deps.unit_of_work(caller.request) as session:
             rows = panel.panel_rooms(session, caller.pbx(session), with_costs=costs)
-        return [row for row in rows if panel.matches(row, filters)]
+        return [r for r in rows if filters.matches(r["building"], r["floor"], r["clean"], r["occupied"], r["stay"])]
 
     @r.get(API + "/rooms/{extension}")
     def room(caller: deps.Receptionist, extension: str) -> dict[str, Any]:
