@@ -189,7 +189,7 @@ def link_cmd(meeting_id: int, as_user: str = typer.Option(..., "--as", help="A u
     owners) get a token valid only in the meeting's window."""
     from kalliope_tel.errors import KalliopeError
     from kalliope_tel.lam.models import Attendee, LamRoom
-    from kalliope_tel.users.models import User
+    from kalliope_tel.users.services import find_user
 
     settings = STATE.settings
     if not settings.lam_jitsi_url:
@@ -197,7 +197,7 @@ def link_cmd(meeting_id: int, as_user: str = typer.Option(..., "--as", help="A u
 
     def work(session: Session, pbx: Pbx) -> dict[str, Any]:
         meeting = services.get_meeting(session, pbx, meeting_id)
-        user = session.query(User).filter(User.pbx_id == pbx.id, User.name == as_user).first()
+        user = find_user(session, pbx, as_user)
         email = user.email if user else as_user
         attendee = next((a for a in meeting.attendees if a.email == email), None)
         room = session.get(LamRoom, meeting.room_id)

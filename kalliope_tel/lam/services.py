@@ -27,11 +27,17 @@ from kalliope_tel.mail.addresses import check_address
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.tenancy.services import per_pbx_row
 from kalliope_tel.users.models import Role, User
+from kalliope_tel.users.services import find_user
 
 MAX_MEETING = timedelta(hours=24)
 
 
 # ------------------------------------------------------------------ settings
+def _rooms_in_use(session: Session, pbx: Pbx) -> int:
+    """Rooms the PBX has: each holds one licence."""
+    return session.scalar(select(func.count()).select_from(LamRoom).where(LamRoom.pbx_id == pbx.id)) or 0
+
+
 def get_settings(session: Session, pbx: Pbx) -> LamSettings:
     return per_pbx_row(session, LamSettings, pbx)
 
@@ -43,7 +49,7 @@ def update_settings(
     if licences is not None:
         if not 0 <= licences <= 10_000:
             raise InvalidValue("licences: 0 to 10000")
-        used = session.scalar(select(func.count()).select_from(LamRoom).where(LamRoom.pbx_id == pbx.id)) or 0
+        used = _rooms_in_use(session, pbx)
         if licences < used:
             raise InvalidValue(f"the PBX has {used} rooms: remove rooms before lowering the licences to {licences}")
         settings.licences = licences
@@ -89,7 +95,7 @@ def create_room(session: Session, pbx: Pbx, name: str, actor: Actor = ADMIN) -> 
         raise NotAllowed("only administrators and LAM managers create rooms")
     name = _name(name, "room name", 80)
     licences = get_settings(session, pbx).licences
-    used = session.scalar(select(func.count()).select_from(LamRoom).where(LamRoom.pbx_id == pbx.id)) or 0
+    used = _rooms_in_use(session, pbx)
     if used >= licences:
         raise InvalidValue(f"all {licences} LAM room licence(s) of this PBX are in use")
     if session.scalar(select(LamRoom.id).where(LamRoom.pbx_id == pbx.id, LamRoom.name == name)) is not None:
@@ -118,7 +124,7 @@ def set_owners(session: Session, pbx: Pbx, name: str, owners: Sequence[str], act
     room = get_room(session, pbx, name)
     ids = []
     for owner in owners:
-        user = session.scalars(select(User).where(User.pbx_id == pbx.id, User.name == owner)).first()
+        user = find_user(session, pbx, owner)
         if user is None:
             raise NotFound(f"no user {owner!r} in PBX {pbx.slug!r}")
         ids.append(user.id)
@@ -177,7 +183,7 @@ def _attendees(session: Session, pbx: Pbx, wanted: Sequence[AttendeeInput]) -> l
     out: dict[str, Attendee] = {}
     for item in wanted:
         if item.user:
-            user = session.scalars(select(User).where(User.pbx_id == pbx.id, User.name == item.user)).first()
+            user = find_user(session, pbx, item.user)
             if user is None:
                 raise NotFound(f"attendee: no user {item.user!r} in this PBX")
             row = Attendee(

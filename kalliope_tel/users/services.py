@@ -55,8 +55,13 @@ def list_users(session: Session, pbx: Pbx) -> list[User]:
     return list(session.scalars(select(User).where(User.pbx_id == pbx.id).order_by(User.name)))
 
 
+def find_user(session: Session, pbx: Pbx, name: str) -> User | None:
+    """The PBX's user of that name, or None."""
+    return session.scalars(select(User).where(User.pbx_id == pbx.id, User.name == name)).first()
+
+
 def get_user(session: Session, pbx: Pbx, name: str) -> User:
-    user = session.scalars(select(User).where(User.pbx_id == pbx.id, User.name == name)).first()
+    user = find_user(session, pbx, name)
     if user is None:
         raise UserError(f"no user {name!r} in PBX {pbx.slug!r}")
     return user
