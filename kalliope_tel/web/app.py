@@ -252,10 +252,11 @@ class WebMiddleware:
     def _audit(self, scope: MutableMapping[str, Any], principal: access.Principal, code: int) -> None:
         from kalliope_tel.db.engine import transaction
 
-        client = scope.get("client") or ("", 0)
+        # The caller's address as the login audit has it (X-Forwarded-For when trusted).
+        ip = deps.client_ip(Request(scope))
         with transaction(self.container.sessions) as session:
             access.audit(
-                session, f"{scope['method']} {scope['path']}", code < 400, ip=str(client[0]),
+                session, f"{scope['method']} {scope['path']}", code < 400, ip=ip,
                 login=principal.email.lower(), user_id=principal.user_id, pbx_id=principal.pbx_id, detail=str(code),
             )  # fmt: skip
 

@@ -242,19 +242,22 @@ def test_failed_logins_are_audited_and_throttled(site: tuple[RunningWeb, str, Pa
 def test_changes_through_the_api_are_audited_with_the_caller(site: tuple[RunningWeb, str, Path]) -> None:
     web, url, _ = site
     client, csrf = web.login(RECEPTION)
-    client.put("/api/v1/pbx/default/rooms/251/cleaning", json={"clean": False}, headers={"x-csrf-token": csrf})
-    client.put("/api/v1/pbx/default/rooms/999/cleaning", json={"clean": False}, headers={"x-csrf-token": csrf})
+    # The site trusts X-Forwarded-For (behind a proxy): the audit names the caller's address, not the proxy's.
+    h = {"x-csrf-token": csrf, "x-forwarded-for": "10.7.7.7"}
+    client.put("/api/v1/pbx/default/rooms/251/cleaning", json={"clean": False}, headers=h)
+    client.put("/api/v1/pbx/default/rooms/999/cleaning", json={"clean": False}, headers=h)
     rows = change(
         url,
         lambda s, p: s.execute(
-            select(AuditEntry.action, AuditEntry.ok, AuditEntry.detail, AuditEntry.login).where(
+            select(AuditEntry.action, AuditEntry.ok, AuditEntry.detail, AuditEntry.login, AuditEntry.ip).where(
                 AuditEntry.action.like("PUT /api/v1/pbx/default/rooms/%51/cleaning")
                 | AuditEntry.action.like("PUT /api/v1/pbx/default/rooms/999/cleaning")
             )
         ).all(),
     )
-    assert ("PUT /api/v1/pbx/default/rooms/251/cleaning", True, "200", RECEPTION.email) in [tuple(r) for r in rows]
-    assert ("PUT /api/v1/pbx/default/rooms/999/cleaning", False, "404", RECEPTION.email) in [tuple(r) for r in rows]
+    seen = [tuple(r) for r in rows]
+    assert ("PUT /api/v1/pbx/default/rooms/251/cleaning", True, "200", RECEPTION.email, "10.7.7.7") in seen
+    assert ("PUT /api/v1/pbx/default/rooms/999/cleaning", False, "404", RECEPTION.email, "10.7.7.7") in seen
 
 
 # ------------------------------------------------------------------ the panel's API
