@@ -109,7 +109,6 @@ class ChangeFeed:
         self._bell = asyncio.Event()
         self._last = 0
         self._gaps: dict[int, float] = {}  # id -> monotonic deadline
-        self.rows_read = 0
 
     # ------------------------------------------------------------ reading
     def _start_id(self) -> int:
@@ -135,7 +134,6 @@ class ChangeFeed:
                 self._last = change_id
             changed[pbx_id].add(room_id)
         self._gaps = {i: d for i, d in self._gaps.items() if d > now}
-        self.rows_read += len(rows)
         return changed
 
     async def step(self) -> dict[int, set[int]]:
