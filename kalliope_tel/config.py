@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -94,6 +94,22 @@ class Settings(BaseSettings):
     ari_username: str = ""
     ari_password: SecretStr = SecretStr("")
     ari_app: str = "kalliope"
+    # ARI outbound websockets (Asterisk 22.5+): where this node accepts the
+    # websockets Asterisk opens for calls the dialplan sends to Stasis(ari_app)
+    # (websocket_client.conf points at it, or at a load balancer in front of
+    # several nodes). Empty: inbound mode, this node subscribes to ari_app
+    # itself. Asterisk authenticates with the username and password below
+    # (websocket_client.conf's username/password). Plain HTTP GET /health on
+    # the same port answers load balancers' checks.
+    ari_outbound_bind: str = ""
+    ari_outbound_username: str = "asterisk"
+    ari_outbound_password: SecretStr = SecretStr("")
+    # What 'asterisk render' tells Asterisk to connect to: the load balancer
+    # in front of the nodes (ws://HOST:PORT/ari); empty: this node's bind.
+    ari_outbound_uri: str = ""
+    # per_call_config: a websocket per call, spread over the nodes by the
+    # load balancer; persistent: one websocket for every call (failover only).
+    ari_outbound_connection: Literal["per_call_config", "persistent"] = "per_call_config"
     ami_url: str = ""
     ami_username: str = ""
     ami_password: SecretStr = SecretStr("")
@@ -197,7 +213,7 @@ class Settings(BaseSettings):
                 raise ValueError("must look like tcp://HOST:PORT")
         return value
 
-    @field_validator("agi_bind")
+    @field_validator("agi_bind", "ari_outbound_bind")
     @classmethod
     def _check_bind(cls, value: str) -> str:
         if not value:
@@ -227,6 +243,13 @@ class Settings(BaseSettings):
         if value not in ("console", "json"):
             raise ValueError("must be console or json")
         return value
+
+    @model_validator(mode="after")
+    def _check_outbound_credentials(self) -> Settings:
+        # An open ARI endpoint would let anyone inject calls' events.
+        if self.ari_outbound_bind and not self.ari_outbound_password.get_secret_value():
+            raise ValueError("ari_outbound_bind needs ari_outbound_password (Asterisk's websocket_client password)")
+        return self
 
     @property
     def effective_database_url(self) -> str:

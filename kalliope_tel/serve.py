@@ -11,7 +11,10 @@ Theory of operation:
   its own ARI client and runtime; calls the dialplan sends to
   ``Stasis(<ari_app>,...)`` arrive on the shared app name, and calls this node
   originates use an app of its own (Asterisk hands an app's events to one
-  websocket only, the last to subscribe).
+  websocket only, the last to subscribe). With ``ari_outbound_bind`` set,
+  the shared app's calls come instead over websockets Asterisk opens to this
+  node (``asterisk.ari.outbound``), so several nodes behind a load balancer
+  share one Asterisk; the node's own app keeps its inbound websocket.
 * **Supervision**: the ARI runtimes, AMI connections, feature jobs, the
   loop-lag monitor and the heartbeat all run under one ``Supervisor``: a task
   that crashes or returns is restarted with backoff and counted; a wrong
@@ -39,11 +42,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy import text
 
 from kalliope_tel.asterisk.ami.client import AmiClient
 from kalliope_tel.asterisk.ami.protocol import AmiAuthError, AmiError
 from kalliope_tel.asterisk.ari.client import AriClient
 from kalliope_tel.asterisk.ari.errors import AriAuthError, AriError
+from kalliope_tel.asterisk.ari.outbound import OutboundListener
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
 from kalliope_tel.asterisk.endpoints import AsteriskEndpoints, server_endpoints
 from kalliope_tel.container import Container
@@ -101,9 +106,12 @@ def build_links(container: Container, node: str) -> list[AsteriskLink]:
     node_app = f"{settings.ari_app}-{re.sub(r'[^A-Za-z0-9_-]', '-', node)}"
     targets: list[tuple[str, AsteriskEndpoints]] = [("", container.endpoints)]
     targets += [(s.name, server_endpoints(settings, s)) for s in _servers_in_use(container)]
+    # Outbound mode: Asterisk opens the shared app's websockets to us (see
+    # asterisk.ari.outbound); subscribing to it as well would take it over.
+    apps = [node_app] if settings.ari_outbound_bind else [settings.ari_app, node_app]
     links = []
     for name, ep in targets:
-        client = AriClient(ep.ari_url, ep.ari_username, ep.ari_password, apps=[settings.ari_app, node_app])
+        client = AriClient(ep.ari_url, ep.ari_username, ep.ari_password, apps=apps)
         links.append(AsteriskLink(name, ep, client, AriRuntime(client), node_app))
     return links
 
@@ -116,6 +124,31 @@ async def _warm_up_rest(client: AriClient) -> None:
     with contextlib.suppress(AriError):
         await client.ping()
     await asyncio.Event().wait()
+
+
+def build_outbound(container: Container, links: list[AsteriskLink]) -> OutboundListener | None:
+    settings = container.settings
+    if not settings.ari_outbound_bind:
+        return None
+
+    async def database_reachable() -> bool:
+        def check() -> None:
+            with transaction(container.sessions) as session:
+                session.execute(text("SELECT 1"))
+
+        try:
+            await asyncio.wait_for(asyncio.to_thread(check), 5.0)
+        except Exception:  # any database failure makes the node unhealthy
+            return False
+        return True
+
+    return OutboundListener(
+        settings.ari_outbound_bind,
+        settings.ari_outbound_username,
+        settings.ari_outbound_password.get_secret_value(),
+        {link.label: link.runtime for link in links},
+        health=database_reachable,
+    )
 
 
 async def _keep_ami(ami: AmiClient, stop: asyncio.Event) -> None:
@@ -169,6 +202,12 @@ async def serve(
     lag = LoopLagMonitor()
     amis: dict[str, AmiClient] = {}
     state = ServeState(ctx, supervisor, lag, amis, stop)
+    outbound = build_outbound(container, links)
+    if outbound is not None:
+        # Before the jobs: calls the dialplan sends may arrive at once.
+        supervisor.add("ari-outbound", outbound.run)
+        ctx.status["ari_outbound"] = outbound.status
+        ctx.parts["ari_outbound"] = outbound
     for link in links:
         ep = link.endpoints
         amis[link.label] = link.ami = ami = AmiClient(ep.ami_host, ep.ami_port, ep.ami_username, ep.ami_password)
@@ -190,6 +229,7 @@ async def serve(
         features=[f.name for f in features],
         asterisk=[f"{link.label}={link.endpoints.source}" for link in links],
         agi_port=agi.port,
+        ari_mode="outbound" if outbound is not None else "inbound",
     )
     if ready is not None:
         ready()
@@ -204,6 +244,8 @@ async def serve(
     finally:
         log.info("serve.stopping", node=node)
         stop.set()
+        if outbound is not None:
+            outbound.stop_accepting()  # the load balancer sends new calls elsewhere
         await supervisor.stop(job_names)
         await agi.stop(grace=10.0)
         # Calls in progress finish and record their outcome; any still running

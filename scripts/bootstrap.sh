@@ -17,9 +17,10 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 DEB_PACKAGES="debootstrap libspandsp-dev libtiff-dev libtiff-tools ghostscript libreoffice-writer-nogui gnupg"
 # Tests only: a real OpenSSH server on loopback for the SFTP fax archive, and
 # Dovecot (IMAP, POP3 and LMTP, started by the tests on loopback) for Mail2Fax;
-# Chromium for the browser tests of the web pages (Playwright drives it).
+# Chromium for the browser tests of the web pages (Playwright drives it);
+# HAProxy in front of two serve nodes for the ARI outbound websockets tests.
 if [[ "$PROFILE" == dev ]]; then
-  DEB_PACKAGES="$DEB_PACKAGES openssh-server openssh-client dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl chromium"
+  DEB_PACKAGES="$DEB_PACKAGES openssh-server openssh-client dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl chromium haproxy"
 fi
 missing=""
 for pkg in $DEB_PACKAGES; do

@@ -21,6 +21,9 @@ from kalliope_tel.asterisk.ami.client import AmiClient
 RELOADS = {
     "kalliope/extensions_": "dialplan reload",
     "kalliope/pjsip_": "module reload res_pjsip.so",
+    # ARI outbound websockets (reloading res_ari reloads websocket_client.conf too).
+    "kalliope/ari_outbound": "module reload res_ari.so",
+    "kalliope/websocket_client_": "module reload res_ari.so",
 }
 FILE_MODE = 0o640
 DIR_MODE = 0o750

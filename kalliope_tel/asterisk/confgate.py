@@ -84,6 +84,28 @@ def sound(value: object) -> str:
     return _full(_SOUND, value, "sound name", "a sound file name such as custom/wakeup (no extension, no '..')")
 
 
+# A websocket URI Asterisk connects to: scheme, host, port, path; nothing
+# that the config parser or a URI could read as something else.
+_WS_URI = re.compile(r"wss?://[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?")
+# A password written as a config value: printable ASCII without ';' (comment),
+# '\\' (escape), quotes or spaces at either end that the parser would trim.
+_SECRET = re.compile(r"[!#-:<-\[\]-~]{12,128}")
+
+
+def websocket_uri(value: object) -> str:
+    return _full(_WS_URI, value, "websocket URI", "ws:// or wss://, a host name or address, a port and a plain path")
+
+
+def secret(value: object, what: str = "password") -> str:
+    return _full(
+        _SECRET,
+        value,
+        what,
+        "12 to 128 printable ASCII characters without spaces, quotes, ';' or '\\'"
+        " (make one with 'openssl rand -hex 24')",
+    )
+
+
 def hex_digest(value: object, length: int = 32) -> str:
     return _full(re.compile(f"[0-9a-f]{{{length}}}"), value, "digest", f"{length} lower-case hex digits")
 

@@ -46,6 +46,7 @@ def where(pbx: Pbx) -> tuple[ConfigTarget, AsteriskEndpoints | None]:
 
 def render_by_server(pbx_slug: str | None) -> list[Rendered]:
     """Every PBX's files (or one PBX's), grouped by the Asterisk it lives on."""
+    from kalliope_tel.asterisk.outbound_conf import render_outbound
     from kalliope_tel.db.engine import transaction
     from kalliope_tel.dialplan.generator import render
     from kalliope_tel.tenancy.services import get_pbx, list_pbxs
@@ -56,6 +57,9 @@ def render_by_server(pbx_slug: str | None) -> list[Rendered]:
             group = groups.get(pbx.asterisk_name)
             if group is None:
                 group = groups[pbx.asterisk_name] = Rendered(*where(pbx))
+                # Per Asterisk: how it opens the shared app's ARI websockets.
+                user = group.endpoints.ari_username if group.endpoints else STATE.settings.ari_username or "kalliope"
+                group.files.update(render_outbound(STATE.settings, user, group.target.server))
             group.files.update(render(session, pbx, group.target.device_template, STATE.container.features).files)
     return list(groups.values())
 

@@ -62,6 +62,7 @@ class Reception:
     ecm: bool
     remote_ident: str
     media: Media
+    node: str = ""
 
 
 def file_name(pbx: Pbx, reception: Reception, fax_id: int) -> str:
@@ -91,6 +92,7 @@ def record_received(
         pbx_id=pbx.id,
         instance_id=instance_id,
         call_id=reception.call_id,
+        node=reception.node[:100],
         calling=reception.calling[:40],
         reached=reception.reached[:40],
         started_at=reception.started_at,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.fax.config import Effective, get_settings
-from kalliope_tel.fax.models import Direction, FaxSettings, FaxSlot
+from kalliope_tel.fax.models import Direction, FaxReceived, FaxSettings, FaxSlot
 from kalliope_tel.nodes import gone_nodes
 from kalliope_tel.tenancy.models import Pbx
 
@@ -77,24 +77,52 @@ def release(session: Session, slot_id: int | None) -> None:
         session.execute(delete(FaxSlot).where(FaxSlot.id == slot_id))
 
 
-def forget_dead_slots(session: Session, pbx: Pbx) -> int:
+def _forget(session: Session, slots: list[FaxSlot], why: str) -> int:
+    """Free the slots of calls whose node is gone. A reception still holding
+    its slot was never recorded (the node died mid-call): it is registered
+    here, once, as failed with why. Each slot is deleted on its own and the
+    row written only when this transaction deleted it, so two nodes
+    recovering at once cannot both register it (PostgreSQL's second DELETE
+    waits for the first and finds nothing)."""
+    freed = 0
+    for slot in slots:
+        result = session.execute(delete(FaxSlot).where(FaxSlot.id == slot.id))
+        if not getattr(result, "rowcount", 0):
+            continue
+        freed += 1
+        if slot.direction is Direction.INBOUND:
+            session.add(
+                FaxReceived(
+                    pbx_id=slot.pbx_id,
+                    instance_id=slot.instance_id,
+                    call_id=slot.call_id,
+                    node=slot.node,
+                    started_at=slot.started_at,
+                    ended_at=utcnow(),
+                    ok=False,
+                    reason=why.format(node=slot.node)[:300],
+                )
+            )
+    return freed
+
+
+def forget_dead_slots(session: Session, pbx: Pbx | None = None) -> int:
+    """Slots of nodes that stopped beating (or too old to be a call): freed,
+    their receptions registered as failed. ``pbx`` None: every PBX."""
     now = utcnow()
     # A slot counts while its node beats, or while its node has not written
     # its first heartbeat yet (a node just started), for at most SLOT_MAX_AGE.
     gone = gone_nodes(session, NODE_GONE_AFTER, now)
-    result = session.execute(
-        delete(FaxSlot).where(
-            FaxSlot.pbx_id == pbx.id,
-            or_(FaxSlot.started_at < now - SLOT_MAX_AGE, FaxSlot.node.in_(gone)),
-        )
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+    query = select(FaxSlot).where(or_(FaxSlot.started_at < now - SLOT_MAX_AGE, FaxSlot.node.in_(gone)))
+    if pbx is not None:
+        query = query.where(FaxSlot.pbx_id == pbx.id)
+    return _forget(session, list(session.scalars(query)), "the node {node} that took the call stopped during it")
 
 
 def forget_node_slots(session: Session, node: str) -> int:
     """At a node's start: the calls it had before it stopped are over."""
-    result = session.execute(delete(FaxSlot).where(FaxSlot.node == node))
-    return int(getattr(result, "rowcount", 0) or 0)
+    slots = list(session.scalars(select(FaxSlot).where(FaxSlot.node == node)))
+    return _forget(session, slots, "serve stopped during the call (node {node} restarted)")
 
 
 def in_progress(session: Session, pbx: Pbx) -> list[FaxSlot]:

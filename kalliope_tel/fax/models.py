@@ -323,6 +323,9 @@ class FaxReceived(PbxOwned, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(Integer)
     call_id: Mapped[str] = mapped_column(String(100))
+    # The serve node that took the call ("" before migration 0011): with
+    # several nodes on one Asterisk, where each call went.
+    node: Mapped[str] = mapped_column(String(100), default="", server_default="")
     calling: Mapped[str] = mapped_column(String(40), default="")
     reached: Mapped[str] = mapped_column(String(40), default="")
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

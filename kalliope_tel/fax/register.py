@@ -73,6 +73,7 @@ def entries(
                     "bit_rate": fax.bit_rate,
                     "remote_ident": fax.remote_ident,
                     "media": fax.media.value,
+                    "node": fax.node,
                     "file": fax.file_name,
                 }
             )

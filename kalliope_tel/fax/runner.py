@@ -56,6 +56,7 @@ class FaxSender:
                     await self._hang_up_cancelled()
                 if time.monotonic() - last_recovery > RECOVER_EVERY:
                     await self._recover(None, "the node carrying the call stopped")
+                    await self.service.forget_dead_slots()
                     last_recovery = time.monotonic()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):

@@ -6,6 +6,7 @@ No ARI here: calls are placed by the engine the sender job is given."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -71,6 +72,7 @@ class FaxService:
     ) -> int:
         """Convert the pages, register the fax, owe its mails and copies.
         The TIFF is removed once its PDF is in the store."""
+        reception = dataclasses.replace(reception, node=reception.node or self.node)
         pdf = None
         if tiff is not None and reception.pages > 0:
             try:
@@ -151,6 +153,12 @@ class FaxService:
         log.warning("fax.attempt_abandoned", job=item.job_id, attempt=item.attempt, node=item.node, why=why)
         if state.final:
             await self.job_final(item.job_id)
+
+    async def forget_dead_slots(self) -> int:
+        """Calls of nodes that stopped beating: slots freed, receptions registered as failed."""
+        from kalliope_tel.fax.limits import forget_dead_slots
+
+        return await self._tx(lambda s: forget_dead_slots(s))
 
     async def forget_own_slots(self) -> int:
         from kalliope_tel.fax.limits import forget_node_slots

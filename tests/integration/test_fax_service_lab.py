@@ -295,23 +295,27 @@ async def test_two_nodes_on_postgresql_dial_each_queued_number_once(
     numbers = [str(n) for n in range(541, 561)]
     # The lab is shared by the worker's tests: count this test's calls only.
     calls_before = {n: lab_calls(lab, n) for n in numbers}
+    results_before = {n: set(lab_fax_entries(lab, n)) for n in numbers}
     for number in numbers:
         sent = _cli(office, "fax", "send", str(doc), "--instance", "office", "--to", number, "--as", "carol")
         assert sent.returncode == 0, sent.stderr
     with smtp_server() as (_mail, port):
         nodes = [f"pg-{n}-{uuid.uuid4().hex[:4]}" for n in "ab"]
-        # Ten calls each at most: neither node can take the whole queue alone.
+        # Five calls each at most: neither node can take the whole queue alone,
+        # and ten real-time fax calls at once stay inside what two cores carry
+        # beside the lab's own spandsp (twenty saturated them: T.30 failed in
+        # up to 6 of 20 calls, the "real-time budget" issue's fax cliff).
         # (Both on one machine: the second listens for FastAGI elsewhere.)
         from tests.fax_service_support import free_port
 
         serves = [
-            start_serve(lab_state, office, port, nodes[0], KALLIOPE_FAX_MAX_CALLS="10"),
+            start_serve(lab_state, office, port, nodes[0], KALLIOPE_FAX_MAX_CALLS="5"),
             start_serve(
                 lab_state,
                 office,
                 port,
                 nodes[1],
-                KALLIOPE_FAX_MAX_CALLS="10",
+                KALLIOPE_FAX_MAX_CALLS="5",
                 KALLIOPE_AGI_BIND=f"127.0.0.1:{free_port()}",
             ),
         ]
@@ -339,14 +343,26 @@ async def test_two_nodes_on_postgresql_dial_each_queued_number_once(
     assert all(reason for reasons in retried.values() for _node, reason in reasons), retried
     assert all(len({a["number"] for a in r["attempt_log"]}) == r["attempts"] for r in rows)
     print(f"20 queued sends, two nodes: {sum(attempts.values())} calls, retried after a failed call: {retried}")
-    # Twenty real-time fax calls at once (ten per node) saturate two cores
-    # (both nodes, Asterisk's spandsp, the lab's fax machines): T.30 then
-    # fails in negotiation now and then and the attempt is retried, as a fax
-    # service must. Exactly that fault is excused (its spandsp messages),
+    # Real-time fax calls on two loaded cores (both nodes, Asterisk's
+    # spandsp, the lab's fax machines) can still fail T.30 in negotiation now
+    # and then; the attempt is retried, as a fax service must. Exactly that fault is excused (its spandsp messages),
     # counted and printed; any other reason, or most calls failing, is a fault.
     # (Seen: 4 of 20 on one node, "Received a DCN while waiting for a DIS";
     # the capacity itself is the "real-time budget" issue's fax cliff.)
-    unexcused = {n: r for n, reasons in retried.items() for _node, r in reasons if not T30_UNDER_LOAD.search(r)}
+    # The far end hanging up is excused only when the lab's fax machine for
+    # that number recorded its own T.30 failure under load for this test.
+    def lab_failed_under_load(number: str) -> bool:
+        return any(
+            fields[0] == "FAILED" and T30_UNDER_LOAD.search(fields[2])
+            for fields in lab_fax_results(lab, number, besides=results_before[number])
+        )
+
+    unexcused = {
+        n: r
+        for n, reasons in retried.items()
+        for _node, r in reasons
+        if not T30_UNDER_LOAD.search(r) and not (r.startswith("the far end hung up") and lab_failed_under_load(n))
+    }
     assert unexcused == {}, unexcused
     assert len(retried) <= len(numbers) // 2, retried
     assert {a["node"] for r in rows for a in r["attempt_log"]} == set(nodes), outputs[0][-2000:]

@@ -63,6 +63,36 @@ class AriRuntime:
         """Declare that ``app_name`` owns ``channel_id`` (call before originating)."""
         self._owners[channel_id] = app_name
 
+    def owner(self, channel_id: str) -> str | None:
+        return self._owners.get(channel_id)
+
+    def forget(self, channel_id: str) -> None:
+        self._owners.pop(channel_id, None)
+
+    async def lose(self, channel_ids: set[str], *, hang_up: bool = False) -> None:
+        """Tell each owner that these channels are beyond reach (their events
+        go elsewhere now); with ``hang_up``, end the calls first so nobody is
+        left in silence."""
+        lost_by_app: dict[str, set[str]] = {}
+        for cid in channel_ids:
+            name = self._owners.pop(cid, None)
+            if name is not None:
+                lost_by_app.setdefault(name, set()).add(cid)
+            if hang_up:
+                with contextlib.suppress(AriError):
+                    await self.client.hangup(cid)
+        await self._report_lost(lost_by_app)
+
+    async def _report_lost(self, lost_by_app: dict[str, set[str]]) -> None:
+        for name, lost in lost_by_app.items():
+            log.warning("ari.channels_lost", app=name, count=len(lost))
+            app = self._apps.get(name)
+            if app is not None:
+                try:
+                    await app.on_channels_lost(lost)
+                except Exception:
+                    log.exception("ari.on_channels_lost_failed", app=name)
+
     def owned_by(self, app_name: str) -> set[str]:
         return {cid for cid, name in self._owners.items() if name == app_name}
 
@@ -103,14 +133,12 @@ class AriRuntime:
             if cid not in present and self._owners.get(cid) == name:
                 lost_by_app.setdefault(name, set()).add(cid)
                 del self._owners[cid]
-        for name, lost in lost_by_app.items():
-            log.warning("ari.channels_lost", app=name, count=len(lost))
-            app = self._apps.get(name)
-            if app is not None:
-                try:
-                    await app.on_channels_lost(lost)
-                except Exception:
-                    log.exception("ari.on_channels_lost_failed", app=name)
+        await self._report_lost(lost_by_app)
+
+    async def feed(self, event: Event) -> None:
+        """An event from any websocket of this Asterisk (inbound, or one that
+        Asterisk opened to us: ``outbound``)."""
+        await self._on_event(event)
 
     async def _on_event(self, event: Event) -> None:
         if self.client.closing:

@@ -1,0 +1,199 @@
+"""Several serve nodes on one Asterisk (issue 18): Asterisk opens an ARI
+websocket per call (ARI outbound websockets, per_call_config) to Debian's
+HAProxy in front of two nodes; one node is SIGKILLed mid-run. The lab's fax
+machines (SendFax) call the office's fax instance, whose dialplan enters
+Stasis; the register says which node took each call.
+
+The same calls in inbound mode with one node keep that mode tested too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.fax import register
+from kalliope_tel.lab.instance import LabInstance, LabState
+from kalliope_tel.tenancy.services import get_pbx
+from tests.ari_outbound_support import HAPROXY, OUTBOUND_APP, FaxCalls, apply_outbound, haproxy
+from tests.fax_service_support import Office, configure_office, free_port, smtp_server, start_serve, until
+from tests.fax_support import make_document
+from tests.helpers import apply_lab_config, ari_runtime
+
+pytestmark = [pytest.mark.integration, pytest.mark.realtime, pytest.mark.asterisk, pytest.mark.timeout(900)]
+
+TOTAL = 100
+PARALLEL = 10
+KILL_AFTER = 30
+
+
+def _register(office: Office) -> list[dict[str, Any]]:
+    container = office.container()
+    try:
+        with transaction(container.sessions) as session:
+            return register.entries(session, get_pbx(session), direction="in", limit=1000)
+    finally:
+        container.close()
+
+
+async def _setup(lab: LabInstance, url: str, tmp_path: Path) -> Office:
+    from tests.conftest import kalliope
+
+    done = kalliope("db", "upgrade", env={"KALLIOPE_DATABASE_URL": url})
+    assert done.returncode == 0, done.stderr
+    office = configure_office(url, tmp_path / "data")
+    container = office.container()
+    try:
+        await apply_lab_config(container, lab)
+    finally:
+        container.close()
+    return office
+
+
+def _document(lab: LabInstance) -> str:
+    spool = lab.dir / "spool" / f"kt-ob-{uuid.uuid4().hex[:6]}"
+    spool.mkdir()
+    make_document(spool / "page.tif", 1, height=1100)
+    return str(lab.inner / "spool" / spool.name / "page.tif")
+
+
+async def _nodes_up(office: Office, nodes: list[str], outbound: bool) -> None:
+    """Until each node's ARI link is up and, in outbound mode, its listener."""
+    from kalliope_tel.nodes import read_nodes
+
+    def check() -> bool:
+        container = office.container()
+        try:
+            with transaction(container.sessions) as session:
+                rows = {n["node"]: n for n in read_nodes(session)}
+        finally:
+            container.close()
+        return all(
+            rows.get(n, {}).get("links") == {"default": True}
+            and (not outbound or rows[n].get("ari_outbound", {}).get("listening"))
+            for n in nodes
+        )
+
+    await until(check, 40, f"nodes {nodes} up")
+
+
+def _stasis_channels(lab: LabInstance) -> list[str]:
+    out = lab.cli("core show channels concise", check=False)
+    return [line for line in out.splitlines() if "!Stasis!" in line and OUTBOUND_APP in line]
+
+
+async def test_two_nodes_behind_haproxy_share_the_calls_and_survive_a_kill(
+    db_backend: str, lab: LabInstance, lab_state: LabState, fresh_db_url: str, tmp_path: Path
+) -> None:
+    if db_backend != "postgresql":
+        pytest.skip("two nodes share PostgreSQL (SQLite is one node's store)")
+    if not Path(HAPROXY).exists():
+        pytest.fail("Debian's haproxy is missing: run the README's test command (it installs it)")
+    office = await _setup(lab, fresh_db_url, tmp_path)
+    password = secrets.token_hex(16)
+    names = {side: f"ob-{side}-{uuid.uuid4().hex[:4]}" for side in "ab"}
+    ports = {side: free_port() for side in "ab"}
+    lb_port = free_port()
+    shown = apply_outbound(lab, lab_state.ari_username, f"ws://127.0.0.1:{lb_port}/ari", password)
+    assert "kalliope-outbound" in shown and "valid" in shown, shown
+    document = _document(lab)
+    outputs: dict[str, str] = {}
+    try:
+        with smtp_server() as (_mail, smtp_port), haproxy(lb_port, {s: p for s, p in ports.items()}) as proxy:
+            serves = {
+                side: start_serve(
+                    lab_state,
+                    office,
+                    smtp_port,
+                    names[side],
+                    KALLIOPE_ARI_APP=OUTBOUND_APP,
+                    KALLIOPE_ARI_OUTBOUND_BIND=f"127.0.0.1:{ports[side]}",
+                    KALLIOPE_ARI_OUTBOUND_PASSWORD=password,
+                    KALLIOPE_AGI_BIND=f"127.0.0.1:{free_port()}",
+                    KALLIOPE_FAX_MAX_CALLS=str(PARALLEL + 5),
+                )
+                for side in "ab"
+            }
+            try:
+                await _nodes_up(office, list(names.values()), outbound=True)
+                await asyncio.sleep(1.5)  # HAProxy's health checks see both (rise 2, every 0.5 s)
+                killed_at: list[int] = []
+
+                def kill_a() -> None:
+                    serves["a"].proc.send_signal(signal.SIGKILL)
+                    killed_at.append(len(calls.started_at))
+
+                async with ari_runtime(lab_state) as runtime:
+                    calls = FaxCalls(runtime, lab, document, OUTBOUND_APP)
+                    await calls.run(TOTAL, PARALLEL, after_start={KILL_AFTER - 1: kill_a})
+                # The killed node's calls in progress are registered by the
+                # survivor once node a counts as gone (60 s without heartbeat).
+                rows = await until(
+                    lambda: r if len(r := _register(office)) >= TOTAL else None, 150, "every call in the register"
+                )
+                leftover = _stasis_channels(lab)
+                haproxy_log = proxy.log.read_text(errors="replace")
+            finally:
+                for side, serve in serves.items():
+                    outputs[side] = serve.finish(30, terminate=side != "a")
+    finally:
+        apply_outbound(lab, lab_state.ari_username, None, password)
+    assert leftover == [], leftover  # no call left in Stasis unanswered
+    by_caller: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_caller.setdefault(row["number"], []).append(row)
+    callers = {FaxCalls.caller(i): i for i in range(TOTAL)}
+    # Each call once in the register (the killed node's unfinished ones too, without a number).
+    assert all(len(v) == 1 for k, v in by_caller.items() if k), {k: len(v) for k, v in by_caller.items() if len(v) > 1}
+    assert len(rows) == TOTAL, (len(rows), [r for r in rows if not r["number"]])
+    nodes_of = {callers[n]: v[0]["node"] for n, v in by_caller.items() if n in callers}
+    first = [i for i in range(KILL_AFTER - PARALLEL) if i in nodes_of]
+    assert {nodes_of[i] for i in first} == set(names.values()), ("spread over both nodes", nodes_of)
+    after = [i for i in range(killed_at[0], TOTAL)]
+    wrong = {i: nodes_of.get(i) for i in after if nodes_of.get(i) != names["b"]}
+    assert wrong == {}, ("calls after the kill must reach the live node", wrong, outputs["b"][-3000:])
+    received = [i for i in after if by_caller[FaxCalls.caller(i)][0]["state"] == "received"]
+    assert len(received) >= len(after) * 0.9, [(i, by_caller[FaxCalls.caller(i)][0]["reason"]) for i in after]
+    lost = [r for r in rows if r["node"] == names["a"] and r["state"] != "received"]
+    assert all("stopped during it" in r["reason"] for r in lost if not r["number"]), lost
+    print(
+        f"{TOTAL} calls, {PARALLEL} at a time: node a took {sum(1 for n in nodes_of.values() if n == names['a'])}"
+        f" (killed after call {killed_at[0]}), node b {sum(1 for n in nodes_of.values() if n == names['b'])};"
+        f" registered as lost with node a: {len([r for r in rows if not r['number']])};"
+        f" haproxy log: {haproxy_log[-300:]}"
+    )
+
+
+async def test_inbound_mode_one_node_takes_the_same_calls(
+    db_backend: str, lab: LabInstance, lab_state: LabState, fresh_db_url: str, tmp_path: Path
+) -> None:
+    if db_backend != "sqlite":
+        pytest.skip("one node on the embedded store; the outbound test runs on PostgreSQL")
+    office = await _setup(lab, fresh_db_url, tmp_path)
+    node = f"ib-{uuid.uuid4().hex[:4]}"
+    document = _document(lab)
+    with smtp_server() as (_mail, smtp_port):
+        serve = start_serve(
+            lab_state, office, smtp_port, node, KALLIOPE_ARI_APP=OUTBOUND_APP, KALLIOPE_FAX_MAX_CALLS=str(PARALLEL + 5)
+        )
+        try:
+            await _nodes_up(office, [node], outbound=False)
+            async with ari_runtime(lab_state) as runtime:
+                calls = FaxCalls(runtime, lab, document, OUTBOUND_APP)
+                await calls.run(TOTAL, PARALLEL)
+            rows = await until(lambda: r if len(r := _register(office)) >= TOTAL else None, 60, "every call registered")
+            leftover = _stasis_channels(lab)
+        finally:
+            output = serve.finish(30)
+    assert leftover == [], leftover
+    assert sorted(r["number"] for r in rows) == sorted(FaxCalls.caller(i) for i in range(TOTAL)), output[-2000:]
+    assert {r["node"] for r in rows} == {node}
+    failed = [(r["number"], r["reason"]) for r in rows if r["state"] != "received"]
+    assert len(failed) <= TOTAL // 10, failed
