@@ -119,6 +119,7 @@ class FaxCalls:
     prefix: str = field(default_factory=lambda: f"ob{int(time.time() * 1000) % 10**8}")
     started_at: dict[int, float] = field(default_factory=dict)
     results: dict[int, list[str]] = field(default_factory=dict)
+    channels: dict[int, str] = field(default_factory=dict)  # the sender's channel (Local ;1)
 
     @staticmethod
     def caller(index: int) -> str:
@@ -126,7 +127,7 @@ class FaxCalls:
 
     async def start(self, index: int) -> None:
         self.started_at[index] = time.monotonic()
-        await self.runtime.client.originate(
+        channel = await self.runtime.client.originate(
             "Local/700@kt-default-from-trunk",
             context="fax-sender",
             extension="s",
@@ -141,21 +142,28 @@ class FaxCalls:
                 "KALLIOPE_ARI_APP": self.app,
             },
         )
+        self.channels[index] = channel.id
 
-    def poll(self) -> None:
-        """Senders' results so far, by call index (STATUS|PAGES|ERROR|...)."""
-        out = self.lab.cli("database show ktlab/fax", check=False)
+    async def poll(self) -> None:
+        """Senders' results so far, by call index (STATUS|PAGES|ERROR|...).
+        A call hung up before it was answered never runs the sender (nor its
+        hang-up handler): once its channel is gone it counts as UNANSWERED."""
+        present = {c.id for c in await self.runtime.client.list_channels()}
+        out = await asyncio.to_thread(self.lab.cli, "database show ktlab/fax", check=False)
         for line in out.splitlines():
             match = re.match(rf"/ktlab/fax/{self.prefix}-(\d+)\s*:\s*(.*)$", line.strip())
             if match:
                 self.results[int(match.group(1))] = match.group(2).strip().split("|")
+        for index, channel in self.channels.items():
+            if index not in self.results and channel not in present:
+                self.results[index] = ["UNANSWERED", "0", "ended before the fax machine answered"]
 
     async def run(self, total: int, parallel: int, *, after_start: dict[int, object] | None = None) -> None:
         """Keep ``parallel`` calls going until ``total`` have ended (each
         sender's hang-up handler leaves its result). ``after_start``: index ->
         callable run once that call has started (the kill)."""
         index = 0
-        deadline = time.monotonic() + 60 + total * 8
+        deadline = time.monotonic() + 60 + total * 3
         while len(self.results) < total:
             missing = sorted(set(self.started_at) - set(self.results))
             assert time.monotonic() < deadline, f"calls still running: {missing}"
@@ -169,4 +177,4 @@ class FaxCalls:
                 index += 1
                 running += 1
             await asyncio.sleep(0.5)
-            await asyncio.to_thread(self.poll)
+            await self.poll()

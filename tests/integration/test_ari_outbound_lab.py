@@ -89,6 +89,14 @@ def _stasis_channels(lab: LabInstance) -> list[str]:
     return [line for line in out.splitlines() if "!Stasis!" in line and OUTBOUND_APP in line]
 
 
+async def _no_stasis_left(lab: LabInstance, grace: float = 20.0) -> list[str]:
+    """Channels still in the app's Stasis after ``grace`` seconds ([] once none are)."""
+    deadline = asyncio.get_running_loop().time() + grace
+    while (left := await asyncio.to_thread(_stasis_channels, lab)) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.5)
+    return left
+
+
 async def test_two_nodes_behind_haproxy_share_the_calls_and_survive_a_kill(
     db_backend: str, lab: LabInstance, lab_state: LabState, fresh_db_url: str, tmp_path: Path
 ) -> None:
@@ -138,14 +146,18 @@ async def test_two_nodes_behind_haproxy_share_the_calls_and_survive_a_kill(
                 rows = await until(
                     lambda: r if len(r := _register(office)) >= TOTAL else None, 150, "every call in the register"
                 )
-                leftover = _stasis_channels(lab)
+                # Every sender has ended: nothing may stay in Stasis (a few
+                # seconds for the last calls' receiving side to finish).
+                leftover = await _no_stasis_left(lab)
                 haproxy_log = proxy.log.read_text(errors="replace")
             finally:
                 for side, serve in serves.items():
                     outputs[side] = serve.finish(30, terminate=side != "a")
+                    # Shown when the test fails: what each node warned about.
+                    print(side, "\n".join(line for line in outputs[side].splitlines() if '"warning"' in line)[-4000:])
     finally:
         apply_outbound(lab, lab_state.ari_username, None, password)
-    assert leftover == [], leftover  # no call left in Stasis unanswered
+    assert leftover == [], (leftover, {i: r for i, r in calls.results.items() if i >= TOTAL - PARALLEL})
     by_caller: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_caller.setdefault(row["number"], []).append(row)
@@ -159,8 +171,12 @@ async def test_two_nodes_behind_haproxy_share_the_calls_and_survive_a_kill(
     after = [i for i in range(killed_at[0], TOTAL)]
     wrong = {i: nodes_of.get(i) for i in after if nodes_of.get(i) != names["b"]}
     assert wrong == {}, ("calls after the kill must reach the live node", wrong, outputs["b"][-3000:])
-    received = [i for i in after if by_caller[FaxCalls.caller(i)][0]["state"] == "received"]
-    assert len(received) >= len(after) * 0.9, [(i, by_caller[FaxCalls.caller(i)][0]["reason"]) for i in after]
+    # Calls hung up before the fax machine answered: only those node a held at the kill.
+    unanswered = [i for i, r in calls.results.items() if r[0] == "UNANSWERED"]
+    assert all(killed_at[0] - PARALLEL <= i < killed_at[0] for i in unanswered), (unanswered, killed_at)
+    state = {i: by_caller.get(FaxCalls.caller(i), [{"state": "missing", "reason": ""}])[0] for i in after}
+    received = [i for i in after if state[i]["state"] == "received"]
+    assert len(received) >= len(after) * 0.9, [(i, state[i]["state"], state[i]["reason"]) for i in after]
     lost = [r for r in rows if r["node"] == names["a"] and r["state"] != "received"]
     assert all("stopped during it" in r["reason"] for r in lost if not r["number"]), lost
     print(
@@ -169,6 +185,14 @@ async def test_two_nodes_behind_haproxy_share_the_calls_and_survive_a_kill(
         f" registered as lost with node a: {len([r for r in rows if not r['number']])};"
         f" haproxy log: {haproxy_log[-300:]}"
     )
+    short = {names["a"]: "a", names["b"]: "b"}
+    print(
+        "by call:",
+        " ".join(
+            f"{i}:{short.get(nodes_of.get(i, ''), '-')}/{calls.results.get(i, ['?'])[0][:4]}" for i in range(TOTAL)
+        ),
+    )
+    print("rows without a caller:", [(r["node"], r["state"], r["reason"]) for r in rows if not r["number"]])
 
 
 async def test_inbound_mode_one_node_takes_the_same_calls(
@@ -189,7 +213,7 @@ async def test_inbound_mode_one_node_takes_the_same_calls(
                 calls = FaxCalls(runtime, lab, document, OUTBOUND_APP)
                 await calls.run(TOTAL, PARALLEL)
             rows = await until(lambda: r if len(r := _register(office)) >= TOTAL else None, 60, "every call registered")
-            leftover = _stasis_channels(lab)
+            leftover = await _no_stasis_left(lab)
         finally:
             output = serve.finish(30)
     assert leftover == [], leftover

@@ -343,6 +343,7 @@ async def test_two_nodes_on_postgresql_dial_each_queued_number_once(
     assert all(reason for reasons in retried.values() for _node, reason in reasons), retried
     assert all(len({a["number"] for a in r["attempt_log"]}) == r["attempts"] for r in rows)
     print(f"20 queued sends, two nodes: {sum(attempts.values())} calls, retried after a failed call: {retried}")
+
     # Real-time fax calls on two loaded cores (both nodes, Asterisk's
     # spandsp, the lab's fax machines) can still fail T.30 in negotiation now
     # and then; the attempt is retried, as a fax service must. Exactly that fault is excused (its spandsp messages),
