@@ -106,8 +106,53 @@ def check_agi_port(container: Container) -> Check:
     return Check("FastAGI", True, f"{where}: free for 'kalliope-tel serve' (not running now)")
 
 
+def outbound_check(settings_outbound: bool, app: str, shown: str) -> Check:
+    """Compare this node's ARI mode with what Asterisk says
+    ('ari show outbound-websockets': name, type, apps, status, URI)."""
+    rows = [line.split() for line in shown.splitlines()]
+    serving = [r for r in rows if len(r) >= 5 and app in r[2].split(",")]
+    if not settings_outbound:
+        if serving:
+            return Check(
+                "ARI mode",
+                False,
+                f"Asterisk opens outbound websockets for {app} ({serving[0][0]}) but this node is in inbound mode",
+                "set ari_outbound_bind (and its password) on every node, or 'kalliope-tel asterisk apply' without it",
+            )
+        return Check("ARI mode", True, f"inbound: serve subscribes to {app}")
+    if not serving:
+        return Check(
+            "ARI mode",
+            False,
+            f"outbound mode, but Asterisk has no outbound websocket for {app}",
+            "run 'kalliope-tel asterisk apply' (it writes kalliope/ari_outbound.conf and reloads res_ari)",
+        )
+    name, kind, _apps, status, uri = serving[0][:5]
+    if status != "valid":
+        return Check(
+            "ARI mode",
+            False,
+            f"Asterisk's {name} is {status}",
+            "its local_ari_user needs password_format = plain in ari.conf; see Asterisk's log",
+        )
+    return Check("ARI mode", True, f"outbound ({kind}): Asterisk connects to {uri}")
+
+
+async def check_ari_mode(container: Container) -> Check:
+    settings = container.settings
+    client = container.ami_client()
+    try:
+        await client.connect()
+        shown = await client.command("ari show outbound-websockets")
+    except AmiError as exc:
+        return Check("ARI mode", False, f"cannot ask Asterisk: {exc}")
+    finally:
+        await client.aclose()
+    return outbound_check(bool(settings.ari_outbound_bind), settings.ari_app, shown)
+
+
 async def _asterisk_checks(container: Container) -> list[Check]:
-    return list(await asyncio.gather(check_ari(container), check_ami(container)))
+    return list(await asyncio.gather(check_ari(container), check_ami(container), check_ari_mode(container)))
 
 
 def check_nodes(container: Container) -> list[Check]:

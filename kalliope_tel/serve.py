@@ -64,6 +64,8 @@ from kalliope_tel.tuning import settle_heap
 log = structlog.get_logger(__name__)
 # Seconds that calls in progress get to finish at shutdown.
 SHUTDOWN_GRACE = 20.0
+# How often each node looks for channels that dead nodes left in Stasis.
+SWEEP_EVERY = 15.0
 
 
 @dataclass
@@ -98,12 +100,16 @@ def _servers_in_use(container: Container) -> list[AsteriskServer]:
         return [s for s in list_asterisk_servers(session) if s.id in used]
 
 
+def node_app_name(ari_app: str, node: str) -> str:
+    """The Stasis app a node originates under. Asterisk delivers an app's
+    events to one websocket only (the last to subscribe), so each node has
+    its own; the shared name only receives calls the dialplan sends."""
+    return f"{ari_app}-{re.sub(r'[^A-Za-z0-9_-]', '-', node)}"
+
+
 def build_links(container: Container, node: str) -> list[AsteriskLink]:
     settings = container.settings
-    # Asterisk delivers an application's events to one websocket only (the last
-    # to subscribe), so each node originates under an application of its own;
-    # the shared name only receives calls the dialplan sends to Stasis().
-    node_app = f"{settings.ari_app}-{re.sub(r'[^A-Za-z0-9_-]', '-', node)}"
+    node_app = node_app_name(settings.ari_app, node)
     targets: list[tuple[str, AsteriskEndpoints]] = [("", container.endpoints)]
     targets += [(s.name, server_endpoints(settings, s)) for s in _servers_in_use(container)]
     # Outbound mode: Asterisk opens the shared app's websockets to us (see
@@ -149,6 +155,42 @@ def build_outbound(container: Container, links: list[AsteriskLink]) -> OutboundL
         {link.label: link.runtime for link in links},
         health=database_reachable,
     )
+
+
+async def _sweep_dead_nodes(container: Container, link: AsteriskLink, node: str) -> None:
+    """Hang up channels left in Stasis by nodes that died.
+
+    A node's media and originated channels sit in its own app; when the node
+    dies (SIGKILL, power) its websocket goes with it and Asterisk keeps those
+    channels in Stasis with nobody to end them (externalMedia legs streaming
+    to a dead port, calls in silence). Once the node counts as gone (the same
+    rule as its fax slots and claimed jobs), any live node ends them."""
+    from kalliope_tel.fax.limits import NODE_GONE_AFTER
+    from kalliope_tel.nodes import gone_nodes
+
+    app = container.settings.ari_app
+
+    def dead_apps() -> set[str]:
+        with transaction(container.sessions) as session:
+            return {node_app_name(app, n) for n in gone_nodes(session, NODE_GONE_AFTER) if n != node}
+
+    while True:
+        await asyncio.sleep(SWEEP_EVERY)
+        if not link.client.connected.is_set():
+            continue
+        dead = await asyncio.to_thread(dead_apps)
+        if not dead:
+            continue
+        try:
+            channels = await link.client.list_channels()
+        except AriError:
+            continue
+        for channel in channels:
+            plan = channel.dialplan
+            if plan.app_name == "Stasis" and plan.app_data.split(",")[0] in dead:
+                log.warning("ari.dead_node_channel_hung_up", channel=channel.name, app=plan.app_data.split(",")[0])
+                with contextlib.suppress(AriError):
+                    await link.client.hangup(channel.id)
 
 
 async def _keep_ami(ami: AmiClient, stop: asyncio.Event) -> None:
@@ -220,6 +262,7 @@ async def serve(
             job_names.append(job.name)
     for link in links:
         supervisor.add(f"warm-up@{link.label}", lambda c=link.client: _warm_up_rest(c))  # type: ignore[misc]
+        supervisor.add(f"sweep@{link.label}", lambda k=link: _sweep_dead_nodes(container, k, node))  # type: ignore[misc]
     supervisor.add("loop-lag", lag.run)
     supervisor.add("heartbeat", lambda: heartbeat_loop(container.sessions, node, state.status))
     settle_heap()

@@ -120,6 +120,7 @@ class FaxCalls:
     started_at: dict[int, float] = field(default_factory=dict)
     results: dict[int, list[str]] = field(default_factory=dict)
     channels: dict[int, str] = field(default_factory=dict)  # the sender's channel (Local ;1)
+    wall: dict[int, float] = field(default_factory=dict)  # when each call started (epoch seconds)
 
     @staticmethod
     def caller(index: int) -> str:
@@ -127,6 +128,7 @@ class FaxCalls:
 
     async def start(self, index: int) -> None:
         self.started_at[index] = time.monotonic()
+        self.wall[index] = time.time()
         channel = await self.runtime.client.originate(
             "Local/700@kt-default-from-trunk",
             context="fax-sender",
@@ -162,7 +164,7 @@ class FaxCalls:
         """Keep ``parallel`` calls going until ``total`` have ended (each
         sender's hang-up handler leaves its result). ``after_start``: index ->
         callable run once that call has started (the kill)."""
-        index = 0
+        index = len(self.started_at)  # calls started by hand before: 0..index-1
         deadline = time.monotonic() + 60 + total * 3
         while len(self.results) < total:
             missing = sorted(set(self.started_at) - set(self.results))

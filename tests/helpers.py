@@ -170,14 +170,21 @@ class ServeNode:
         """Stop the node (SIGTERM) unless it has ended, wait, and return all it wrote."""
         import signal
 
+        import subprocess
+
         if terminate and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+        stuck = False
         try:
             self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stuck = True
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
         out = self.output()
         self._log.close()
+        # What the node was doing when it would not stop says why.
+        assert not stuck, f"serve did not stop within {timeout} s; its last lines:\n{out[-4000:]}"
         return out

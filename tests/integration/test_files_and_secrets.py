@@ -58,6 +58,40 @@ def test_store_generated_files_and_sip_secrets(tmp_path: Path) -> None:
     assert "md5_cred = " in text and "correct-horse-42" not in text and generated["password"] not in text
 
 
+def test_outbound_websocket_config_is_rendered_private_and_its_password_stays_out_of_argv_and_output(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "kt.sqlite3"
+    secret = "ws-" + os.urandom(12).hex()
+    env = {
+        "KALLIOPE_DATABASE_URL": f"sqlite:///{db}",
+        "KALLIOPE_ARI_OUTBOUND_BIND": "127.0.0.1:8765",
+        "KALLIOPE_ARI_OUTBOUND_URI": "ws://lb.example.net:8765/ari",
+        "KALLIOPE_ARI_OUTBOUND_PASSWORD": secret,
+    }
+    assert kalliope("db", "upgrade", env=env).returncode == 0
+    out = tmp_path / "render"
+    done = kalliope("asterisk", "render", "-o", str(out), env=env)
+    assert done.returncode == 0, done.stderr
+    assert secret not in done.stdout + done.stderr
+    client = out / "kalliope" / "websocket_client_outbound.conf"
+    ari = out / "kalliope" / "ari_outbound.conf"
+    assert mode(client) == 0o640 and mode(ari) == 0o640
+    assert f"password = {secret}\n" in client.read_text()
+    assert "uri = ws://lb.example.net:8765/ari\n" in client.read_text()
+    assert "apps = kalliope\n" in ari.read_text()
+    shown = kalliope("config", "show", env=env)
+    assert secret not in shown.stdout and "ari_outbound_password" in shown.stdout
+    # Back to inbound mode: the same command writes the files without a section.
+    inbound = {k: v for k, v in env.items() if not k.startswith("KALLIOPE_ARI_OUTBOUND")}
+    assert kalliope("asterisk", "render", "-o", str(out), env=inbound).returncode == 0
+    assert "[" not in client.read_text() and secret not in client.read_text()
+    # The samples pull the generated files in.
+    assert '#tryinclude "kalliope/ari_outbound.conf"' in (asterisk_conf_dir() / "ari.conf").read_text()
+    sample = (asterisk_conf_dir() / "websocket_client.conf").read_text()
+    assert '#tryinclude "kalliope/websocket_client_outbound.conf"' in sample
+
+
 def test_sample_manager_conf_grants_only_what_is_used() -> None:
     import configparser
 

@@ -221,3 +221,25 @@ def test_nothing_unsafe_reaches_the_files(field: str, value: str) -> None:
 def test_outbound_mode_needs_a_password() -> None:
     with pytest.raises(ValueError, match="ari_outbound_password"):
         Settings(ari_outbound_bind="127.0.0.1:8765")
+
+
+SHOWN = """
+Name                             Type            Apps                             Status  URI
+-------------------------------- --------------- -------------------------------- ------- -------------------------
+kalliope-outbound                per_call_config kalliope                         {status}   ws://lb:8765/ari
+"""
+
+
+def test_doctor_compares_this_nodes_mode_with_asterisk() -> None:
+    from kalliope_tel.doctor import outbound_check
+
+    valid, invalid = SHOWN.format(status="valid"), SHOWN.format(status="invalid")
+    assert outbound_check(True, "kalliope", valid).ok
+    assert "ws://lb:8765/ari" in outbound_check(True, "kalliope", valid).detail
+    assert not outbound_check(True, "kalliope", invalid).ok
+    missing = outbound_check(True, "kalliope", "")
+    assert not missing.ok and "asterisk apply" in missing.fix
+    assert outbound_check(False, "kalliope", "").ok
+    mixed = outbound_check(False, "kalliope", valid)
+    assert not mixed.ok and "inbound mode" in mixed.detail
+    assert outbound_check(False, "other", valid).ok
