@@ -169,7 +169,6 @@ class ServeNode:
     def finish(self, timeout: float = 30, *, terminate: bool = True) -> str:
         """Stop the node (SIGTERM) unless it has ended, wait, and return all it wrote."""
         import signal
-
         import subprocess
 
         if terminate and self.proc.poll() is None:
