@@ -100,6 +100,13 @@ def _servers_in_use(container: Container) -> list[AsteriskServer]:
         return [s for s in list_asterisk_servers(session) if s.id in used]
 
 
+def _log_tasks() -> None:
+    for task in asyncio.all_tasks():
+        frames = task.get_stack(limit=8)
+        where = [f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno} {f.f_code.co_name}" for f in frames]
+        log.warning("serve.task", task=task.get_name(), where=where)
+
+
 def node_app_name(ari_app: str, node: str) -> str:
     """The Stasis app a node originates under. Asterisk delivers an app's
     events to one websocket only (the last to subscribe), so each node has
@@ -224,6 +231,9 @@ async def serve(
         loop.slow_callback_duration = container.settings.debug_slow_callback_ms / 1000
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # 'kill -USR1 <pid>': log what every task is waiting on (a node that will
+    # not stop, or stalls, says where).
+    loop.add_signal_handler(signal.SIGUSR1, _log_tasks)
 
     features = container.features
     for feature in features:
@@ -309,6 +319,6 @@ async def serve(
         await asyncio.gather(stopper, fatal, return_exceptions=True)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(write_status, container.sessions, node, state.status(), stopped=True)
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
             loop.remove_signal_handler(sig)
         log.info("serve.stopped", node=node)

@@ -168,6 +168,7 @@ class ServeNode:
 
     def finish(self, timeout: float = 30, *, terminate: bool = True) -> str:
         """Stop the node (SIGTERM) unless it has ended, wait, and return all it wrote."""
+        import contextlib
         import signal
         import subprocess
 
@@ -178,6 +179,9 @@ class ServeNode:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             stuck = True
+            self.proc.send_signal(signal.SIGUSR1)  # serve logs where each of its tasks waits
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=1)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
@@ -185,5 +189,5 @@ class ServeNode:
         out = self.output()
         self._log.close()
         # What the node was doing when it would not stop says why.
-        assert not stuck, f"serve did not stop within {timeout} s; its last lines:\n{out[-4000:]}"
+        assert not stuck, f"serve did not stop within {timeout} s; its last lines:\n{out[-8000:]}"
         return out

@@ -243,3 +243,26 @@ def test_doctor_compares_this_nodes_mode_with_asterisk() -> None:
     mixed = outbound_check(False, "kalliope", valid)
     assert not mixed.ok and "inbound mode" in mixed.detail
     assert outbound_check(False, "other", valid).ok
+
+
+async def test_a_websocket_that_brings_no_call_is_closed_and_shutdown_never_waits_on_one() -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    async with listening(orphan_seconds=0.2) as (listener, _runtimes):
+        ws = await _connect(f"ws://127.0.0.1:{listener.port}/ari")
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 2)  # closed by the node, not by the test's timeout
+        assert ws.close_code == 1000 and ws.close_reason == "no call"
+    # A call's websocket still open when the node has stopped accepting and
+    # is cancelled at the end of its shutdown: closed, run() returns.
+    runtimes: dict[str, Any] = {"default": FakeRuntime()}
+    listener = OutboundListener("127.0.0.1:0", "asterisk", PASSWORD, runtimes)
+    task = asyncio.create_task(listener.run())
+    await asyncio.wait_for(listener.ready.wait(), 5)
+    async with _connect(f"ws://127.0.0.1:{listener.port}/ari") as ws:
+        await ws.send(_event("StasisStart", "kalliope:Local/700@x-0001;2", "c6", args=["fax"]))
+        listener.stop_accepting()
+        await asyncio.sleep(0.1)
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=5)
+        assert done, "the listener did not finish with a call's websocket open"

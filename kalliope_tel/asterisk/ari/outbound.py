@@ -36,6 +36,7 @@ import binascii
 import contextlib
 import hmac
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from http import HTTPStatus
 
 import structlog
@@ -54,6 +55,16 @@ log = structlog.get_logger(__name__)
 # ApplicationRegistered (measured on Asterisk 22.10); a reconnected one never.
 ORPHAN_SECONDS = 3.0
 HealthCheck = Callable[[], Awaitable[bool]]
+
+
+@dataclass
+class _Seen:
+    """What one websocket has carried so far."""
+
+    channel_name: str = ""
+    persistent: bool = False
+    started: set[str] = field(default_factory=set)  # channels whose StasisStart came on it
+    ended: set[str] = field(default_factory=set)
 
 
 def _response(status: HTTPStatus, body: str, **headers: str) -> Response:
@@ -117,7 +128,10 @@ class OutboundListener:
         balancer sends new calls elsewhere while ours finish."""
         self._stopping = True
         if self._server is not None:
-            self._server.close(close_connections=False)
+            # The listening sockets only: websockets' own close(...) runs once,
+            # and the full one (closing the calls' websockets) belongs to the
+            # end of run(), after the calls in progress had their grace.
+            self._server.server.close()
 
     # ------------------------------------------------------------ handshake
     async def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -160,9 +174,8 @@ class OutboundListener:
         runtime = self._runtimes[self._label(ws.request.path.split("?", 1)[0] if ws.request else "")]
         self.accepted += 1
         self.sessions += 1
-        started: set[str] = set()  # channels whose StasisStart came on this websocket
-        ended: set[str] = set()
-        orphan_check: asyncio.Task[None] | None = None
+        seen = _Seen()
+        watchdog = asyncio.create_task(self._expect_a_call(ws, runtime, seen))
         try:
             async for message in ws:
                 try:
@@ -170,34 +183,45 @@ class OutboundListener:
                 except AriProtocolError as exc:
                     log.warning("ari.bad_event", error=str(exc))
                     continue
-                if event.type == "ApplicationRegistered" and ":" in event.application and not started:
-                    # Per-call: "<app>:<channel name>". Armed until its StasisStart.
-                    channel_name = event.application.split(":", 1)[1]
-                    orphan_check = asyncio.create_task(self._orphan_after(runtime, channel_name, started))
+                if event.type == "ApplicationRegistered":
+                    # Per-call: "<app>:<channel name>"; persistent: "<app>".
+                    _app, _, channel_name = event.application.partition(":")
+                    seen.persistent = seen.persistent or not channel_name
+                    seen.channel_name = seen.channel_name or channel_name
                 if isinstance(event, StasisStart):
-                    started.add(event.channel.id)
+                    seen.started.add(event.channel.id)
                 elif isinstance(event, StasisEnd):
-                    ended.add(event.channel.id)
+                    seen.ended.add(event.channel.id)
                 await runtime.feed(event)
         except WebSocketException as exc:
             log.warning("ari.outbound_dropped", error=f"{type(exc).__name__}: {exc}")
         finally:
             self.sessions -= 1
-            if orphan_check is not None:
-                orphan_check.cancel()
+            watchdog.cancel()
             # A websocket that closed before its calls left Stasis (Asterisk
             # restarting, the network) leaves calls this node cannot follow any
             # more: their events go wherever Asterisk reconnects.
-            unfinished = {cid for cid in started - ended if runtime.owner(cid) is not None}
-            for cid in started & ended:
+            unfinished = {cid for cid in seen.started - seen.ended if runtime.owner(cid) is not None}
+            for cid in seen.started & seen.ended:
                 runtime.forget(cid)  # its ChannelDestroyed goes to no application
             if unfinished:
                 await runtime.lose(unfinished, hang_up=True)
 
-    async def _orphan_after(self, runtime: AriRuntime, channel_name: str, started: set[str]) -> None:
+    async def _expect_a_call(self, ws: ServerConnection, runtime: AriRuntime, seen: _Seen) -> None:
+        """A per-call websocket whose StasisStart does not come is an orphan:
+        reconnected after its node died (the call's state died with it), or
+        opened for a call Asterisk gave up on meanwhile (its handshake waited
+        on a stalled node). Its channel, if still there and nobody's, is hung
+        up, and the websocket closed so it holds nothing at shutdown."""
         await asyncio.sleep(self._orphan_seconds)
-        if started:
+        if seen.started or seen.persistent:
             return
+        if seen.channel_name:
+            await self._hang_up_orphan(runtime, seen.channel_name)
+        log.warning("ari.outbound_no_call", channel=seen.channel_name or "-")
+        await ws.close(1000, "no call")
+
+    async def _hang_up_orphan(self, runtime: AriRuntime, channel_name: str) -> None:
         try:
             channels = await runtime.client.list_channels()
         except AriError as exc:
