@@ -64,7 +64,7 @@ defaults
   mode http
   timeout connect 1s
   timeout client 1h
-  timeout server 1h
+  timeout server 2s
   timeout tunnel 1h
   retries 3
   option redispatch

@@ -323,7 +323,10 @@ async def test_wrong_credentials_a_hung_node_and_a_caller_hanging_up(
         [(r["number"], r["node"], r["state"], r["reason"]) for r in rows],
         {side: [line for line in out.splitlines() if '"ari.' in line][-20:] for side, out in outputs.items()},
     )
-    assert len(rows) == 7, details
+    if len(rows) != 7:
+        for part in details:
+            print(part)
+    assert len(rows) == 7, "see the details printed above"
     assert FaxCalls.caller(0) not in by_caller  # refused before any node took it
     assert refused_in < 10, refused_in
     assert sum(status[n]["ari_outbound"]["refused"] for n in names.values()) >= 1, status

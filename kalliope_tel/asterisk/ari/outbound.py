@@ -175,7 +175,7 @@ class OutboundListener:
         self.accepted += 1
         self.sessions += 1
         seen = _Seen()
-        watchdog = asyncio.create_task(self._expect_a_call(ws, runtime, seen))
+        watchdog = asyncio.create_task(self._expect_a_call(runtime, seen))
         try:
             async for message in ws:
                 try:
@@ -207,19 +207,19 @@ class OutboundListener:
             if unfinished:
                 await runtime.lose(unfinished, hang_up=True)
 
-    async def _expect_a_call(self, ws: ServerConnection, runtime: AriRuntime, seen: _Seen) -> None:
+    async def _expect_a_call(self, runtime: AriRuntime, seen: _Seen) -> None:
         """A per-call websocket whose StasisStart does not come is an orphan:
         reconnected after its node died (the call's state died with it), or
-        opened for a call Asterisk gave up on meanwhile (its handshake waited
-        on a stalled node). Its channel, if still there and nobody's, is hung
-        up, and the websocket closed so it holds nothing at shutdown."""
+        opened late for a call whose handshake waited on a stalled node. Its
+        channel, if still there and nobody's, is hung up; Asterisk then ends
+        the websocket with the call. (Closing it ourselves makes Asterisk
+        reconnect it, again and again, while its Stasis() runs.)"""
         await asyncio.sleep(self._orphan_seconds)
         if seen.started or seen.persistent:
             return
+        log.warning("ari.outbound_no_call", channel=seen.channel_name or "-")
         if seen.channel_name:
             await self._hang_up_orphan(runtime, seen.channel_name)
-        log.warning("ari.outbound_no_call", channel=seen.channel_name or "-")
-        await ws.close(1000, "no call")
 
     async def _hang_up_orphan(self, runtime: AriRuntime, channel_name: str) -> None:
         try:
