@@ -159,3 +159,57 @@ def start_serve(lab_state: LabState, office: Office, smtp_port: int, node: str, 
         **extra,
     )
     return ServeNode(env)
+
+
+def register_rows(office: Office, **filters: Any) -> list[dict[str, Any]]:
+    """The office's fax register, as the API and the web page give it."""
+    from kalliope_tel.fax import register
+
+    container = office.container()
+    try:
+        with transaction(container.sessions) as session:
+            return register.entries(session, get_pbx(session), **filters)
+    finally:
+        container.close()
+
+
+def node_status(office: Office) -> dict[str, dict[str, Any]]:
+    """Each serve node's status row (its heartbeat writes it), by node name."""
+    from kalliope_tel.nodes import read_nodes
+
+    container = office.container()
+    try:
+        with transaction(container.sessions) as session:
+            return {n["node"]: n for n in read_nodes(session)}
+    finally:
+        container.close()
+
+
+async def nodes_ready(office: Office, nodes: list[str], *, outbound: bool = False) -> None:
+    """Until each node's ARI link is up and, in outbound mode, its listener."""
+
+    def check() -> bool:
+        rows = node_status(office)
+        return all(
+            rows.get(n, {}).get("links") == {"default": True}
+            and (not outbound or rows[n].get("ari_outbound", {}).get("listening"))
+            for n in nodes
+        )
+
+    await until(check, 40, f"nodes {nodes} up")
+
+
+async def setup_office(lab: LabInstance, url: str, tmp_path: Path, **instance: Any) -> Office:
+    """A migrated database with the fax office, its dialplan loaded into the lab."""
+    from tests.conftest import kalliope
+    from tests.helpers import apply_lab_config
+
+    done = kalliope("db", "upgrade", env={"KALLIOPE_DATABASE_URL": url})
+    assert done.returncode == 0, done.stderr
+    office = configure_office(url, tmp_path / "data", **instance)
+    container = office.container()
+    try:
+        await apply_lab_config(container, lab)
+    finally:
+        container.close()
+    return office

@@ -19,14 +19,21 @@ from typing import Any
 
 import pytest
 
-from kalliope_tel.db.engine import transaction
-from kalliope_tel.fax import register
 from kalliope_tel.lab.instance import LabInstance, LabState
-from kalliope_tel.tenancy.services import get_pbx
 from tests.ari_outbound_support import HAPROXY, OUTBOUND_APP, FaxCalls, apply_outbound, haproxy
-from tests.fax_service_support import Office, configure_office, free_port, smtp_server, start_serve, until
+from tests.fax_service_support import (
+    Office,
+    free_port,
+    node_status,
+    nodes_ready,
+    register_rows,
+    setup_office,
+    smtp_server,
+    start_serve,
+    until,
+)
 from tests.fax_support import make_document
-from tests.helpers import apply_lab_config, ari_runtime
+from tests.helpers import ServeNode, ari_runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.realtime, pytest.mark.asterisk, pytest.mark.timeout(900)]
 
@@ -36,27 +43,28 @@ KILL_AFTER = 30
 KILL_DELAY = 5.0
 
 
-def _register(office: Office) -> list[dict[str, Any]]:
-    container = office.container()
-    try:
-        with transaction(container.sessions) as session:
-            return register.entries(session, get_pbx(session), direction="in", limit=1000)
-    finally:
-        container.close()
+def _received(office: Office) -> list[dict[str, Any]]:
+    return register_rows(office, direction="in", limit=1000)
 
 
-async def _setup(lab: LabInstance, url: str, tmp_path: Path) -> Office:
-    from tests.conftest import kalliope
-
-    done = kalliope("db", "upgrade", env={"KALLIOPE_DATABASE_URL": url})
-    assert done.returncode == 0, done.stderr
-    office = configure_office(url, tmp_path / "data")
-    container = office.container()
-    try:
-        await apply_lab_config(container, lab)
-    finally:
-        container.close()
-    return office
+def _outbound_nodes(
+    lab_state: LabState, office: Office, smtp_port: int, names: dict[str, str], ports: dict[str, int], password: str
+) -> dict[str, ServeNode]:
+    """Nodes in outbound mode, each listening on its port (HAProxy's backends)."""
+    return {
+        side: start_serve(
+            lab_state,
+            office,
+            smtp_port,
+            names[side],
+            KALLIOPE_ARI_APP=OUTBOUND_APP,
+            KALLIOPE_ARI_OUTBOUND_BIND=f"127.0.0.1:{ports[side]}",
+            KALLIOPE_ARI_OUTBOUND_PASSWORD=password,
+            KALLIOPE_AGI_BIND=f"127.0.0.1:{free_port()}",
+            KALLIOPE_FAX_MAX_CALLS=str(PARALLEL + 5),
+        )
+        for side in names
+    }
 
 
 def _document(lab: LabInstance) -> str:
@@ -64,26 +72,6 @@ def _document(lab: LabInstance) -> str:
     spool.mkdir()
     make_document(spool / "page.tif", 1, height=1100)
     return str(lab.inner / "spool" / spool.name / "page.tif")
-
-
-async def _nodes_up(office: Office, nodes: list[str], outbound: bool) -> None:
-    """Until each node's ARI link is up and, in outbound mode, its listener."""
-    from kalliope_tel.nodes import read_nodes
-
-    def check() -> bool:
-        container = office.container()
-        try:
-            with transaction(container.sessions) as session:
-                rows = {n["node"]: n for n in read_nodes(session)}
-        finally:
-            container.close()
-        return all(
-            rows.get(n, {}).get("links") == {"default": True}
-            and (not outbound or rows[n].get("ari_outbound", {}).get("listening"))
-            for n in nodes
-        )
-
-    await until(check, 40, f"nodes {nodes} up")
 
 
 def _stasis_channels(lab: LabInstance) -> list[str]:
@@ -106,7 +94,7 @@ async def test_two_nodes_behind_haproxy_share_the_calls_and_survive_a_kill(
         pytest.skip("two nodes share PostgreSQL (SQLite is one node's store)")
     if not Path(HAPROXY).exists():
         pytest.fail("Debian's haproxy is missing: run the README's test command (it installs it)")
-    office = await _setup(lab, fresh_db_url, tmp_path)
+    office = await setup_office(lab, fresh_db_url, tmp_path)
     password = secrets.token_hex(16)
     names = {side: f"ob-{side}-{uuid.uuid4().hex[:4]}" for side in "ab"}
     ports = {side: free_port() for side in "ab"}
@@ -117,22 +105,9 @@ async def test_two_nodes_behind_haproxy_share_the_calls_and_survive_a_kill(
     outputs: dict[str, str] = {}
     try:
         with smtp_server() as (_mail, smtp_port), haproxy(lb_port, {s: p for s, p in ports.items()}) as proxy:
-            serves = {
-                side: start_serve(
-                    lab_state,
-                    office,
-                    smtp_port,
-                    names[side],
-                    KALLIOPE_ARI_APP=OUTBOUND_APP,
-                    KALLIOPE_ARI_OUTBOUND_BIND=f"127.0.0.1:{ports[side]}",
-                    KALLIOPE_ARI_OUTBOUND_PASSWORD=password,
-                    KALLIOPE_AGI_BIND=f"127.0.0.1:{free_port()}",
-                    KALLIOPE_FAX_MAX_CALLS=str(PARALLEL + 5),
-                )
-                for side in "ab"
-            }
+            serves = _outbound_nodes(lab_state, office, smtp_port, names, ports, password)
             try:
-                await _nodes_up(office, list(names.values()), outbound=True)
+                await nodes_ready(office, list(names.values()), outbound=True)
                 await asyncio.sleep(1.5)  # HAProxy's health checks see both (rise 2, every 0.5 s)
                 killed_at: list[int] = []
 
@@ -154,7 +129,7 @@ async def test_two_nodes_behind_haproxy_share_the_calls_and_survive_a_kill(
                 # A call hung up before it reached a node (unanswered) is no reception.
                 unanswered = [i for i, r in calls.results.items() if r[0] == "UNANSWERED"]
                 rows = await until(
-                    lambda: r if len(r := _register(office)) >= TOTAL - len(unanswered) else None,
+                    lambda: r if len(r := _received(office)) >= TOTAL - len(unanswered) else None,
                     150,
                     "every call in the register",
                 )
@@ -217,7 +192,7 @@ async def test_inbound_mode_one_node_takes_the_same_calls(
 ) -> None:
     if db_backend != "sqlite":
         pytest.skip("one node on the embedded store; the outbound test runs on PostgreSQL")
-    office = await _setup(lab, fresh_db_url, tmp_path)
+    office = await setup_office(lab, fresh_db_url, tmp_path)
     node = f"ib-{uuid.uuid4().hex[:4]}"
     document = _document(lab)
     with smtp_server() as (_mail, smtp_port):
@@ -225,11 +200,15 @@ async def test_inbound_mode_one_node_takes_the_same_calls(
             lab_state, office, smtp_port, node, KALLIOPE_ARI_APP=OUTBOUND_APP, KALLIOPE_FAX_MAX_CALLS=str(PARALLEL + 5)
         )
         try:
-            await _nodes_up(office, [node], outbound=False)
+            await nodes_ready(office, [node])
             async with ari_runtime(lab_state) as runtime:
                 calls = FaxCalls(runtime, lab, document, OUTBOUND_APP)
                 await calls.run(TOTAL, PARALLEL)
-            rows = await until(lambda: r if len(r := _register(office)) >= TOTAL else None, 60, "every call registered")
+            rows = await until(
+                lambda: r if len(r := _received(office)) >= TOTAL else None,
+                60,
+                "every call registered",
+            )
             leftover = await _no_stasis_left(lab)
         finally:
             output = serve.finish(30)
@@ -257,7 +236,7 @@ async def test_wrong_credentials_a_hung_node_and_a_caller_hanging_up(
 ) -> None:
     if db_backend != "postgresql":
         pytest.skip("two nodes share PostgreSQL (SQLite is one node's store)")
-    office = await _setup(lab, fresh_db_url, tmp_path)
+    office = await setup_office(lab, fresh_db_url, tmp_path)
     password = secrets.token_hex(16)
     names = {side: f"ob-{side}-{uuid.uuid4().hex[:4]}" for side in "ab"}
     ports = {side: free_port() for side in "ab"}
@@ -265,21 +244,9 @@ async def test_wrong_credentials_a_hung_node_and_a_caller_hanging_up(
     document = _document(lab)
     try:
         with smtp_server() as (_mail, smtp_port), haproxy(lb_port, dict(ports)):
-            serves = {
-                side: start_serve(
-                    lab_state,
-                    office,
-                    smtp_port,
-                    names[side],
-                    KALLIOPE_ARI_APP=OUTBOUND_APP,
-                    KALLIOPE_ARI_OUTBOUND_BIND=f"127.0.0.1:{ports[side]}",
-                    KALLIOPE_ARI_OUTBOUND_PASSWORD=password,
-                    KALLIOPE_AGI_BIND=f"127.0.0.1:{free_port()}",
-                )
-                for side in "ab"
-            }
+            serves = _outbound_nodes(lab_state, office, smtp_port, names, ports, password)
             try:
-                await _nodes_up(office, list(names.values()), outbound=True)
+                await nodes_ready(office, list(names.values()), outbound=True)
                 await asyncio.sleep(1.5)
                 async with ari_runtime(lab_state) as runtime:
                     calls = FaxCalls(runtime, lab, document, OUTBOUND_APP)
@@ -307,10 +274,10 @@ async def test_wrong_credentials_a_hung_node_and_a_caller_hanging_up(
                     await runtime.client.hangup(calls.channels[7])
                     await _sender_gone(calls, 7, 10)
                 with contextlib.suppress(AssertionError):  # asserted below, with the details
-                    await until(lambda: len(_register(office)) >= 7, 30, "registered")
-                rows = _register(office)
+                    await until(lambda: len(_received(office)) >= 7, 30, "registered")
+                rows = _received(office)
                 leftover = await _no_stasis_left(lab)
-                status = _node_status(office)
+                status = node_status(office)
             finally:
                 # Node a may still be finishing calls it took when it woke up.
                 outputs = {side: serve.finish(60) for side, serve in serves.items()}
@@ -342,14 +309,3 @@ async def test_wrong_credentials_a_hung_node_and_a_caller_hanging_up(
         f"wrong credentials: the call ended in {refused_in:.1f} s; hung node: calls 1-6 answered by node b"
         f" after {', '.join(f'{w:.1f}' for w in waits.values())} s; caller hang-up: {hung_up['reason']}"
     )
-
-
-def _node_status(office: Office) -> dict[str, dict[str, Any]]:
-    from kalliope_tel.nodes import read_nodes
-
-    container = office.container()
-    try:
-        with transaction(container.sessions) as session:
-            return {n["node"]: n for n in read_nodes(session)}
-    finally:
-        container.close()

@@ -12,29 +12,27 @@ import signal
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pikepdf
 import pytest
 
-from kalliope_tel.db.engine import transaction
-from kalliope_tel.fax import register
 from kalliope_tel.lab.instance import LabInstance, LabState
-from kalliope_tel.tenancy.services import get_pbx
 from tests.fax_service_support import (
     SERIAL,
     Office,
     attachments,
-    configure_office,
     lab_calls,
     lab_fax_entries,
     lab_fax_results,
+    nodes_ready,
+    register_rows,
+    setup_office,
     smtp_server,
     start_serve,
     until,
 )
 from tests.fax_support import make_document
-from tests.helpers import apply_lab_config, ari_runtime
+from tests.helpers import ari_runtime
 
 # spandsp's T.30 errors when the audio is starved: negotiation timing lost.
 T30_UNDER_LOAD = re.compile(
@@ -56,45 +54,6 @@ def _cli(office: Office, *args: str, stdin: str | None = None) -> subprocess.Com
     )
 
 
-def _register(office: Office, **filters: Any) -> list[dict[str, Any]]:
-    container = office.container()
-    try:
-        with transaction(container.sessions) as session:
-            return register.entries(session, get_pbx(session), **filters)
-    finally:
-        container.close()
-
-
-async def _ready(office: Office, lab: LabInstance, *nodes: str) -> None:
-    """Until every node's ARI link is up (its status row says so)."""
-    from kalliope_tel.nodes import read_nodes
-
-    def check() -> bool:
-        container = office.container()
-        try:
-            with transaction(container.sessions) as session:
-                rows = {n["node"]: n for n in read_nodes(session)}
-        finally:
-            container.close()
-        return all(rows.get(n, {}).get("links") == {"default": True} for n in nodes)
-
-    await until(check, 40, f"nodes {nodes} connected")
-
-
-async def _setup(lab: LabInstance, url: str, tmp_path: Path, **instance: Any) -> Office:
-    from tests.conftest import kalliope
-
-    done = kalliope("db", "upgrade", env={"KALLIOPE_DATABASE_URL": url})
-    assert done.returncode == 0, done.stderr
-    office = configure_office(url, tmp_path / "data", **instance)
-    container = office.container()
-    try:
-        await apply_lab_config(container, lab)
-    finally:
-        container.close()
-    return office
-
-
 def _pdf(path: Path, pages: int) -> Path:
     """A PDF with ``pages`` A4 pages of text, made with Pillow."""
     from PIL import Image, ImageDraw
@@ -111,7 +70,7 @@ def _pdf(path: Path, pages: int) -> Path:
 async def test_a_fax_to_an_instance_is_mailed_to_the_users_who_may_receive(
     lab: LabInstance, lab_state: LabState, fresh_db_url: str, tmp_path: Path
 ) -> None:
-    office = await _setup(lab, fresh_db_url, tmp_path)
+    office = await setup_office(lab, fresh_db_url, tmp_path)
     spool = lab.dir / "spool" / f"kt-in-{uuid.uuid4().hex[:6]}"
     spool.mkdir()
     make_document(spool / "in.tif", 3, height=2200)
@@ -119,7 +78,7 @@ async def test_a_fax_to_an_instance_is_mailed_to_the_users_who_may_receive(
         node = f"rx-{uuid.uuid4().hex[:4]}"
         serve = start_serve(lab_state, office, port, node)
         try:
-            await _ready(office, lab, node)
+            await nodes_ready(office, [node])
             async with ari_runtime(lab_state) as runtime:
                 tag = uuid.uuid4().hex[:8]
                 # A fax machine (Asterisk's SendFax) calls the instance's selection from a trunk.
@@ -154,7 +113,7 @@ async def test_a_fax_to_an_instance_is_mailed_to_the_users_who_may_receive(
             assert len(pdf.pages) == 3
             width, height = (float(v) for v in pdf.pages[0].mediabox[2:])
             assert abs(width - 1728 / 204 * 72) < 2 and abs(height - 2200 / 196 * 72) < 3  # fax width, page length sent
-    (row,) = _register(office)
+    (row,) = register_rows(office)
     assert (row["direction"], row["state"], row["pages"], row["media"]) == ("in", "received", 3, "engine")
     assert row["remote_ident"] == "LAB 0501234567" and row["number"] == "0501234567"
 
@@ -162,7 +121,7 @@ async def test_a_fax_to_an_instance_is_mailed_to_the_users_who_may_receive(
 async def test_send_to_a_lab_fax_machine_and_to_a_busy_number(
     lab: LabInstance, lab_state: LabState, fresh_db_url: str, tmp_path: Path
 ) -> None:
-    office = await _setup(lab, fresh_db_url, tmp_path, max_attempts=3, retry_minutes=0.05)
+    office = await setup_office(lab, fresh_db_url, tmp_path, max_attempts=3, retry_minutes=0.05)
     number_ok, number_busy = "511", "611"
     doc = _pdf(tmp_path / "letter.pdf", 2)
     # Refused before anything is queued: a user without sending permission,
@@ -175,7 +134,7 @@ async def test_send_to_a_lab_fax_machine_and_to_a_busy_number(
     broken.write_bytes(doc.read_bytes()[:300])
     refused = _cli(office, "fax", "send", str(broken), "--instance", "office", "--to", number_ok, "--as", "alice")
     assert refused.returncode == 1 and "refused: broken.pdf" in refused.stderr, refused.stderr
-    assert _register(office) == []
+    assert register_rows(office) == []
     calls_before = lab_calls(lab, number_busy)
     # The lab is shared by the worker's tests (the other database's run too).
     results_before = set(lab_fax_entries(lab, number_ok))
@@ -183,7 +142,7 @@ async def test_send_to_a_lab_fax_machine_and_to_a_busy_number(
         node = f"tx-{uuid.uuid4().hex[:4]}"
         serve = start_serve(lab_state, office, port, node)
         try:
-            await _ready(office, lab, node)
+            await nodes_ready(office, [node])
             for number in (number_ok, number_busy):
                 sent = _cli(
                     office, "fax", "send", str(doc), "--instance", "office", "--to", number, "--as", "alice", "--json"
@@ -194,7 +153,7 @@ async def test_send_to_a_lab_fax_machine_and_to_a_busy_number(
             )
         finally:
             output = serve.finish(30)
-    rows = {r["number"]: r for r in _register(office, direction="out")}
+    rows = {r["number"]: r for r in register_rows(office, direction="out")}
     ok, busy = rows[number_ok], rows[number_busy]
     assert ok["state"] == "sent" and ok["attempts"] == 1, (ok, output[-3000:])
     results = lab_fax_results(lab, number_ok, besides=results_before)
@@ -227,7 +186,7 @@ async def test_send_to_a_lab_fax_machine_and_to_a_busy_number(
 async def test_total_limit_one_makes_the_second_send_wait(
     lab: LabInstance, lab_state: LabState, fresh_db_url: str, tmp_path: Path
 ) -> None:
-    office = await _setup(lab, fresh_db_url, tmp_path)
+    office = await setup_office(lab, fresh_db_url, tmp_path)
     assert _cli(office, "fax", "settings", "--max-total", "1").returncode == 0
     doc = _pdf(tmp_path / "one.pdf", 1)
     with smtp_server() as (_mail, port):
@@ -237,22 +196,22 @@ async def test_total_limit_one_makes_the_second_send_wait(
             for number in ("521", "522"):
                 sent = _cli(office, "fax", "send", str(doc), "--instance", "office", "--to", number, "--as", "carol")
                 assert sent.returncode == 0, sent.stderr
-            await _ready(office, lab, node)
+            await nodes_ready(office, [node])
             await until(
-                lambda: all(r["state"] == "sent" for r in _register(office)) and len(_register(office)) == 2,
+                lambda: all(r["state"] == "sent" for r in register_rows(office)) and len(register_rows(office)) == 2,
                 180,
                 "both sent",
             )
         finally:
             output = serve.finish(30)
-    first, second = sorted((r["attempt_log"][0] for r in _register(office)), key=lambda a: a["started_at"])
+    first, second = sorted((r["attempt_log"][0] for r in register_rows(office)), key=lambda a: a["started_at"])
     assert second["started_at"] >= first["ended_at"], (first, second, output[-2000:])
 
 
 async def test_serve_killed_while_sending_retries_and_sends_once(
     lab: LabInstance, lab_state: LabState, fresh_db_url: str, tmp_path: Path
 ) -> None:
-    office = await _setup(lab, fresh_db_url, tmp_path, retry_minutes=0)
+    office = await setup_office(lab, fresh_db_url, tmp_path, retry_minutes=0)
     number = "531"
     doc = _pdf(tmp_path / "long.pdf", 4)
     node = f"kill-{uuid.uuid4().hex[:4]}"
@@ -260,18 +219,18 @@ async def test_serve_killed_while_sending_retries_and_sends_once(
     with smtp_server() as (_mail, port):
         serve = start_serve(lab_state, office, port, node)
         try:
-            await _ready(office, lab, node)
+            await nodes_ready(office, [node])
             sent = _cli(office, "fax", "send", str(doc), "--instance", "office", "--to", number, "--as", "alice")
             assert sent.returncode == 0, sent.stderr
-            await until(lambda: _register(office)[0]["state"] == "sending", 60, "sending")
+            await until(lambda: register_rows(office)[0]["state"] == "sending", 60, "sending")
             await asyncio.sleep(2)  # pages are on the line
             serve.proc.send_signal(signal.SIGKILL)
             serve.finish(10, terminate=False)
             serve = start_serve(lab_state, office, port, node)  # same node name: it recovers its own attempt
-            await until(lambda: _register(office)[0]["state"] == "sent", 180, "sent after restart")
+            await until(lambda: register_rows(office)[0]["state"] == "sent", 180, "sent after restart")
         finally:
             output = serve.finish(30)
-    (row,) = _register(office)
+    (row,) = register_rows(office)
     log = row["attempt_log"]
     events = [line for line in output.splitlines() if '"fax.' in line or "error" in line.lower()]
     assert [a["ok"] for a in log] == [False, True], ([(a["ok"], a["reason"]) for a in log], events[-40:])
@@ -290,7 +249,7 @@ async def test_two_nodes_on_postgresql_dial_each_queued_number_once(
 ) -> None:
     if db_backend != "postgresql":
         pytest.skip("several nodes share PostgreSQL (SQLite is one node's store)")
-    office = await _setup(lab, fresh_db_url, tmp_path)
+    office = await setup_office(lab, fresh_db_url, tmp_path)
     doc = _pdf(tmp_path / "memo.pdf", 1)
     numbers = [str(n) for n in range(541, 561)]
     # The lab is shared by the worker's tests: count this test's calls only.
@@ -320,13 +279,13 @@ async def test_two_nodes_on_postgresql_dial_each_queued_number_once(
             ),
         ]
         try:
-            await _ready(office, lab, *nodes)
+            await nodes_ready(office, nodes)
             await until(
-                lambda: all(r["state"] in ("sent", "failed") for r in _register(office)), 300, "every fax ended"
+                lambda: all(r["state"] in ("sent", "failed") for r in register_rows(office)), 300, "every fax ended"
             )
         finally:
             outputs = [serve.finish(30) for serve in serves]
-    rows = _register(office)
+    rows = register_rows(office)
     assert {r["state"] for r in rows} == {"sent"}, [(r["number"], r["reason"]) for r in rows if r["state"] != "sent"]
     # Every number was dialled once per attempt, never by both nodes for one
     # attempt. On a loaded machine a fax call can fail (T.30 under load) and
