@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -67,11 +68,13 @@ class WakeupApplication:
         self.container = container
         self.attempts: dict[str, _Attempt] = {}
         self._timeline: list[tuple[int, int, datetime, str, str]] = []
+        # (alarm, attempt, when) of calls placed, written with the timeline:
+        # shown in the alarm's history only, so it can wait for the next batch.
+        self._originated: list[tuple[int, int, datetime]] = []
         self.completed = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._flusher: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Future[object]] = set()
         # Called when an attempt ends, so the scheduler can refill the line.
         self.on_line_free: Callable[[], None] = lambda: None
 
@@ -174,9 +177,10 @@ class WakeupApplication:
             except AriError as exc:
                 await self._feed(attempt, f.OriginateFailed(str(exc)))
                 return
-            # Not awaited: while the database is away the call goes on, and the
-            # mark lands when it is back (retried like the outcome).
-            self._background(self._write_retrying(lambda s: mark_originated(s, claim.alarm_id, claim.attempt)))
+            # Batched with the timeline (one transaction every 0.5 s for all
+            # calls, not one per call): while the database is away the call
+            # goes on, and the mark lands when it is back.
+            self._originated.append((claim.alarm_id, claim.attempt, utcnow()))
         elif isinstance(command, f.Play):
             with contextlib.suppress(AriError):  # the channel is gone: ChannelDestroyed follows
                 await client.play(cid, command.media, playback_id=f"{cid}:{command.playback_id}")
@@ -199,19 +203,17 @@ class WakeupApplication:
         while True:
             await asyncio.sleep(every)
             rows, self._timeline = self._timeline, []
-            if rows:
+            marks, self._originated = self._originated, []
+            if rows or marks:
                 try:
-                    await asyncio.to_thread(self._write_events, rows)
+                    await asyncio.to_thread(self._write, functools.partial(_write_progress, rows=rows, marks=marks))
                 except SQLAlchemyError as exc:
                     # The database is away: one line, not a traceback twice a second.
                     log.warning("wakeup.timeline_write_failed", error=str(exc).splitlines()[0], rows=len(rows))
-                    self._timeline = rows + self._timeline  # try again next time
+                    self._timeline, self._originated = rows + self._timeline, marks + self._originated
                 except Exception:
                     log.exception("wakeup.timeline_write_failed")
-                    self._timeline = rows + self._timeline
-
-    def _write_events(self, rows: list[tuple[int, int, datetime, str, str]]) -> None:
-        self._write(lambda s: add_events(s, rows))
+                    self._timeline, self._originated = rows + self._timeline, marks + self._originated
 
     def _cancel_timer(self, attempt: _Attempt, name: str) -> None:
         handle = attempt.timers.pop(name, None)
@@ -226,9 +228,10 @@ class WakeupApplication:
         for name in list(attempt.timers):
             self._cancel_timer(attempt, name)
         rows, self._timeline = self._timeline, []
+        marks, self._originated = self._originated, []
 
         def write(session: Session) -> AlarmState:
-            add_events(session, rows)
+            _write_progress(session, rows, marks)
             return complete_attempt(session, claim.alarm_id, claim.attempt, command.outcome, command.cause)
 
         state = await self._write_retrying(write)
@@ -267,12 +270,15 @@ class WakeupApplication:
             waited += delay
             delay = min(delay * 2, 2.0)
 
-    def _background(self, work: Awaitable[object]) -> None:
-        task = asyncio.ensure_future(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
     def _write(self, work: Callable[[Session], T]) -> T:
         # The write lock first (SQLite): these read the attempt, then write it.
         with transaction(self.container.sessions, writes=True) as session:
             return work(session)
+
+
+def _write_progress(
+    session: Session, rows: list[tuple[int, int, datetime, str, str]], marks: list[tuple[int, int, datetime]]
+) -> None:
+    add_events(session, rows)
+    for alarm_id, attempt, at in marks:
+        mark_originated(session, alarm_id, attempt, at)
