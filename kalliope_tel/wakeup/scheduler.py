@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 # Consecutive failed ticks (not database outages) after which the scheduler ends.
 MAX_FAILED_TICKS = 3
+# Seconds between looks for attempts whose lease ran out (leases are minutes
+# long). Not at every tick: the scheduler ticks at every call's end (poke),
+# and that look was a transaction per call (bench wakeup).
+RECOVER_EVERY = 5.0
 
 
 class CallEngine(Protocol):
@@ -54,6 +58,9 @@ class WakeupScheduler:
         self.claimed = 0
         self._poke = asyncio.Event()
         self._recovered_own = False
+        # The last claim took alarms: more may be due, so the next one skips
+        # its read-only look first (a transaction per call otherwise).
+        self._backlog = False
 
     def poke(self) -> None:
         """A line is free (an attempt ended): claim now rather than at the next tick.
@@ -67,10 +74,12 @@ class WakeupScheduler:
     def _claim(self) -> list[Claim]:
         # A read first: an idle scheduler never takes the write lock (it ticks
         # every second on every node, and each write lock taken makes other
-        # SQLite writers wait or, if they read first, fail).
-        with self.container.sessions() as session:
-            if not anything_due(session):
-                return []
+        # SQLite writers wait or, if they read first, fail). Skipped while a
+        # queue of due alarms is being worked through.
+        if not self._backlog:
+            with self.container.sessions() as session:
+                if not anything_due(session):
+                    return []
         # writes: a claim reads then writes while the engine's attempts commit;
         # on SQLite a deferred transaction then fails at once ("database is
         # locked": 276 failed ticks in one run of bench wakeup, each one a
@@ -81,7 +90,9 @@ class WakeupScheduler:
             asterisk=self.asterisk,
             writes=True,
         )
-        return [claim for claims in per_pbx.values() for claim in claims]
+        claimed = [claim for claims in per_pbx.values() for claim in claims]
+        self._backlog = bool(claimed)
+        return claimed
 
     def _expired(self, node: str | None) -> list[tuple[int, int]]:
         with transaction(self.container.sessions) as session:
@@ -117,10 +128,14 @@ class WakeupScheduler:
             await self.recover(self.node)
             self._recovered_own = True
         failures = 0
+        recovered_at = -RECOVER_EVERY
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 if connected.is_set():
-                    await self.recover(None)
+                    if loop.time() - recovered_at >= max(RECOVER_EVERY, self.tick):
+                        await self.recover(None)
+                        recovered_at = loop.time()
                     claims = await asyncio.to_thread(self._claim)
                     if claims:
                         log.debug("wakeup.claimed", count=len(claims), active=self.engine.active)
