@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import signal
 import uuid
@@ -21,6 +22,7 @@ import pytest
 
 from kalliope_tel.lab.instance import LabInstance, LabState
 from tests.ari_outbound_support import HAPROXY, OUTBOUND_APP, FaxCalls, apply_outbound, haproxy
+from tests.conftest import kalliope, lab_env
 from tests.fax_service_support import (
     Office,
     free_port,
@@ -101,6 +103,19 @@ async def test_two_nodes_behind_haproxy_share_the_calls_and_survive_a_kill(
     lb_port = free_port()
     shown = apply_outbound(lab, lab_state.ari_username, f"ws://127.0.0.1:{lb_port}/ari", password)
     assert "kalliope-outbound" in shown and "valid" in shown, shown
+    # doctor, as an operator runs it on a node: the node's mode and Asterisk's agree.
+    doctor_env = lab_env(
+        lab_state,
+        KALLIOPE_DATABASE_URL=fresh_db_url,
+        KALLIOPE_ARI_APP=OUTBOUND_APP,
+        KALLIOPE_ARI_OUTBOUND_BIND=f"127.0.0.1:{ports['a']}",
+        KALLIOPE_ARI_OUTBOUND_PASSWORD=password,
+    )
+    doctor = {c["name"]: c for c in json.loads(kalliope("doctor", "--json", env=doctor_env).stdout)}
+    assert doctor["ARI mode"]["ok"], doctor["ARI mode"]
+    assert (
+        doctor["ARI mode"]["detail"] == f"outbound (per_call_config): Asterisk connects to ws://127.0.0.1:{lb_port}/ari"
+    )
     document = _document(lab)
     outputs: dict[str, str] = {}
     try:
