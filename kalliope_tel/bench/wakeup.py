@@ -9,7 +9,9 @@ simultaneous calls. Figures:
 * lateness of first attempts behind what the cap allows: each attempt's start
   minus its start in an ideal schedule with the same cap and the same
   measured call durations (a FIFO queue of ``cap`` lines); p50 and p99;
-* this process's CPU seconds per alarm (scheduler, engine, ARI events, DB).
+* this process's CPU seconds per alarm, and its split: the scheduler's own
+  work (claims and watchdog transactions, by thread CPU time) and the rest
+  (the engine: ARI REST and events, call flows, attempt writes).
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ class WakeupBenchResult:
     max_concurrent_seen: int
     cpu_seconds: float
     cpu_ms_per_alarm: float
+    # Split: the scheduler's own work (claims, watchdog: thread CPU time of
+    # its transactions) and the rest of the process (the engine: ARI REST and
+    # events, call flows, attempt writes, timeline).
+    scheduler_cpu_ms_per_alarm: float
+    engine_cpu_ms_per_alarm: float
     database: str
 
 
@@ -169,6 +176,8 @@ async def _run(
             max_concurrent_seen=max_overlap([(r.started_at, r.ended_at) for r in rows]),
             cpu_seconds=round(cpu, 2),
             cpu_ms_per_alarm=round(cpu / alarms * 1000, 2),
+            scheduler_cpu_ms_per_alarm=round(scheduler.cpu_seconds / alarms * 1000, 2),
+            engine_cpu_ms_per_alarm=round((cpu - scheduler.cpu_seconds) / alarms * 1000, 2),
             database=url.split(":", 1)[0],
         )
     finally:

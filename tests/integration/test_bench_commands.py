@@ -42,6 +42,10 @@ def test_bench_wakeup_json_last_line() -> None:
     assert figures["confirmed"] == 30 and figures["max_concurrent_seen"] == 10
     assert figures["lateness_p99_ms"] >= figures["lateness_p50_ms"] >= 0
     assert figures["cpu_ms_per_alarm"] > 0
+    # The split adds up: the scheduler's own transactions and the rest.
+    assert figures["scheduler_cpu_ms_per_alarm"] > 0 and figures["engine_cpu_ms_per_alarm"] > 0
+    total = figures["scheduler_cpu_ms_per_alarm"] + figures["engine_cpu_ms_per_alarm"]
+    assert abs(total - figures["cpu_ms_per_alarm"]) < 0.05
 
 
 @pytest.mark.realtime
