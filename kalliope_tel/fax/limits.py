@@ -116,7 +116,12 @@ def forget_dead_slots(session: Session, pbx: Pbx | None = None) -> int:
     query = select(FaxSlot).where(or_(FaxSlot.started_at < now - SLOT_MAX_AGE, FaxSlot.node.in_(gone)))
     if pbx is not None:
         query = query.where(FaxSlot.pbx_id == pbx.id)
-    return _forget(session, list(session.scalars(query)), "the node {node} that took the call stopped during it")
+    slots = list(session.scalars(query))
+    dead = [slot for slot in slots if slot.node in gone]
+    old = [slot for slot in slots if slot.node not in gone]
+    return _forget(session, dead, "the node {node} that took the call stopped during it") + _forget(
+        session, old, "no outcome came for the call within two hours"
+    )
 
 
 def forget_node_slots(session: Session, node: str) -> int:

@@ -147,6 +147,12 @@ def test_slots_of_a_dead_node_stop_counting(db: Session, pbx: Pbx) -> None:
     assert admit_inbound(db, pbx, office.id, "dead-node", "c1").admitted
     # The node stopped beating: its call is over, the place is free again.
     assert admit_inbound(db, pbx, office.id, "live-node", "c2").admitted
+    # ... and the reception it never recorded is in the register, once, with why.
+    (lost,) = register.entries(db, pbx, direction="in")
+    assert (lost["state"], lost["node"]) == ("failed", "dead-node")
+    assert lost["reason"] == "the node dead-node that took the call stopped during it"
+    assert limits.forget_dead_slots(db) == 0  # another node sweeping finds nothing left
+    assert len(register.entries(db, pbx, direction="in")) == 1
 
 
 def test_attempts_of_a_node_that_died_are_closed_and_retried(db: Session, pbx: Pbx) -> None:
