@@ -309,10 +309,15 @@ def claim_due(
     session: Session, pbx: Pbx, node: str, now: datetime | None = None, limit: int | None = None
 ) -> list[Claim]:
     """Claim due alarms up to the PBX's cap of simultaneous calls; create their attempt rows."""
+    clock_given = now is not None
     now = now or utcnow()
     settings = get_settings(session, pbx)
     # Serialise claims per PBX across nodes: the cap counts everyone's calls.
     session.execute(select(WakeupSettings.id).where(WakeupSettings.id == settings.id).with_for_update())
+    if not clock_given:
+        # After the lock: an attempt that ended while this waited, and is
+        # counted free below, ended before these start (their rows say so).
+        now = utcnow()
     if not settings.enabled:
         return []
     running = (
