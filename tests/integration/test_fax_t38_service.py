@@ -21,11 +21,10 @@ from PIL import Image
 from kalliope_tel.asterisk.apply import write_files
 from kalliope_tel.asterisk.ari.client import AriClient
 from kalliope_tel.lab.instance import LabInstance, LabState
-from tests.fax_service_support import configure_office, smtp_server, until
+from tests.fax_service_support import configure_office, nodes_ready, register_rows, smtp_server, until
 from tests.fax_support import make_document
 from tests.helpers import ServeNode, apply_lab_config, serve_env
 from tests.integration.test_fax_lab import lab_fax_dir
-from tests.integration.test_fax_service_lab import _ready, _register
 from tests.integration.test_fax_t38 import _peer, lab_pair  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.realtime, pytest.mark.asterisk, pytest.mark.timeout(900)]
@@ -85,7 +84,7 @@ async def test_fifty_t38_faxes_reach_the_fax_service(
         )
         serve = ServeNode(env)
         try:
-            await _ready(office, lab_a, node)
+            await nodes_ready(office, [node])
             for first in range(0, CALLS, AT_ONCE):
                 batch = tags[first : first + AT_ONCE]
                 for tag in batch:
@@ -93,10 +92,10 @@ async def test_fifty_t38_faxes_reach_the_fax_service(
                 await until(
                     lambda b=batch: all(_sender_result(lab_b, t) for t in b), 240 if CALLS > 1 else 60, "batch finished"
                 )
-            await until(lambda: len(_register(office)) >= CALLS, 60, "every call in the register")
+            await until(lambda: len(register_rows(office)) >= CALLS, 60, "every call in the register")
             # One mail per received fax: wait for all of them (under load the
             # last ones leave a few ticks after the register row).
-            received = sum(1 for r in _register(office) if r["state"] == "received")
+            received = sum(1 for r in register_rows(office) if r["state"] == "received")
             await asyncio.to_thread(
                 mail.wait, lambda: len(mail.to("bob@example.com")) >= max(received, 1), 120, "mails"
             )
@@ -105,7 +104,7 @@ async def test_fifty_t38_faxes_reach_the_fax_service(
             if os.environ.get("KT_KEEP_LABS"):
                 print(output[-6000:])
     senders = [_sender_result(lab_b, t) for t in tags]
-    rows = _register(office)
+    rows = register_rows(office)
     delivered = [r for r in rows if r["state"] == "received"]
     failures = [(r["reason"], r["pages"]) for r in rows if r["state"] != "received"]
     print(f"T.38 through res_fax: {len(delivered)}/{CALLS} delivered; failures: {failures}")
