@@ -68,6 +68,15 @@ class _TomlSource(PydanticBaseSettingsSource):
         return dict(self.data)
 
 
+def split_bind(value: str, setting: str = "bind") -> tuple[str, int]:
+    """``HOST:PORT`` (an IPv6 host may be in brackets) as (host, port); every
+    listen address of kalliope-tel (FastAGI, web, ARI outbound) goes through it."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"{setting} {value!r}: use HOST:PORT, e.g. 127.0.0.1:4573")
+    return host.strip("[]"), int(port)
+
+
 def find_config_file(explicit: Path | None = None) -> Path | None:
     """The TOML file in use: ``--config``, ``$KALLIOPE_CONFIG``, ./, then /etc."""
     if explicit is not None:
@@ -216,11 +225,8 @@ class Settings(BaseSettings):
     @field_validator("agi_bind", "ari_outbound_bind")
     @classmethod
     def _check_bind(cls, value: str) -> str:
-        if not value:
-            return value
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:4573")
+        if value:
+            split_bind(value)
         return value
 
     @field_validator("mail_from")

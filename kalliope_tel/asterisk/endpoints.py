@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from kalliope_tel.config import Settings
+from kalliope_tel.config import Settings, split_bind
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.lab.instance import LabInstance
 
@@ -47,18 +47,13 @@ class AsteriskEndpoints:
         return outer + asterisk_path[len(inner) :]
 
 
-def _split_bind(bind: str) -> tuple[str, int]:
-    host, _, port = bind.rpartition(":")
-    return host, int(port)
-
-
 def resolve_endpoints(settings: Settings) -> AsteriskEndpoints:
     """The settings' Asterisk when ``ari_url`` is set, else the named lab's."""
     if settings.ari_url:
         if not settings.ami_url:
             raise KalliopeError("ari_url is set but ami_url is not (KALLIOPE_AMI_URL=tcp://HOST:5038)")
         ami = urlsplit(settings.ami_url)
-        agi_host, agi_port = _split_bind(settings.agi_bind or DEFAULT_AGI_BIND)
+        agi_host, agi_port = split_bind(settings.agi_bind or DEFAULT_AGI_BIND, "agi_bind")
         return AsteriskEndpoints(
             "settings",
             settings.ari_url,
@@ -83,7 +78,7 @@ def _lab_endpoints(settings: Settings, lab_name: str) -> AsteriskEndpoints:
             f"no Asterisk configured (ari_url) and lab {lab_name!r} was never started: "
             "run 'kalliope-tel lab up', or set KALLIOPE_ARI_URL and KALLIOPE_AMI_URL"
         )
-    agi_host, agi_port = _split_bind(settings.agi_bind or state.agi_bind)
+    agi_host, agi_port = split_bind(settings.agi_bind or state.agi_bind, "agi_bind")
     return AsteriskEndpoints(
         f"lab:{state.name}",
         state.ari_url,
@@ -128,7 +123,7 @@ def server_endpoints(settings: Settings, server: AsteriskServer | None) -> Aster
         default = resolve_endpoints(settings)
         agi_host, agi_port = default.agi_host, default.agi_port
     except KalliopeError:
-        agi_host, agi_port = _split_bind(settings.agi_bind or DEFAULT_AGI_BIND)
+        agi_host, agi_port = split_bind(settings.agi_bind or DEFAULT_AGI_BIND, "agi_bind")
     return AsteriskEndpoints(
         f"server:{server.name}",
         found.ari_url,

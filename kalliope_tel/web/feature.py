@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from kalliope_tel.checks import Check
+from kalliope_tel.config import split_bind
 from kalliope_tel.features.base import Feature, Job, ServeContext
 
 if TYPE_CHECKING:
@@ -21,15 +22,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def parse_bind(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"http_bind {value!r}: use HOST:PORT, e.g. 127.0.0.1:8080")
-    return host.strip("[]"), int(port)
-
-
 def listen_socket(bind: str) -> socket.socket:
-    host, port = parse_bind(bind)
+    host, port = split_bind(bind, "http_bind")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -109,7 +103,7 @@ async def housekeeping(container: Container, every: float = 3600.0) -> None:
 
 def doctor(container: Container) -> list[Check]:
     try:
-        host, port = parse_bind(container.settings.http_bind)
+        host, port = split_bind(container.settings.http_bind, "http_bind")
     except ValueError as exc:
         return [Check("web", False, str(exc), "set KALLIOPE_HTTP_BIND")]
     checks = [Check("web", True, f"panels and API on http://{host}:{port}/ (when serve runs)")]

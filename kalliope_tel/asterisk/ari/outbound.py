@@ -48,6 +48,7 @@ from websockets.http11 import Request, Response
 from kalliope_tel.asterisk.ari.errors import AriError, AriProtocolError
 from kalliope_tel.asterisk.ari.models import StasisEnd, StasisStart, decode_event
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
+from kalliope_tel.config import split_bind
 
 log = structlog.get_logger(__name__)
 
@@ -72,11 +73,6 @@ def _response(status: HTTPStatus, body: str, **headers: str) -> Response:
     return Response(status.value, status.phrase, hdrs, (body + "\n").encode())
 
 
-def parse_bind(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
 class OutboundListener:
     """Accepts Asterisk's ARI websockets and feeds each to its link's runtime."""
 
@@ -90,7 +86,7 @@ class OutboundListener:
         health: HealthCheck | None = None,
         orphan_seconds: float = ORPHAN_SECONDS,
     ) -> None:
-        self.host, self.port = parse_bind(bind)
+        self.host, self.port = split_bind(bind, "ari_outbound_bind")
         self._credentials = f"{username}:{password}".encode()
         self._runtimes = runtimes  # by label: "default" and each server's name
         self._health = health
