@@ -26,6 +26,10 @@ from kalliope_tel.tenancy.models import ServeNode
 
 log = structlog.get_logger(__name__)
 HEARTBEAT_SECONDS = 5.0
+# A node that has not written its heartbeat for this long is gone: whatever
+# it was doing (a fax call, a claimed job, channels in its Stasis app) is over
+# and any live node takes it up.
+NODE_GONE_AFTER = timedelta(seconds=60)
 STALE_SECONDS = 20.0
 # A node silent for this long is forgotten: nodes named by host and pid get a
 # new name at every start, and one that crashed must not fail doctor forever

@@ -17,12 +17,10 @@ from sqlalchemy.orm import Session
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.fax.config import Effective, get_settings
 from kalliope_tel.fax.models import Direction, FaxReceived, FaxSettings, FaxSlot
-from kalliope_tel.nodes import gone_nodes
+from kalliope_tel.nodes import NODE_GONE_AFTER, gone_nodes
 from kalliope_tel.tenancy.models import Pbx
 
-# A node that has not written its heartbeat for this long is gone; its calls
-# ended with it. Longer than a fax call can be: slots older are dropped too.
-NODE_GONE_AFTER = timedelta(seconds=60)
+# Longer than a fax call can be: slots older are dropped too.
 SLOT_MAX_AGE = timedelta(hours=2)
 
 

@@ -158,7 +158,7 @@ class FaxService:
         """Calls of nodes that stopped beating: slots freed, receptions registered as failed."""
         from kalliope_tel.fax.limits import forget_dead_slots
 
-        return await self._tx(lambda s: forget_dead_slots(s))
+        return await self._tx(forget_dead_slots)
 
     async def forget_own_slots(self) -> int:
         from kalliope_tel.fax.limits import forget_node_slots
