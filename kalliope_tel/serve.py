@@ -55,7 +55,7 @@ from kalliope_tel.container import Container
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.features import AsteriskLink, ServeContext
 from kalliope_tel.looplag import LoopLagMonitor
-from kalliope_tel.nodes import heartbeat_loop, write_status
+from kalliope_tel.nodes import NODE_GONE_AFTER, gone_nodes, heartbeat_loop, write_status
 from kalliope_tel.supervisor import Supervisor
 from kalliope_tel.tenancy.models import AsteriskServer
 from kalliope_tel.tenancy.services import list_asterisk_servers, list_pbxs
@@ -164,17 +164,15 @@ def build_outbound(container: Container, links: list[AsteriskLink]) -> OutboundL
     )
 
 
-async def _sweep_dead_nodes(container: Container, link: AsteriskLink, node: str) -> None:
+async def _sweep_dead_nodes(container: Container, links: list[AsteriskLink], node: str) -> None:
     """Hang up channels left in Stasis by nodes that died.
 
     A node's media and originated channels sit in its own app; when the node
     dies (SIGKILL, power) its websocket goes with it and Asterisk keeps those
     channels in Stasis with nobody to end them (externalMedia legs streaming
     to a dead port, calls in silence). Once the node counts as gone (the same
-    rule as its fax slots and claimed jobs), any live node ends them."""
-    from kalliope_tel.fax.limits import NODE_GONE_AFTER
-    from kalliope_tel.nodes import gone_nodes
-
+    rule as its fax slots and claimed jobs), any live node ends them, on
+    every Asterisk it drives."""
     app = container.settings.ari_app
 
     def dead_apps() -> set[str]:
@@ -183,21 +181,20 @@ async def _sweep_dead_nodes(container: Container, link: AsteriskLink, node: str)
 
     while True:
         await asyncio.sleep(SWEEP_EVERY)
-        if not link.client.connected.is_set():
-            continue
         dead = await asyncio.to_thread(dead_apps)
-        if not dead:
-            continue
-        try:
-            channels = await link.client.list_channels()
-        except AriError:
-            continue
-        for channel in channels:
-            plan = channel.dialplan
-            if plan.app_name == "Stasis" and plan.app_data.split(",")[0] in dead:
-                log.warning("ari.dead_node_channel_hung_up", channel=channel.name, app=plan.app_data.split(",")[0])
-                with contextlib.suppress(AriError):
-                    await link.client.hangup(channel.id)
+        for link in links if dead else []:
+            if not link.client.connected.is_set():
+                continue
+            try:
+                channels = await link.client.list_channels()
+            except AriError:
+                continue
+            for channel in channels:
+                owner = channel.dialplan.app_data.split(",")[0]
+                if channel.dialplan.app_name == "Stasis" and owner in dead:
+                    log.warning("ari.dead_node_channel_hung_up", channel=channel.name, app=owner)
+                    with contextlib.suppress(AriError):
+                        await link.client.hangup(channel.id)
 
 
 async def _keep_ami(ami: AmiClient, stop: asyncio.Event) -> None:
@@ -272,7 +269,7 @@ async def serve(
             job_names.append(job.name)
     for link in links:
         supervisor.add(f"warm-up@{link.label}", lambda c=link.client: _warm_up_rest(c))  # type: ignore[misc]
-        supervisor.add(f"sweep@{link.label}", lambda k=link: _sweep_dead_nodes(container, k, node))  # type: ignore[misc]
+    supervisor.add("sweep-dead-nodes", lambda: _sweep_dead_nodes(container, links, node))
     supervisor.add("loop-lag", lag.run)
     supervisor.add("heartbeat", lambda: heartbeat_loop(container.sessions, node, state.status))
     settle_heap()
