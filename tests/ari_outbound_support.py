@@ -117,18 +117,16 @@ class FaxCalls:
     document: str  # the TIFF's path as the lab sees it
     app: str
     prefix: str = field(default_factory=lambda: f"ob{int(time.time() * 1000) % 10**8}")
-    started_at: dict[int, float] = field(default_factory=dict)
+    started_at: dict[int, float] = field(default_factory=dict)  # when each call started (epoch seconds)
     results: dict[int, list[str]] = field(default_factory=dict)
     channels: dict[int, str] = field(default_factory=dict)  # the sender's channel (Local ;1)
-    wall: dict[int, float] = field(default_factory=dict)  # when each call started (epoch seconds)
 
     @staticmethod
     def caller(index: int) -> str:
         return f"05000{index:05d}"
 
     async def start(self, index: int) -> None:
-        self.started_at[index] = time.monotonic()
-        self.wall[index] = time.time()
+        self.started_at[index] = time.time()
         channel = await self.runtime.client.originate(
             "Local/700@kt-default-from-trunk",
             context="fax-sender",
