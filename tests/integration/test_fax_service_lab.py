@@ -19,6 +19,7 @@ import pytest
 from kalliope_tel.lab.instance import LabInstance, LabState
 from tests.fax_service_support import (
     SERIAL,
+    T30_UNDER_LOAD,
     Office,
     attachments,
     lab_calls,
@@ -34,15 +35,6 @@ from tests.fax_service_support import (
 from tests.fax_support import make_document
 from tests.helpers import ari_runtime
 
-# spandsp's T.30 errors when the audio is starved: negotiation timing lost.
-T30_UNDER_LOAD = re.compile(
-    r"DCN while waiting for a DIS|[Nn]o response (?:to|after sending) DCS|Disconnected after permitted retries"
-    r"|Unexpected message received|Timed out waiting"
-    # The receiving lab fax gave up after a page (its post-page answer lost
-    # in the saturated audio): seen in CI on 2026-11-29, 2 of 20 calls, both
-    # retried and sent.
-    r"|Received a DCN from remote after sending a page"
-)
 pytestmark = [pytest.mark.integration, pytest.mark.realtime, pytest.mark.asterisk, pytest.mark.timeout(400)]
 
 
