@@ -37,6 +37,7 @@ from kalliope_tel.asterisk.ari.models import (
     Event,
     StasisEnd,
     StasisStart,
+    type_names,
 )
 from kalliope_tel.fax import flow as f
 from kalliope_tel.fax.media import MediaClock, RtpFaxEndpoint, open_endpoint
@@ -119,6 +120,8 @@ MEDIA_ENTRY_TIMEOUT = 5.0  # seconds for the externalMedia channel's StasisStart
 
 
 class FaxApplication:
+    event_types = type_names(StasisStart, StasisEnd, Dial, ChannelHangupRequest, ChannelDestroyed)
+
     def __init__(
         self,
         runtime: AriRuntime,

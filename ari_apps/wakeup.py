@@ -28,6 +28,7 @@ from kalliope_tel.asterisk.ari.models import (
     PlaybackFinished,
     PlaybackStarted,
     StasisStart,
+    type_names,
 )
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.db.engine import transaction
@@ -61,6 +62,10 @@ class _Attempt:
 
 
 class WakeupApplication:
+    event_types = type_names(
+        Dial, StasisStart, ChannelDtmfReceived, PlaybackStarted, PlaybackFinished, ChannelDestroyed
+    )
+
     def __init__(self, runtime: AriRuntime, container: Container, *, originate_app: str | None = None) -> None:
         self.runtime = runtime
         # The ARI application whose events reach this node (see serve).

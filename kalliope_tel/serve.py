@@ -129,16 +129,6 @@ def build_links(container: Container, node: str) -> list[AsteriskLink]:
     return links
 
 
-async def _warm_up_rest(client: AriClient) -> None:
-    """The process's first HTTP request through httpx costs 60-75 ms of lazy
-    set-up on the event loop; made once ARI is connected, it is not made while
-    answering the first call (a fax call then ran 58-99 ms late). Then idle."""
-    await client.connected.wait()
-    with contextlib.suppress(AriError):
-        await client.ping()
-    await asyncio.Event().wait()
-
-
 def build_outbound(container: Container, links: list[AsteriskLink]) -> OutboundListener | None:
     settings = container.settings
     if not settings.ari_outbound_bind:
@@ -267,8 +257,6 @@ async def serve(
         for job in feature.jobs(ctx) if feature.jobs is not None else []:
             supervisor.add(job.name, job.run)
             job_names.append(job.name)
-    for link in links:
-        supervisor.add(f"warm-up@{link.label}", lambda c=link.client: _warm_up_rest(c))  # type: ignore[misc]
     supervisor.add("sweep-dead-nodes", lambda: _sweep_dead_nodes(container, links, node))
     supervisor.add("loop-lag", lag.run)
     supervisor.add("heartbeat", lambda: heartbeat_loop(container.sessions, node, state.status))

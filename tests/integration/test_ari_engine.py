@@ -21,6 +21,7 @@ from kalliope_tel.asterisk.ari.models import (
     PlaybackFinished,
     PlaybackStarted,
     StasisStart,
+    type_names,
 )
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
 from kalliope_tel.lab.instance import LabInstance, LabState
@@ -61,6 +62,12 @@ class RecordingApp:
         self.done.set()
 
 
+class FilteredApp(RecordingApp):
+    """The same app, saying which events it acts on: Asterisk sends only those."""
+
+    event_types = type_names(StasisStart, ChannelDtmfReceived, PlaybackStarted, PlaybackFinished)
+
+
 async def test_stasis_app_answers_plays_collects_dtmf_and_variables(lab_state: LabState) -> None:
     async with ari_runtime(lab_state) as runtime:
         app = RecordingApp(runtime)
@@ -82,6 +89,35 @@ async def test_stasis_app_answers_plays_collects_dtmf_and_variables(lab_state: L
     assert finished.playback.state == "done" and finished.playback.id == f"pb-{channel.id}"
     assert any(isinstance(e, PlaybackStarted) for e in mine)
     assert app.results == {"read_back": "yes", "from_originate": "from-originate", "digits": "19"}
+    # An app that does not say which events it needs gets all of them
+    # (the variable the app set comes back as an event).
+    assert "ChannelVarset" in types
+
+
+async def test_an_app_that_names_its_events_gets_only_those(lab_state: LabState) -> None:
+    async with ari_runtime(lab_state) as runtime:
+        app = FilteredApp(runtime)
+        runtime.register("recorder", app)
+        await runtime.apply_event_filter()  # registered after connecting
+        assert runtime.event_filter() == sorted(app.event_types | {"StasisEnd", "ChannelDestroyed"})
+        channel = await runtime.client.originate(
+            "Local/s@phone-press19",
+            app=runtime.client.apps[0],
+            app_args=["recorder"],
+            timeout=15,
+            variables={"KT_ORIG": "from-originate"},
+        )
+        await asyncio.wait_for(app.done.wait(), 20)
+    types = {e.type for e in app.events if e.channel_id == channel.id}
+    assert types == {
+        "StasisStart",
+        "PlaybackStarted",
+        "PlaybackFinished",
+        "ChannelDtmfReceived",
+        "StasisEnd",
+        "ChannelDestroyed",
+    }
+    assert app.results["digits"] == "19" and app.results["read_back"] == "yes"
 
 
 async def test_gone_channel_is_a_typed_error(lab_state: LabState) -> None:
@@ -179,8 +215,11 @@ async def test_reconnects_after_asterisk_crash_and_reports_lost_channels() -> No
     state = lab.start()
     try:
         async with ari_runtime(state) as runtime:
-            app = RecordingApp(runtime)
+            # Filtered: the restarted Asterisk forgets the filter and must be
+            # given it again on reconnecting.
+            app = FilteredApp(runtime)
             runtime.register("recorder", app)
+            await runtime.apply_event_filter()
             held = await runtime.client.originate(
                 "Local/s@phone-answer",
                 app=runtime.client.apps[0],
@@ -202,6 +241,7 @@ async def test_reconnects_after_asterisk_crash_and_reports_lost_channels() -> No
             # The next call is handled as if nothing happened.
             app.done.clear()
             app.results.clear()
+            app.events.clear()
             await runtime.client.originate(
                 "Local/s@phone-press19",
                 app=runtime.client.apps[0],
@@ -210,6 +250,7 @@ async def test_reconnects_after_asterisk_crash_and_reports_lost_channels() -> No
             )
             await asyncio.wait_for(app.done.wait(), 20)
             assert app.results["digits"] == "19"
+            assert {e.type for e in app.events} <= app.event_types | {"StasisEnd", "ChannelDestroyed"}
     finally:
         lab.purge()
 

@@ -1,4 +1,4 @@
-"""A thin, supervised ARI client on httpx (REST) and websockets (events)."""
+"""A thin, supervised ARI client on aiohttp (REST) and websockets (events)."""
 
 from kalliope_tel.asterisk.ari.client import AriClient
 from kalliope_tel.asterisk.ari.errors import AriError, AriGone, AriHttpError, AriUnavailable

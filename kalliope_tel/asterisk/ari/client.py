@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import aiohttp
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, WebSocketException
@@ -64,17 +65,10 @@ class AriClient:
         self.apps = list(apps or [])
         token = base64.b64encode(f"{username}:{password}".encode()).decode()
         self._auth_header = {"Authorization": f"Basic {token}"}
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=self._auth_header,
-            timeout=timeout,
-            # Few connections: httpcore's pool checks every connection (a poll
-            # and a getpeername each) for every request it assigns, so 100
-            # connections cost 8.5 s of CPU in bench wakeup's 1,000 calls.
-            # Asterisk answers a loopback REST call in about a millisecond:
-            # 8 carry thousands a second.
-            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
-        )
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # Made at the first request, inside the running loop (aiohttp binds a
+        # session to the loop it was made in; clients are built before it).
+        self._http: aiohttp.ClientSession | None = None
         self.connected = asyncio.Event()
         self._closing = False
         self._ws: ClientConnection | None = None
@@ -93,7 +87,26 @@ class AriClient:
         self._closing = True
         if self._ws is not None:
             await self._ws.close()
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.close()
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            connector = aiohttp.TCPConnector(
+                # Asterisk's HTTP server gives each connection a thread
+                # (http.conf sessionlimit, 100 by default, shared with the
+                # event websockets); it answers a loopback call in about a
+                # millisecond, so 16 carry thousands a second.
+                limit=16,
+                # Asterisk drops an idle connection after 15 s
+                # (session_keep_alive); reusing one at that instant would
+                # fail the request, so ours are let go well before.
+                keepalive_timeout=5,
+            )
+            # trust_env stays off: a proxy from the environment never sees
+            # ARI credentials.
+            self._http = aiohttp.ClientSession(connector=connector, headers=self._auth_header, timeout=self._timeout)
+        return self._http
 
     # ------------------------------------------------------------ REST core
     async def request(
@@ -107,23 +120,26 @@ class AriClient:
         """Perform one REST call; return the decoded JSON body (or None)."""
         clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         try:
-            resp = await self._http.request(method, path, params=clean, json=body)
-        except httpx.TimeoutException as exc:
+            async with self._session().request(method, self.base_url + path, params=clean, json=body) as resp:
+                status = resp.status
+                content = await resp.read()
+                reason = resp.reason or ""
+        except TimeoutError as exc:
             raise AriUnavailable(f"ARI {method} {path}: timed out") from exc
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             raise AriUnavailable(f"ARI {method} {path}: {type(exc).__name__}: {exc}") from exc
-        if resp.status_code >= 400:
-            message = _error_message(resp)
+        if status >= 400:
+            message = _error_message(content, reason)
             cls: type[AriHttpError] = AriHttpError
-            if resp.status_code == 404:
+            if status == 404:
                 cls = AriGone
-            elif resp.status_code == 401:
+            elif status == 401:
                 cls = AriAuthError
-            raise cls(method, path, resp.status_code, message)
-        if not resp.content:
+            raise cls(method, path, status, message)
+        if not content:
             return None
         try:
-            return resp.json()
+            return json.loads(content)
         except ValueError as exc:
             raise AriProtocolError(f"ARI {method} {path}: body is not JSON") from exc
 
@@ -379,6 +395,14 @@ class AriClient:
     async def control_playback(self, playback_id: str, operation: str) -> None:
         await self.request("POST", f"/playbacks/{playback_id}/control", params={"operation": operation})
 
+    # ------------------------------------------------------------ applications
+    async def filter_events(self, app: str, allowed: list[str]) -> None:
+        """``PUT /applications/{app}/eventFilter``: Asterisk sends ``app``
+        only events of these types (and stops sending the rest at the
+        source)."""
+        body = {"allowed": [{"type": t} for t in allowed], "disallowed": []}
+        await self.request("PUT", f"/applications/{app}/eventFilter", body=body)
+
     # ------------------------------------------------------------ events
     def events_url(self) -> str:
         parts = urlsplit(self.base_url)
@@ -455,11 +479,11 @@ def _param(value: Any) -> Any:
     return value
 
 
-def _error_message(resp: httpx.Response) -> str:
+def _error_message(content: bytes, reason: str) -> str:
     try:
-        data = resp.json()
+        data = json.loads(content)
     except ValueError:
-        return resp.text.strip()[:200] or resp.reason_phrase
+        return content.decode("utf-8", "replace").strip()[:200] or reason
     if isinstance(data, dict):
         return str(data.get("message") or data.get("error") or data)
     return str(data)

@@ -218,3 +218,8 @@ def decode_event(raw: str | bytes) -> Event:
         return cls.model_validate(data)
     except (ValidationError, RecursionError) as exc:
         raise AriProtocolError(f"malformed {data['type']} event: {exc}") from None
+
+
+def type_names(*classes: type[Event]) -> frozenset[str]:
+    """ARI type names of event classes (an application's ``event_types``)."""
+    return frozenset(cls.__name__ for cls in classes)
