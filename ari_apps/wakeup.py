@@ -34,8 +34,9 @@ from kalliope_tel.db.base import utcnow
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.wakeup import flow as f
 from kalliope_tel.wakeup.dialplan import wakeup_caller_id, wakeup_dial_context
+from kalliope_tel.wakeup.exceptions import AlarmNotFound
 from kalliope_tel.wakeup.models import AlarmState
-from kalliope_tel.wakeup.services import Claim, add_events, complete_attempt, mark_originated
+from kalliope_tel.wakeup.services import Claim, add_events, complete_attempts, mark_originated_many
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -80,6 +81,9 @@ class WakeupApplication:
         self._idle = asyncio.Event()
         self._idle.set()
         self._flusher: asyncio.Task[None] | None = None
+        # Outcomes waiting for the next commit (group commit, see _complete).
+        self._outcomes: list[tuple[Claim, f.Finish, asyncio.Future[AlarmState]]] = []
+        self._committer: asyncio.Task[None] | None = None
         # Called when an attempt ends, so the scheduler can refill the line.
         self.on_line_free: Callable[[], None] = lambda: None
 
@@ -232,14 +236,7 @@ class WakeupApplication:
             self._idle.set()
         for name in list(attempt.timers):
             self._cancel_timer(attempt, name)
-        rows, self._timeline = self._timeline, []
-        marks, self._originated = self._originated, []
-
-        def write(session: Session) -> AlarmState:
-            _write_progress(session, rows, marks)
-            return complete_attempt(session, claim.alarm_id, claim.attempt, command.outcome, command.cause)
-
-        state = await self._write_retrying(write)
+        state = await self._complete(claim, command)
         self.on_line_free()
         self.completed += 1
         attempt.finished.set()
@@ -250,6 +247,40 @@ class WakeupApplication:
             outcome=command.outcome.value,
             alarm_state=str(state),
         )
+
+    def _complete(self, claim: Claim, command: f.Finish) -> asyncio.Future[AlarmState]:
+        """The attempt's outcome, written in the next commit.
+
+        Group commit: outcomes that end while a commit is under way go
+        together in the one after it. Alone, a call's outcome is written at
+        once; under load, a transaction (its session, the write lock, the
+        settings read, the change row for live panels, the commit) serves
+        many calls: it was 3.8 ms of CPU per call, one each.
+        """
+        done: asyncio.Future[AlarmState] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((claim, command, done))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_outcomes(), name="wakeup-outcomes")
+        return done
+
+    async def _commit_outcomes(self) -> None:
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            rows, self._timeline = self._timeline, []
+            marks, self._originated = self._originated, []
+
+            try:
+                work = functools.partial(_write_outcomes, rows=rows, marks=marks, batch=batch)
+                states = await self._write_retrying(work)
+            except Exception as exc:  # each waiting call reports it, as it did alone
+                for _, _, done in batch:
+                    done.set_exception(exc)
+                continue
+            for (_, _, done), state in zip(batch, states, strict=True):
+                if isinstance(state, AlarmNotFound):
+                    done.set_exception(state)
+                else:
+                    done.set_result(state)
 
     async def _write_retrying(self, work: Callable[[Session], T]) -> T:
         """Write until the database takes it: an outcome is never dropped.
@@ -285,5 +316,16 @@ def _write_progress(
     session: Session, rows: list[tuple[int, int, datetime, str, str]], marks: list[tuple[int, int, datetime]]
 ) -> None:
     add_events(session, rows)
-    for alarm_id, attempt, at in marks:
-        mark_originated(session, alarm_id, attempt, at)
+    mark_originated_many(session, marks)
+
+
+def _write_outcomes(
+    session: Session,
+    rows: list[tuple[int, int, datetime, str, str]],
+    marks: list[tuple[int, int, datetime]],
+    batch: list[tuple[Claim, f.Finish, asyncio.Future[AlarmState]]],
+) -> list[AlarmState | AlarmNotFound]:
+    _write_progress(session, rows, marks)
+    return complete_attempts(
+        session, [(claim.alarm_id, claim.attempt, command.outcome, command.cause) for claim, command, _ in batch]
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from kalliope_tel.dialplan.generator import LAB_DEVICE, render
@@ -214,3 +214,45 @@ def test_daily_series_per_alarm_attempts_and_cancel(db: Session, pbx: Pbx) -> No
     assert wakeup.list_active(db, pbx) == []
     with pytest.raises(InvalidAlarm, match="past"):
         wakeup.set_alarm(db, pbx, "101", datetime.now(UTC) - timedelta(minutes=1))
+
+
+def test_outcomes_written_together_each_get_their_own_result(db: Session, pbx: Pbx) -> None:
+    """The wake-up engine's group commit: one call for many attempts; an
+    unknown attempt fails alone, a repeated report changes nothing."""
+    from kalliope_tel.wakeup import services as wakeup
+    from kalliope_tel.wakeup.exceptions import AlarmNotFound
+    from kalliope_tel.wakeup.models import AlarmAttempt, AlarmEvent, AttemptOutcome
+
+    wakeup.update_settings(db, pbx, attempts=2, interval=120)
+    for room in ("201", "202", "203"):
+        services.create_room(db, pbx, room, "x", "std")
+        wakeup.set_alarm(db, pbx, room, datetime.now(UTC) + timedelta(hours=1))
+    db.execute(update(Alarm).values(due_at=datetime.now(UTC), next_attempt_at=datetime.now(UTC)))
+    claims = sorted(wakeup.claim_due(db, pbx, "n1"), key=lambda c: c.alarm_id)
+    assert len(claims) == 3
+    now = datetime.now(UTC)
+    wakeup.mark_originated_many(db, [(c.alarm_id, c.attempt, now) for c in claims])
+    wakeup.add_events(db, [(c.alarm_id, c.attempt, now, "originated", "x" * 300) for c in claims])
+    a, b, c = claims
+    states = wakeup.complete_attempts(
+        db,
+        [
+            (a.alarm_id, a.attempt, AttemptOutcome.CONFIRMED, ""),
+            (999_999, 1, AttemptOutcome.CONFIRMED, ""),
+            (b.alarm_id, b.attempt, AttemptOutcome.NO_ANSWER, "no answer"),
+            (a.alarm_id, a.attempt, AttemptOutcome.NO_ANSWER, "late duplicate"),
+        ],
+    )
+    assert states[0] is AlarmState.CONFIRMED
+    assert isinstance(states[1], AlarmNotFound)
+    assert states[2] is AlarmState.SCHEDULED  # 1 of 2 attempts made: retried
+    assert states[3] is AlarmState.CONFIRMED  # the duplicate changed nothing
+    rows = {r.alarm_id: r for r in db.scalars(select(AlarmAttempt))}
+    assert rows[a.alarm_id].outcome is AttemptOutcome.CONFIRMED and rows[a.alarm_id].originated_at is not None
+    assert rows[b.alarm_id].cause == "no answer"
+    assert rows[c.alarm_id].outcome is None and db.get(Alarm, c.alarm_id).state is AlarmState.IN_PROGRESS  # type: ignore[union-attr]
+    assert db.get(Alarm, b.alarm_id).next_attempt_at is not None  # type: ignore[union-attr]
+    events = db.scalars(select(AlarmEvent)).all()
+    assert len(events) == 3 and {len(e.detail) for e in events} == {200}
+    with pytest.raises(AlarmNotFound):
+        wakeup.complete_attempt(db, 999_999, 1, AttemptOutcome.CONFIRMED)
