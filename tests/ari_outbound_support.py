@@ -20,6 +20,7 @@ from kalliope_tel.asterisk.ari.runtime import AriRuntime
 from kalliope_tel.asterisk.outbound_conf import render_outbound
 from kalliope_tel.config import Settings
 from kalliope_tel.lab.instance import LabInstance
+from tests.fax_service_support import T30_UNDER_LOAD
 
 HAPROXY = "/usr/sbin/haproxy"
 # The shared Stasis app of these tests: other tests on the same lab keep
@@ -143,6 +144,26 @@ class FaxCalls:
             },
         )
         self.channels[index] = channel.id
+
+    @staticmethod
+    def index_of(number: str) -> int:
+        return int(number[5:])
+
+    def excused(self, index: int, reason: str) -> bool:
+        """A call our side did not receive is excused only for spandsp's
+        T.30 fault under load: in our reason, or, where our side saw the far
+        end hang up (the lab's sender gave up), in that sender's own result
+        for the call. (Seen in CI: 1 of 100, "the far end hung up (left
+        Stasis (hung up))".)"""
+        if T30_UNDER_LOAD.search(reason):
+            return True
+        sender = self.results.get(index, [])
+        return (
+            reason.startswith("the far end hung up")
+            and len(sender) > 2
+            and sender[0] == "FAILED"
+            and bool(T30_UNDER_LOAD.search(sender[2]))
+        )
 
     async def poll(self) -> None:
         """Senders' results so far, by call index (STATUS|PAGES|ERROR|...).
