@@ -14,7 +14,11 @@ from kalliope_tel.fax.media import MediaClock, RtpFaxEndpoint, UdptlFaxEndpoint,
 from kalliope_tel.fax.session import AudioFaxSession, FaxOptions, PhaseE, T38FaxSession
 from tests.fax_support import LossyRelay, make_document, page_bytes, received_pages
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+# Real time (a 20 ms media clock on both ends): run alone with the other
+# real-time tests. In the parallel phase, next to browser and LibreOffice
+# tests, one G.711 call was still in its ECM phase after 200 s (CI,
+# 2026-11-29): starved, not broken.
+pytestmark = [pytest.mark.integration, pytest.mark.realtime, pytest.mark.timeout(240)]
 PAGES = 2
 LOSS = 0.03
 
