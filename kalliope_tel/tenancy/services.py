@@ -8,7 +8,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kalliope_tel.asterisk import confgate
@@ -70,13 +70,17 @@ def list_pbxs(session: Session) -> list[Pbx]:
     return list(session.scalars(select(Pbx).order_by(Pbx.id)))
 
 
+# Built once: building a statement per call cost more than running it.
 _DEFAULT_NAME = select(Pbx.name).where(Pbx.is_default)
+_NAME_BY_SLUG = select(Pbx.name).where(Pbx.slug == bindparam("slug"))
 
 
 def pbx_display_name(conn: Connection, slug: str | None = None) -> str:
     """The PBX's name with one Core query, for per-call paths (``HotReader``)."""
-    query = _DEFAULT_NAME if slug is None else select(Pbx.name).where(Pbx.slug == slug)
-    name = conn.execute(query).scalar_one_or_none()
+    if slug is None:
+        name = conn.execute(_DEFAULT_NAME).scalar_one_or_none()
+    else:
+        name = conn.execute(_NAME_BY_SLUG, {"slug": slug}).scalar_one_or_none()
     if name is None:
         raise PbxNotFound(slug or DEFAULT_PBX_SLUG)
     return name

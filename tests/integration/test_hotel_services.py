@@ -256,3 +256,17 @@ def test_outcomes_written_together_each_get_their_own_result(db: Session, pbx: P
     assert len(events) == 3 and {len(e.detail) for e in events} == {200}
     with pytest.raises(AlarmNotFound):
         wakeup.complete_attempt(db, 999_999, 1, AttemptOutcome.CONFIRMED)
+
+
+def test_pbx_name_for_per_call_paths(db: Session, pbx: Pbx) -> None:
+    """The FastAGI diagnostic's read: the default PBX, one by slug, an unknown slug refused."""
+    from kalliope_tel.tenancy.exceptions import PbxNotFound
+    from kalliope_tel.tenancy.services import create_pbx, pbx_display_name
+
+    create_pbx(db, "acme", "Acme Hotel")
+    db.flush()
+    conn = db.connection()
+    assert pbx_display_name(conn) == pbx.name
+    assert pbx_display_name(conn, "acme") == "Acme Hotel"
+    with pytest.raises(PbxNotFound):
+        pbx_display_name(conn, "nosuch")
