@@ -191,6 +191,15 @@ async def test_external_media_sends_rtp_to_our_socket(lab_state: LabState, udp_s
         media = await client.external_media(client.apps[0], f"127.0.0.1:{port}", audio_format="ulaw")
         assert media.channelvars is not None
         asterisk_port = int(media.channelvars["UNICASTRTP_LOCAL_PORT"])
+        # The reply comes before the media channel is in Stasis: bridged at
+        # once it can be refused (422 "Channel not in Stasis application",
+        # seen in CI). Its StasisStart says it is ready, as the fax
+        # application waits for it.
+        async with asyncio.timeout(10):
+            while True:
+                event = await events.get()
+                if isinstance(event, StasisStart) and event.channel.id == media.id:
+                    break
         bridge = await client.create_bridge("mixing")
         await client.add_to_bridge(bridge.id, [talker.id, media.id])
         packets: list[tuple[bytes, tuple[str, int]]] = []
