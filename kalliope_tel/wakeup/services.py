@@ -397,10 +397,6 @@ _MARK_ORIGINATED = (
 )
 
 
-def mark_originated(session: Session, alarm_id: int, attempt: int, at: datetime | None = None) -> None:
-    mark_originated_many(session, [(alarm_id, attempt, at or utcnow())])
-
-
 def mark_originated_many(session: Session, marks: list[tuple[int, int, datetime]]) -> None:
     """Stamp when each ``(alarm, attempt)`` call was placed."""
     if marks:
