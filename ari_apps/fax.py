@@ -40,6 +40,7 @@ from kalliope_tel.asterisk.ari.models import (
     type_names,
 )
 from kalliope_tel.fax import flow as f
+from kalliope_tel.fax.admission import MediaAdmission
 from kalliope_tel.fax.media import MediaClock, RtpFaxEndpoint, open_endpoint
 from kalliope_tel.fax.session import AudioFaxSession, FaxEvent, FaxOptions, PhaseB, PhaseE
 from kalliope_tel.files import private_dir
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 APP_NAME = "fax"
 STALLED = "no audio from Asterisk any more (one-way media)"
-FULL = "fax capacity reached (fax_max_calls)"
 
 
 @dataclass(frozen=True)
@@ -134,12 +134,16 @@ class FaxApplication:
         stall_after: float = 5.0,
         ari_app: str | None = None,
         max_calls: int = 0,
+        max_media_load: float = 0.0,
         inbound: InboundService | None = None,
     ) -> None:
-        """``max_calls``: simultaneous fax calls on this node (0: no cap); a
-        call over it is refused at once (congestion) and never answered.
+        """``max_calls``: simultaneous fax calls on this node (0: no cap);
+        ``max_media_load``: the share of a core the media clock may take
+        (0: not checked; see ``kalliope_tel.fax.admission``). A call over
+        either is refused at once (congestion) and never answered.
         ``inbound``: the service calls for an instance are received for."""
         self.max_calls = max_calls
+        self.admission = MediaAdmission(max_calls, max_media_load)
         self.inbound = inbound
         self._after: set[asyncio.Task[None]] = set()  # service work after a call
         self.refused = 0
@@ -173,9 +177,9 @@ class FaxApplication:
         """Call ``endpoint`` and send ``document`` (fax pages, see
         ``kalliope_tel.fax.documents.prepare``); returns when the call ends."""
         call_id = call_id or f"kt-fax-{uuid.uuid4().hex[:12]}"
-        if self._full():
+        if (refusal := self.refusal()) is not None:
             self.refused += 1
-            return FaxCallResult(call_id, f.Direction.SEND, False, FULL, None)
+            return FaxCallResult(call_id, f.Direction.SEND, False, refusal, None)
         call = self._new_call(call_id, f.Direction.SEND, options, max_seconds)
         call.tx_file = document
         call.on_phase_b = on_phase_b
@@ -247,10 +251,10 @@ class FaxApplication:
                 with contextlib.suppress(AriError):
                     await self.runtime.client.continue_in_dialplan(cid)
                 return
-            if self._full():
+            if (refusal := self.refusal()) is not None:
                 # Refused before answering: the caller hears congestion and
                 # retries later; the calls in progress keep their share.
-                await self._refuse(cid, FULL)
+                await self._refuse(cid, refusal)
                 return
             inbound, options = None, None
             if len(args) >= 3 and self.inbound is not None:
@@ -297,8 +301,9 @@ class FaxApplication:
         with contextlib.suppress(AriError):
             await self.runtime.client.hangup(cid, reason="congestion")
 
-    def _full(self) -> bool:
-        return bool(self.max_calls) and len(self.calls) >= self.max_calls
+    def refusal(self) -> str | None:
+        """Why this node takes no more fax calls now, or None."""
+        return self.admission.refusal(len(self.calls), self.clock)
 
     def _new_call(self, call_id: str, direction: f.Direction, options: FaxOptions | None, max_seconds: float) -> _Call:
         call = _Call(call_id, f.FaxCallFlow(f.FlowConfig(direction, max_seconds=max_seconds)), options or self.options)
@@ -540,6 +545,8 @@ class JobEngine:
 
     @property
     def room(self) -> int:
+        if self.app.refusal() is not None:  # the count, or the media engine's load
+            return 0
         cap = self.app.max_calls or 1_000
         return max(cap - len(self.app.calls), 0)
 

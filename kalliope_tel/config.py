@@ -156,6 +156,10 @@ class Settings(BaseSettings):
     features: list[str] | None = None
     # Simultaneous fax calls per node; over it calls are refused (0: no cap).
     fax_max_calls: int = Field(default=50, ge=0)
+    # Share of one core the fax media clock may take before new fax calls are
+    # refused (0: not checked): past a core every call in progress breaks at
+    # once. See kalliope_tel/fax/admission.py and 'kalliope-tel bench fax'.
+    fax_max_media_load: float = Field(default=0.7, ge=0, le=1)
     # Built-in archive encryption: a base64 32-byte key (AES-256-GCM); see
     # 'kalliope-tel fax archive keygen'. A secret: give it in the environment
     # or a file readable by kalliope-tel only.

@@ -94,15 +94,20 @@ def wakeup(
 
 # Declared by the fax feature (kalliope_tel/fax/feature.py), mounted by the CLI.
 def fax(
-    pages: int = typer.Option(5, help="Pages of the test document."),
+    pages: int = typer.Option(5, help="Pages of the test document for the engine speed runs."),
     repeats: int = typer.Option(15, help="Runs per mode (C and Python alternate)."),
     realtime: bool = typer.Option(True, help="Also find how many real-time RTP receptions one core carries."),
     start: int = typer.Option(200, help="Receptions in the first real-time run."),
     step: int = typer.Option(100, help="Receptions added per real-time run until one fails."),
     max_receptions: int = typer.Option(1000, help="Stop the real-time search here."),
+    ramp: float = typer.Option(5.0, help="Seconds over which each real-time run's calls arrive (0: all at once)."),
+    realtime_pages: int = typer.Option(2, help="Pages each real-time call sends."),
+    overload: bool = typer.Option(True, help="Then offer twice the capacity found, with admission by media load on."),
+    max_media_load: float = typer.Option(0.7, help="The overload run's fax_max_media_load."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Fax engine speed per mode, binding overhead, and real-time RTP receptions per core."""
+    """Fax engine speed per mode, binding overhead, real-time RTP receptions
+    per core, and what admission control does with twice that offered."""
     from rich.progress import Progress
 
     from kalliope_tel.bench import fax as bench
@@ -114,6 +119,8 @@ def fax(
     if not as_json:
         print_table("fax engine speed", columns, [[f[c] for c in columns] for f in figures])
     runs: list[dict[str, object]] = []
+    capacity = 0
+    overloaded: dict[str, object] | None = None
     if realtime:
         with Progress(console=err_console, transient=True) as progress:
             task = progress.add_task("real-time receptions", total=None)
@@ -121,16 +128,35 @@ def fax(
                 start=start,
                 step=step,
                 limit=max_receptions,
-                progress=lambda n: progress.update(task, description=f"{n} receptions"),
+                ramp=ramp,
+                pages=realtime_pages,
+                progress=lambda what: progress.update(task, description=what),
             )
+            capacity = max((r.offered for r in found if r.passed and not r.refused), default=0)
+            if overload and capacity:
+                progress.update(task, description=f"overload: {2 * capacity} offered, admission on")
+                overloaded = fax_realtime.as_dicts(
+                    [fax_realtime.overload(2 * capacity, max_load=max_media_load, ramp=ramp, pages=realtime_pages)]
+                )[0]
         runs = fax_realtime.as_dicts(found)
-        rt_columns = [c for c in runs[0] if c != "outcomes"]
         if not as_json:
-            print_table("G.711 receptions over RTP, one core", rt_columns, [[r[c] for c in rt_columns] for r in runs])
-    if as_json:
-        passed = [int(str(r["receptions"])) for r in runs if r["passed"]]
-        print(
-            json.dumps(
-                {"modes": figures, "realtime_runs": runs, "realtime_receptions_per_core": max(passed, default=0)}
+            rt_columns = [c for c in runs[0] if c not in ("outcomes", "jitter")]
+            print_table(
+                f"G.711 receptions over RTP, one core (calls arrive over {ramp:g} s)",
+                rt_columns,
+                [[r[c] for c in rt_columns] for r in runs],
             )
-        )
+            if overloaded is not None:
+                print_table(
+                    "overload: twice the capacity offered, admission by media load",
+                    ["figure", "value"],
+                    [[c, overloaded[c]] for c in rt_columns],
+                )
+    if as_json:
+        document = {
+            "modes": figures,
+            "realtime_runs": runs,
+            "realtime_receptions_per_core": capacity,
+            "overload_run": overloaded,
+        }
+        print(json.dumps(document))

@@ -43,6 +43,7 @@ def _stasis(ctx: ServeContext, link: AsteriskLink) -> dict[str, StasisApplicatio
         spool_dir=settings.data_dir / "fax",
         ari_app=link.node_app,
         max_calls=settings.fax_max_calls,
+        max_media_load=settings.fax_max_media_load,
         inbound=ServiceInbound(_service(ctx)),
     )
     ctx.status["fax_calls"] = lambda: sum(len(x.apps[APP].calls) for x in ctx.links if APP in x.apps)
@@ -118,7 +119,12 @@ def _doctor(container: Container) -> list[Check]:
             )
         ]
     checks = [
-        Check("fax", True, f"spandsp binding in {spandsp.MODE} mode, cap {container.settings.fax_max_calls} calls")
+        Check(
+            "fax",
+            True,
+            f"spandsp binding in {spandsp.MODE} mode, cap {container.settings.fax_max_calls} calls"
+            f" and {container.settings.fax_max_media_load:.0%} of a core",
+        )
     ]
     return checks + _service_checks(container)
 

@@ -2,12 +2,22 @@
 
 ``RtpSender`` numbers outgoing frames (sequence +1, timestamp +samples,
 one SSRC). ``JitterBuffer`` puts received frames back in sequence order and
-hands out one per 20 ms tick: a frame that has not arrived when its turn
-comes is reported lost (``None``), so the fax modems are told of the gap
-instead of being fed the next frame early; frames that arrive after their
-turn are dropped and counted. Fax over G.711 cannot conceal losses the way
-voice can, so the buffer is shallow (latency hurts T.30's timers more than
-an occasional loss hurts ECM).
+hands out one per 20 ms tick: a frame missing while later ones are there is
+reported lost (``None``), so the fax modems are told of the gap instead of
+being fed the next frame early; frames that arrive after their turn are
+dropped and counted. Fax over G.711 cannot conceal losses the way voice
+can, so the buffer is shallow (latency hurts T.30's timers more than an
+occasional loss hurts ECM).
+
+When nothing at all has arrived for the turn, the far end is late, not
+lossy (its clock stalled, or a burst is on its way): the turn is held (an
+empty frame: the modems hear nothing, lose nothing) for up to
+``HOLD_TURNS``, and the frames play in order when they come; the delay
+this adds is drained by playing one extra frame per tick to the receiver,
+which needs contiguous samples, not real time. Declaring those turns lost
+instead made every frame of the burst late: at 300 calls each stall of the
+sending process (its sessions all reaching a page boundary in the same
+tick) broke every call.
 
 Fax modems do not survive packet loss: a 20 ms hole breaks the V.21 control
 frame or the training it falls in, and at 3 % loss a call never gets past
@@ -140,12 +150,25 @@ class JitterStats:
     reordered: int = 0  # arrived after a later frame, in time
     resets: int = 0  # new SSRC or a jump too large to be loss
     resyncs: int = 0  # turns re-anchored after a run of late frames
+    skipped: int = 0  # frames dropped to catch up with a sender whose clock runs fast
+    held: int = 0  # turns with nothing arrived yet: waited for, not lost
+    drained: int = 0  # frames played in an extra turn, to take back the delay holding added
     recovered: int = 0  # frames filled in from RFC 2198 redundancy
     other_payloads: int = 0  # comfort noise, DTMF events...
     malformed: int = 0
 
 
 LATE_RUN_RESYNC = 3  # consecutive late frames that mean our turns, not the network, are off
+HOLD_TURNS = 25  # half a second: longer, the far end is not late but gone; report the loss
+# A backlog the buffer drops down to its depth: frames beyond it, for this
+# many turns in a row. Only a sender whose clock runs fast builds one that
+# large. Our own clock stalling fills the buffer too, but then runs the
+# missed turns back to back; a re-anchoring after late frames leaves a few
+# frames of extra delay for the rest of the call. Both are kept: each
+# dropped frame is a hole in the modem signal, and a hole breaks the fax
+# (``bench fax`` lost every call at 200 with a limit of 8 frames).
+MAX_BACKLOG = 25  # frames: half a second
+BACKLOG_TURNS_SKIP = 25
 
 
 def _ahead(a: int, b: int) -> int:
@@ -169,6 +192,8 @@ class JitterBuffer:
         self._ssrc: int | None = None
         self._wait = depth
         self._late_run = 0
+        self._backlog_turns = 0
+        self._held = 0
 
     @property
     def started(self) -> bool:
@@ -176,6 +201,22 @@ class JitterBuffer:
         return self._next is not None and self._wait == 0
 
     def push_datagram(self, data: bytes) -> None:
+        # The common case, inline: a plain frame of our stream, next or
+        # nearly so, no CSRC, extension or padding (what Asterisk sends).
+        if len(data) > 12 and data[0] == 0x80 and (data[1] & 0x7F) == self.payload_type and self._next is not None:
+            _, _, seq, _, ssrc = _HEADER.unpack_from(data)
+            ahead = (seq - self._next) & 0xFFFF
+            if ssrc == self._ssrc and ahead < self.max_jump and seq not in self._frames:
+                stats = self.stats
+                stats.received += 1
+                self._late_run = 0
+                newest = self._newest
+                if newest is not None and (seq - newest) & 0xFFFF >= 0x8000:
+                    stats.reordered += 1
+                else:
+                    self._newest = seq
+                self._frames[seq] = data[12:]
+                return
         try:
             packet = parse(data)
         except RtpError:
@@ -239,21 +280,50 @@ class JitterBuffer:
                 self.stats.recovered += 1
 
     def pop(self) -> bytes | None:
-        """The frame whose turn it is, or ``None`` if it is missing (or the
-        stream has not started: check ``started`` first)."""
+        """The frame whose turn it is, ``None`` if it is missing (or the
+        stream has not started: check ``started`` first), or an empty frame
+        while none has arrived (see the module's docstring)."""
         if self._next is None:
             return None
         if self._wait:
             self._wait -= 1
             return None
+        if not self._frames and self._held < HOLD_TURNS:
+            self._held += 1
+            self.stats.held += 1
+            return b""
         frame = self._frames.pop(self._next, None)
         self._next = (self._next + 1) & 0xFFFF
         if frame is None:
             self.stats.lost += 1
         else:
             self.stats.played += 1
-        if len(self._frames) > self.depth * 4:
-            # The sender's clock runs ahead of ours (or a burst arrived):
-            # catch up rather than let the delay grow for the whole call.
-            self._next = min(self._frames, key=lambda seq: _ahead(seq, self._next or 0))
+            self._held = 0  # a hold ends with a frame, not with the first loss after it
+        if len(self._frames) <= MAX_BACKLOG:
+            self._backlog_turns = 0
+        else:
+            self._backlog_turns += 1
+            if self._backlog_turns >= BACKLOG_TURNS_SKIP:
+                # The sender's clock runs ahead of ours: drop the oldest
+                # frames down to the buffer's depth rather than let the
+                # delay grow for the whole call.
+                self._backlog_turns = 0
+                newest = self._newest if self._newest is not None else self._next
+                self._next = (newest - self.depth + 1) & 0xFFFF
+                kept = {seq: f for seq, f in self._frames.items() if _ahead(seq, self._next) >= 0}
+                self.stats.skipped += len(self._frames) - len(kept)
+                self._frames = kept
+        return frame
+
+    def pop_extra(self) -> bytes | None:
+        """One more frame this tick when more than the buffer's depth is
+        waiting in order (the delay a hold added); else ``None``."""
+        if len(self._frames) <= self.depth + 1 or self._next is None or self._wait:
+            return None
+        frame = self._frames.pop(self._next, None)
+        if frame is None:
+            return None
+        self._next = (self._next + 1) & 0xFFFF
+        self.stats.played += 1
+        self.stats.drained += 1
         return frame

@@ -307,7 +307,8 @@ class AudioFaxSession(_Common):
 
     def exchange_g711(self, payload: bytes | None, samples: int = 160) -> bytes:
         """One frame each way, the RTP hot path: feed the frame received
-        (``None`` when it was lost) and return the next frame to send."""
+        (``None`` when it was lost, empty when none is due yet: the modems
+        then hear nothing and lose nothing) and return the next frame to send."""
         if samples > MAX_FRAME or (payload is not None and len(payload) > MAX_FRAME):
             raise ValueError("at most one second of audio per call")
         if self._exchange is not None:
@@ -317,7 +318,7 @@ class AudioFaxSession(_Common):
             return sent
         if payload is None:
             self.receive_missing(samples)
-        else:
+        elif payload:
             self.receive_g711(payload)
         return self.transmit_g711(samples)
 

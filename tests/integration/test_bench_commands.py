@@ -49,18 +49,28 @@ def test_bench_wakeup_json_last_line() -> None:
 
 
 @pytest.mark.realtime
-def test_bench_fax_reports_every_mode_and_realtime_receptions() -> None:
+def test_bench_fax_reports_every_mode_realtime_receptions_and_an_overload_run() -> None:
     args = ["--pages", "1", "--repeats", "1", "--start", "4", "--step", "4", "--max-receptions", "4"]
-    result = kalliope("bench", "fax", *args, "--json", timeout=300)
+    rt = ["--ramp", "1", "--realtime-pages", "1", "--max-media-load", "0.000001"]
+    result = kalliope("bench", "fax", *args, *rt, "--json", timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)  # --json: nothing but the document
     figures = {f["mode"]: f for f in report["modes"]}
     assert set(figures) == {"v17-ecm", "v29", "t38"}
     assert all(f["speed_x_realtime"] > 1 for f in figures.values())
     assert figures["v17-ecm"]["c_speed_x_realtime"] and figures["v17-ecm"]["binding_overhead_pct"] is not None
-    (run,) = report["realtime_runs"]  # one run of 4: every fax delivered, one page each
-    assert (run["receptions"], run["delivered"], run["pages"]) == (4, 4, 4)
+    (run,) = report["realtime_runs"]  # one run of 4, admission off: every fax delivered, one page each
+    assert (run["offered"], run["admitted"], run["refused"]) == (4, 4, 0)
+    assert (run["delivered"], run["pages"]) == (4, 4), run
+    assert run["jitter"]["received"] > 0 and run["peak_load_pct"] > 0
     assert report["realtime_receptions_per_core"] == (4 if run["passed"] else 0)
+    if run["passed"]:
+        # Twice that offered, with a load limit one call is over: the first is
+        # taken and delivers, the ones that come while it runs are refused.
+        over = report["overload_run"]
+        assert over["offered"] == 8 and over["refused"] > 0, over
+        assert over["admitted"] + over["refused"] == 8
+        assert over["delivered"] == over["admitted"], over
 
 
 @pytest.mark.skipif(lab_dovecot.available() is not None, reason=str(lab_dovecot.available()))

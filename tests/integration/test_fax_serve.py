@@ -145,3 +145,42 @@ async def test_calls_over_the_fax_cap_are_refused_before_answer(
     assert status["fax_refused"] == 3 and status["fax_live_sessions"] == 0, status
     assert {caller.ended[i] for i in refused} == {34}  # congestion: try again later
     assert output.count('"event": "fax.refused"') == 3
+
+
+async def test_calls_are_refused_while_the_media_engine_is_over_its_load(
+    lab: LabInstance, lab_state: LabState, fresh_db_url: str, tmp_path: Path
+) -> None:
+    """No count cap, and a media load limit so low that one call in progress
+    is over it: the calls that come next are refused before answer with the
+    engine's reason, while the call in progress stays up."""
+    node = f"fax-load-{uuid.uuid4().hex[:4]}"
+    proc = start_serve(
+        lab_state,
+        fresh_db_url,
+        KALLIOPE_DATA_DIR=str(tmp_path),
+        KALLIOPE_NODE_NAME=node,
+        KALLIOPE_FAX_MAX_CALLS="0",
+        KALLIOPE_FAX_MAX_MEDIA_LOAD="0.000001",
+    )
+    try:
+        await _subscribed(fresh_db_url, node)
+        async with ari_runtime(lab_state) as runtime, runtime.listen() as queue:
+            caller = Caller(runtime)
+            (first,) = await caller.place(1)
+            await _pump(queue, caller, lambda: first in caller.answered, 30)
+            await asyncio.sleep(2.0)  # its media runs: the clock's load is measured
+            later = await caller.place(3)
+            await _pump(queue, caller, lambda: all(i in caller.ended for i in later), 30)
+            assert not set(later) & caller.answered  # refused before answer
+            assert first not in caller.ended  # the call in progress was not cut
+            await runtime.client.hangup(first)
+            await _pump(queue, caller, lambda: first in caller.ended, 30)
+        # A heartbeat written after the last call (every 5 s).
+        status = await _status_until(
+            fresh_db_url, node, lambda s: s.get("fax_sessions_created", 0) >= 1 and s.get("fax_calls") == 0
+        )
+    finally:
+        output = proc.finish(30)
+    assert status["fax_refused"] == 3, status
+    assert {caller.ended[i] for i in later} == {34}  # congestion: try again later
+    assert output.count("fax media engine busy") == 3, output[-2000:]

@@ -103,19 +103,103 @@ def test_udptl_matches_asterisks_layout() -> None:
     assert udptl.encode(1, b"x" * 200)[2:4] == bytes([0x80, 200])
 
 
-def test_jitter_buffer_resyncs_after_our_clock_ran_ahead() -> None:
-    """A stalled event loop catches up by popping turns whose frames have not
-    arrived; the buffer must follow the stream again, not drop it for good."""
+def test_jitter_buffer_holds_turns_while_nothing_has_arrived() -> None:
+    """The far end's clock stalls (or ours runs ten turns back to back while
+    its frames are still on the way): nothing is there, so the turns are
+    held, not lost, and every frame plays in order when it comes."""
     sender = rtp.RtpSender(rtp.PCMU)
     jb = rtp.JitterBuffer(rtp.PCMU, depth=0)
     packets = _stream(sender, 40)
     jb.push_datagram(packets[0])
     assert jb.pop() is not None
-    for _ in range(10):  # catch-up burst: ten turns, nothing there yet
-        jb.pop()
+    assert [jb.pop() for _ in range(10)] == [b""] * 10  # held: empty, not None
     got = []
-    for packet in packets[1:30]:  # the stream keeps coming at its own pace
+    for packet in packets[1:30]:  # the stream comes again at its own pace
+        jb.push_datagram(packet)
+        got.append(jb.pop())
+    assert got == [bytes([k]) * 160 for k in range(1, 30)]
+    assert (jb.stats.held, jb.stats.lost, jb.stats.late, jb.stats.resyncs) == (10, 0, 0, 0)
+
+
+def test_jitter_buffer_resyncs_after_a_silence_longer_than_a_hold() -> None:
+    """Past ``HOLD_TURNS`` the far end is not late but gone: the turns are
+    lost; if its frames then come after all, they are late, and the buffer
+    follows the stream again after three rather than drop it for good."""
+    sender = rtp.RtpSender(rtp.PCMU)
+    jb = rtp.JitterBuffer(rtp.PCMU, depth=0)
+    packets = _stream(sender, 60)
+    jb.push_datagram(packets[0])
+    assert jb.pop() is not None
+    for _ in range(rtp.HOLD_TURNS + 10):
+        jb.pop()
+    assert (jb.stats.held, jb.stats.lost) == (rtp.HOLD_TURNS, 10)
+    got = []
+    for packet in packets[1:40]:
         jb.push_datagram(packet)
         got.append(jb.pop())
     assert jb.stats.resyncs == 1 and jb.stats.late == 3
-    assert all(frame is not None for frame in got[3:])  # played again after three
+    assert all(frame for frame in got[3:])  # played again after three
+
+
+def test_jitter_buffer_drains_the_delay_a_hold_added() -> None:
+    """After a hold the frames that were late wait in the buffer: one extra
+    frame a tick goes to the receiver until only the depth is left."""
+    sender = rtp.RtpSender(rtp.PCMU)
+    jb = rtp.JitterBuffer(rtp.PCMU, depth=2)
+    packets = _stream(sender, 20)
+    jb.push_datagram(packets[0])
+    jb.pop()
+    jb.pop()
+    assert jb.pop() == bytes([0]) * 160
+    for packet in packets[1:11]:  # ten frames at once, after a stall
+        jb.push_datagram(packet)
+    played = []
+    for _ in range(6):
+        played.append(jb.pop())
+        while (extra := jb.pop_extra()) is not None:
+            played.append(extra)
+            break  # one extra per tick
+    assert played == [bytes([k]) * 160 for k in range(1, len(played) + 1)]
+    assert jb.stats.drained > 0 and len(jb._frames) <= jb.depth + 1
+
+
+def test_jitter_buffer_keeps_a_backlog_our_clock_catches_up_with() -> None:
+    """Our clock stalled for 220 ms: eleven frames wait, and the clock runs
+    the missed turns back to back. Every frame must play: the backlog rule
+    must not take our own stall for a sender whose clock runs fast."""
+    sender = rtp.RtpSender(rtp.PCMU)
+    jb = rtp.JitterBuffer(rtp.PCMU, depth=2)
+    packets = _stream(sender, 30)
+    jb.push_datagram(packets[0])
+    for _ in range(2):
+        jb.pop()  # the buffer fills
+    played = [jb.pop()]
+    for packet in packets[1:12]:  # the stall: eleven frames arrive, no turn runs
+        jb.push_datagram(packet)
+    played += [jb.pop() for _ in range(11)]  # the catch-up burst
+    for packet in packets[12:]:
+        jb.push_datagram(packet)
+        played.append(jb.pop())
+    assert all(frame is not None for frame in played)
+    assert (jb.stats.played, jb.stats.lost, jb.stats.skipped) == (30, 0, 0)
+
+
+def test_jitter_buffer_drops_down_to_its_depth_when_the_sender_runs_fast() -> None:
+    """A sender whose clock runs ahead keeps a backlog turn after turn: the
+    buffer drops the oldest frames down to its depth, and counts them."""
+    sender = rtp.RtpSender(rtp.PCMU)
+    jb = rtp.JitterBuffer(rtp.PCMU, depth=2)
+    packets = _stream(sender, 200)
+    for packet in packets[: rtp.MAX_BACKLOG + 4]:
+        jb.push_datagram(packet)
+    jb.pop()
+    jb.pop()
+    sent = rtp.MAX_BACKLOG + 4
+    for _ in range(rtp.BACKLOG_TURNS_SKIP):  # two frames in per turn, one out
+        jb.push_datagram(packets[sent])
+        jb.push_datagram(packets[sent + 1])
+        sent += 2
+        jb.pop()
+    assert jb.stats.skipped > 0 and jb.stats.lost == 0
+    assert len(jb._frames) <= jb.depth
+    assert jb.pop() is not None  # and it plays on from there
