@@ -37,6 +37,9 @@ MAX_FAILED_TICKS = 3
 # long). Not at every tick: the scheduler ticks at every call's end (poke),
 # and that look was a transaction per call (bench wakeup).
 RECOVER_EVERY = 5.0
+# After a call ends, how long the scheduler waits for others to end before
+# it claims (see run).
+CLAIM_GATHER_SECONDS = 0.05
 
 
 class CallEngine(Protocol):
@@ -170,6 +173,15 @@ class WakeupScheduler:
                 log.exception("wakeup.scheduler_failed", consecutive=failures)
                 if failures >= MAX_FAILED_TICKS:
                     raise
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._poke.wait(), self.tick)
+            except TimeoutError:
+                pass
+            else:
+                # Poked: a line came free. Behind a cap, lines free one at a
+                # time as calls end; a moment's wait lets the ones ending
+                # together be claimed for in one transaction (2.5 alarms per
+                # claim in bench wakeup without it, and each claim is 8-10
+                # statements whatever it takes).
+                await asyncio.sleep(CLAIM_GATHER_SECONDS)
             self._poke.clear()
