@@ -57,6 +57,9 @@ class ClockStats:
     peak_load: float = 0.0  # the highest ``MediaClock.load`` seen
 
 
+# Datagrams read per socket in one turn at most (a turn normally finds one;
+# after a stall of the far end, its burst).
+READ_ROUNDS = 32
 # Weight of each turn in the load average: about a second (50 turns) of memory.
 LOAD_SMOOTHING = 0.02
 
@@ -114,11 +117,20 @@ class MediaClock:
         if not readers:
             return
         poll, no_wait = self._poller.poll, self._no_wait
-        while ready := poll(no_wait):
+        # Bounded: a socket flooded faster than we read must not hold the
+        # turn (and every other call's audio) for ever; what is left waits
+        # for the next turn. One round reads one datagram per socket.
+        for _ in range(READ_ROUNDS):
+            ready = poll(no_wait)
+            if not ready:
+                return
             for fd, _ in ready:
                 reader = readers.get(fd)
                 if reader is not None:
                     reader()
+                else:  # nobody reads it any more: stop it waking every round
+                    with contextlib.suppress(OSError, ValueError, KeyError):
+                        self._poller.unregister(fd)
 
     def add(self, endpoint: Ticking) -> None:
         self._endpoints.append(endpoint)

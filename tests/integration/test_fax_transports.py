@@ -6,6 +6,7 @@ arrive pixel-identical, and the relay must really have dropped packets."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -150,3 +151,50 @@ async def test_frames_that_arrive_while_the_loop_stalls_are_all_played() -> None
     assert clock.stats.caught_up >= 5  # the stall happened, and the clock caught up
     assert (stats.late, stats.resyncs, stats.skipped) == (0, 0, 0), stats
     assert stats.played == frames, stats
+
+
+async def test_a_flooded_socket_does_not_hold_the_turn() -> None:
+    """Datagrams arriving faster than a turn reads them (a flood, or a peer
+    gone wrong) are read at most ``READ_ROUNDS`` a turn: the clock keeps
+    its pace and the other calls' audio goes out on time."""
+    from kalliope_tel.fax import media
+
+    clock = MediaClock()
+    flooded = await open_endpoint(RtpFaxEndpoint(AudioFaxSession(calling=False), clock, stall_after=60))
+    other = await open_endpoint(RtpFaxEndpoint(AudioFaxSession(calling=True), clock, stall_after=60))
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    other.remote = listener.getsockname()
+    target = flooded.local_address
+    until = time.monotonic() + 1.0
+    counts = {"sent": 0, "heard": 0}
+
+    def flood() -> None:  # its own thread: it sends while the turns run
+        out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender = rtp.RtpSender(rtp.PCMU)
+        while time.monotonic() < until:
+            out.sendto(sender.build(b"\xff" * 160), target)
+            counts["sent"] += 1
+        out.close()
+
+    def listen() -> None:
+        while time.monotonic() < until:
+            with contextlib.suppress(TimeoutError):
+                listener.recv(2048)
+                counts["heard"] += 1
+
+    threads = [threading.Thread(target=flood), threading.Thread(target=listen)]
+    ticks = clock.stats.ticks
+    for thread in threads:
+        thread.start()
+    await asyncio.sleep(1.0)
+    for thread in threads:
+        await asyncio.to_thread(thread.join)
+    ticks = clock.stats.ticks - ticks
+    flooded.close()
+    other.close()
+    listener.close()
+    assert counts["sent"] > 2 * media.READ_ROUNDS * 50, counts  # more than the turns may read
+    assert ticks >= 40, ticks  # the clock kept its pace through the flood...
+    assert counts["heard"] >= 40, counts  # ...and the other call's frames went out
