@@ -40,6 +40,10 @@ from kalliope_tel.fax.session import AudioFaxSession, FaxOptions, PhaseE
 
 FRAME_MS = 20.0
 LINGER = 1.0  # seconds an endpoint keeps sending after its fax ended, as a call's teardown takes
+# The far end silent this long mid-fax ends the call, as the fax application
+# hangs up a call whose media stalled (spandsp alone may wait for ever in
+# some T.30 states: a run at 400 calls once hung there).
+STALL_SECONDS = 10.0
 Address = tuple[str, int]
 
 
@@ -86,6 +90,16 @@ def _summary(endpoints: list[RtpFaxEndpoint], results: list[object], clock: Medi
     }
 
 
+class MediaStalled(Exception):
+    """The far end's audio stopped mid-fax for ``STALL_SECONDS``."""
+
+
+def _endpoint(session: AudioFaxSession, clock: MediaClock, remote: Address | None) -> RtpFaxEndpoint:
+    endpoint = RtpFaxEndpoint(session, clock, remote=remote, stall_after=STALL_SECONDS)
+    endpoint.on_stall = lambda: endpoint.fail(MediaStalled())
+    return endpoint
+
+
 async def _until_done(endpoint: RtpFaxEndpoint) -> object:
     try:
         result: object = await endpoint.finished
@@ -125,7 +139,7 @@ async def _receiver(offered: int, workdir: Path, admission: MediaAdmission) -> d
 
     async def admit(k: int, caller: Address) -> None:
         session = AudioFaxSession(calling=False, options=FaxOptions(), rx_file=workdir / f"rx-{k}.tif")
-        endpoint = RtpFaxEndpoint(session, clock, stall_after=3600)
+        endpoint = _endpoint(session, clock, None)
         await open_endpoint(endpoint)
         endpoints.append(endpoint)
         in_progress.add(endpoint)
@@ -202,7 +216,7 @@ async def _caller(offered: int, document: Path, receiver: Address, ramp: float) 
         if answer[0] != "OK":
             return
         session = AudioFaxSession(calling=True, options=FaxOptions(), tx_file=document)
-        endpoint = RtpFaxEndpoint(session, clock, remote=(receiver[0], int(answer[2])), stall_after=3600)
+        endpoint = _endpoint(session, clock, (receiver[0], int(answer[2])))
         await open_endpoint(endpoint)
         endpoints.append(endpoint)
         waits.append(asyncio.create_task(_until_done(endpoint)))

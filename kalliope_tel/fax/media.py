@@ -270,6 +270,7 @@ class RtpFaxEndpoint(_Endpoint):
         self._exchange = session.exchange_g711
         self._sock: socket.socket | None = None
         self._connected = False
+        self._playing = False  # the far end's frames are being played (the buffer has filled)
 
     @property
     def local_address(self) -> Address:
@@ -326,42 +327,43 @@ class RtpFaxEndpoint(_Endpoint):
         self._sock.connect(self.remote)
         self._connected = True
 
-    def _send(self, datagram: bytes) -> None:
-        if self._sock is None:
-            return
-        try:
-            if self._connected:
-                self._sock.send(datagram)
-            elif self.remote is not None:
-                self._sock.sendto(datagram, self.remote)
-        except (BlockingIOError, InterruptedError):
-            self.socket_stats.send_dropped += 1
-        except OSError as exc:
-            self.socket_stats.errors += 1
-            log.debug("fax_media_socket_error", error=str(exc))
-
     def on_tick(self) -> None:
-        # Before the far end's first frame (and while the buffer fills) the
-        # line is silent; after that a missing frame is a loss (None).
+        # The hot path: 50 times a second per call, so written flat (each
+        # method call here cost about 1 % of a core at 300 calls).
         jitter = self.jitter
-        frame = jitter.pop() if jitter.started else self._warm_up()
-        self._send(self.sender.build(self._exchange(frame)))
+        if self._playing:
+            frame = jitter.pop()
+        else:
+            # Before the far end's first frame, and while the buffer fills,
+            # the line is silent; after that a missing frame is a loss (None).
+            jitter.pop()  # counts down the buffer's fill time
+            frame = self._silence
+            self._playing = jitter.started
+        packet = self.sender.build(self._exchange(frame))
+        sock = self._sock
+        if sock is not None:
+            try:
+                if self._connected:
+                    sock.send(packet)
+                elif self.remote is not None:
+                    sock.sendto(packet, self.remote)
+            except (BlockingIOError, InterruptedError):
+                self.socket_stats.send_dropped += 1
+            except OSError as exc:
+                self.socket_stats.errors += 1
+                log.debug("fax_media_socket_error", error=str(exc))
         session = self.session
-        if frame and (extra := jitter.pop_extra()) is not None:
+        if jitter.extra_due and frame and (extra := jitter.pop_extra()) is not None:
             session.receive_g711(extra)
-        if session.pending_events or session.result is not None:
+        if session.result is not None or session.pending_events:
             self._after(session)
-        if session.result is None and jitter.started:
+        if self._playing and session.result is None:
             self._quiet_ticks += 1
             if self._quiet_ticks == self.stall_ticks and not self.stalled:
                 self.stalled = True
                 log.warning("fax_media_stalled", seconds=self.stall_ticks * self.clock.ptime)
                 if self.on_stall is not None:
                     self.on_stall()
-
-    def _warm_up(self) -> bytes:
-        self.jitter.pop()  # counts down the buffer's fill time
-        return self._silence
 
     def close(self) -> None:
         super().close()

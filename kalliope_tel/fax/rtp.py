@@ -194,6 +194,8 @@ class JitterBuffer:
         self._late_run = 0
         self._backlog_turns = 0
         self._held = 0
+        # More than the depth waits in order: pop_extra has a frame to give.
+        self.extra_due = False
 
     @property
     def started(self) -> bool:
@@ -299,7 +301,9 @@ class JitterBuffer:
         else:
             self.stats.played += 1
             self._held = 0  # a hold ends with a frame, not with the first loss after it
-        if len(self._frames) <= MAX_BACKLOG:
+        waiting = len(self._frames)
+        self.extra_due = waiting > self.depth + 1
+        if waiting <= MAX_BACKLOG:
             self._backlog_turns = 0
         else:
             self._backlog_turns += 1
@@ -326,4 +330,5 @@ class JitterBuffer:
         self._next = (self._next + 1) & 0xFFFF
         self.stats.played += 1
         self.stats.drained += 1
+        self.extra_due = len(self._frames) > self.depth + 1
         return frame

@@ -5,7 +5,6 @@ places calls is passed in (``CallEngine``)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import time
 from collections.abc import Callable
