@@ -126,11 +126,15 @@ class MediaClock:
                 return
             for fd, _ in ready:
                 reader = readers.get(fd)
-                if reader is not None:
-                    reader()
-                else:  # nobody reads it any more: stop it waking every round
+                if reader is None:  # nobody reads it any more: stop it waking every round
                     with contextlib.suppress(OSError, ValueError, KeyError):
                         self._poller.unregister(fd)
+                    continue
+                try:
+                    reader()
+                except Exception:  # a reader's bug must not stop the clock (and every call's audio)
+                    log.exception("fax_media_reader_failed")
+                    self.unwatch(fd)
 
     def add(self, endpoint: Ticking) -> None:
         self._endpoints.append(endpoint)

@@ -191,8 +191,12 @@ def test_receptionist_sees_the_hotel_filters_and_checks_a_room_in(browser: Any, 
     card = room(page, "101")
     assert "occupied" in (card.get_attribute("class") or "")
     assert "Mario Rossi, Lucia Rossi" in card.inner_text()
-    red = card.evaluate("e => getComputedStyle(e).borderTopColor")
-    green = room(page, "102").evaluate("e => getComputedStyle(e).borderTopColor")
+    # Both read in one script: a live update re-rendering the matrix between
+    # two reads detached 102's card once (CI), and its style read ''.
+    red, green = page.evaluate(
+        """() => ['101', '102'].map(r => getComputedStyle(
+            document.querySelector(`#matrix [data-room='${r}']`)).borderTopColor)"""
+    )
     assert red == "rgb(164, 22, 26)" and green == "rgb(27, 110, 52)"
     # Filter by a guest's name (any guest, any case).
     page.get_by_label("Guest or notes").fill("lucia")
