@@ -118,14 +118,19 @@ async def test_serve_receives_a_fax_the_dialplan_sends_it(
 ) -> None:
     """The production path: the dialplan sends a call to Stasis(kalliope,fax,receive)
     and ``kalliope-tel serve`` receives the fax into its data directory."""
+    from tests.integration.test_fax_serve import _subscribed
     from tests.integration.test_serve import start_serve
 
     host_dir, inner_dir = lab_fax_dir(lab)
     sent = make_document(host_dir / "in.tif", 1)
     tag = uuid.uuid4().hex[:8]
-    proc = start_serve(lab_state, fresh_db_url, KALLIOPE_DATA_DIR=str(tmp_path))
+    node = f"fax-rx-{tag[:4]}"
+    proc = start_serve(lab_state, fresh_db_url, KALLIOPE_DATA_DIR=str(tmp_path), KALLIOPE_NODE_NAME=node)
     try:
-        await asyncio.sleep(1.5)  # serve's ARI websocket subscribes
+        # Until serve's ARI link is up: a fixed 1.5 s was not enough once in
+        # CI (serve connected 1.3 s after its start line, on a slow minute,
+        # and the call found no application).
+        await _subscribed(fresh_db_url, node)
         async with ari_runtime(lab_state) as runtime:
             await runtime.client.originate(
                 "Local/s@fax-sender",
