@@ -142,7 +142,6 @@ class FaxApplication:
         (0: not checked; see ``kalliope_tel.fax.admission``). A call over
         either is refused at once (congestion) and never answered.
         ``inbound``: the service calls for an instance are received for."""
-        self.max_calls = max_calls
         self.admission = MediaAdmission(max_calls, max_media_load)
         self.inbound = inbound
         self._after: set[asyncio.Task[None]] = set()  # service work after a call
@@ -547,7 +546,7 @@ class JobEngine:
     def room(self) -> int:
         if self.app.refusal() is not None:  # the count, or the media engine's load
             return 0
-        cap = self.app.max_calls or 1_000
+        cap = self.app.admission.max_calls or 1_000
         return max(cap - len(self.app.calls), 0)
 
     async def send(self, claim: SendClaim, on_phase_b: Callable[[], None]) -> AttemptResult:
