@@ -14,7 +14,6 @@ is what ``doctor`` shows for a node (see ``kalliope_tel.nodes``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +35,7 @@ class TaskState:
     restarts: int = 0
     last_error: str = ""
     started: float = 0.0
+    stopping: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -83,7 +83,7 @@ class Supervisor:
 
     async def _keep(self, t: TaskState) -> None:
         backoff = self.min_backoff
-        while not self._stopping:
+        while not (self._stopping or t.stopping):
             t.state, t.started = "running", time.monotonic()
             try:
                 await t.factory()
@@ -98,8 +98,8 @@ class Supervisor:
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 log.exception("supervisor.task_crashed", task=t.name)
-            if self._stopping:
-                break
+            if self._stopping or t.stopping:
+                break  # a factory that lost its cancel and returned: not a crash
             if time.monotonic() - t.started >= self.healthy_after:
                 backoff = self.min_backoff
             t.restarts += 1
@@ -113,15 +113,30 @@ class Supervisor:
         t.state = "stopped"
 
     async def stop(self, names: list[str] | None = None) -> None:
-        """Cancel the named tasks (all by default) and wait for them."""
+        """Cancel the named tasks (all by default) and wait for them.
+
+        A coroutine can lose a cancel (on Python 3.11, ``asyncio.wait_for``
+        returns its inner result when both land in one loop turn), so each
+        task is cancelled again until it has ended. Awaiting each task under
+        ``suppress(CancelledError)`` also swallowed a cancel of ``stop``
+        itself; ``asyncio.wait`` lets that one through."""
         chosen = [t for n, t in self.tasks.items() if names is None or n in names]
         if names is None:
             self._stopping = True
         for t in chosen:
-            if t.task is not None:
-                t.task.cancel()
+            t.stopping = True
+        pending = {t.task for t in chosen if t.task is not None and not t.task.done()}
+        rounds = 0
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
+            rounds += 1
+            if pending:
+                log.warning(
+                    "supervisor.task_not_stopping", tasks=sorted(task.get_name() for task in pending), rounds=rounds
+                )
         for t in chosen:
-            if t.task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t.task
+            if t.task is not None and not t.task.cancelled():
+                t.task.exception()  # retrieved: asyncio would log it as never retrieved
             t.state = "stopped"

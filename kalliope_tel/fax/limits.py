@@ -9,7 +9,7 @@ beating (see ``nodes``) no longer count.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -122,9 +122,12 @@ def forget_dead_slots(session: Session, pbx: Pbx | None = None) -> int:
     )
 
 
-def forget_node_slots(session: Session, node: str) -> int:
-    """At a node's start: the calls it had before it stopped are over."""
-    slots = list(session.scalars(select(FaxSlot).where(FaxSlot.node == node)))
+def forget_node_slots(session: Session, node: str, before: datetime) -> int:
+    """At a node's start (``before``): the calls it had before it stopped are
+    over. Slots taken since are this run's own calls: the senders may claim
+    a job before this runs, and deleting that slot let a second call past
+    a limit of one."""
+    slots = list(session.scalars(select(FaxSlot).where(FaxSlot.node == node, FaxSlot.started_at < before)))
     return _forget(session, slots, "serve stopped during the call (node {node} restarted)")
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
+from kalliope_tel.db.base import utcnow
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.fax import deliveries, jobs
 from kalliope_tel.fax.config import get_settings
@@ -55,6 +56,8 @@ class FaxService:
         self.container = container
         self.node = node
         self.data_dir = container.settings.data_dir
+        # Slots of this node older than this are a previous run's calls.
+        self.started_at = utcnow()
 
     async def _tx(self, work: Callable[[Session], T]) -> T:
         def run() -> T:
@@ -163,7 +166,7 @@ class FaxService:
     async def forget_own_slots(self) -> int:
         from kalliope_tel.fax.limits import forget_node_slots
 
-        return await self._tx(lambda s: forget_node_slots(s, self.node))
+        return await self._tx(lambda s: forget_node_slots(s, self.node, self.started_at))
 
     # ------------------------------------------------------------ deliveries
     async def deliver_due(self, limit: int = 20) -> int:

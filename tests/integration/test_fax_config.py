@@ -155,6 +155,21 @@ def test_slots_of_a_dead_node_stop_counting(db: Session, pbx: Pbx) -> None:
     assert len(register.entries(db, pbx, direction="in")) == 1
 
 
+def test_a_restarted_node_forgets_its_old_calls_not_the_ones_it_just_took(db: Session, pbx: Pbx) -> None:
+    # In CI the sender claimed a job before the start-up sweep ran; the sweep
+    # deleted that call's slot and a second call went past a limit of one.
+    config.update_settings(db, pbx, max_total=1)
+    office = config.get_instance(db, pbx, "office")
+    assert admit_inbound(db, pbx, office.id, "node-a", "old-call").admitted
+    started = utcnow()
+    assert limits.forget_node_slots(db, "node-a", started) == 1  # the previous run's call is over
+    new = _job(db, pbx, "503")
+    (claim,) = jobs.claim_due(db, pbx, "node-a", 10)  # this run's call, taken before the sweep ...
+    assert claim.job_id == new.id
+    assert limits.forget_node_slots(db, "node-a", started) == 0  # ... which leaves it alone
+    assert "total fax limit (1)" in admit_inbound(db, pbx, office.id, "node-a", "c2").reason
+
+
 def test_attempts_of_a_node_that_died_are_closed_and_retried(db: Session, pbx: Pbx) -> None:
     job = _job(db, pbx)
     jobs.claim_due(db, pbx, "node-a", 10)

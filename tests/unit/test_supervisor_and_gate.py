@@ -50,6 +50,57 @@ async def test_a_fatal_error_stops_everything_and_is_reported() -> None:
     await sup.stop()
 
 
+async def test_stopping_a_task_that_loses_its_cancel_ends_it_and_does_not_restart_it() -> None:
+    # Python 3.11's wait_for returns its inner result when a cancel lands in
+    # the same turn; a loop around it goes on. A named stop (serve stops its
+    # jobs first) used to wait for such a task forever (a CI run hung 240 s).
+    lost, runs = [], []
+
+    async def forgetful() -> None:
+        runs.append(1)
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if not lost:
+                    lost.append(1)
+                    continue  # the first cancel is lost
+                raise
+
+    async def returns_on_cancel() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return  # swallowed entirely: must not be taken for a crash and restarted
+
+    sup = Supervisor(min_backoff=0.01)
+    sup.add("forgetful", forgetful)
+    sup.add("quiet", returns_on_cancel)
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(sup.stop(["forgetful", "quiet"]), 5)
+    assert lost == [1] and runs == [1]
+    assert sup.status()["quiet"] == {"state": "stopped", "restarts": 0, "last_error": ""}
+    assert all(t.task is not None and t.task.done() for t in sup.tasks.values())
+
+
+async def test_a_cancel_of_stop_itself_is_not_swallowed() -> None:
+    async def slow_to_stop() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.shield(asyncio.sleep(0.5))
+
+    sup = Supervisor()
+    sup.add("slow", slow_to_stop)
+    await asyncio.sleep(0.01)
+    stopping = asyncio.create_task(sup.stop())
+    await asyncio.sleep(0.05)
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    await sup.stop()
+
+
 async def test_loop_lag_monitor_sees_a_blocking_call() -> None:
     import time
 
