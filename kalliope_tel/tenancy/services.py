@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kalliope_tel.asterisk import confgate
 from kalliope_tel.db.engine import transaction
+from kalliope_tel.db.prepared import Prepared
 from kalliope_tel.tenancy.exceptions import AsteriskServerNotFound, InvalidPbx, PbxNotFound
 from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG, AsteriskServer, Pbx, PbxOwned
 
@@ -71,16 +72,18 @@ def list_pbxs(session: Session) -> list[Pbx]:
 
 
 # Built once: building a statement per call cost more than running it.
-_DEFAULT_NAME = select(Pbx.name).where(Pbx.is_default)
-_NAME_BY_SLUG = select(Pbx.name).where(Pbx.slug == bindparam("slug"))
+# Run on the driver's connection: this read is the whole database work of
+# the pbx-name FastAGI handler (see kalliope_tel.db.prepared).
+_DEFAULT_NAME = Prepared(select(Pbx.name).where(Pbx.is_default))
+_NAME_BY_SLUG = Prepared(select(Pbx.name).where(Pbx.slug == bindparam("slug")))
 
 
 def pbx_display_name(conn: Connection, slug: str | None = None) -> str:
     """The PBX's name with one Core query, for per-call paths (``HotReader``)."""
     if slug is None:
-        name = conn.execute(_DEFAULT_NAME).scalar_one_or_none()
+        name: str | None = _DEFAULT_NAME.scalar(conn)
     else:
-        name = conn.execute(_NAME_BY_SLUG, {"slug": slug}).scalar_one_or_none()
+        name = _NAME_BY_SLUG.scalar(conn, {"slug": slug})
     if name is None:
         raise PbxNotFound(slug or DEFAULT_PBX_SLUG)
     return name
