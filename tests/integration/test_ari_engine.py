@@ -68,10 +68,18 @@ class FilteredApp(RecordingApp):
     event_types = type_names(StasisStart, ChannelDtmfReceived, PlaybackStarted, PlaybackFinished)
 
 
+async def _websocket_rest(runtime: AriRuntime) -> None:
+    async with asyncio.timeout(5):  # the probe sent at connection is answered
+        while not runtime.client.websocket_rest:
+            await asyncio.sleep(0.01)
+
+
 async def test_stasis_app_answers_plays_collects_dtmf_and_variables(lab_state: LabState) -> None:
     async with ari_runtime(lab_state) as runtime:
         app = RecordingApp(runtime)
         runtime.register("recorder", app)
+        await _websocket_rest(runtime)
+        over_http = runtime.client.http_requests
         channel = await runtime.client.originate(
             "Local/s@phone-press19",
             app=runtime.client.apps[0],
@@ -80,6 +88,9 @@ async def test_stasis_app_answers_plays_collects_dtmf_and_variables(lab_state: L
             variables={"KT_ORIG": "from-originate"},
         )
         await asyncio.wait_for(app.done.wait(), 20)
+        # Every request of the call went over the event websocket: originate,
+        # answer, play, set and two reads of a variable.
+        assert runtime.client.http_requests == over_http and runtime.client.ws_requests >= 6
     mine = [e for e in app.events if e.channel_id == channel.id]
     types = [e.type for e in mine]
     assert types.index("StasisStart") < types.index("PlaybackStarted") < types.index("ChannelDestroyed")
@@ -99,7 +110,7 @@ async def test_an_app_that_names_its_events_gets_only_those(lab_state: LabState)
         app = FilteredApp(runtime)
         runtime.register("recorder", app)
         await runtime.apply_event_filter()  # registered after connecting
-        assert runtime.event_filter() == sorted(app.event_types | {"StasisEnd", "ChannelDestroyed"})
+        assert runtime.event_filter() == sorted(app.event_types | {"StasisEnd", "ChannelDestroyed", "RESTResponse"})
         channel = await runtime.client.originate(
             "Local/s@phone-press19",
             app=runtime.client.apps[0],
@@ -120,11 +131,35 @@ async def test_an_app_that_names_its_events_gets_only_those(lab_state: LabState)
     assert app.results["digits"] == "19" and app.results["read_back"] == "yes"
 
 
-async def test_gone_channel_is_a_typed_error(lab_state: LabState) -> None:
+@pytest.mark.parametrize("over_websocket", [True, False])
+async def test_gone_channel_is_a_typed_error(lab_state: LabState, over_websocket: bool) -> None:
     async with ari_runtime(lab_state) as runtime:
+        if over_websocket:
+            await _websocket_rest(runtime)
+        else:
+            runtime.client.rest_over_websocket = False
+            runtime.client._ws_rest = False
         with pytest.raises(AriGone) as err:
             await runtime.client.hangup("no-such-channel")
-    assert err.value.status == 404
+        assert (runtime.client.ws_requests > 0) is over_websocket
+    assert err.value.status == 404 and "Channel not found" in err.value.message
+
+
+async def test_a_request_waiting_when_the_websocket_drops_fails_and_http_takes_over(lab_state: LabState) -> None:
+    async with ari_runtime(lab_state) as runtime:
+        client = runtime.client
+        await _websocket_rest(runtime)
+        waiting = asyncio.create_task(client.list_channels())
+        await asyncio.sleep(0)  # sent; its answer is never read
+        assert client._ws is not None
+        client._ws.transport.abort()
+        with pytest.raises(AriUnavailable, match="closed before the answer"):
+            await asyncio.wait_for(waiting, 5)
+        assert not client.websocket_rest
+        before = client.http_requests
+        await client.ping()  # while reconnecting: over HTTP
+        assert client.http_requests == before + 1
+        await _websocket_rest(runtime)  # the new connection answers the probe again
 
 
 async def test_bridge_two_channels(lab_state: LabState) -> None:

@@ -181,6 +181,16 @@ class PlaybackFinished(PlaybackEvent):
     pass
 
 
+class RESTResponse(Event):
+    """The answer to a request sent over the event websocket (Asterisk
+    20.14, 21.9, 22.4 and later): the HTTP status and the body as text."""
+
+    request_id: str = ""
+    status_code: int
+    reason_phrase: str = ""
+    message_body: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -197,6 +207,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Dial,
         PlaybackStarted,
         PlaybackFinished,
+        RESTResponse,
     )
 }
 

@@ -38,7 +38,9 @@ _NO_CHANNEL = "-"
 
 
 # Events the runtime itself acts on, whatever the applications need.
-RUNTIME_EVENT_TYPES = frozenset({"StasisStart", "StasisEnd", "ChannelDestroyed"})
+# RESTResponse: the answers to REST requests sent over the websocket (see
+# AriClient.request); filtered out, every such request would time out.
+RUNTIME_EVENT_TYPES = frozenset({"StasisStart", "StasisEnd", "ChannelDestroyed", "RESTResponse"})
 
 
 class StasisApplication(Protocol):
