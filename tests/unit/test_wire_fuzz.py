@@ -145,6 +145,19 @@ def test_ari_real_event_decodes_typed() -> None:
     assert type(unknown) is Event and unknown.channel_id == "x.1"
 
 
+def test_ari_decoder_fast_path_agrees_with_the_slow_one() -> None:
+    # 'type' first (how Asterisk writes it) takes the one-pass path; elsewhere,
+    # or given twice, the full parse decides, and both give the same event.
+    moved = json.dumps({"digit": "1", "channel": {"id": "x.1"}, "type": "ChannelDtmfReceived"})
+    first = json.dumps({"type": "ChannelDtmfReceived", "digit": "1", "channel": {"id": "x.1"}})
+    assert decode_event(moved) == decode_event(first) == decode_event(first.encode())
+    assert isinstance(decode_event(first), ChannelDtmfReceived)
+    twice = '{"type":"ChannelDtmfReceived","digit":"1","channel":{"id":"x.1"},"type":"StasisEnd"}'
+    assert decode_event(twice).type == "StasisEnd"  # json.loads keeps the last, as before
+    with pytest.raises(AriProtocolError, match="malformed ChannelDtmfReceived"):
+        decode_event('{"type":"ChannelDtmfReceived","channel":{"id":"x.1"}}')  # no digit
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
