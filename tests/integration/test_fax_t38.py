@@ -91,10 +91,15 @@ def lab_pair() -> tuple[LabInstance, LabState, LabInstance, LabState]:
 # Faults of Asterisk's T.38 gateway seen on this lab, each with its signature:
 # the gateway stops producing audio at the T.38 switch (compare
 # asterisk/asterisk#2046; detected by our one-way-media check), and under CI
-# load a T.30 exchange after phase B that spandsp ends as below.
+# load a T.30 exchange after phase B that spandsp ends as below (T.30 error
+# 13). That one was first seen before any page; CI on 2026-12-04 saw it after
+# both pages (phase E, with 0 frames lost, late or resynced on our side):
+# the pages received before it are kept, as for any failed reception.
+UNEXPECTED = "Unexpected message received"
+T30_ERR_UNEXPECTED = 13
 EXCUSED_FAULTS = {
     STALLED: "gateway stall, asterisk/asterisk#2046",
-    "Unexpected message received": "T.30 after phase B under load",
+    UNEXPECTED: "T.30 after phase B under load",
 }
 
 
@@ -141,10 +146,14 @@ async def test_t38_from_a_second_asterisk_reaches_our_engine(
     for result, far in stalled:
         # Only the two documented faults are excused, each by its signature;
         # anything else that broke a call fails the test.
-        assert not result.ok and result.pages == 0 and result.rx_file is None
+        assert not result.ok
         assert result.reason in EXCUSED_FAULTS, f"not a documented fault: {result.reason!r}"
         if result.reason == STALLED:  # the gateway's stall: audio stopped at the switch
+            assert result.pages == 0 and result.rx_file is None
             assert result.rtp_received is not None and result.rtp_received < 400
+        else:  # T.30 out of step after phase B: spandsp's own error code, pages so far kept
+            assert result.phase_e is not None and result.phase_e.code == T30_ERR_UNEXPECTED
+            assert result.pages <= PAGES and (result.rx_file is not None) == (result.pages > 0)
         assert far[0] == "FAILED" and far[6] == "T38"
         excused[result.reason] = excused.get(result.reason, 0) + 1
     print(f"T.38 calls placed: {len(attempts)}; excused failures: {excused}")
