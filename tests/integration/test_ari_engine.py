@@ -131,6 +131,26 @@ async def test_an_app_that_names_its_events_gets_only_those(lab_state: LabState)
     assert app.results["digits"] == "19" and app.results["read_back"] == "yes"
 
 
+class HttpApp(RecordingApp):
+    rest_over_websocket = False  # as the fax application
+
+
+async def test_an_app_that_asks_for_http_gets_its_requests_over_http(lab_state: LabState) -> None:
+    async with ari_runtime(lab_state) as runtime:
+        app = HttpApp(runtime)
+        runtime.register("recorder", app)
+        await _websocket_rest(runtime)
+        client = runtime.client
+        over_ws, over_http = client.ws_requests, client.http_requests
+        await client.originate(  # from here (the test's task): over the websocket
+            "Local/s@phone-press19", app=client.apps[0], app_args=["recorder"], timeout=15, variables={"KT_ORIG": "x"}
+        )
+        await asyncio.wait_for(app.done.wait(), 20)
+        # answer, play, set and two reads: all from the app's handler, all HTTP
+        assert client.ws_requests == over_ws + 1 and client.http_requests >= over_http + 5
+        assert app.results["read_back"] == "yes" and app.results["digits"] == "19"
+
+
 @pytest.mark.parametrize("over_websocket", [True, False])
 async def test_gone_channel_is_a_typed_error(lab_state: LabState, over_websocket: bool) -> None:
     async with ari_runtime(lab_state) as runtime:

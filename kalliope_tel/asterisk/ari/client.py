@@ -25,7 +25,8 @@ import contextlib
 import itertools
 import json
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -53,6 +54,22 @@ from kalliope_tel.asterisk.ari.models import (
 )
 
 log = structlog.get_logger(__name__)
+
+# Requests made inside ``over_http()`` go over HTTP whatever the connection
+# offers: Asterisk runs a websocket's requests one after another on that
+# websocket's thread, and the fax application's call set-up measured worse
+# that way (see FaxApplication.rest_over_websocket).
+_HTTP_ONLY: ContextVar[bool] = ContextVar("kalliope_ari_http_only", default=False)
+
+
+@contextlib.contextmanager
+def over_http() -> Iterator[None]:
+    token = _HTTP_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _HTTP_ONLY.reset(token)
+
 
 EventCallback = Callable[[Event], Awaitable[None]]
 ConnectCallback = Callable[[], Awaitable[None]]
@@ -148,7 +165,7 @@ class AriClient:
         clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         ws = self._ws
         content: bytes | str
-        if self._ws_rest and ws is not None and asyncio.current_task() is not self._reader:
+        if self._ws_rest and ws is not None and not _HTTP_ONLY.get() and asyncio.current_task() is not self._reader:
             status, content, reason = await self._over_websocket(ws, method, path, clean, body)
         else:
             status, content, reason = await self._over_http(method, path, clean, body)

@@ -27,7 +27,7 @@ from typing import Protocol
 
 import structlog
 
-from kalliope_tel.asterisk.ari.client import AriClient
+from kalliope_tel.asterisk.ari.client import AriClient, over_http
 from kalliope_tel.asterisk.ari.dispatch import OrderedDispatcher
 from kalliope_tel.asterisk.ari.errors import AriError
 from kalliope_tel.asterisk.ari.models import ChannelDestroyed, Event, StasisStart
@@ -201,8 +201,13 @@ class AriRuntime:
         if isinstance(event, ChannelDestroyed) and cid:
             self._owners.pop(cid, None)
         app = self._apps.get(name) if name else None
-        if app is not None:
+        if app is None:
+            return
+        if getattr(app, "rest_over_websocket", True):
             await app.on_event(event)
+        else:  # its requests (and the tasks it starts here) over HTTP
+            with over_http():
+                await app.on_event(event)
 
     async def aclose(self) -> None:
         await self._dispatcher.aclose()
