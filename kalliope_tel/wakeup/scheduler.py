@@ -14,14 +14,14 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from kalliope_tel.db.engine import transaction
-from kalliope_tel.tenancy.services import for_each_pbx, list_pbxs
+from kalliope_tel.tenancy.services import list_pbxs
 from kalliope_tel.wakeup.models import AttemptOutcome
 from kalliope_tel.wakeup.services import (
     Claim,
-    anything_due,
     channel_of,
     claim_due,
     complete_attempt,
+    due_pbxs,
     expired_attempts,
 )
 
@@ -64,9 +64,6 @@ class WakeupScheduler:
         self.claimed = 0
         self._poke = asyncio.Event()
         self._recovered_own = False
-        # The last claim took alarms: more may be due, so the next one skips
-        # its read-only look first (a transaction per call otherwise).
-        self._backlog = False
         # CPU seconds of the scheduler's own work (its database transactions,
         # measured in the threads that run them): bench wakeup reports it
         # apart from the engine's.
@@ -89,26 +86,22 @@ class WakeupScheduler:
         self._poke.set()
 
     def _claim(self) -> list[Claim]:
-        # A read first: an idle scheduler never takes the write lock (it ticks
-        # every second on every node, and each write lock taken makes other
-        # SQLite writers wait or, if they read first, fail). Skipped while a
-        # queue of due alarms is being worked through.
-        if not self._backlog:
-            with self.container.sessions() as session:
-                if not anything_due(session):
-                    return []
-        # writes: a claim reads then writes while the engine's attempts commit;
-        # on SQLite a deferred transaction then fails at once ("database is
-        # locked": 276 failed ticks in one run of bench wakeup, each one a
-        # tick of lateness). Taking the write lock first, it waits its turn.
-        per_pbx = for_each_pbx(
-            self.container.sessions,
-            lambda session, pbx: claim_due(session, pbx, self.node),
-            asterisk=self.asterisk,
-            writes=True,
-        )
-        claimed = [claim for claims in per_pbx.values() for claim in claims]
-        self._backlog = bool(claimed)
+        # A read first, of the PBXs with alarms due: an idle scheduler never
+        # takes the write lock (it ticks every second on every node, and each
+        # write lock taken makes other SQLite writers wait or, if they read
+        # first, fail), and a provider's scheduler opens no transaction for
+        # its idle PBXs.
+        with self.container.sessions() as session:
+            pbxs = due_pbxs(session, self.asterisk)
+        claimed: list[Claim] = []
+        for pbx in pbxs:  # each in its own transaction: one PBX's lock never holds up another's
+            # writes: a claim reads then writes while the engine's attempts
+            # commit; on SQLite a deferred transaction then fails at once
+            # ("database is locked": 276 failed ticks in one run of bench
+            # wakeup, each one a tick of lateness). Taking the write lock
+            # first, it waits its turn.
+            with transaction(self.container.sessions, writes=True) as session:
+                claimed.extend(claim_due(session, pbx, self.node))
         return claimed
 
     def _expired(self, node: str | None) -> list[tuple[int, int]]:

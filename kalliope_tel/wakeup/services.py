@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, insert, select, tuple_, update
@@ -25,7 +25,7 @@ from kalliope_tel.changes import record as changes
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.hotel.models import Room, Stay
 from kalliope_tel.hotel.services import get_room
-from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.tenancy.models import AsteriskServer, Pbx
 from kalliope_tel.tenancy.services import per_pbx_row
 from kalliope_tel.wakeup.exceptions import AlarmNotFound, InvalidAlarm
 from kalliope_tel.wakeup.models import (
@@ -295,33 +295,51 @@ def channel_of(alarm_id: int, attempt: int) -> str:
     return f"kt-wakeup-{alarm_id}-{attempt}"
 
 
-def lease_seconds(settings: WakeupSettings) -> int:
-    return settings.ring_timeout + 2 * settings.digit_timeout + MAX_CALL_SECONDS
+def lease_seconds(ring_timeout: int, digit_timeout: int) -> int:
+    """How long an attempt's claim holds: the longest call those timeouts allow."""
+    return ring_timeout + 2 * digit_timeout + MAX_CALL_SECONDS
 
 
-def anything_due(session: Session, now: datetime | None = None) -> bool:
-    """Whether any PBX has an alarm due (a read: the scheduler takes the write lock only then)."""
-    query = select(Alarm.id).where(Alarm.state == AlarmState.SCHEDULED, Alarm.next_attempt_at <= (now or utcnow()))
-    return session.scalar(query.limit(1)) is not None
+class PbxRef(NamedTuple):
+    """What a claim needs of its PBX (no ORM object: the scheduler claims per call)."""
+
+    id: int
+    slug: str
+
+
+def due_pbxs(session: Session, asterisk: str | None = None, now: datetime | None = None) -> list[PbxRef]:
+    """The PBXs with an alarm due, those bound to Asterisk ``asterisk`` ("" the
+    default one) when given: a read, so an idle scheduler never takes the
+    write lock, and a busy one claims only for the PBXs that have work."""
+    due = select(Alarm.id).where(
+        Alarm.pbx_id == Pbx.id, Alarm.state == AlarmState.SCHEDULED, Alarm.next_attempt_at <= (now or utcnow())
+    )
+    query = select(Pbx.id, Pbx.slug).where(due.exists()).order_by(Pbx.id)
+    if asterisk == "":
+        query = query.where(Pbx.asterisk_server_id.is_(None))
+    elif asterisk is not None:
+        query = query.join(AsteriskServer, AsteriskServer.id == Pbx.asterisk_server_id).where(
+            AsteriskServer.name == asterisk
+        )
+    return [PbxRef(pbx_id, slug) for pbx_id, slug in session.connection().execute(query)]
 
 
 def claim_due(
-    session: Session, pbx: Pbx, node: str, now: datetime | None = None, limit: int | None = None
+    session: Session, pbx: Pbx | PbxRef, node: str, now: datetime | None = None, limit: int | None = None
 ) -> list[Claim]:
     """Claim due alarms up to the PBX's cap of simultaneous calls; create their attempt rows."""
     clock_given = now is not None
     now = now or utcnow()
-    settings = get_settings(session, pbx)
+    conn = session.connection()
     # Serialise claims per PBX across nodes: the cap counts everyone's calls.
-    session.execute(select(WakeupSettings.id).where(WakeupSettings.id == settings.id).with_for_update())
+    settings = conn.execute(_LOCK_SETTINGS, {"b_pbx": pbx.id}).first()
+    if settings is None:  # a PBX whose settings were never shown: its defaults
+        session.add(WakeupSettings(pbx_id=pbx.id))
+        session.flush()
+        settings = conn.execute(_LOCK_SETTINGS, {"b_pbx": pbx.id}).one()
     if not settings.enabled:
         return []
-    running = (
-        session.scalar(
-            select(func.count()).select_from(Alarm).where(Alarm.pbx_id == pbx.id, Alarm.state == AlarmState.IN_PROGRESS)
-        )
-        or 0
-    )
+    running = conn.execute(_COUNT_RUNNING, {"b_pbx": pbx.id}).scalar() or 0
     if not clock_given:
         # After the count: an attempt it counted as ended was committed before
         # it, with its end stamped before its commit, so these start after it
@@ -337,7 +355,7 @@ def claim_due(
     # Core rows and statements from here: this runs for every call a busy
     # PBX places, and ORM objects (load, dirty tracking, flush) were most of
     # the scheduler's CPU in bench wakeup.
-    due = session.execute(
+    due = conn.execute(
         select(Alarm.id, Alarm.attempts_made, Alarm.room_id, Room.extension)
         .join(Room, Room.id == Alarm.room_id)
         .where(Alarm.pbx_id == pbx.id, Alarm.state == AlarmState.SCHEDULED, Alarm.next_attempt_at <= now)
@@ -347,16 +365,16 @@ def claim_due(
     ).all()
     if not due:
         return []
-    lease = now + timedelta(seconds=lease_seconds(settings))
-    session.connection().execute(
+    lease = now + timedelta(seconds=lease_seconds(settings.ring_timeout, settings.digit_timeout))
+    conn.execute(
         _CLAIM,
         [{"b_id": alarm_id, "b_attempts": made + 1, "b_node": node, "b_lease": lease} for alarm_id, made, _, _ in due],
     )
-    session.execute(
+    conn.execute(
         insert(AlarmAttempt),
         [{"alarm_id": alarm_id, "number": made + 1, "node": node, "started_at": now} for alarm_id, made, _, _ in due],
     )
-    changes.record_rooms(session, [(pbx.id, room_id) for _, _, room_id, _ in due])  # the panels show "in progress"
+    changes.record_rooms(conn, [(pbx.id, room_id) for _, _, room_id, _ in due])  # the panels show "in progress"
     return [
         Claim(
             alarm_id,
@@ -375,6 +393,26 @@ def claim_due(
     ]
 
 
+_LOCK_SETTINGS = (
+    select(
+        WakeupSettings.enabled,
+        WakeupSettings.max_concurrent,
+        WakeupSettings.name,
+        WakeupSettings.number,
+        WakeupSettings.message,
+        WakeupSettings.ring_timeout,
+        WakeupSettings.digit_timeout,
+        WakeupSettings.confirm_answer,
+        WakeupSettings.confirm_listen,
+    )
+    .where(WakeupSettings.pbx_id == bindparam("b_pbx"))
+    .with_for_update()
+)
+_COUNT_RUNNING = (
+    select(func.count())
+    .select_from(Alarm)
+    .where(Alarm.pbx_id == bindparam("b_pbx"), Alarm.state == AlarmState.IN_PROGRESS)
+)
 _CLAIM = (
     update(Alarm)
     .where(Alarm.id == bindparam("b_id"))
@@ -430,52 +468,134 @@ def complete_attempt(
 def complete_attempts(
     session: Session, outcomes: list[tuple[int, int, AttemptOutcome, str]], now: datetime | None = None
 ) -> list[AlarmState | AlarmNotFound]:
-    """``complete_attempt`` for many attempts in one go: two reads for all of
-    them and one flush (the wake-up engine's group commit). The result for
-    each, in order: the alarm's state, or AlarmNotFound for that one alone."""
+    """``complete_attempt`` for many attempts in one go: two locking reads for
+    all of them and one executemany per kind of write (the wake-up engine's
+    group commit). The result for each, in order: the alarm's state, or
+    AlarmNotFound for that one alone."""
     now = now or utcnow()
-    keys = [(alarm_id, attempt) for alarm_id, attempt, _, _ in outcomes]
+    conn = session.connection()
+    # Core rows and statements, as in claim_due: this runs for every call,
+    # and the ORM version (load, dirty tracking, flush, the change hook) was
+    # a fifth of the wake-up engine's CPU in bench wakeup.
+    keys = list({(alarm_id, attempt): None for alarm_id, attempt, _, _ in outcomes})
     ids = sorted({alarm_id for alarm_id, _ in keys})  # locked in one order: no deadlock between writers
-    rows = {
-        (row.alarm_id, row.number): row
-        for row in session.scalars(
-            select(AlarmAttempt)
-            .where(tuple_(AlarmAttempt.alarm_id, AlarmAttempt.number).in_(keys))
-            .order_by(AlarmAttempt.alarm_id)
+    attempt_rows = conn.execute(
+        select(AlarmAttempt.alarm_id, AlarmAttempt.number, AlarmAttempt.outcome)
+        .where(tuple_(AlarmAttempt.alarm_id, AlarmAttempt.number).in_(keys))
+        .order_by(AlarmAttempt.alarm_id)
+        .with_for_update()
+    ).all()
+    found = {(alarm_id, number) for alarm_id, number, _ in attempt_rows}
+    still_open = {(alarm_id, number) for alarm_id, number, outcome in attempt_rows if outcome is None}
+    alarms = {
+        row.id: _AlarmNow(row.pbx_id, row.room_id, row.state, row.attempts_made, row.attempts_override)
+        for row in conn.execute(
+            select(Alarm.id, Alarm.pbx_id, Alarm.room_id, Alarm.state, Alarm.attempts_made, Alarm.attempts_override)
+            .where(Alarm.id.in_(ids))
+            .order_by(Alarm.id)
             .with_for_update()
         )
     }
-    locked = select(Alarm).where(Alarm.id.in_(ids)).order_by(Alarm.id).with_for_update()
-    alarms = {a.id: a for a in session.scalars(locked)}
-    settings: dict[int, WakeupSettings] = {}
+    settings: dict[int, tuple[int, int]] = {}
+    attempt_ends: list[dict[str, Any]] = []
+    finishes: list[dict[str, Any]] = []
+    retries: list[dict[str, Any]] = []
     states: list[AlarmState | AlarmNotFound] = []
     for alarm_id, attempt, outcome, cause in outcomes:
-        row, alarm = rows.get((alarm_id, attempt)), alarms.get(alarm_id)
-        if row is None or alarm is None:
+        alarm = alarms.get(alarm_id)
+        if alarm is None or (alarm_id, attempt) not in found:
             states.append(AlarmNotFound(f"no attempt {attempt} of alarm {alarm_id}"))
             continue
-        if row.outcome is not None:
-            states.append(alarm.state)
+        if (alarm_id, attempt) not in still_open:
+            states.append(alarm.state)  # reported before: nothing changes
             continue
-        row.outcome, row.cause, row.ended_at = outcome, cause[:80], now
+        still_open.discard((alarm_id, attempt))
+        attempt_ends.append(
+            {"b_alarm": alarm_id, "b_number": attempt, "b_outcome": outcome, "b_cause": cause[:80], "b_at": now}
+        )
         if alarm.state is not AlarmState.IN_PROGRESS or alarm.attempts_made != attempt:
             states.append(alarm.state)  # cancelled meanwhile, or a stale report
             continue
         if alarm.pbx_id not in settings:
-            settings[alarm.pbx_id] = session.scalars(
-                select(WakeupSettings).where(WakeupSettings.pbx_id == alarm.pbx_id)
+            row = conn.execute(
+                select(WakeupSettings.attempts, WakeupSettings.interval).where(WakeupSettings.pbx_id == alarm.pbx_id)
             ).one()
-        alarm.claimed_by = alarm.lease_until = None
+            settings[alarm.pbx_id] = (row.attempts, row.interval)
+        attempts, interval = settings[alarm.pbx_id]
         if outcome is AttemptOutcome.CONFIRMED:
-            alarm.state, alarm.finished_at = AlarmState.CONFIRMED, now
-        elif alarm.attempts_made >= (alarm.attempts_override or settings[alarm.pbx_id].attempts):
-            alarm.state, alarm.finished_at = AlarmState.NOT_ANSWERED, now
+            alarm.state = AlarmState.CONFIRMED
+        elif alarm.attempts_made >= (alarm.attempts_override or attempts):
+            alarm.state = AlarmState.NOT_ANSWERED
         else:
             alarm.state = AlarmState.SCHEDULED
-            alarm.next_attempt_at = now + timedelta(seconds=settings[alarm.pbx_id].interval)
+            retries.append({"b_id": alarm_id, "b_next": now + timedelta(seconds=interval)})
+        if alarm.state is not AlarmState.SCHEDULED:
+            finishes.append({"b_id": alarm_id, "b_state": alarm.state, "b_at": now})
+        alarm.changed = True
         states.append(alarm.state)
-    session.flush()
+    if attempt_ends:
+        conn.execute(_END_ATTEMPT, attempt_ends)
+    if finishes:
+        conn.execute(_FINISH_ALARM, finishes)
+    if retries:
+        conn.execute(_RETRY_ALARM, retries)
+    changed = [(alarm_id, alarm) for alarm_id, alarm in alarms.items() if alarm.changed]
+    changes.record_rooms(conn, [(alarm.pbx_id, alarm.room_id) for _, alarm in changed])  # the panels
+    _expire(session, Alarm, [alarm_id for alarm_id, _ in changed])
+    _expire(session, AlarmAttempt, None if attempt_ends else [])
     return states
+
+
+@dataclass
+class _AlarmNow:
+    """An alarm's row as ``complete_attempts`` moves it on."""
+
+    pbx_id: int
+    room_id: int
+    state: AlarmState
+    attempts_made: int
+    attempts_override: int | None
+    changed: bool = False
+
+
+_END_ATTEMPT = (
+    update(AlarmAttempt)
+    .where(AlarmAttempt.alarm_id == bindparam("b_alarm"), AlarmAttempt.number == bindparam("b_number"))
+    .values(
+        outcome=bindparam("b_outcome", type_=AlarmAttempt.outcome.type),
+        cause=bindparam("b_cause", type_=AlarmAttempt.cause.type),
+        ended_at=bindparam("b_at", type_=AlarmAttempt.ended_at.type),
+    )
+)
+_FINISH_ALARM = (
+    update(Alarm)
+    .where(Alarm.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state", type_=Alarm.state.type),
+        finished_at=bindparam("b_at", type_=Alarm.finished_at.type),
+        claimed_by=None,
+        lease_until=None,
+    )
+)
+_RETRY_ALARM = (
+    update(Alarm)
+    .where(Alarm.id == bindparam("b_id"))
+    .values(
+        state=AlarmState.SCHEDULED,
+        next_attempt_at=bindparam("b_next", type_=Alarm.next_attempt_at.type),
+        claimed_by=None,
+        lease_until=None,
+    )
+)
+
+
+def _expire(session: Session, model: type[Alarm] | type[AlarmAttempt], ids: list[int] | None) -> None:
+    """Expire the session's loaded copies of rows written with Core statements
+    (``ids`` None: every loaded row of ``model``), so a caller reading them in
+    the same transaction sees the new values. The engine's sessions hold none."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, model) and (ids is None or obj.id in ids):
+            session.expire(obj)
 
 
 def expired_attempts(

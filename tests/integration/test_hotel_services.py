@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from kalliope_tel.changes.models import Change
 from kalliope_tel.dialplan.generator import LAB_DEVICE, render
 from kalliope_tel.hotel import calls, cleaning, services, stays
 from kalliope_tel.hotel.exceptions import InUse, InvalidValue, NotFound, RoomFree, RoomOccupied
-from kalliope_tel.hotel.models import ClassKind, CleaningEvent, CleaningSource, NightlyReset
+from kalliope_tel.hotel.models import ClassKind, CleaningEvent, CleaningSource, NightlyReset, Room
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.tenancy.services import get_pbx
 from kalliope_tel.wakeup.models import Alarm, AlarmState
@@ -234,6 +235,7 @@ def test_outcomes_written_together_each_get_their_own_result(db: Session, pbx: P
     wakeup.mark_originated_many(db, [(c.alarm_id, c.attempt, now) for c in claims])
     wakeup.add_events(db, [(c.alarm_id, c.attempt, now, "originated", "x" * 300) for c in claims])
     a, b, c = claims
+    changes_before = db.scalar(select(func.max(Change.id))) or 0
     states = wakeup.complete_attempts(
         db,
         [
@@ -254,8 +256,37 @@ def test_outcomes_written_together_each_get_their_own_result(db: Session, pbx: P
     assert db.get(Alarm, b.alarm_id).next_attempt_at is not None  # type: ignore[union-attr]
     events = db.scalars(select(AlarmEvent)).all()
     assert len(events) == 3 and {len(e.detail) for e in events} == {200}
+    # The panels hear of the two alarms that moved on, not of the one still ringing.
+    rooms = {r.id: r.extension for r in db.scalars(select(Room))}
+    changed = db.scalars(select(Change.room_id).where(Change.id > changes_before)).all()
+    assert sorted(rooms[r] for r in changed) == ["201", "202"]
     with pytest.raises(AlarmNotFound):
         wakeup.complete_attempt(db, 999_999, 1, AttemptOutcome.CONFIRMED)
+
+
+def test_scheduler_claims_only_for_pbxs_with_alarms_due_on_its_asterisk(db: Session, pbx: Pbx) -> None:
+    from kalliope_tel.tenancy.models import AsteriskServer
+    from kalliope_tel.tenancy.services import create_pbx
+    from kalliope_tel.wakeup import services as wakeup
+
+    db.add(AsteriskServer(name="b"))
+    db.flush()
+    idle, on_b = create_pbx(db, "idle", "Idle"), create_pbx(db, "on_b", "On B", asterisk="b")
+    for tenant in (pbx, idle, on_b):
+        if tenant is not pbx:
+            services.create_template(db, tenant, "std")
+        services.create_room(db, tenant, "101", "x", "std")
+        wakeup.set_alarm(db, tenant, "101", datetime.now(UTC) + timedelta(hours=1))
+    assert wakeup.due_pbxs(db) == []
+    db.execute(update(Alarm).where(Alarm.pbx_id != idle.id).values(next_attempt_at=datetime.now(UTC)))
+    default, b = wakeup.PbxRef(pbx.id, pbx.slug), wakeup.PbxRef(on_b.id, "on_b")
+    assert wakeup.due_pbxs(db) == sorted([default, b])
+    assert wakeup.due_pbxs(db, asterisk="") == [default]
+    assert wakeup.due_pbxs(db, asterisk="b") == [b]
+    assert wakeup.due_pbxs(db, asterisk="c") == []
+    (claim,) = wakeup.claim_due(db, b, "n1")
+    assert claim.pbx_slug == "on_b" and claim.extension == "101"
+    assert wakeup.due_pbxs(db) == [default]  # claimed: in progress, no longer due
 
 
 def test_pbx_name_for_per_call_paths(db: Session, pbx: Pbx) -> None:
