@@ -158,7 +158,8 @@ async def _receiver(offered: int, workdir: Path, admission: MediaAdmission) -> d
     def on_setup(data: bytes, caller: Address) -> None:
         nonlocal refused
         k = int(data.split()[1])
-        if admission.refusal(len(in_progress), clock) is not None:
+        # Calls being opened count: a burst is decided before any of them ticks.
+        if admission.refusal(len(in_progress) + len(opening), clock) is not None:
             refused += 1
             _answer(caller, f"BUSY {k}")
         else:
@@ -323,11 +324,12 @@ def search(  # type: ignore[no-untyped-def]
     return _with_document(pages, work)
 
 
-def overload(offered: int, *, max_load: float, ramp: float = 5.0, pages: int = 2) -> RealtimeRun:
-    """``offered`` calls with admission by the media load on: the calls
-    taken must all deliver, on time."""
+def overload(offered: int, *, max_load: float, max_calls: int = 0, ramp: float = 5.0, pages: int = 2) -> RealtimeRun:
+    """``offered`` calls with admission on (the media load limit, and the
+    count when ``max_calls``): the calls taken must all deliver, on time."""
     return _with_document(
-        pages, lambda document, tmp: [run_once(offered, document, tmp, ramp=ramp, max_load=max_load)]
+        pages,
+        lambda document, tmp: [run_once(offered, document, tmp, ramp=ramp, max_calls=max_calls, max_load=max_load)],
     )[0]
 
 

@@ -7,11 +7,23 @@ limits, either may be off (0):
 - ``fax_max_calls``: calls in progress on the node, a count the
   administrator sets from the machine's measured capacity (``bench fax``).
 - ``fax_max_media_load``: the share of one core the media clock's turns
-  have taken over the last second or so, projected with one more call of
-  the average cost. It guards a count set too high, or a machine slowed by
-  its neighbours: past a core, turns run late, the far ends' modems hear
-  holes and every call breaks at once (``bench fax`` found that cliff);
-  refusing the next call keeps the ones in progress whole.
+  take, projected with one more call of the average cost. It guards a
+  count set too high, or a machine slowed by its neighbours: past a core,
+  turns run late, the far ends' modems hear holes and every call breaks at
+  once (``bench fax`` found that cliff); refusing the next call keeps the
+  ones in progress whole.
+
+The projection counts every call taken, not only those already on the
+clock, at the highest per-call cost the clock has measured: calls that
+arrive together are decided before any of them ticks, the clock's load
+(an average over a second) shows a call a second after it starts, and a
+call costs about three times more once its pages flow, seconds later.
+Weighing the load alone, ``bench fax`` admitted all 800 of 800 calls
+offered in 5 s to a node that carries 400, and not one delivered.
+
+A node that has not yet carried a page knows no page's cost: against a
+burst on a cold node the count is the guard, which is why
+``fax_max_calls`` is on by default and ``bench fax`` measures what to set.
 
 The per-PBX and per-instance limits (``limits``) are counted in the
 database across nodes; these are the node's own, and cost no query.
@@ -35,11 +47,11 @@ class MediaAdmission:
         if self.max_calls and calls >= self.max_calls:
             return f"fax capacity reached (fax_max_calls {self.max_calls})"
         if self.max_load:
-            active, load = clock.active, clock.load
-            projected = load * (active + 1) / active if active else load
-            if projected > self.max_load:
+            taken, per_call = max(calls, clock.active), max(clock.call_load, clock.peak_call_load)
+            weighed = max(clock.load, per_call * taken)
+            if weighed + per_call > self.max_load:
                 return (
-                    f"fax media engine busy ({load:.0%} of a core with {active} calls;"
+                    f"fax media engine busy ({weighed:.0%} of a core with {taken} calls;"
                     f" fax_max_media_load {self.max_load:.0%})"
                 )
         return None

@@ -62,6 +62,11 @@ class ClockStats:
 READ_ROUNDS = 32
 # Weight of each turn in the load average: about a second (50 turns) of memory.
 LOAD_SMOOTHING = 0.02
+# The per-call cost is measured with at least this many calls ticking (with
+# fewer, the turn's fixed cost, the poll, weighs on each), and its peak
+# decays to a third in about ten minutes of turns.
+PEAK_MIN_CALLS = 10
+PEAK_DECAY = 0.99997
 
 
 class _Poller(Protocol):
@@ -95,6 +100,16 @@ class MediaClock:
         # Share of one core the turns take, averaged over about a second:
         # what admission control (fax.admission) weighs a new call against.
         self.load = 0.0
+        # The same share per endpoint ticking, averaged the same way: the
+        # cost of one call, which admission multiplies by the calls taken.
+        # A call costs about three times more once pages flow (the fast
+        # modem's receiver runs) than while it negotiates, so admission
+        # weighs calls at the highest average seen (``peak_call_load``),
+        # forgotten slowly. Both are kept when the last call ends: they are
+        # this machine's figures, and the next burst is weighed with them
+        # before any of its calls ticks.
+        self.call_load = 0.0
+        self.peak_call_load = 0.0
 
     @property
     def active(self) -> int:
@@ -172,7 +187,11 @@ class MediaClock:
                 except Exception as exc:  # one broken call must not stop the others' audio
                     log.exception("fax_endpoint_tick_failed")
                     endpoint.fail(exc)
-            self.load += ((time.perf_counter() - started) / self.ptime - self.load) * LOAD_SMOOTHING
+            share = (time.perf_counter() - started) / self.ptime
+            self.load += (share - self.load) * LOAD_SMOOTHING
+            if len(self._endpoints) >= PEAK_MIN_CALLS:
+                self.call_load += (share / len(self._endpoints) - self.call_load) * LOAD_SMOOTHING
+                self.peak_call_load = max(self.call_load, self.peak_call_load * PEAK_DECAY)
             if self.load > stats.peak_load:
                 stats.peak_load = self.load
             self._deadline += self.ptime
