@@ -500,6 +500,7 @@ def complete_attempts(
     attempt_ends: list[dict[str, Any]] = []
     finishes: list[dict[str, Any]] = []
     retries: list[dict[str, Any]] = []
+    moved: dict[int, tuple[int, int]] = {}  # alarms moved on: their (pbx, room), for the panels
     states: list[AlarmState | AlarmNotFound] = []
     for alarm_id, attempt, outcome, cause in outcomes:
         alarm = alarms.get(alarm_id)
@@ -531,7 +532,7 @@ def complete_attempts(
             retries.append({"b_id": alarm_id, "b_next": now + timedelta(seconds=interval)})
         if alarm.state is not AlarmState.SCHEDULED:
             finishes.append({"b_id": alarm_id, "b_state": alarm.state, "b_at": now})
-        alarm.changed = True
+        moved[alarm_id] = (alarm.pbx_id, alarm.room_id)
         states.append(alarm.state)
     if attempt_ends:
         conn.execute(_END_ATTEMPT, attempt_ends)
@@ -539,10 +540,8 @@ def complete_attempts(
         conn.execute(_FINISH_ALARM, finishes)
     if retries:
         conn.execute(_RETRY_ALARM, retries)
-    changed = [(alarm_id, alarm) for alarm_id, alarm in alarms.items() if alarm.changed]
-    changes.record_rooms(conn, [(alarm.pbx_id, alarm.room_id) for _, alarm in changed])  # the panels
-    _expire(session, Alarm, [alarm_id for alarm_id, _ in changed])
-    _expire(session, AlarmAttempt, None if attempt_ends else [])
+    changes.record_rooms(conn, moved.values())  # the panels
+    _expire_written(session, set(moved), {(p["b_alarm"], p["b_number"]) for p in attempt_ends})
     return states
 
 
@@ -555,7 +554,6 @@ class _AlarmNow:
     state: AlarmState
     attempts_made: int
     attempts_override: int | None
-    changed: bool = False
 
 
 _END_ATTEMPT = (
@@ -589,12 +587,14 @@ _RETRY_ALARM = (
 )
 
 
-def _expire(session: Session, model: type[Alarm] | type[AlarmAttempt], ids: list[int] | None) -> None:
-    """Expire the session's loaded copies of rows written with Core statements
-    (``ids`` None: every loaded row of ``model``), so a caller reading them in
-    the same transaction sees the new values. The engine's sessions hold none."""
+def _expire_written(session: Session, alarm_ids: set[int], attempt_keys: set[tuple[int, int]]) -> None:
+    """Expire the session's loaded copies of the rows just written with Core
+    statements, so a caller reading them in the same transaction sees the
+    new values. The engine's sessions hold none."""
     for obj in list(session.identity_map.values()):
-        if isinstance(obj, model) and (ids is None or obj.id in ids):
+        if (isinstance(obj, Alarm) and obj.id in alarm_ids) or (
+            isinstance(obj, AlarmAttempt) and (obj.alarm_id, obj.number) in attempt_keys
+        ):
             session.expire(obj)
 
 

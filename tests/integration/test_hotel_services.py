@@ -236,6 +236,7 @@ def test_outcomes_written_together_each_get_their_own_result(db: Session, pbx: P
     wakeup.add_events(db, [(c.alarm_id, c.attempt, now, "originated", "x" * 300) for c in claims])
     a, b, c = claims
     changes_before = db.scalar(select(func.max(Change.id))) or 0
+    loaded = db.scalars(select(AlarmAttempt)).all()  # copies the Core writes must not leave stale
     states = wakeup.complete_attempts(
         db,
         [
@@ -250,6 +251,8 @@ def test_outcomes_written_together_each_get_their_own_result(db: Session, pbx: P
     assert states[2] is AlarmState.SCHEDULED  # 1 of 2 attempts made: retried
     assert states[3] is AlarmState.CONFIRMED  # the duplicate changed nothing
     rows = {r.alarm_id: r for r in db.scalars(select(AlarmAttempt))}
+    assert {r.alarm_id: r for r in loaded} == rows  # the same objects, read again
+    assert db.get(Alarm, a.alarm_id).state is AlarmState.CONFIRMED  # type: ignore[union-attr]
     assert rows[a.alarm_id].outcome is AttemptOutcome.CONFIRMED and rows[a.alarm_id].originated_at is not None
     assert rows[b.alarm_id].cause == "no answer"
     assert rows[c.alarm_id].outcome is None and db.get(Alarm, c.alarm_id).state is AlarmState.IN_PROGRESS  # type: ignore[union-attr]
