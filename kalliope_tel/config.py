@@ -166,6 +166,14 @@ class Settings(BaseSettings):
     fax_archive_key: SecretStr = SecretStr("")
     # How often serve looks for fax jobs and deliveries that are due (seconds).
     fax_tick_seconds: float = Field(default=2.0, gt=0)
+    # Documents to fax pages, in converter processes apart from serve's (see
+    # kalliope_tel/fax/conversion.py): how many at once, how many more may
+    # wait (a web upload past that is refused with 503), and each one's
+    # memory (MiB) and time (seconds, CPU and wall clock) before it is refused.
+    fax_convert_workers: int = Field(default=2, ge=1, le=64)
+    fax_convert_queue: int = Field(default=8, ge=0, le=1000)
+    fax_convert_memory_mb: int = Field(default=1024, ge=256)
+    fax_convert_seconds: int = Field(default=300, ge=10)
 
     # LAM meeting rooms on a Jitsi Meet site: its base URL, the app id and
     # secret of its token authentication (a secret: environment or a private
@@ -183,6 +191,10 @@ class Settings(BaseSettings):
     # Take the client's address from X-Forwarded-For (behind a proxy you run),
     # for the login rate limit and the audit.
     http_trust_forwarded: bool = False
+    # The proxies whose X-Forwarded-For is believed (addresses or networks):
+    # the client is the right-most address not among them. Empty, with
+    # http_trust_forwarded on: loopback only.
+    http_trusted_proxies: list[str] = Field(default_factory=list)
     # Days the audit of web logins and actions is kept.
     web_audit_days: int = Field(default=400, ge=1)
     # How often a node reads the change feed besides being woken (seconds;

@@ -14,7 +14,8 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # libspandsp-dev: the fax engine (cffi binding); libtiff: fax page files;
 # ghostscript and LibreOffice Writer (no GUI): documents to fax pages.
 # gnupg: Mail2Fax requests encrypted to a box's PGP key.
-DEB_PACKAGES="debootstrap libspandsp-dev libtiff-dev libtiff-tools ghostscript libreoffice-writer-nogui gnupg"
+# bubblewrap: the jail LibreOffice and Ghostscript convert strangers' documents in.
+DEB_PACKAGES="debootstrap libspandsp-dev libtiff-dev libtiff-tools ghostscript libreoffice-writer-nogui gnupg bubblewrap"
 # Tests only: a real OpenSSH server on loopback for the SFTP fax archive, and
 # Dovecot (IMAP, POP3 and LMTP, started by the tests on loopback) for Mail2Fax;
 # Chromium for the browser tests of the web pages (Playwright drives it);
@@ -38,6 +39,12 @@ if [[ -n "$missing" ]]; then
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
   if [[ -n "$added_policy" ]]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+
+# The converters' own unprivileged user (kalliope_tel/sandbox.py), when we can make it.
+if [[ $EUID -eq 0 ]] && ! getent passwd kt-convert >/dev/null; then
+  say "adding the system user kt-convert (document converters run as it)"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin kt-convert
 fi
 
 say "Asterisk lab chroot"

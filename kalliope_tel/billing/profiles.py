@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from kalliope_tel.billing.models import CostProfile, CostRule
 from kalliope_tel.billing.rating import Match, Rule, RuleConflict, Tariff, currency_code, format_amount, make_rule
 from kalliope_tel.errors import KalliopeError
+from kalliope_tel.spreadsheets import csv_field, unquote
 from kalliope_tel.tenancy.models import Pbx
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,79}$")
@@ -234,7 +235,7 @@ def export_csv(session: Session, profile: CostProfile) -> str:
     writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rules_of(session, profile):
-        writer.writerow(rule_view(row, profile.currency))
+        writer.writerow({key: csv_field(value) for key, value in rule_view(row, profile.currency).items()})
     return out.getvalue()
 
 
@@ -253,7 +254,8 @@ def parse_csv(text: str) -> list[tuple[int, RuleInput]]:
         raise RuleConflict(f"CSV: unknown column(s) {', '.join(sorted(unknown))}; columns: {', '.join(CSV_COLUMNS)}")
     rows: list[tuple[int, RuleInput]] = []
     for raw in reader:
-        cells = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+        # unquote: our own export wrote a text that looks like a formula with an apostrophe
+        cells = {k.strip().lower(): unquote((v or "").strip()) for k, v in raw.items() if k is not None}
         if not any(cells.values()):
             continue
         try:

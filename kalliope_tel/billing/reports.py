@@ -24,6 +24,7 @@ from kalliope_tel.billing.rating import format_amount
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.hotel.models import Room, Stay
 from kalliope_tel.hotel.stays import current_stay
+from kalliope_tel.spreadsheets import csv_row, xlsx_append
 from kalliope_tel.tenancy.models import Pbx
 
 NOT_PRICED = "not priced"
@@ -201,7 +202,7 @@ def write_csv(report: StayReport, path: Path) -> None:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(report.HEADER)
-    writer.writerows(report.rows())
+    writer.writerows(csv_row(row) for row in report.rows())
     for currency, value in sorted(report.totals.by_currency.items()):
         writer.writerow(["Total", "", "", "", "", format_amount(value), currency])
     if report.totals.unpriced:
@@ -220,7 +221,7 @@ def write_xlsx(report: StayReport, path: Path) -> None:
     assert sheet is not None  # a new workbook has its sheet
     sheet.title = f"Room {report.stay.room_extension}"[:31]
     for label, value in report.title():
-        sheet.append([label, value])
+        xlsx_append(sheet, [label, value])
         sheet.cell(row=sheet.max_row, column=1).font = Font(bold=True)
     sheet.append([])
     sheet.append(list(report.HEADER))
@@ -229,7 +230,7 @@ def write_xlsx(report: StayReport, path: Path) -> None:
     for row in report.rows():
         # Costs as numbers (spreadsheets sum them), four decimals shown as two+.
         row[5] = row[5] if row[5] == NOT_PRICED else Decimal(row[5])
-        sheet.append(row)
+        xlsx_append(sheet, row)
         if row[5] != NOT_PRICED:
             sheet.cell(row=sheet.max_row, column=6).number_format = "0.00##"
     for currency, total in sorted(report.totals.by_currency.items()):

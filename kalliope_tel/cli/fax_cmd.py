@@ -480,8 +480,8 @@ def send_cmd(
     as_json: bool = JSON,
 ) -> None:
     """Queue a fax: documents are checked and converted now, sent by serve."""
+    from kalliope_tel.fax import conversion
     from kalliope_tel.fax.documents import DocumentRefused
-    from kalliope_tel.fax.outbox import prepare_job_documents
 
     settings = STATE.settings
 
@@ -496,11 +496,12 @@ def send_cmd(
     timezone = run_in_pbx(check)
     when: datetime | None = parse_local_time(at, timezone) if at else None
     try:
-        prepared = prepare_job_documents(
+        prepared = conversion.for_settings(settings).prepare(
             settings.data_dir,
             files,
             resolution,
             progress=lambda name, n, total: err_console.print(f"converting {name} ({n}/{total})"),
+            wait=True,
         )
     except DocumentRefused as exc:
         raise KalliopeError(f"refused: {exc}") from None

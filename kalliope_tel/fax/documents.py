@@ -14,27 +14,53 @@ document that cannot be sent is refused at once with the reason:
 
 The type comes from the file's first bytes, not its name. The result is a
 multi-page G4 TIFF whose page count is known before dialling.
+
+Every document comes from a stranger (the web form, a mail, an operator's
+file), so nothing is unpacked or decoded before its declared size is
+checked: a ZIP's members (``safe_zip``), an image's pixels and the pages
+any document would make (``MAX_PAGES``). LibreOffice and Ghostscript run in
+the jail of ``kalliope_tel.sandbox``, each on a copy of its input in a
+scratch folder of its own; this module itself runs in the converter process
+of ``kalliope_tel.fax.conversion``, under its memory and CPU limits.
 """
 
 from __future__ import annotations
 
-import os
+import math
 import shutil
 import subprocess
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
+from kalliope_tel import sandbox
 from kalliope_tel.errors import KalliopeError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = structlog.get_logger(__name__)
 FAX_WIDTH = 1728
 RESOLUTIONS = {"fine": (204, 196), "standard": (204, 98)}
 MAX_PAGES = 200
 CONVERT_TIMEOUT = 180  # LibreOffice's first start with a new profile takes seconds
+# A 600 dpi A4 scan is 35 million pixels; decoding costs about 4 bytes each.
+MAX_IMAGE_PIXELS = 40_000_000
+# An A4 page's rows at each resolution; a taller image is cut into pages.
+PAGE_ROWS = {"fine": 2292, "standard": 1146}
+# What a DOCX or ODT may declare before anything unpacks it. Real ones have
+# tens of members, a few MiB unpacked, and XML that deflates 5 to 30 times;
+# a member a hundred times smaller packed than unpacked is padding.
+ZIP_MAX_MEMBERS = 1000
+ZIP_MAX_UNPACKED = 100 << 20
+ZIP_MAX_RATIO = 100
+ZIP_RATIO_FROM = 1 << 20  # small members may deflate as they like
 
 
 class DocumentRefused(KalliopeError):
@@ -42,6 +68,7 @@ class DocumentRefused(KalliopeError):
 
     def __init__(self, name: str, reason: str) -> None:
         super().__init__(f"{name}: {reason}")
+        self.name = name
         self.reason = reason
 
 
@@ -54,7 +81,8 @@ class FaxDocument:
 
 
 def sniff(path: Path) -> str:
-    """The document's kind from its content."""
+    """The document's kind from its content (reads a ZIP's directory and at
+    most 64 bytes of one member, after ``safe_zip``)."""
     with path.open("rb") as f:
         head = f.read(8)
     if head.startswith(b"%PDF-"):
@@ -68,15 +96,40 @@ def sniff(path: Path) -> str:
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(path) as z:
+                safe_zip(path.name, z)
                 names = set(z.namelist())
                 if "word/document.xml" in names:
                     return "docx"
-                if "mimetype" in names and z.read("mimetype").startswith(b"application/vnd.oasis.opendocument.text"):
-                    return "odt"
-        except zipfile.BadZipFile:
+                if "mimetype" in names:
+                    with z.open("mimetype") as member:
+                        if member.read(64).startswith(b"application/vnd.oasis.opendocument.text"):
+                            return "odt"
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError):
             raise DocumentRefused(path.name, "a damaged ZIP archive (not a readable DOCX or ODT)") from None
         return "zip"
     return "unknown"
+
+
+def safe_zip(name: str, archive: zipfile.ZipFile) -> None:
+    """Refuse an archive whose directory declares more than a document could
+    hold: too many members, too many bytes unpacked, or a member packed a
+    hundred times smaller than it unpacks (a zip bomb's padding)."""
+    members = archive.infolist()
+    if len(members) > ZIP_MAX_MEMBERS:
+        raise DocumentRefused(name, f"an archive of {len(members)} parts: more than {ZIP_MAX_MEMBERS} a document has")
+    unpacked = 0
+    for member in members:
+        unpacked += member.file_size
+        if member.file_size > ZIP_RATIO_FROM and member.file_size > ZIP_MAX_RATIO * max(1, member.compress_size):
+            raise DocumentRefused(
+                name,
+                f"part {member.filename[:60]!r} unpacks from {member.compress_size} bytes to {member.file_size}: "
+                "a compressed bomb, not a document",
+            )
+    if unpacked > ZIP_MAX_UNPACKED:
+        raise DocumentRefused(
+            name, f"it unpacks to {unpacked >> 20} MiB: more than the {ZIP_MAX_UNPACKED >> 20} MiB a document may"
+        )
 
 
 def prepare(source: Path, workdir: Path, *, resolution: str = "fine") -> FaxDocument:
@@ -126,33 +179,70 @@ def _pdf_to_fax(pdf: Path, target: Path, resolution: str, name: str) -> None:
     if gs is None:
         raise KalliopeError("Ghostscript (gs) is not installed; scripts/bootstrap.sh installs it")
     x, y = RESOLUTIONS[resolution]
-    command = [
-        gs,
-        "-q",
-        "-dSAFER",
-        "-dBATCH",
-        "-dNOPAUSE",
-        "-sDEVICE=tiffg4",  # the fax device: 1-bit, width forced to 1728 (AdjustWidth)
-        f"-r{x}x{y}",
-        "-sPAPERSIZE=a4",
-        "-dFIXEDMEDIA",
-        "-dPDFFitPage",
-        f"-sOutputFile={target}",
-        str(pdf),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=CONVERT_TIMEOUT, check=False)
-    if done.returncode != 0 or not target.exists() or target.stat().st_size == 0:
-        detail = _first_line(done.stderr or done.stdout) or f"exit {done.returncode}"
-        raise DocumentRefused(name, f"the PDF cannot be rendered ({detail})")
+    with _scratch() as part:
+        staged = _stage(pdf, part, "document.pdf")
+        output = part / "fax.tif"
+        command = [
+            gs,
+            "-q",
+            "-dSAFER",
+            "-dBATCH",
+            "-dNOPAUSE",
+            "-sDEVICE=tiffg4",  # the fax device: 1-bit, width forced to 1728 (AdjustWidth)
+            f"-r{x}x{y}",
+            "-sPAPERSIZE=a4",
+            "-dFIXEDMEDIA",
+            "-dPDFFitPage",
+            f"-dLastPage={MAX_PAGES}",
+            f"-sOutputFile={output}",
+            str(staged),
+        ]
+        try:
+            done = subprocess.run(
+                sandbox.jailed(command, writable=[part]),
+                capture_output=True, text=True, timeout=CONVERT_TIMEOUT, check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise DocumentRefused(name, f"Ghostscript did not render it within {CONVERT_TIMEOUT} s") from None
+        if done.returncode != 0 or not output.exists() or output.stat().st_size == 0:
+            detail = _first_line(done.stderr or done.stdout) or f"exit {done.returncode}"
+            raise DocumentRefused(name, f"the PDF cannot be rendered ({detail})")
+        shutil.copyfile(output, target)  # a file of this process's user, not the jail's
+
+
+# LibreOffice's settings for strangers' documents: never update links or
+# fields on load, never run macros (the jail is the wall; this is the door).
+_LO_SETTINGS = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema">
+<item oor:path="/org.openoffice.Office.Common/Security/Scripting">\
+<prop oor:name="MacroSecurityLevel" oor:op="fuse"><value>3</value></prop></item>
+<item oor:path="/org.openoffice.Office.Common/Security/Scripting">\
+<prop oor:name="DisableMacrosExecution" oor:op="fuse"><value>true</value></prop></item>
+<item oor:path="/org.openoffice.Office.Common/Security/Scripting">\
+<prop oor:name="BlockUntrustedRefererLinks" oor:op="fuse"><value>true</value></prop></item>
+<item oor:path="/org.openoffice.Office.Writer/Content/Update">\
+<prop oor:name="Link" oor:op="fuse"><value>0</value></prop></item>
+<item oor:path="/org.openoffice.Office.Writer/Content/Update">\
+<prop oor:name="Field" oor:op="fuse"><value>false</value></prop></item>
+</oor:items>
+"""
 
 
 def _office_to_pdf(source: Path, workdir: Path) -> Path:
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice is None:
         raise KalliopeError("LibreOffice (soffice) is not installed; scripts/bootstrap.sh installs it")
-    outdir = Path(tempfile.mkdtemp(prefix="office-", dir=workdir))  # never over a PDF of the same name
-    with tempfile.TemporaryDirectory(prefix="kt-lo-") as profile:
-        # A private profile: two conversions at once would fight over one.
+    with _scratch() as part:
+        staged = _stage(source, part, "document" + (source.suffix.lower()[:6] or ".bin"))
+        # A private profile per conversion: two at once would fight over one,
+        # and a document must find nothing another one left.
+        profile = part / "profile"
+        (profile / "user").mkdir(parents=True)
+        (profile / "user" / "registrymodifications.xcu").write_text(_LO_SETTINGS)
+        outdir = part / "out"
+        outdir.mkdir()
+        for path in (profile, profile / "user", profile / "user" / "registrymodifications.xcu", outdir):
+            sandbox.hand_over(path)
         command = [
             soffice,
             f"-env:UserInstallation=file://{profile}",
@@ -163,43 +253,96 @@ def _office_to_pdf(source: Path, workdir: Path) -> Path:
             "pdf",
             "--outdir",
             str(outdir),
-            str(source),
+            str(staged),
         ]
-        env = {**os.environ, "HOME": profile}
         try:
             done = subprocess.run(
-                command, capture_output=True, text=True, timeout=CONVERT_TIMEOUT, env=env, check=False
-            )
+                sandbox.jailed(command, writable=[part], env={"HOME": str(profile)}),
+                capture_output=True, text=True, timeout=CONVERT_TIMEOUT, check=False,
+            )  # fmt: skip
         except subprocess.TimeoutExpired:
-            raise DocumentRefused(source.name, "LibreOffice did not finish converting it") from None
-    pdf = outdir / (source.stem + ".pdf")
-    if not pdf.exists() or pdf.stat().st_size == 0:
-        # LibreOffice exits 0 on a file it cannot load; it says so on stderr.
-        detail = _first_line(done.stderr) or "no output"
-        protected = "password" in (done.stderr + done.stdout).lower() or sniff(source) == "doc"
-        reason = "it cannot be opened (damaged, or password-protected)" if protected else "it cannot be opened"
-        raise DocumentRefused(source.name, f"{reason}: {detail}")
+            raise DocumentRefused(source.name, f"LibreOffice did not convert it within {CONVERT_TIMEOUT} s") from None
+        produced = outdir / (staged.stem + ".pdf")
+        if not produced.exists() or produced.stat().st_size == 0:
+            # LibreOffice exits 0 on a file it cannot load; it says so on stderr.
+            detail = _first_line(done.stderr) or "no output"
+            protected = "password" in (done.stderr + done.stdout).lower() or sniff(source) == "doc"
+            reason = "it cannot be opened (damaged, or password-protected)" if protected else "it cannot be opened"
+            raise DocumentRefused(source.name, f"{reason}: {detail}")
+        workdir.mkdir(parents=True, exist_ok=True)
+        pdf = Path(tempfile.mkdtemp(prefix="office-", dir=workdir)) / (source.stem + ".pdf")
+        shutil.copyfile(produced, pdf)
     return pdf
+
+
+@contextmanager
+def _scratch() -> Iterator[Path]:
+    """A folder the jail may write, removed afterwards whatever happened."""
+    parent = Path(tempfile.mkdtemp(prefix="kt-jail-", dir=sandbox.JAIL_BASE))
+    try:
+        parent.chmod(0o711)  # the jail's user passes through to its own folder only
+        part = parent / "part"
+        part.mkdir()
+        sandbox.hand_over(part)
+        yield part
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def _stage(source: Path, part: Path, name: str) -> Path:
+    """A copy of ``source`` the jail's user may read (it cannot reach ours)."""
+    staged = part / name
+    shutil.copyfile(source, staged)
+    sandbox.hand_over(staged)
+    return staged
 
 
 def _image_to_fax(source: Path, target: Path, resolution: str) -> None:
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
     x_dpi, y_dpi = RESOLUTIONS[resolution]
+    name = source.name
     try:
-        image = Image.open(source)
-        pages = []
+        image = Image.open(source)  # reads the header only
+        frames = getattr(image, "n_frames", 1)
+        if frames > MAX_PAGES:
+            raise DocumentRefused(name, f"{frames} pages: more than the {MAX_PAGES} a fax may carry")
+        heights = []
         for frame in ImageSequence.Iterator(image):
-            src_x, src_y = (float(v) for v in frame.info.get("dpi", (x_dpi, y_dpi)))
+            if frame.width * frame.height > MAX_IMAGE_PIXELS:
+                raise DocumentRefused(
+                    name, f"{frame.width} x {frame.height} pixels: more than the {MAX_IMAGE_PIXELS:,} an image may have"
+                )
+            src_x, src_y = (float(v) or 1.0 for v in frame.info.get("dpi", (x_dpi, y_dpi)))
             scale = FAX_WIDTH / frame.width
-            height = max(1, round(frame.height * scale * (y_dpi / x_dpi) * (src_x / src_y)))
+            heights.append(max(1, round(frame.height * scale * (y_dpi / x_dpi) * (src_x / src_y))))
+        total = sum(_pages_for(h, resolution) for h in heights)
+        if total > MAX_PAGES:  # counted before a single row is scaled
+            raise DocumentRefused(name, f"it makes {total} fax pages: more than the {MAX_PAGES} a fax may carry")
+        pages = []
+        for frame, height in zip(ImageSequence.Iterator(image), heights, strict=True):
             grey = frame.convert("L").resize((FAX_WIDTH, height))
-            pages.append(grey.point(lambda v: 255 if v > 127 else 0).convert("1"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DocumentRefused(source.name, f"a damaged image ({exc})") from None
+            pages += _cut(grey.point(lambda v: 255 if v > 127 else 0).convert("1"), resolution)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+        raise DocumentRefused(name, f"a damaged image ({_first_line(str(exc))})") from None
     if not pages:
-        raise DocumentRefused(source.name, "the image has no pages")
+        raise DocumentRefused(name, "the image has no pages")
     pages[0].save(target, save_all=True, append_images=pages[1:], compression="group4", dpi=(x_dpi, y_dpi))
+
+
+def _pages_for(height: int, resolution: str) -> int:
+    """Fax pages of an image ``height`` rows tall once scaled: one up to a
+    quarter longer than A4 (a photographed page), else A4 slices."""
+    rows = PAGE_ROWS[resolution]
+    return 1 if height <= rows * 5 // 4 else math.ceil(height / rows)
+
+
+def _cut(page: Image.Image, resolution: str) -> list[Image.Image]:
+    count = _pages_for(page.height, resolution)
+    if count == 1:
+        return [page]
+    rows = math.ceil(page.height / count)  # even slices, no sliver at the end
+    return [page.crop((0, top, FAX_WIDTH, min(page.height, top + rows))) for top in range(0, page.height, rows)]
 
 
 def _verify(target: Path, name: str, resolution: str) -> int:

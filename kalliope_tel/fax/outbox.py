@@ -40,10 +40,13 @@ def prepare_job_documents(
     files: list[Path],
     resolution: str = "fine",
     progress: Callable[[str, int, int], None] | None = None,
+    folder: Path | None = None,
 ) -> PreparedDocuments:
+    """Convert here, in this process: the converter process's work (serve
+    and the CLI go through ``conversion.Converter``, which runs this in one)."""
     if not files:
         raise ValueError("no documents")
-    folder = work_dir(data_dir)
+    folder = folder or work_dir(data_dir)
     try:
         parts = []
         for n, source in enumerate(files, start=1):

@@ -19,7 +19,7 @@ from kalliope_tel.fax import config, jobs, register
 from kalliope_tel.fax.models import InstanceUser
 from kalliope_tel.localtime import parse_local_time
 from kalliope_tel.users.models import Role, User
-from kalliope_tel.web import deps
+from kalliope_tel.web import bodies, deps
 from kalliope_tel.web.app import pbx_page
 
 API = "/api/v1/pbx/{pbx}/fax"
@@ -42,6 +42,8 @@ def _upload_name(n: int, name: str) -> str:
 def router(container: Container) -> APIRouter:
     r = APIRouter(tags=["fax"])
     data_dir = container.settings.data_dir
+    # The form's parts and their headers on top of the documents themselves.
+    bodies.allow_large_body(API + "/send", MAX_FILES * MAX_FILE_BYTES + (1 << 20))
 
     @r.get(API + "/instances")
     def instances(caller: deps.FaxUser) -> list[dict[str, Any]]:
@@ -112,8 +114,8 @@ def router(container: Container) -> APIRouter:
     ) -> dict[str, Any]:
         """Queue a fax: documents (PDF, DOC, DOCX, ODT, sent in order) are checked
         and converted now; the fax is sent at once or at ``at`` (PBX local time)."""
+        from kalliope_tel.fax import conversion
         from kalliope_tel.fax.documents import DocumentRefused
-        from kalliope_tel.fax.outbox import prepare_job_documents
 
         if not documents or len(documents) > MAX_FILES:
             raise HTTPException(400, f"send 1 to {MAX_FILES} documents")
@@ -139,9 +141,11 @@ def router(container: Container) -> APIRouter:
                         out.write(chunk)
                 paths.append(target)
             try:
-                prepared = prepare_job_documents(data_dir, paths, resolution)
+                prepared = conversion.for_settings(container.settings).prepare(data_dir, paths, resolution)
             except DocumentRefused as exc:
                 raise HTTPException(400, f"refused: {exc}") from None
+            except conversion.ConverterBusy as exc:
+                raise HTTPException(503, str(exc), headers={"retry-after": "60"}) from None
         finally:
             shutil.rmtree(upload_dir, ignore_errors=True)
         try:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.hotel.exceptions import HotelError, ImportRejected, InvalidValue
 from kalliope_tel.hotel.services import create_room
+from kalliope_tel.spreadsheets import csv_field, xlsx_append
 from kalliope_tel.tenancy.models import Pbx
 
 COLUMNS = [
@@ -219,7 +220,7 @@ def write_template(path: Path) -> None:
         with path.open("w", newline="") as f:
             writer = csv.DictWriter(f, COLUMNS)
             writer.writeheader()
-            writer.writerow(EXAMPLE)
+            writer.writerow({key: csv_field(value) for key, value in EXAMPLE.items()})
         return
     if path.suffix.lower() != ".xlsx":
         raise InvalidValue(f"{path.name}: use a .csv or .xlsx name")
@@ -229,6 +230,6 @@ def write_template(path: Path) -> None:
     sheet = book.active
     assert sheet is not None
     sheet.title = "rooms"
-    sheet.append(COLUMNS)
-    sheet.append([EXAMPLE[c] for c in COLUMNS])
+    xlsx_append(sheet, COLUMNS)
+    xlsx_append(sheet, [EXAMPLE[c] for c in COLUMNS])
     book.save(path)

@@ -16,11 +16,12 @@ if TYPE_CHECKING:
 
 
 def _jobs(ctx: ServeContext) -> list[Job]:
+    from kalliope_tel.fax import conversion
     from kalliope_tel.mail2fax.intake import Intake
     from kalliope_tel.mail2fax.watcher import BoxSupervisor
 
     settings = ctx.container.settings
-    intake = Intake(ctx.container.sessions, settings.data_dir, ctx.node)
+    intake = Intake(ctx.container.sessions, settings.data_dir, ctx.node, conversion.for_settings(settings))
     supervisor = BoxSupervisor(intake)
     ctx.parts["mail2fax"] = supervisor
     ctx.status["mail2fax_boxes"] = lambda: sorted(w.box.name for w in supervisor.watchers.values())

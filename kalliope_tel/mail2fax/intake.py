@@ -34,6 +34,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from kalliope_tel.db.engine import transaction
+from kalliope_tel.fax import conversion
+from kalliope_tel.fax.conversion import Converter
 from kalliope_tel.fax.models import DeliveryKind, Direction, FaxDelivery, FaxInstance, Mail2FaxAuth, Mail2FaxEncryption
 from kalliope_tel.mail.addresses import file_name
 from kalliope_tel.mail2fax import authresults
@@ -94,10 +96,13 @@ class _Context:
 
 
 class Intake:
-    def __init__(self, sessions: sessionmaker[Session], data_dir: Path, node: str) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], data_dir: Path, node: str, converter: Converter | None = None
+    ) -> None:
         self.sessions = sessions
         self.data_dir = data_dir
         self.node = node
+        self.converter = converter or conversion.converter()
 
     # ------------------------------------------------------------ ledger
     def recorded(self, box_id: int, item: Item) -> Mail2FaxRequest | None:
@@ -253,12 +258,12 @@ class Intake:
         from kalliope_tel.fax import jobs
         from kalliope_tel.fax.documents import DocumentRefused
         from kalliope_tel.fax.exceptions import FaxError
-        from kalliope_tel.fax.outbox import prepare_job_documents
         from kalliope_tel.tenancy.models import Pbx
         from kalliope_tel.users.models import User
 
         try:
-            prepared = prepare_job_documents(self.data_dir, files)
+            # A mail waits its turn for a converter: its box's thread is its own.
+            prepared = self.converter.prepare(self.data_dir, files, wait=True)
         except DocumentRefused as exc:
             raise Refusal(str(exc)) from None
         assert ctx.user is not None

@@ -31,6 +31,7 @@ from kalliope_tel.errors import KalliopeError
 from kalliope_tel.users.models import Role
 from kalliope_tel.web import access, deps
 from kalliope_tel.web.access import LoginRefused, TooManyAttempts
+from kalliope_tel.web.bodies import BodyGate
 from kalliope_tel.web.i18n import LANG_COOKIE, LANGUAGES, MESSAGES, pick_language
 
 log = structlog.get_logger(__name__)
@@ -295,5 +296,8 @@ def build_app(container: Container, *, node: str = "", hub: Any = None) -> FastA
     async def throttled(_request: Request, exc: TooManyAttempts) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=429, headers={"retry-after": str(exc.retry_after)})
 
+    # Added first, so it runs inside WebMiddleware: its refusals get the
+    # security headers too.
+    app.add_middleware(BodyGate, container=container)
     app.add_middleware(WebMiddleware, container=container)
     return app

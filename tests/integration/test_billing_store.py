@@ -157,6 +157,49 @@ def test_csv_export_import_round_trip_and_a_bad_line_named(container: Container)
         )
 
 
+FORMULA = '=HYPERLINK("http://x","y")'
+
+
+def test_a_guest_or_description_that_looks_like_a_formula_stays_text(container: Container, tmp_path: Path) -> None:
+    """A guest named like a formula is text in the stay's XLSX; a rule's
+    description so written is quoted in the CSV export and read back as it was."""
+    stay_id = work(
+        container, lambda s, p: stays.check_in(s, p, "101", FORMULA, guests=["@SUM(1+1)*cmd|' /C calc'!A0"]).id
+    )
+    work(container, lambda s, p: stays.check_out(s, p, "101"))
+    report = work(container, lambda s, p: reports.stay_report(s, p, stay_id))
+    reports.write_xlsx(report, tmp_path / "stay.xlsx")
+    sheet = load_workbook(tmp_path / "stay.xlsx").active
+    assert sheet is not None
+    guests = sheet.cell(row=2, column=2)
+    assert (guests.data_type, guests.value) == ("s", FORMULA + ", @SUM(1+1)*cmd|' /C calc'!A0")
+    # The control: openpyxl makes such a string a formula when nothing stops it.
+    from openpyxl import Workbook
+
+    plain = Workbook().active
+    assert plain is not None
+    plain.append([FORMULA])
+    assert plain.cell(row=1, column=1).data_type == "f"
+
+    def describe(session: Session, pbx: Pbx) -> None:
+        profiles.add_rules(session, pbx, profiles.get_profile(session, pbx, "lab"),
+                           [RuleInput("exact", "0699", "0", "1", description=FORMULA),
+                            RuleInput("exact", "0698", "0", "1", description="-2.50")])  # fmt: skip
+
+    work(container, describe)
+    text = work(container, lambda s, p: profiles.export_csv(s, profiles.get_profile(s, p, "lab")))
+    line = next(row for row in text.splitlines() if ",0699," in row)
+    assert line.endswith(',"\'=HYPERLINK(""http://x"",""y"")"'), line
+    assert next(row for row in text.splitlines() if ",0698," in row).endswith(",-2.50")  # a number stays a number
+    work(container, lambda s, p: profiles.create_profile(s, p, "copy", line="other-trunk"))
+    work(container, lambda s, p: profiles.import_csv(s, p, profiles.get_profile(s, p, "copy"), text, replace=False))
+    described = work(
+        container,
+        lambda s, p: {r.digits: r.description for r in profiles.rules_of(s, profiles.get_profile(s, p, "copy"))},
+    )
+    assert described["0699"] == FORMULA
+
+
 # ------------------------------------------------------------------ records
 def test_a_cdr_is_recorded_once_priced_with_its_rule(container: Container) -> None:
     rater = Rater()

@@ -1,0 +1,156 @@
+"""Request bodies: capped for every route, and a large one read only for a
+caller who has shown who they are.
+
+FastAPI reads (and spools to disk) a whole multipart body before any
+dependency runs, so ``deps.allow`` would check the session after an
+anonymous client had written all it liked. This gate sits in front of the
+app, in plain ASGI:
+
+- every body is capped: ``DEFAULT_LIMIT`` unless the route was registered
+  with ``allow_large_body``; a ``Content-Length`` over the cap is answered
+  413 before a byte is read, a streamed body is cut off with 413 the moment
+  it crosses it;
+- a route registered for large bodies first resolves the session cookie and
+  checks the CSRF header and the PBX of the path, on a thread, and answers
+  401/403 at once when they fail; the principal it found is kept for
+  ``deps.current_principal`` (no second look-up).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from starlette.exceptions import HTTPException
+
+from kalliope_tel.container import Container
+from kalliope_tel.db.engine import transaction
+
+DEFAULT_LIMIT = 256 << 10  # JSON of a form or a list: far below this
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class _Large:
+    pattern: re.Pattern[str]
+    limit: int
+
+
+_LARGE: dict[str, _Large] = {}
+
+
+def allow_large_body(template: str, limit: int) -> None:
+    """Let the route at ``template`` (``/api/v1/pbx/{pbx}/...``) take bodies
+    up to ``limit`` bytes, from callers with a session of that PBX."""
+    pattern = "^" + re.sub(r"\\\{(\w+)\\\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(template)) + "$"
+    _LARGE[template] = _Large(re.compile(pattern), limit)
+
+
+def limit_for(path: str) -> tuple[int, re.Match[str] | None]:
+    for large in _LARGE.values():
+        match = large.pattern.match(path)
+        if match is not None:
+            return large.limit, match
+    return DEFAULT_LIMIT, None
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` as the body crosses the cap. An HTTPException,
+    because FastAPI turns any other error while it reads a body into a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over the {limit} bytes taken here")
+
+
+class BodyGate:
+    def __init__(self, app: Callable[..., Awaitable[None]], container: Container) -> None:
+        self.app = app
+        self.container = container
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in _BODILESS:
+            await self.app(scope, receive, send)
+            return
+        limit, large = limit_for(scope["path"])
+        if large is not None:
+            refusal = await anyio.to_thread.run_sync(self._refusal, scope, large.groupdict().get("pbx"))
+            if refusal is not None:
+                await _answer(send, *refusal)
+                return
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _answer(send, 413, f"the request body is {declared} bytes; at most {limit} are taken here")
+            return
+        started = False
+        seen = 0
+
+        async def counting() -> MutableMapping[str, Any]:
+            nonlocal seen
+            message: MutableMapping[str, Any] = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def sending(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting, sending)
+        except BodyTooLarge as exc:
+            if not started:
+                await _answer(send, 413, exc.detail)
+
+    def _refusal(self, scope: MutableMapping[str, Any], pbx: str | None) -> tuple[int, str] | None:
+        from kalliope_tel.web import access, deps
+
+        headers = dict(scope.get("headers") or [])
+        token = _cookie(headers.get(b"cookie", b"").decode("latin-1"), deps.SESSION_COOKIE)
+        if not token:
+            return 401, "log in first"
+        with transaction(self.container.sessions) as session:
+            principal = access.resolve(session, token)
+        if principal is None:
+            return 401, "log in first"
+        if pbx is not None and pbx != principal.pbx_slug:
+            return 403, "not allowed for your roles in this PBX"
+        sent = headers.get(deps.CSRF_HEADER.encode(), b"").decode("latin-1")
+        if not sent or not hmac.compare_digest(sent, principal.csrf_token):
+            return 403, "missing or wrong CSRF token (send the X-CSRF-Token header of your session)"
+        scope.setdefault("state", {})["principal"] = principal
+        return None
+
+
+def _content_length(scope: MutableMapping[str, Any]) -> int | None:
+    for key, value in scope.get("headers") or []:
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _cookie(header: str, name: str) -> str:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return ""
+
+
+async def _answer(send: Any, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    # Connection: close, so the client stops sending what we will not read.
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"connection", b"close")]  # fmt: skip
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
