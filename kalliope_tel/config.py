@@ -195,6 +195,14 @@ class Settings(BaseSettings):
     # the client is the right-most address not among them. Empty, with
     # http_trust_forwarded on: loopback only.
     http_trusted_proxies: list[str] = Field(default_factory=list)
+    # Password checks per window (minutes): for one account from one address,
+    # from one address over all accounts, and for one account from addresses
+    # that never logged in to it (its owner's usual addresses are not held
+    # back by the last). Past one, 429 until the window ends.
+    login_max_pair_guesses: int = Field(default=5, ge=1)
+    login_max_address_guesses: int = Field(default=20, ge=1)
+    login_max_account_guesses: int = Field(default=10, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1)
     # Days the audit of web logins and actions is kept.
     web_audit_days: int = Field(default=400, ge=1)
     # How often a node reads the change feed besides being woken (seconds;

@@ -108,16 +108,24 @@ def set_password(session: Session, pbx: Pbx, name: str, password: str) -> User:
 
 def check_password(user: User, password: str) -> bool:
     """True when ``password`` is the user's; re-hashes an outdated hash in place."""
-    if not user.password_hash or len(password) > MAX_PASSWORD:
-        return False
+    ok, new_hash = verify_password(user.password_hash, password)
+    if new_hash is not None:
+        user.password_hash = new_hash
+    return ok
+
+
+def verify_password(password_hash: str, password: str) -> tuple[bool, str | None]:
+    """Whether ``password`` matches ``password_hash``, and a fresh hash when
+    the stored one is outdated; touches no row, so callers hash outside any
+    transaction."""
+    if not password_hash or len(password) > MAX_PASSWORD:
+        return False, None
     hasher = _hasher()
     try:
-        hasher.verify(user.password_hash, password)
+        hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
-        return False
-    if hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hasher.hash(password)
-    return True
+        return False, None
+    return True, hasher.hash(password) if hasher.check_needs_rehash(password_hash) else None
 
 
 def dummy_password_check(password: str) -> None:

@@ -8,9 +8,11 @@ database work never stalls the event loop that also carries calls.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request
@@ -35,11 +37,35 @@ def container_of(request: Request) -> Container:
 
 
 def client_ip(request: Request) -> str:
-    if container_of(request).settings.http_trust_forwarded:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
-    return request.client.host if request.client else ""
+    """The caller's address: the peer's, or, when the peer is a proxy we
+    trust, the right-most address of X-Forwarded-For that is not one of our
+    proxies. The left-most entry is whatever the client wrote; only the hops
+    our own proxies appended can be believed."""
+    peer = request.client.host if request.client else ""
+    settings = container_of(request).settings
+    if not settings.http_trust_forwarded or not _trusted(peer, settings.http_trusted_proxies):
+        return peer[:64]
+    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, settings.http_trusted_proxies):
+            return hop[:64]
+    return (hops[0] if hops else peer)[:64]
+
+
+_LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+@lru_cache(maxsize=64)
+def _networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies) if proxies else _LOOPBACK
+
+
+def _trusted(address: str, proxies: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False  # not an address: never a proxy of ours
+    return any(ip in network for network in _networks(tuple(proxies)))
 
 
 @contextmanager

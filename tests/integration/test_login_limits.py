@@ -1,0 +1,145 @@
+"""Password guessing against two real web nodes on one database: the checks
+are counted exactly across nodes, the account's owner still logs in from
+their own address, a forged X-Forwarded-For from a peer we do not trust
+changes nothing, and other writers are not held up while the hashes run."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+
+from kalliope_tel.db import migrate
+from kalliope_tel.db.engine import make_engine, make_session_factory, transaction
+from kalliope_tel.web.models import AuditEntry
+from tests.conftest import drop_pg_database, new_database_url
+from tests.web_node import RunningWeb
+from tests.web_support import PASSWORD, RECEPTION, seed_web_hotel
+
+pytestmark = [pytest.mark.integration]
+
+
+@pytest.fixture
+def nodes(db_backend: str, tmp_path: Path) -> Iterator[tuple[RunningWeb, RunningWeb, str]]:
+    url, handle = new_database_url(db_backend, tmp_path)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with transaction(make_session_factory(engine)) as session:
+        seed_web_hotel(session)
+    engine.dispose()
+    # Both behind "our proxy" (loopback, the default trusted one): each guesser's address comes in X-Forwarded-For.
+    a = RunningWeb(url, tmp_path, http_trust_forwarded=True)
+    b = RunningWeb(url, tmp_path, http_trust_forwarded=True)
+    yield a, b, url
+    a.stop()
+    b.stop()
+    if handle:
+        drop_pg_database(str(handle))
+
+
+def _attempt(web: RunningWeb, email: str, password: str, forwarded: str) -> int:
+    with httpx.Client(base_url=web.url, timeout=30) as client:
+        client.get("/login")
+        return client.post(
+            "/api/v1/session",
+            json={"email": email, "password": password},
+            headers={"x-csrf-token": client.cookies["kt_login_csrf"], "x-forwarded-for": forwarded},
+        ).status_code
+
+
+def _checked(url: str, ip_prefix: str) -> list[tuple[str, bool]]:
+    engine = make_engine(url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            rows = session.execute(
+                select(AuditEntry.ip, AuditEntry.ok).where(AuditEntry.action == "login", AuditEntry.ip.like(ip_prefix))
+            ).all()
+    finally:
+        engine.dispose()
+    return [(ip, bool(ok)) for ip, ok in rows]
+
+
+def test_ten_guessers_on_two_nodes_get_ten_checks_and_the_owner_gets_in(
+    nodes: tuple[RunningWeb, RunningWeb, str],
+) -> None:
+    a, b, url = nodes
+    # The receptionist's usual address: she logged in from it before.
+    assert _attempt(a, RECEPTION.email, PASSWORD, "192.0.2.10") == 200
+    guesses = [(a if n % 2 else b, f"198.51.100.{n % 10 + 1}") for n in range(60)]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        flood = [pool.submit(_attempt, node, RECEPTION.email, f"guess number {n}", ip) for n, (node, ip) in
+                 enumerate(guesses)]  # fmt: skip
+        time.sleep(0.2)
+        owner = pool.submit(_attempt, b, RECEPTION.email, PASSWORD, "192.0.2.10")
+        statuses = Counter(f.result() for f in flood)
+        assert owner.result() == 200
+    # Exactly the account's limit of checks (10 by default) from addresses it had not logged in from:
+    # her own first login from 192.0.2.10 was one, the guessers had the other 9; the rest refused unchecked.
+    checked = _checked(url, "198.51.100.%")
+    assert len(checked) == 9 and not any(ok for _, ok in checked), checked
+    assert statuses == Counter({401: 9, 429: 51})
+
+
+def test_a_forged_forwarded_address_from_an_untrusted_peer_changes_nothing(
+    nodes: tuple[RunningWeb, RunningWeb, str],
+) -> None:
+    _a, _b, url = nodes
+    tmp = Path(url.removeprefix("sqlite:///")).parent if url.startswith("sqlite") else Path("/tmp")
+    # A node whose only trusted proxy is elsewhere: our loopback client is a stranger to it.
+    strict = RunningWeb(url, tmp, http_trust_forwarded=True, http_trusted_proxies=["203.0.113.7"])
+    try:
+        for n in range(5):
+            assert _attempt(strict, "ghost@hotel.test", "x", f"10.66.0.{n}") == 401
+        # Rotating the forged address does not reset the count: every attempt is the peer's.
+        assert _attempt(strict, "ghost@hotel.test", "x", "10.66.0.99") == 429
+    finally:
+        strict.stop()
+    assert _checked(url, "10.66.%") == []
+    # Behind a trusted proxy, the right-most untrusted hop counts, not what the client wrote first.
+    a = nodes[0]
+    assert _attempt(a, "ghost@hotel.test", "x", "6.6.6.6, 10.77.0.1") == 401
+    assert _attempt(a, "ghost@hotel.test", "x", "10.77.0.2, 127.0.0.1") == 401
+    assert sorted(ip for ip, _ in _checked(url, "10.77.%")) == ["10.77.0.1", "10.77.0.2"]
+
+
+@pytest.mark.realtime  # a timing bound: run with the machine to itself (scripts/test.sh)
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_a_login_flood_does_not_hold_up_other_writers(nodes: tuple[RunningWeb, RunningWeb, str]) -> None:
+    """On SQLite one writer at a time: a write every 20 ms (as wake-up
+    outcomes are) while 40 logins hash their passwords on two nodes. With
+    every login hashing at once the slowest write took 950 ms; with two per
+    node 60-140 ms; with one per node (``LOGINS_AT_ONCE``) 23-28 ms."""
+    a, b, url = nodes
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    delays: list[float] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            with transaction(sessions, writes=True) as session:
+                session.execute(text("UPDATE pbx SET name = name WHERE slug = 'default'"))
+            delays.append(time.perf_counter() - started)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            flood = [pool.submit(_attempt, a if n % 2 else b, f"user{n}@hotel.test", "wrong", f"10.88.{n}.1")
+                     for n in range(40)]  # fmt: skip
+            assert {f.result() for f in flood} == {401}
+    finally:
+        stop.set()
+        thread.join(5)
+        engine.dispose()
+    assert len(delays) > 10
+    assert max(delays) < 0.1, f"slowest write {max(delays) * 1000:.0f} ms of {len(delays)}"
