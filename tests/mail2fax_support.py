@@ -37,6 +37,8 @@ MARKS = [
 ]
 BOX = "fax@office.example"
 ALICE = "alice@example.com"  # may send and receive on 'office' (configure_office)
+# The receiving mail server the lab boxes trust (its authserv-id), and whose verdict request() writes.
+LAB_MX = "mx.lab.test"
 
 
 def stop_gpg_agents(under: Path) -> None:
@@ -117,7 +119,7 @@ def add_lab_box(
         protocol=protocol,
         password=password,
         ca_file=str(lab.cert),
-        **values,
+        **({"trusted_authserv_id": LAB_MX} | values),
     )
 
 
@@ -178,6 +180,8 @@ def request(
     msg["To"] = to
     msg["Subject"] = subject
     msg["Message-ID"] = f"<{secrets.token_hex(8)}@example.com>"
+    if "Authentication_Results" not in headers:  # what the lab's receiving server would say of a real sender
+        msg["Authentication-Results"] = f"{LAB_MX}; dmarc=pass header.from={sender.rpartition('@')[2]}"
     for name, value in headers.items():
         msg[name.replace("_", "-")] = value
     if body is not None:
@@ -255,24 +259,28 @@ def pgp_mime(outer: EmailMessage, inner: EmailMessage, sender: Keys, box: Keys, 
     data = MIMEApplication(sender.encrypt(clear, box, sign=sign), "octet-stream", _encoder=lambda p: None)
     wrapped.attach(version)
     wrapped.attach(data)
-    for name in ("From", "To", "Subject", "Message-ID"):
+    for name in ("Authentication-Results", "From", "To", "Subject", "Message-ID"):
         if outer[name]:
             wrapped[name] = outer[name]
     return wrapped.as_bytes()
 
 
-def pgp_signed(message: EmailMessage, sender: Keys) -> bytes:
+def pgp_signed(message: EmailMessage, sender: Keys, *, protected_subject: bool = True) -> bytes:
     """RFC 3156 multipart/signed over ``message``'s body entity, written out
-    by hand so the signed bytes are exactly those on the wire."""
+    by hand so the signed bytes are exactly those on the wire. The entity
+    keeps the Subject as a protected header, as OpenPGP mail clients write."""
     from email import message_from_bytes, policy
 
     entity = message_from_bytes(message.as_bytes(), policy=policy.SMTP)
-    for name in ("From", "To", "Subject", "Message-ID", "MIME-Version"):
+    for name in ("From", "To", "Message-ID", "MIME-Version", "Authentication-Results"):
         del entity[name]
+    if not protected_subject:
+        del entity["Subject"]
     signed = entity.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n").rstrip(b"\r\n")
     signature = sender.sign_detached(signed)
     boundary = f"sig-{secrets.token_hex(6)}".encode()
-    head = "".join(f"{name}: {message[name]}\r\n" for name in ("From", "To", "Subject", "Message-ID"))
+    outer = ("Authentication-Results", "From", "To", "Subject", "Message-ID")
+    head = "".join(f"{name}: {message[name]}\r\n" for name in outer if message[name])
     return (
         head.encode()
         + b"MIME-Version: 1.0\r\n"

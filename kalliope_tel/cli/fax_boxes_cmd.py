@@ -45,6 +45,7 @@ def _row(box: Mail2FaxBox, session: Session | None = None) -> dict[str, Any]:
         "poll_seconds": box.poll_seconds,
         "max_bytes": box.max_bytes,
         "pgp_fingerprint": box.pgp_fingerprint,
+        "trusted_authserv_id": box.trusted_authserv_id,
         "holder": box.holder,
         "last_ok_at": box.last_ok_at,
         "last_error": box.last_error,
@@ -79,6 +80,9 @@ def add_cmd(
     max_bytes: int = typer.Option(20_000_000, help="Larger messages are refused unread."),
     ca_file: str = typer.Option("", help="A CA certificate to trust (a self-signed server)."),
     pgp_key: Path | None = typer.Option(None, help="Armored secret key: requests encrypted to it are read."),
+    trusted_authserv_id: str = typer.Option(
+        "", help="The receiving mail server whose Authentication-Results are believed (its authserv-id)."
+    ),
     disabled: bool = typer.Option(False, "--disabled", help="Add it switched off."),
     password_stdin: bool = typer.Option(False, help="Read the password from standard input (else a prompt)."),
     as_json: bool = JSON,
@@ -100,6 +104,7 @@ def add_cmd(
         ca_file=ca_file,
         password=password,
         enabled=not disabled,
+        trusted_authserv_id=trusted_authserv_id,
     ) | _pgp(pgp_key)
     data = run_in_pbx(lambda s, p: _row(boxes.add_box(s, p, name, **values)))
     if as_json:
@@ -124,6 +129,7 @@ def update_cmd(
     max_bytes: int | None = typer.Option(None),
     ca_file: str | None = typer.Option(None),
     pgp_key: Path | None = typer.Option(None),
+    trusted_authserv_id: str | None = typer.Option(None),
     enabled: bool | None = typer.Option(None, "--enabled/--disabled"),
     password_stdin: bool = typer.Option(False, help="Read a new password from standard input."),
     as_json: bool = JSON,

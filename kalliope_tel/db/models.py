@@ -1,5 +1,6 @@
 """Every model, imported once so ``Base.metadata`` is complete for alembic."""
 
+from kalliope_tel import attempts as attempt_models
 from kalliope_tel.billing import models as billing_models
 from kalliope_tel.changes import models as change_models
 from kalliope_tel.db.base import Base
@@ -15,6 +16,7 @@ from kalliope_tel.web import models as web_models
 __all__ = [
     "Base",
     "Pbx",
+    "attempt_models",
     "billing_models",
     "change_models",
     "fax_models",

@@ -73,6 +73,11 @@ def _check(values: dict[str, Any]) -> dict[str, Any]:
             if key == "folder" and not text:
                 raise BoxError("folder: the mailbox to read (INBOX)")
             out[key] = text
+        elif key == "trusted_authserv_id":
+            text = str(value).strip()
+            if len(text) > 253 or not set(text) <= _HOST_CHARS:
+                raise BoxError("trusted authserv-id: the receiving server's id, as in its Authentication-Results")
+            out[key] = text
         elif key in ("enabled", "ssl"):
             out[key] = bool(value)
         elif key == "password":

@@ -35,6 +35,14 @@ def box_problems(session: Session) -> tuple[list[Problem], int]:
                 Problem(f"{where}: PIN authentication without a PIN", "fax instances update --mail2fax-pin-stdin")
             )
         linked = by_name.get((instance.pbx_id, instance.mail2fax_box))
+        if instance.mail2fax_auth is Mail2FaxAuth.NONE and linked is not None and not linked.trusted_authserv_id:
+            problems.append(
+                Problem(
+                    f"{where}: requests proven by the sender's address alone, but box {linked.name} trusts no "
+                    "receiving server's Authentication-Results: every request is refused",
+                    f"fax boxes update {linked.name} --trusted-authserv-id MX-HOST-NAME",
+                )
+            )
         if instance.mail2fax_encryption is Mail2FaxEncryption.PGP and linked is not None and not linked.pgp_fingerprint:
             problems.append(
                 Problem(

@@ -22,7 +22,6 @@ that transaction, outside it.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -38,14 +37,15 @@ from kalliope_tel.fax import conversion
 from kalliope_tel.fax.conversion import Converter
 from kalliope_tel.fax.models import DeliveryKind, Direction, FaxDelivery, FaxInstance, Mail2FaxAuth, Mail2FaxEncryption
 from kalliope_tel.mail.addresses import file_name
-from kalliope_tel.mail2fax import authresults
+from kalliope_tel.mail2fax import authresults, proofs
 from kalliope_tel.mail2fax.models import Mail2FaxBox, Mail2FaxRequest, Outcome
+from kalliope_tel.mail2fax.proofs import Sender
 from kalliope_tel.mail2fax.request import BadMail, MailRequest, attachment_kind, header_fields, parse
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from kalliope_tel.mail2fax.pgp import BoxKeyring
+    from kalliope_tel.mail2fax.pgp import BoxKeyring, Verified
     from kalliope_tel.tenancy.models import Pbx
 
 log = structlog.get_logger(__name__)
@@ -75,23 +75,15 @@ class Refusal(Exception):
 
 
 @dataclass
-class _Sender:
-    user_id: int
-    name: str
-    email: str
-    pgp_key: str
-    pgp_fingerprint: str
-
-
-@dataclass
 class _Context:
     """What is known of the request so far (for its ledger row and reply)."""
 
     sender: str = ""
     subject: str = ""
     message_id: str = ""
-    user: _Sender | None = None
-    signature_ok: bool = False
+    user: Sender | None = None
+    signature: Verified | None = None  # a valid one by the user's key
+    spend_signature: bool = False  # PGP mode: the signature is used up by the job
     notes: list[str] = field(default_factory=list)
 
 
@@ -181,9 +173,10 @@ class Intake:
         self._identify(box, ctx)
         user = ctx.user
         assert user is not None
-        failed = authresults.failures(request.auth_results, request.sender)
-        if failed:
-            raise Refusal(f"the receiving mail server could not authenticate the sender ({', '.join(failed)})")
+        try:
+            verdicts = proofs.check_verdicts(box, request)
+        except proofs.Unproven as exc:
+            raise Refusal(str(exc)) from None
         if box.address not in request.to:
             raise Refusal(f"the request must be addressed (To) to the box {box.address}")
         keyring = self._keyring(box) if _needs_keyring(request) else None
@@ -193,11 +186,38 @@ class Intake:
         with transaction(self.sessions) as session:
             instance = _instance(session, box, instance_name)
             pin, auth, encryption = instance.mail2fax_pin, instance.mail2fax_auth, instance.mail2fax_encryption
-            instance_name = instance.name
+            instance_name, instance_id = instance.name, instance.id
             _check_sending(session, box, instance, user.user_id, number)
-        _authenticate(auth, pin, request, ctx, self, box, keyring)
+        try:
+            self._prove(box, instance_id, auth, pin, request, ctx, keyring, verdicts)
+        except proofs.Unproven as exc:
+            raise Refusal(str(exc)) from None
         files = _attachments(request, encryption, workdir)
         return self._queue(box, item, ctx, request, instance_name, number, files)
+
+    def _prove(
+        self,
+        box: Mail2FaxBox,
+        instance_id: int,
+        auth: Mail2FaxAuth,
+        pin: str,
+        request: MailRequest,
+        ctx: _Context,
+        keyring: BoxKeyring | None,
+        verdicts: list[authresults.Result] | None,
+    ) -> None:
+        """The instance's proof of the sender (``proofs``), or ``Unproven``."""
+        assert ctx.user is not None
+        if auth is Mail2FaxAuth.NONE:
+            proofs.by_address(box, request, verdicts)
+        elif auth is Mail2FaxAuth.PIN:
+            proofs.by_pin(self.sessions, box.pbx_id, instance_id, pin, request)
+        else:
+            with transaction(self.sessions) as session:
+                ctx.signature = proofs.by_signature(
+                    session, box.pbx_id, request, ctx.user, ctx.signature, lambda: keyring or self._keyring(box)
+                )
+            ctx.spend_signature = True
 
     def _identify(self, box: Mail2FaxBox, ctx: _Context) -> None:
         from kalliope_tel.users.services import find_by_email
@@ -205,7 +225,7 @@ class Intake:
         with transaction(self.sessions) as session:
             user = find_by_email(session, ctx.sender) if ctx.sender else None
             if user is not None and user.pbx_id == box.pbx_id:
-                ctx.user = _Sender(user.id, user.name, user.email, user.pgp_public_key, user.pgp_fingerprint)
+                ctx.user = Sender(user.id, user.name, user.email, user.pgp_public_key, user.pgp_fingerprint)
         if ctx.user is None:
             raise _Drop()
 
@@ -226,11 +246,11 @@ class Intake:
         try:
             if request.pgp_mime is not None:
                 clear, signature = keyring.decrypt(request.pgp_mime, "the request")
-                ctx.signature_ok = _signed_by(signature, ctx.user)
+                ctx.signature = proofs.signed_by(signature, ctx.user)
                 read_decrypted_entity(request, clear)
             for part in request.encrypted_parts:
                 clear, signature = keyring.decrypt(part.data, f"attachment {part.name!r}")
-                ctx.signature_ok = ctx.signature_ok or _signed_by(signature, ctx.user)
+                ctx.signature = ctx.signature or proofs.signed_by(signature, ctx.user)
                 name = part.name
                 for suffix in (".pgp", ".gpg", ".asc"):
                     name = name.removesuffix(suffix)
@@ -238,7 +258,7 @@ class Intake:
             request.encrypted_parts.clear()
             if request.text and "-----BEGIN PGP MESSAGE-----" in request.text:
                 clear, signature = keyring.decrypt(request.text.encode(), "the text body")
-                ctx.signature_ok = ctx.signature_ok or _signed_by(signature, ctx.user)
+                ctx.signature = ctx.signature or proofs.signed_by(signature, ctx.user)
                 request.text = clear.decode("utf-8", "replace")
         except PgpError as exc:
             raise Refusal(str(exc)) from None
@@ -287,6 +307,8 @@ class Intake:
                 except FaxError as exc:
                     raise Refusal(str(exc)) from None
                 row = self._ledger(session, box, item, ctx, Outcome.ACCEPTED, "", job.id)
+                if ctx.spend_signature and ctx.signature is not None:
+                    proofs.spend(session, pbx.id, ctx.signature, row.id)
                 prepared.bind(self.data_dir, pbx.slug, job)
                 serial = _serial(session, pbx)
                 _owe_notice(
@@ -401,17 +423,6 @@ def _needs_keyring(request: MailRequest) -> bool:
     )
 
 
-def _signed_by(signature: object, user: _Sender) -> bool:
-    from kalliope_tel.mail2fax.pgp import Verified
-
-    return (
-        isinstance(signature, Verified)
-        and signature.valid
-        and bool(user.pgp_fingerprint)
-        and signature.fingerprint.upper() == user.pgp_fingerprint.upper()
-    )
-
-
 def _subject(subject: str) -> tuple[str, str]:
     """(number, instance name or "") from ``number`` or ``number@instance``."""
     text = subject.strip()
@@ -452,39 +463,6 @@ def _check_sending(session: Session, box: Mail2FaxBox, instance: FaxInstance, us
         jobs.check_number(session, pbx, values, number)
     except FaxError as exc:
         raise Refusal(str(exc)) from None
-
-
-def _authenticate(
-    auth: Mail2FaxAuth,
-    pin: str,
-    request: MailRequest,
-    ctx: _Context,
-    intake: Intake,
-    box: Mail2FaxBox,
-    keyring: BoxKeyring | None,
-) -> None:
-    if auth is Mail2FaxAuth.PIN:
-        if not pin:
-            raise Refusal("the fax instance asks for a PIN but has none set: ask the administrator")
-        if request.text is None:
-            if request.html:
-                raise Refusal("the PIN must be in a plain-text body (FAXPIN:<pin>); this message has only HTML")
-            raise Refusal("no PIN: the body must be FAXPIN:<pin>")
-        given = request.text.strip()
-        if not given.startswith("FAXPIN:"):
-            raise Refusal("no PIN: the plain-text body must contain only FAXPIN:<pin>")
-        if not hmac.compare_digest(given.removeprefix("FAXPIN:").strip().encode(), pin.encode()):
-            raise Refusal("wrong PIN")
-    elif auth is Mail2FaxAuth.PGP:
-        assert ctx.user is not None
-        if not ctx.user.pgp_fingerprint:
-            raise Refusal(f"the fax instance asks for a PGP signature but user {ctx.user.name} has no PGP key")
-        if not ctx.signature_ok and request.signed is not None:
-            keyring = keyring or intake._keyring(box)
-            keyring.trust_sender(ctx.user.pgp_key)
-            ctx.signature_ok = _signed_by(keyring.verify_detached(*request.signed), ctx.user)
-        if not ctx.signature_ok:
-            raise Refusal(f"the request is not signed with the PGP key of {ctx.user.email}")
 
 
 def _attachments(request: MailRequest, encryption: Mail2FaxEncryption, workdir: Path) -> list[Path]:

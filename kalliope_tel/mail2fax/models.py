@@ -52,6 +52,10 @@ class Mail2FaxBox(PbxOwned, Base):
     max_bytes: Mapped[int] = mapped_column(Integer, default=20_000_000)
     pgp_key: Mapped[str] = mapped_column(Text, default="")  # armored secret key: secret
     pgp_fingerprint: Mapped[str] = mapped_column(String(40), default="")
+    # The receiving mail server whose Authentication-Results are believed
+    # (its authserv-id, e.g. mx.example.com); "" trusts none, and instances
+    # without PIN or PGP then refuse every request from this box.
+    trusted_authserv_id: Mapped[str] = mapped_column(String(253), default="")
     holder: Mapped[str | None] = mapped_column(String(100))  # the serve node reading it
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -81,3 +85,17 @@ class Mail2FaxRequest(PbxOwned, Base):
     node: Mapped[str] = mapped_column(String(100), default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     settled: Mapped[bool] = mapped_column(Boolean, default=False)  # removed or moved on the server
+
+
+class Mail2FaxSignature(PbxOwned, Base):
+    """A PGP signature that made a fax job: accepted once, so a copy of a
+    signed request re-sent (to the same or any number) is refused."""
+
+    __tablename__ = "mail2fax_signature"
+    __table_args__ = (UniqueConstraint("pbx_id", "digest"), pbx_row("mail2fax_signature"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of signer, signature id and time
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    request_id: Mapped[int | None] = mapped_column(Integer)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -9,6 +9,7 @@ node can read every box. Key material never reaches argv or the logs.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 import threading
@@ -30,6 +31,18 @@ class PgpError(KalliopeError):
 class Verified:
     valid: bool
     fingerprint: str  # of the signing key ("" if none or unknown)
+    signature_id: str = ""  # GnuPG's SIG_ID: the same for the same signature
+    signed_at: float = 0.0  # the signature's creation time (epoch seconds)
+    # SHA-256 of what was signed with it: the detached signature's bytes, or
+    # the cleartext of a signed and encrypted message. GnuPG gives no SIG_ID
+    # for EdDSA keys, and two requests signed in the same second by one key
+    # differ only here.
+    material: str = ""
+
+    def digest(self) -> str:
+        """What identifies this signature across copies of the message."""
+        text = f"{self.fingerprint}|{self.signature_id}|{self.signed_at:.0f}|{self.material}"
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _gpg(home: Path) -> gnupg.GPG:
@@ -118,7 +131,8 @@ class BoxKeyring:
         if not result.ok:
             status = result.status or "not decryptable"
             raise PgpError(f"{what} cannot be decrypted with the box's key ({status})")
-        return bytes(result.data), _verified(result)
+        clear = bytes(result.data)
+        return clear, _verified(result, hashlib.sha256(clear).hexdigest())
 
     def trust_sender(self, public_key: str) -> None:
         """Import a sender's public key so a signature by it verifies."""
@@ -130,10 +144,16 @@ class BoxKeyring:
             sig.write(signature)
             sig.flush()
             result = self.gpg.verify_data(sig.name, data)
-        return _verified(result)
+        return _verified(result, hashlib.sha256(signature).hexdigest())
 
 
-def _verified(result: gnupg.Verify) -> Verified:
+def _verified(result: gnupg.Verify, material: str) -> Verified:
     # The primary key's fingerprint (what users store), not the signing subkey's.
     fingerprint = getattr(result, "pubkey_fingerprint", None) or result.fingerprint or ""
-    return Verified(bool(result.valid), str(fingerprint))
+    stamp = getattr(result, "sig_timestamp", None) or getattr(result, "timestamp", None) or 0
+    try:
+        signed_at = float(stamp)
+    except (TypeError, ValueError):
+        signed_at = 0.0
+    signature_id = str(getattr(result, "signature_id", "") or "")
+    return Verified(bool(result.valid), str(fingerprint), signature_id, signed_at, material)

@@ -62,7 +62,13 @@ class MailRequest:
     encrypted_parts: list[Attachment] = field(default_factory=list)  # still to decrypt (box key)
     pgp_mime: bytes | None = None  # the encrypted payload of a multipart/encrypted request
     signed: tuple[bytes, bytes] | None = None  # PGP/MIME: (signed bytes, detached signature)
-    auth_results: str = ""  # the topmost Authentication-Results header
+    # Every Authentication-Results header, topmost (the last added) first.
+    auth_results: list[str] = field(default_factory=list)
+    # The Subject inside the signed (or encrypted) entity: RFC "protected
+    # headers", which OpenPGP clients write; None when it carries none.
+    inner_subject: str | None = None
+    # The plain-text body came from inside the signed or encrypted entity.
+    inner_text: bool = False
 
 
 def header_fields(raw: bytes) -> tuple[str, str, str]:
@@ -88,7 +94,7 @@ def parse(raw: bytes, *, max_bytes: int) -> MailRequest:
         to=_addresses(msg, "To"),
         subject=_text(msg.get("Subject")),
         message_id=_text(msg.get("Message-ID"))[:300],
-        auth_results=_text(msg.get("Authentication-Results")),  # get() = the first (topmost)
+        auth_results=[_text(v) for v in msg.get_all("Authentication-Results", [])],  # in order: topmost first
     )
     _check_shape(msg)
     _read_entity(msg, request, raw)
@@ -104,7 +110,9 @@ def read_decrypted_entity(request: MailRequest, clear: bytes) -> None:
         raise BadMail("the decrypted request is not a MIME entity") from None
     _check_shape(inner)
     if inner.get("Subject"):
-        request.subject = _text(inner.get("Subject"))
+        request.subject = request.inner_subject = _text(inner.get("Subject"))
+    request.text = None  # the encrypted entity's text, not anything outside it
+    request.inner_text = True
     before = len(request.attachments)
     _read_entity(inner, request, clear, inside_pgp=True)
     for n in range(before, len(request.attachments)):
@@ -174,6 +182,8 @@ def _read_entity(msg: EmailMessage, request: MailRequest, raw: bytes, inside_pgp
         return
     if ctype == "multipart/signed":
         request.signed = _signed_parts(msg, raw)
+        if request.signed is not None:
+            _read_protected_subject(request, request.signed[0])
     for part in msg.walk():
         if part.is_multipart():
             continue
@@ -244,6 +254,15 @@ def _pgp_mime_payload(msg: EmailMessage) -> bytes:
     if not isinstance(data, bytes) or b"BEGIN PGP MESSAGE" not in data[:200]:
         raise BadMail("malformed PGP/MIME: the encrypted part holds no OpenPGP message")
     return data
+
+
+def _read_protected_subject(request: MailRequest, signed: bytes) -> None:
+    """The signed entity's own headers: a Subject there is signed; every
+    leaf of a multipart/signed is inside it but the signature."""
+    head = BytesParser(policy=policy.default).parsebytes(signed, headersonly=True)
+    if head.get("Subject"):
+        request.inner_subject = _text(head.get("Subject"))
+    request.inner_text = True
 
 
 def _signed_parts(msg: EmailMessage, raw: bytes) -> tuple[bytes, bytes] | None:

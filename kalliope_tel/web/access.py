@@ -10,23 +10,21 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import case, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from kalliope_tel import attempts
+from kalliope_tel.attempts import TooManyAttempts
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users import services as users
 from kalliope_tel.users.models import Role, User
-from kalliope_tel.web.models import AuditEntry, LoginThrottle, WebSession
+from kalliope_tel.web.models import AuditEntry, WebSession
 
-if TYPE_CHECKING:
-    from sqlalchemy import Table
+__all__ = ["LoginLimits", "LoginRefused", "Principal", "TooManyAttempts", "login", "resolve"]
 
 SESSION_LIFETIME = timedelta(hours=12)
 # An address that logged in to an account within this long is that
@@ -51,12 +49,6 @@ class LoginLimits:
 
 class LoginRefused(KalliopeError):
     """Wrong address or password (never which of the two)."""
-
-
-class TooManyAttempts(KalliopeError):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed logins; try again in {retry_after} s")
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -149,25 +141,23 @@ def login(
             if new_hash is not None:
                 user.password_hash = new_hash
             audit(session, "login", True, ip=ip, login=login_key, user_id=user.id, pbx_id=user.pbx_id)
-            session.execute(delete(LoginThrottle).where(LoginThrottle.key == _pair_key(login_key, ip)))
+            attempts.forget(session, _pair_key(login_key, ip))
             return open_session(session, user, ip=ip, now=now)
     raise LoginRefused(failure)  # after the audit has committed
 
 
 def _pair_key(login: str, ip: str) -> str:
-    return f"pair:{login[:254]}|{ip[:64]}"
+    return f"login:pair:{login[:254]}|{ip[:64]}"
 
 
 def _count_attempt(session: Session, limits: LoginLimits, login: str, ip: str, now: datetime) -> None:
     """Add this attempt to its keys, in one upsert each, and refuse it past a
     limit (then its own count is rolled back with the transaction)."""
-    keys = [(f"address:{ip[:64]}", limits.address), (_pair_key(login, ip), limits.pair)]
+    keys = [(f"login:address:{ip[:64]}", limits.address), (_pair_key(login, ip), limits.pair)]
     if not _known_address(session, login, ip, now):
-        keys.append((f"account:{login[:254]}", limits.account))
+        keys.append((f"login:account:{login[:254]}", limits.account))
     for key, allowed in keys:
-        count, started = _bump(session, key, now, now - limits.window)
-        if count > allowed:
-            raise TooManyAttempts(max(1, int((started + limits.window - now).total_seconds()) + 1))
+        attempts.attempt(session, key, allowed, limits.window, what="failed logins", now=now)
 
 
 def _known_address(session: Session, login: str, ip: str, now: datetime) -> bool:
@@ -185,28 +175,6 @@ def _known_address(session: Session, login: str, ip: str, now: datetime) -> bool
         )
         is not None
     )
-
-
-def _bump(session: Session, key: str, now: datetime, expired: datetime) -> tuple[int, datetime]:
-    """One more on ``key`` (a new window when its window has passed): the
-    count and the window's start, read back by the same statement."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    table = cast("Table", LoginThrottle.__table__)
-    fresh = table.c.window_start <= expired
-    statement = (
-        insert(table)
-        .values(key=key, window_start=now, count=1)
-        .on_conflict_do_update(
-            index_elements=[table.c.key],
-            set_={
-                "count": case((fresh, 1), else_=table.c.count + 1),
-                "window_start": case((fresh, now), else_=table.c.window_start),
-            },
-        )
-        .returning(table.c.count, table.c.window_start)
-    )
-    count, started = session.execute(statement).one()
-    return int(count), started
 
 
 def open_session(session: Session, user: User, *, ip: str = "", now: datetime | None = None) -> tuple[str, Principal]:
@@ -266,7 +234,7 @@ def prune(session: Session, audit_days: int, now: datetime | None = None) -> tup
     now = now or utcnow()
     sessions = session.execute(delete(WebSession).where(WebSession.expires_at < now))
     entries = session.execute(delete(AuditEntry).where(AuditEntry.at < now - timedelta(days=audit_days)))
-    session.execute(delete(LoginThrottle).where(LoginThrottle.window_start < now - timedelta(days=1)))
+    attempts.prune(session, now=now)
     return int(getattr(sessions, "rowcount", 0) or 0), int(getattr(entries, "rowcount", 0) or 0)
 
 

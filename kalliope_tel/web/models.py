@@ -49,19 +49,3 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(80))  # "login", "logout", "POST /api/v1/pbx/x/rooms/101/checkin"
     ok: Mapped[bool] = mapped_column(Boolean)
     detail: Mapped[str] = mapped_column(String(200), default="")
-
-
-class LoginThrottle(Base):
-    """How many password checks one key has had in its current window.
-
-    Keys: ``address:<ip>``, ``account:<login>`` and ``pair:<login>|<ip>``.
-    Each login attempt adds one to its keys in a single upsert before the
-    password is checked, so guesses in parallel on several nodes are counted
-    exactly (a count of audit rows, read then compared, let them through).
-    """
-
-    __tablename__ = "web_login_throttle"
-
-    key: Mapped[str] = mapped_column(String(400), primary_key=True)
-    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)

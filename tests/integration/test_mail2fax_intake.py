@@ -29,6 +29,7 @@ from tests.fax_service_support import Office
 from tests.mail2fax_support import (
     ALICE,
     BOX,
+    LAB_MX,
     MARKS,
     Keys,
     dovecot,
@@ -141,6 +142,7 @@ def test_every_rule_and_every_bad_mail(fresh_db_url: str, tmp_path: Path, mail_l
 
     inner = request("511@sealed", [("secret.pdf", one_page)])
     signed_inner = request("511@signed", [("signed.pdf", one_page)])
+    signed_twice = pgp_signed(request("512@signed", [("twice.pdf", one_page)]), alice_keys)
     # (raw message, outcome, reason substring)
     cases: list[tuple[bytes, str, str]] = [
         (request("511@office", [("letter.pdf", two_pages)]).as_bytes(), "accepted", ""),
@@ -187,11 +189,58 @@ def test_every_rule_and_every_bad_mail(fresh_db_url: str, tmp_path: Path, mail_l
             request(
                 "511@office",
                 [("a.pdf", one_page)],
-                Authentication_Results="mx.office.example; spf=pass smtp.mailfrom=example.com;"
+                Authentication_Results=f"{LAB_MX}; spf=pass smtp.mailfrom=example.com;"
                 " dmarc=fail (p=reject) header.from=example.com",
             ).as_bytes(),
             "refused",
             "could not authenticate the sender (dmarc=fail)",
+        ),
+        # The sender's address alone proves nothing: only the trusted server's pass does.
+        (
+            request(
+                "511@office",
+                [("a.pdf", one_page)],
+                Authentication_Results="mx.evil.example; dmarc=pass header.from=example.com",
+            ).as_bytes(),
+            "refused",
+            f"{LAB_MX} did not authenticate the sender (no verdict)",
+        ),
+        (
+            request(
+                "511@office",
+                [("a.pdf", one_page)],
+                Authentication_Results=f"{LAB_MX}; spf=softfail smtp.mailfrom=example.com; dkim=none; dmarc=none",
+            ).as_bytes(),
+            "refused",
+            "did not authenticate the sender (spf=softfail dkim=none dmarc=none)",
+        ),
+        # A signed request sent again, and one whose Subject (the number) was changed after signing.
+        (signed_twice, "accepted", ""),
+        (signed_twice, "refused", "used already"),
+        (signed_twice.replace(b"Subject: 512@signed", b"Subject: 599@signed", 1), "refused", "changed after signing"),
+        (
+            pgp_signed(request("513@signed", [("s.pdf", one_page)]), alice_keys, protected_subject=False),
+            "refused",
+            "not inside what is signed",
+        ),
+        (
+            pgp_signed(
+                request("514@signed", [("s.pdf", one_page)], body="Fax it, please.\n514@signed\n"),
+                alice_keys,
+                protected_subject=False,
+            ),
+            "accepted",
+            "",
+        ),
+        # PIN guesses: five wrong, then even the right PIN is not checked.
+        *[
+            (request("511@pinned", [("a.pdf", one_page)], body=f"FAXPIN:1111{n}").as_bytes(), "refused", "wrong PIN")
+            for n in range(5)
+        ],
+        (
+            request("511@pinned", [("a.pdf", one_page)], body="FAXPIN:24680").as_bytes(),
+            "refused",
+            "too many PIN attempts",
         ),
         (request("511@office", [("a.pdf", one_page)], sender="bob@example.com").as_bytes(), "refused", "bob may not"),
         (request("511@office", [("a.pdf", one_page)], sender="mallory@evil.example").as_bytes(), "dropped", ""),

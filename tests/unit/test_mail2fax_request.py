@@ -154,12 +154,39 @@ def test_subject_without_a_number_is_refused(subject: str) -> None:
     ],
 )
 def test_authentication_results(header: str, failed: list[str]) -> None:
-    assert authresults.failures(header, "alice@example.com") == failed
+    results = authresults.trusted([header], "mx.office.example") or []
+    assert authresults.failures(results, "alice@example.com") == failed
 
 
-def test_only_the_topmost_authentication_results_counts() -> None:
+@pytest.mark.parametrize(
+    ("header", "proof"),
+    [
+        ("mx.office.example; dmarc=pass header.from=example.com", "dmarc=pass"),
+        ("mx.office.example; dkim=pass header.d=mail.example.com; dmarc=none", "dkim=pass"),
+        ("mx.office.example; spf=pass smtp.mailfrom=bounce.example.com", "spf=pass"),
+        # Not the sender's domain, or no pass: nothing proven.
+        ("mx.office.example; dkim=pass header.d=list.other.org; spf=pass smtp.mailfrom=other.org", None),
+        ("mx.office.example; spf=softfail smtp.mailfrom=example.com; dkim=none; dmarc=none", None),
+        ("mx.office.example; spf=neutral smtp.mailfrom=example.com", None),
+        ("mx.office.example; dkim=pass", None),  # a pass that names no domain proves nothing
+        # Another server's header, however good it looks: ignored.
+        ("forged.example; dmarc=pass header.from=example.com", None),
+        ("mx.office.example.evil; dmarc=pass header.from=example.com", None),
+    ],
+)
+def test_what_authenticates_a_sender(header: str, proof: str | None) -> None:
+    found = authresults.authenticated(authresults.trusted([header], "mx.office.example") or [], "alice@example.com")
+    assert (str(found) if found else None) == proof
+
+
+def test_only_the_trusted_servers_topmost_header_counts() -> None:
     msg = _request()
-    msg["Authentication-Results"] = "mx.office.example; dmarc=pass header.from=example.com"
+    msg["Authentication-Results"] = "mx.office.example 1; dmarc=pass header.from=example.com"
     msg["Authentication-Results"] = "forged.example; dmarc=fail header.from=example.com"
+    msg["Authentication-Results"] = "mx.office.example; dmarc=fail header.from=example.com"
     msg.set_content("x")
-    assert parse(msg.as_bytes(), max_bytes=10_000).auth_results.startswith("mx.office.example")
+    headers = parse(msg.as_bytes(), max_bytes=10_000).auth_results
+    assert len(headers) == 3
+    results = authresults.trusted(headers, "MX.office.example")
+    assert [str(r) for r in results or []] == ["dmarc=pass"]
+    assert authresults.trusted(headers, "") is None
