@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     ami_password: SecretStr = SecretStr("")
     # FastAGI listen address. Empty: the lab's when using the lab, else 127.0.0.1:4573.
     agi_bind: str = ""
+    # The Asterisk servers allowed to connect to FastAGI (addresses or
+    # networks); others are refused at accept. Needed when agi_bind is not
+    # loopback: a request's pbx= is believed, so a stranger must not send one.
+    agi_allowed_peers: list[str] = Field(default_factory=list)
     # Where 'asterisk apply' writes the generated files (Asterisk's etc dir);
     # unset with the lab: the lab's own etc dir.
     asterisk_config_dir: Path | None = None
@@ -273,6 +277,19 @@ class Settings(BaseSettings):
         if value not in ("console", "json"):
             raise ValueError("must be console or json")
         return value
+
+    @model_validator(mode="after")
+    def _check_agi_peers(self) -> Settings:
+        from kalliope_tel.peers import Peers, is_loopback_host
+
+        Peers.parse(self.agi_allowed_peers, "agi_allowed_peers entry")
+        Peers.parse(self.http_trusted_proxies, "http_trusted_proxies entry")
+        if self.agi_bind and not is_loopback_host(split_bind(self.agi_bind)[0]) and not self.agi_allowed_peers:
+            raise ValueError(
+                f"agi_bind {self.agi_bind} is reachable from other machines: set agi_allowed_peers to the "
+                "Asterisk servers' addresses (anyone else could send FastAGI requests for any PBX)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_outbound_credentials(self) -> Settings:

@@ -92,9 +92,12 @@ class Container:
 
     def agi_server(self, router: AgiRouter | None = None) -> AgiServer:
         from kalliope_tel.asterisk.agi.server import AgiServer
+        from kalliope_tel.peers import Peers
 
         ep = self.endpoints
-        return AgiServer(router or self.agi_router(), ep.agi_host, ep.agi_port)
+        peers = self.settings.agi_allowed_peers
+        allowed = Peers.parse(peers, "agi_allowed_peers entry") if peers else None
+        return AgiServer(router or self.agi_router(), ep.agi_host, ep.agi_port, allowed=allowed)
 
     def close(self) -> None:
         if "hot_reader" in self.__dict__:

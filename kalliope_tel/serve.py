@@ -51,6 +51,7 @@ from kalliope_tel.asterisk.ari.errors import AriAuthError, AriError
 from kalliope_tel.asterisk.ari.outbound import OutboundListener
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
 from kalliope_tel.asterisk.endpoints import AsteriskEndpoints, server_endpoints
+from kalliope_tel.asterisk.outbound_conf import outbound_password
 from kalliope_tel.container import Container
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.features import AsteriskLink, ServeContext
@@ -145,10 +146,10 @@ def build_outbound(container: Container, links: list[AsteriskLink]) -> OutboundL
             return False
         return True
 
+    username = settings.ari_outbound_username
     return OutboundListener(
         settings.ari_outbound_bind,
-        settings.ari_outbound_username,
-        settings.ari_outbound_password.get_secret_value(),
+        {link.label: (username, outbound_password(settings, link.name)) for link in links},
         {link.label: link.runtime for link in links},
         health=database_reachable,
     )

@@ -17,7 +17,8 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
 fi
 
 export OPENBLAS_NUM_THREADS=1
-pytest=(.venv/bin/pytest -p no:cacheprovider)
+# --durations=10: the ten slowest tests of each phase, printed at the end of the run.
+pytest=(.venv/bin/pytest -p no:cacheprovider --durations=10)
 if [ "$#" -gt 0 ]; then
   exec "${pytest[@]}" -n "${KALLIOPE_TEST_WORKERS:-2}" "$@"
 fi

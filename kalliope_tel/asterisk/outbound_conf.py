@@ -8,7 +8,8 @@ the shipped samples (``#tryinclude`` in ``ari.conf`` and
   serves the shared Stasis app (``ari_app``) with the ARI user's rights;
 * ``kalliope/websocket_client_outbound.conf``: where and how Asterisk
   connects: ``ari_outbound_uri`` (a load balancer in front of the nodes), the
-  credentials ``serve`` checks, and bounded reconnects, so a call whose node
+  credentials ``serve`` checks (a password of this Asterisk's own,
+  ``outbound_password``), and bounded reconnects, so a call whose node
   cannot be reached leaves Stasis with ``STASISSTATUS=FAILED`` within about
   two seconds instead of hanging in silence.
 
@@ -18,6 +19,9 @@ applying them turns outbound mode off again. Every value passes
 """
 
 from __future__ import annotations
+
+import hashlib
+import hmac
 
 from kalliope_tel.asterisk import confgate as gate
 from kalliope_tel.config import Settings
@@ -34,6 +38,18 @@ RECONNECT_MS = 500
 RECONNECT_ATTEMPTS = 3
 
 
+def outbound_password(settings: Settings, server: str = "") -> str:
+    """The password one Asterisk (``server`` "" for the default one) uses on
+    the outbound websockets: HMAC-SHA256 of its name under
+    ``ari_outbound_password``, which no Asterisk holds. An Asterisk knows its
+    own password only, so it cannot connect as another one (the listener
+    picks the Asterisk by the URL's path, and checks that one's password)."""
+    master = settings.ari_outbound_password.get_secret_value().encode()
+    label = server or "default"
+    digest = hmac.new(master, f"ari-outbound|{label}".encode(), hashlib.sha256).hexdigest()
+    return digest[:48]  # 192 bits, within confgate.secret's 12-128 characters
+
+
 def outbound_uri(settings: Settings, server: str = "") -> str:
     base = settings.ari_outbound_uri or f"ws://{settings.ari_outbound_bind}/ari"
     return base.rstrip("/") + (f"/{gate.identifier(server, 'Asterisk server name')}" if server else "")
@@ -46,6 +62,7 @@ def render_outbound(settings: Settings, ari_user: str, server: str = "") -> dict
         off = [header, "; Inbound mode: kalliope-tel serve connects its own ARI websocket."]
         return {ARI_FILE: "\n".join(off) + "\n", CLIENT_FILE: "\n".join(off) + "\n"}
     app = gate.identifier(settings.ari_app, "ari_app")
+    gate.secret(settings.ari_outbound_password.get_secret_value(), "ari_outbound_password")  # a weak master: refused
     ari = [
         header,
         f"[{CONNECTION}]",
@@ -62,7 +79,7 @@ def render_outbound(settings: Settings, ari_user: str, server: str = "") -> dict
         f"uri = {gate.websocket_uri(outbound_uri(settings, server))}",
         "protocols = ari",
         f"username = {gate.identifier(settings.ari_outbound_username, 'ari_outbound_username')}",
-        f"password = {gate.secret(settings.ari_outbound_password.get_secret_value(), 'ari_outbound_password')}",
+        f"password = {gate.secret(outbound_password(settings, server), 'ari_outbound_password')}",
         f"connection_type = {settings.ari_outbound_connection}",
         f"connection_timeout = {CONNECT_MS}",
         f"reconnect_interval = {RECONNECT_MS}",

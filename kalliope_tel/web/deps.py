@@ -8,7 +8,6 @@ database work never stalls the event loop that also carries calls.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.container import Container
 from kalliope_tel.db.engine import transaction
+from kalliope_tel.peers import LOOPBACK, Peers
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users.models import Role, User
 from kalliope_tel.web import access
@@ -52,20 +52,13 @@ def client_ip(request: Request) -> str:
     return (hops[0] if hops else peer)[:64]
 
 
-_LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
-
-
 @lru_cache(maxsize=64)
-def _networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies) if proxies else _LOOPBACK
+def _proxies(configured: tuple[str, ...]) -> Peers:
+    return Peers.parse(configured, "trusted proxy") if configured else Peers(LOOPBACK)
 
 
 def _trusted(address: str, proxies: list[str]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False  # not an address: never a proxy of ours
-    return any(ip in network for network in _networks(tuple(proxies)))
+    return _proxies(tuple(proxies)).allows(address)
 
 
 @contextmanager

@@ -86,3 +86,43 @@ async def test_a_stalled_header_is_dropped_as_a_bad_client() -> None:
         writer.close()
     finally:
         await server.stop(grace=1)
+
+
+async def test_a_peer_off_the_allow_list_is_refused_before_its_request_is_read() -> None:
+    from kalliope_tel.peers import Peers
+
+    router = AgiRouter()
+    calls: list[str] = []
+
+    async def ask(request: AgiRequest) -> None:
+        calls.append(request.script)
+
+    router.add("ask", ask)
+    for allowed, served in ((Peers.parse(["192.0.2.0/24"]), False), (Peers.parse(["127.0.0.1"]), True)):
+        server = AgiServer(router, "127.0.0.1", 0, allowed=allowed)
+        await server.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(ENV)
+            await writer.drain()
+            try:  # closed either way, once done (refused: reset, the request unread)
+                await asyncio.wait_for(reader.read(), 5)
+            except ConnectionResetError:
+                assert not served
+            writer.close()
+            await asyncio.sleep(0.05)
+            assert (server.stats.refused, server.stats.requests) == ((0, 1) if served else (1, 0))
+        finally:
+            await server.stop(grace=1)
+    assert calls == ["ask"]
+
+
+def test_a_fastagi_listener_beyond_loopback_needs_an_allow_list() -> None:
+    from kalliope_tel.config import Settings
+
+    with pytest.raises(ValueError, match="agi_allowed_peers"):
+        Settings(agi_bind="0.0.0.0:4573")
+    with pytest.raises(ValueError, match="agi_allowed_peers entry 'asterisk-a'"):
+        Settings(agi_bind="0.0.0.0:4573", agi_allowed_peers=["asterisk-a"])
+    assert Settings(agi_bind="0.0.0.0:4573", agi_allowed_peers=["10.0.0.5", "10.1.0.0/24"]).agi_allowed_peers
+    assert Settings(agi_bind="127.0.0.1:4573").agi_allowed_peers == []

@@ -19,10 +19,11 @@ from websockets.exceptions import InvalidStatus
 from kalliope_tel.asterisk import confgate as gate
 from kalliope_tel.asterisk.ari.models import Channel, Event
 from kalliope_tel.asterisk.ari.outbound import OutboundListener
-from kalliope_tel.asterisk.outbound_conf import ARI_FILE, CLIENT_FILE, render_outbound
+from kalliope_tel.asterisk.outbound_conf import ARI_FILE, CLIENT_FILE, outbound_password, render_outbound
 from kalliope_tel.config import Settings
 
 PASSWORD = "s3cret-0123456789"
+EAST_PASSWORD = "east-s3cret-98765"
 
 
 class FakeClient:
@@ -76,9 +77,8 @@ async def listening(healthy: bool = True, orphan_seconds: float = 0.2) -> AsyncI
     async def health() -> bool:
         return healthy
 
-    listener = OutboundListener(
-        "127.0.0.1:0", "asterisk", PASSWORD, runtimes, health=health, orphan_seconds=orphan_seconds
-    )
+    credentials = {"default": ("asterisk", PASSWORD), "east": ("asterisk", EAST_PASSWORD)}
+    listener = OutboundListener("127.0.0.1:0", credentials, runtimes, health=health, orphan_seconds=orphan_seconds)
     task = asyncio.create_task(listener.run())
     await asyncio.wait_for(listener.ready.wait(), 5)
     try:
@@ -108,7 +108,17 @@ async def test_wrong_or_missing_credentials_are_refused_before_the_upgrade() -> 
                 async with _connect(url, headers):
                     pass
             assert refused.value.response.status_code == 401
-        assert listener.refused == 4 and listener.accepted == 0
+        # Each Asterisk has its own password: the default one cannot send events as "east", nor "east" as
+        # the default one, and a path naming no Asterisk gets the same answer.
+        for path, headers in (("/ari/east", _auth()), ("/ari", _auth(password=EAST_PASSWORD)),
+                              ("/ari/west", _auth())):  # fmt: skip
+            with pytest.raises(InvalidStatus) as refused:
+                async with _connect(f"ws://127.0.0.1:{listener.port}{path}", headers):
+                    pass
+            assert refused.value.response.status_code == 401, path
+        async with _connect(f"ws://127.0.0.1:{listener.port}/ari/east", _auth(password=EAST_PASSWORD)):
+            pass
+        assert listener.refused == 7 and listener.accepted == 1
         assert runtimes["default"].events == []
 
 
@@ -118,8 +128,8 @@ async def test_the_path_names_the_asterisk_and_events_reach_its_runtime_in_order
         with pytest.raises(InvalidStatus) as unknown:
             async with _connect(f"{base}/west"):
                 pass
-        assert unknown.value.response.status_code == 404
-        async with _connect(f"{base}/east") as ws:
+        assert unknown.value.response.status_code == 401  # as a wrong password: nothing learnt
+        async with _connect(f"{base}/east", _auth(password=EAST_PASSWORD)) as ws:
             assert ws.subprotocol == "ari"
             await ws.send(_event("ApplicationRegistered", "kalliope:Local/700@x-0001;2"))
             await ws.send(_event("StasisStart", "kalliope:Local/700@x-0001;2", "c1", args=["fax", "receive"]))
@@ -191,7 +201,10 @@ def test_rendered_asterisk_configuration() -> None:
     assert "apps = kalliope\n" in files[ARI_FILE] and "local_ari_user = kalliope\n" in files[ARI_FILE]
     client = files[CLIENT_FILE]
     assert "uri = ws://lb.example.net:9000/ari/east\n" in client
-    assert f"password = {PASSWORD}\n" in client and "connection_type = per_call_config\n" in client
+    # This Asterisk's own password, derived from the master one, which it never sees.
+    assert f"password = {outbound_password(settings, 'east')}\n" in client and PASSWORD not in client
+    assert outbound_password(settings, "east") != outbound_password(settings, "")
+    assert "connection_type = per_call_config\n" in client
     assert "reconnect_attempts = 3\n" in client
     off = render_outbound(Settings(ari_app="kalliope"), "kalliope")
     assert "[" not in off[ARI_FILE] + off[CLIENT_FILE]  # inbound mode: no section at all
@@ -249,7 +262,7 @@ async def test_shutdown_never_waits_on_a_calls_websocket() -> None:
     # A call's websocket still open when the node has stopped accepting and
     # is cancelled at the end of its shutdown: closed, run() returns.
     runtimes: dict[str, Any] = {"default": FakeRuntime()}
-    listener = OutboundListener("127.0.0.1:0", "asterisk", PASSWORD, runtimes)
+    listener = OutboundListener("127.0.0.1:0", {"default": ("asterisk", PASSWORD)}, runtimes)
     task = asyncio.create_task(listener.run())
     await asyncio.wait_for(listener.ready.wait(), 5)
     async with _connect(f"ws://127.0.0.1:{listener.port}/ari") as ws:

@@ -45,6 +45,7 @@ from kalliope_tel.dialplan_variables import (
     AGI_STATUS_SUCCESS,
     PROMPT,
 )
+from kalliope_tel.peers import Peers
 
 log = structlog.get_logger(__name__)
 
@@ -256,6 +257,7 @@ class AgiStats:
     failed: int = 0
     hangups: int = 0
     bad_clients: int = 0
+    refused: int = 0  # peers not on agi_allowed_peers
     active: int = 0
 
 
@@ -268,8 +270,10 @@ class AgiServer:
         *,
         header_timeout: float = 5.0,
         command_timeout: float = 30.0,
+        allowed: Peers | None = None,
     ) -> None:
         self.router = router
+        self.allowed = allowed  # None: every peer (a loopback listener)
         self.host, self.port = host, port
         self.header_timeout = header_timeout
         self.command_timeout = command_timeout
@@ -311,6 +315,14 @@ class AgiServer:
                 watch.expire(now)
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.allowed is not None:
+            peer = writer.get_extra_info("peername")
+            address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+            if not self.allowed.allows(address):
+                self.stats.refused += 1
+                log.warning("agi.peer_refused", peer=address)
+                writer.close()  # before a byte of the request is read
+                return
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)

@@ -17,7 +17,10 @@ Theory of operation:
 * The path names the Asterisk: ``/ari`` (or ``/ari/default``) for the
   default one, ``/ari/<server>`` for a server PBXs are bound to. Asterisk
   authenticates with HTTP Basic (websocket_client.conf's username/password),
-  compared in constant time; anything else gets 401 before the upgrade.
+  compared in constant time against the credentials of the Asterisk the
+  path names, each Asterisk having its own (``outbound_conf.
+  outbound_password``): one cannot send events as another. Anything else,
+  an unknown path included, gets 401 before the upgrade.
 * A node that died mid-call leaves per-call websockets that Asterisk
   reconnects, through the load balancer, to a surviving node: that
   connection carries ``ApplicationRegistered`` and no ``StasisStart`` (the
@@ -79,15 +82,15 @@ class OutboundListener:
     def __init__(
         self,
         bind: str,
-        username: str,
-        password: str,
+        credentials: dict[str, tuple[str, str]],
         runtimes: dict[str, AriRuntime],
         *,
         health: HealthCheck | None = None,
         orphan_seconds: float = ORPHAN_SECONDS,
     ) -> None:
         self.host, self.port = split_bind(bind, "ari_outbound_bind")
-        self._credentials = f"{username}:{password}".encode()
+        # By label, as the path names them: "user:password" each.
+        self._credentials = {label: f"{user}:{password}".encode() for label, (user, password) in credentials.items()}
         self._runtimes = runtimes  # by label: "default" and each server's name
         self._health = health
         self._orphan_seconds = orphan_seconds
@@ -139,18 +142,17 @@ class OutboundListener:
             return _response(HTTPStatus.SERVICE_UNAVAILABLE, "stopping" if self._stopping else "unhealthy")
         if self._stopping:
             return _response(HTTPStatus.SERVICE_UNAVAILABLE, "stopping")
-        if not self._authorised(request.headers.get("Authorization", "")):
-            self.refused += 1
-            log.warning("ari.outbound_refused", reason="credentials", peer=str(connection.remote_address))
-            return _response(HTTPStatus.UNAUTHORIZED, "unauthorised", **{"WWW-Authenticate": 'Basic realm="ari"'})
         label = self._label(path)
-        if label not in self._runtimes:
+        if label not in self._runtimes or not self._authorised(label, request.headers.get("Authorization", "")):
+            # One answer for a wrong password and for a path naming another
+            # Asterisk (or none): the caller learns nothing about which.
             self.refused += 1
-            log.warning("ari.outbound_refused", reason="unknown asterisk", path=path)
-            return _response(HTTPStatus.NOT_FOUND, "no such Asterisk on this node")
+            log.warning("ari.outbound_refused", reason="credentials", asterisk=label,
+                        peer=str(connection.remote_address))  # fmt: skip
+            return _response(HTTPStatus.UNAUTHORIZED, "unauthorised", **{"WWW-Authenticate": 'Basic realm="ari"'})
         return None
 
-    def _authorised(self, header: str) -> bool:
+    def _authorised(self, label: str, header: str) -> bool:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic":
             return False
@@ -158,7 +160,8 @@ class OutboundListener:
             given = base64.b64decode(value.strip(), validate=True)
         except (binascii.Error, ValueError):
             return False
-        return hmac.compare_digest(given, self._credentials)
+        expected = self._credentials.get(label)
+        return expected is not None and hmac.compare_digest(given, expected)
 
     @staticmethod
     def _label(path: str) -> str:
