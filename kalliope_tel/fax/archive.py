@@ -79,25 +79,32 @@ async def write_remote(
 ) -> Written:
     import asyncssh
 
-    async with (
-        asyncssh.connect(
-            storage.host,
-            port=storage.port,
-            username=storage.username,
-            client_keys=[storage.key_file],
-            known_hosts=storage.known_hosts,  # the host key is checked: no trust on first use
-            agent_path=None,
-            password=None,
-            connect_timeout=timeout,
-        ) as conn,
-        conn.start_sftp_client() as sftp,
-    ):
+    conn = await asyncssh.connect(
+        storage.host,
+        port=storage.port,
+        username=storage.username,
+        client_keys=[storage.key_file],
+        known_hosts=storage.known_hosts,  # the host key is checked: no trust on first use
+        agent_path=None,
+        password=None,
+        connect_timeout=timeout,
+    )
+    try:
+        # No context managers: their exits wait for the peer to close, and a
+        # peer that stalled never does; the caller's time limit (a
+        # cancellation) must end the copy at once.
+        sftp = await conn.start_sftp_client()
         folder = PurePosixPath(storage.directory) / rel
         await sftp.makedirs(str(folder), exist_ok=True)
         temp = folder / f".{name}.{uuid.uuid4().hex}.part"
-        async with sftp.open(str(temp), "wb") as remote:
-            await remote.write(data)
+        remote = await sftp.open(str(temp), "wb")
+        await remote.write(data)
+        await remote.close()
+        # Written whole under a temporary name, then renamed: a copy cut off
+        # half way never stands under the final name, and a retry replaces it.
         await sftp.posix_rename(str(temp), str(folder / name))
+    finally:
+        conn.abort()
     return Written(f"{storage.name}:{folder / name}")
 
 

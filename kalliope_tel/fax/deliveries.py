@@ -29,6 +29,12 @@ def owe_mail(session: Session, pbx: Pbx, direction: Direction, fax_id: int, addr
     session.add(FaxDelivery(pbx_id=pbx.id, kind=DeliveryKind.MAIL, direction=direction, fax_id=fax_id, target=address))
 
 
+def owe_report(session: Session, pbx_id: int, job_id: int) -> None:
+    session.add(
+        FaxDelivery(pbx_id=pbx_id, kind=DeliveryKind.REPORT, direction=Direction.OUTBOUND, fax_id=job_id, target="")
+    )
+
+
 def owe_archive(session: Session, pbx: Pbx, direction: Direction, fax_id: int, files: dict[str, str]) -> None:
     """One delivery per enabled archival path, in the paths' order."""
     for path in list_archive_paths(session, pbx):
@@ -83,9 +89,13 @@ def claim(session: Session, node: str, limit: int = 20, now: datetime | None = N
     return out
 
 
-def finish(session: Session, delivery_id: int, error: str | None, *, permanent: bool = False) -> FaxDelivery:
-    row = session.get(FaxDelivery, delivery_id)
-    assert row is not None
+def finish(session: Session, claim: DeliveryClaim, node: str, error: str | None, *, permanent: bool = False) -> bool:
+    """Record the outcome of ``node``'s claim; False (and nothing written)
+    when the claim is no longer its own: its lease ran out and another node
+    took the delivery, whose outcome is that node's to record."""
+    row = session.get(FaxDelivery, claim.id, with_for_update=True)
+    if row is None or row.done or row.claimed_by != node or row.attempts != claim.attempt:
+        return False
     now = utcnow()
     row.claimed_by, row.lease_until = None, None
     if error is None:
@@ -97,7 +107,7 @@ def finish(session: Session, delivery_id: int, error: str | None, *, permanent: 
         else:
             row.next_try_at = now + backoff(row.attempts)
     session.flush()
-    return row
+    return True
 
 
 def deliveries_of(session: Session, direction: Direction, fax_id: int) -> list[FaxDelivery]:

@@ -20,7 +20,7 @@ from kalliope_tel.asterisk import confgate
 from kalliope_tel.asterisk.patterns import matches
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.dialplan.naming import context
-from kalliope_tel.fax import limits
+from kalliope_tel.fax import deliveries, limits
 from kalliope_tel.fax.config import Effective, effective, get_instance, options_for, permission_of
 from kalliope_tel.fax.exceptions import InvalidValue, NotAllowed, NotFound, Refused
 from kalliope_tel.fax.models import Direction, FaxAttempt, FaxInstance, FaxJob, FaxSlot, JobState, Media
@@ -240,12 +240,14 @@ def complete_attempt(session: Session, job_id: int, attempt: int, result: Attemp
         return job
     if result.ok:
         _close(job, JobState.SENT, "", now)
+        deliveries.owe_report(session, job.pbx_id, job.id)
         return job
     instance = session.get(FaxInstance, job.instance_id)
     assert instance is not None
     values = effective(session, instance)
     if job.attempts_made >= values.max_attempts:
         _close(job, JobState.FAILED, f"{result.reason} (after {job.attempts_made} attempt(s))", now)
+        deliveries.owe_report(session, job.pbx_id, job.id)
     else:
         job.state = JobState.WAITING
         job.reason = result.reason[:300]

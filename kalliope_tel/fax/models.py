@@ -345,6 +345,10 @@ class DeliveryKind(enum.StrEnum):
     MAIL = "mail"
     ARCHIVE = "archive"
     NOTICE = "notice"  # a prepared text mail (Mail2Fax accepted/refused): payload subject, body
+    # A finished job's transmission report: written by whichever node claims
+    # it, which then owes the report's mail and archive copies. Owed in the
+    # transaction that ends the job, so a node dying right after loses nothing.
+    REPORT = "report"
 
 
 class FaxDelivery(PbxOwned, Base):

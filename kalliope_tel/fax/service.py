@@ -51,6 +51,11 @@ class Delivered:
     permanent: bool = False
 
 
+# One delivery's time: an SMTP exchange or an SFTP copy of a fax takes
+# seconds; past this the server has stalled. Well under deliveries.LEASE.
+DELIVERY_SECONDS = 120.0
+
+
 class FaxService:
     def __init__(self, container: Container, node: str) -> None:
         self.container = container
@@ -114,12 +119,13 @@ class FaxService:
         log.info(
             "fax.attempt_done", job=claim.job_id, attempt=claim.attempt, ok=result.ok, reason=result.reason, state=state
         )
-        if state.final:
-            await self.job_final(claim.job_id)
-        return state
+        return state  # a final state owes its report in the same transaction (jobs.complete_attempt)
 
     async def job_final(self, job_id: int) -> None:
-        """The report, its mail to the sender and the archive copies, once."""
+        """The report, its mail to the sender and the archive copies, once:
+        the work of a REPORT delivery, which any node may claim (again, after
+        a node died half way: the report is rewritten in place, and the mail
+        and copies are owed only by the transaction that records it)."""
         info = await self._tx(lambda s: _report_data(s, job_id))
         if info is None:
             return
@@ -130,10 +136,10 @@ class FaxService:
         def owe(session: Session) -> None:
             from kalliope_tel.fax.store import relative
 
-            job = session.get(FaxJob, job_id)
+            job = session.get(FaxJob, job_id, with_for_update=True)
             assert job is not None
             if job.report:
-                return
+                return  # another claim of this report got there first
             job.report = relative(self.data_dir, report)
             pbx = session.get(Pbx, job.pbx_id)
             assert pbx is not None
@@ -152,10 +158,8 @@ class FaxService:
         return await self._tx(lambda s: jobs.abandoned_attempts(s, node=node))
 
     async def abandon(self, item: jobs.Abandoned, why: str) -> None:
-        state = await self._tx(lambda s: jobs.abandon(s, item, why).state)
+        await self._tx(lambda s: jobs.abandon(s, item, why).state)
         log.warning("fax.attempt_abandoned", job=item.job_id, attempt=item.attempt, node=item.node, why=why)
-        if state.final:
-            await self.job_final(item.job_id)
 
     async def forget_dead_slots(self) -> int:
         """Calls of nodes that stopped beating: slots freed, receptions registered as failed."""
@@ -170,23 +174,32 @@ class FaxService:
 
     # ------------------------------------------------------------ deliveries
     async def deliver_due(self, limit: int = 20) -> int:
+        """Claim what is due and carry each out on its own: each is
+        time-boxed and finished as soon as it ends, so a stalled mail server
+        or SFTP host holds up its own deliveries only, and every outcome is
+        recorded well within the lease (no other node sends it meanwhile)."""
         claims = await self._tx(lambda s: deliveries.claim(s, self.node, limit))
-        if not claims:
-            return 0
-        done = await asyncio.gather(*(self._deliver(c) for c in claims))
-
-        def record(session: Session) -> None:
-            for item in done:
-                deliveries.finish(session, item.id, item.error, permanent=item.permanent)
-
-        await self._tx(record)
+        await asyncio.gather(*(self._deliver_and_finish(c) for c in claims))
         return len(claims)
+
+    async def _deliver_and_finish(self, claim: deliveries.DeliveryClaim) -> None:
+        try:
+            item = await asyncio.wait_for(self._deliver(claim), DELIVERY_SECONDS)
+        except TimeoutError:
+            log.warning("fax.delivery_timed_out", delivery=claim.id, kind=claim.kind, seconds=DELIVERY_SECONDS)
+            item = Delivered(claim.id, f"not done within {DELIVERY_SECONDS:.0f} s (the server stalled)")
+        ours = await self._tx(lambda s: deliveries.finish(s, claim, self.node, item.error, permanent=item.permanent))
+        if not ours:
+            log.warning("fax.delivery_claim_lost", delivery=claim.id, kind=claim.kind)
 
     async def _deliver(self, claim: deliveries.DeliveryClaim) -> Delivered:
         from kalliope_tel.mail.smtp import MailNotSent, send
 
         try:
-            if claim.kind in (DeliveryKind.MAIL, DeliveryKind.NOTICE):
+            if claim.kind is DeliveryKind.REPORT:
+                await self.job_final(claim.fax_id)
+                log.info("fax.report_written", delivery=claim.id, job=claim.fax_id)
+            elif claim.kind in (DeliveryKind.MAIL, DeliveryKind.NOTICE):
                 msg = await self._tx(lambda s: _mail_for(s, claim, self.container.settings.mail_from, self.data_dir))
                 await send(self.container.settings, msg)
                 log.info("fax.mail_sent", delivery=claim.id, fax=claim.fax_id, direction=claim.direction)

@@ -5,6 +5,9 @@ real SMTP server. A peer that is down delays a delivery; nothing is lost."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +19,7 @@ from kalliope_tel.config import Settings
 from kalliope_tel.container import Container
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.db.engine import transaction
+from kalliope_tel.fax import deliveries
 from kalliope_tel.fax.crypto import new_key
 from kalliope_tel.fax.inbound import Reception
 from kalliope_tel.fax.models import FaxDelivery, FaxInstance, FaxReceived, Media
@@ -123,5 +127,104 @@ async def test_archive_to_local_and_sftp_encrypted_and_retries_when_peers_are_do
                 assert all(r.done and not r.last_error for r in rows), [(r.kind, r.last_error) for r in rows]
                 assert sorted(r.attempts for r in rows) == [1, 1, 1, 1, 1, 2, 2, 2]
             assert len(list((sftp.root / year / "faxes" / "office" / "in").glob("*.ktenc"))) == 2
+        finally:
+            container.close()
+
+
+class StallingProxy:
+    """A TCP relay to the real sshd that, while ``stalled``, stops passing the
+    client's bytes once the SSH handshake is through (past ``after`` bytes):
+    the server looks alive, the copy never finishes."""
+
+    def __init__(self, target: int, after: int = 6000) -> None:
+        self.target, self.after = target, after
+        self.stalled = True
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        stall = self.stalled
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, limit: int | None) -> None:
+            sent = 0
+            with contextlib.suppress(ConnectionError):
+                while data := await src.read(4096):
+                    if limit is not None and sent + len(data) > limit:
+                        await asyncio.Event().wait()  # hold the rest forever
+                    dst.write(data)
+                    await dst.drain()
+                    sent += len(data)
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer, self.after if stall else None), pipe(up_reader, writer, None),
+                             return_exceptions=True)  # fmt: skip
+
+
+async def test_a_stalled_sftp_host_delays_only_its_own_copy_and_each_copy_is_written_once(
+    fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kalliope_tel.fax import service as service_module
+
+    monkeypatch.setattr(service_module, "DELIVERY_SECONDS", 4.0)
+    assert kalliope("db", "upgrade", env={"KALLIOPE_DATABASE_URL": fresh_db_url}).returncode == 0
+    data = tmp_path / "data"
+    configure_office(fresh_db_url, data)
+    env = {"KALLIOPE_DATABASE_URL": fresh_db_url, "KALLIOPE_DATA_DIR": str(data)}
+    smtp_port = free_port()
+    with sftp_server(tmp_path / "ssh") as sftp, smtp_server(smtp_port) as (mail, _):
+        sftp.key_file.chmod(0o600)
+        proxy = StallingProxy(sftp.port)
+        await proxy.start()
+        known = tmp_path / "known_hosts_proxy"
+        known.write_text(sftp.known_hosts.read_text().replace(f"]:{sftp.port} ", f"]:{proxy.port} "))
+        for args in (
+            ["archive", "storage", "add", "slow", "--host", "127.0.0.1", "--port", str(proxy.port), "--user",
+             sftp.user, "--key-file", str(sftp.key_file), "--known-hosts", str(known), "--directory", str(sftp.root)],
+            ["archive", "add", "--storage", "slow"],
+            ["archive", "add", "--directory", str(tmp_path / "archive")],
+        ):  # fmt: skip
+            done = kalliope("fax", *args, env=env)
+            assert done.returncode == 0, done.stderr
+        container = Container(Settings(database_url=fresh_db_url, data_dir=data,
+                                       smtp_url=f"smtp://127.0.0.1:{smtp_port}"))  # fmt: skip
+        try:
+            service = FaxService(container, "node-a")
+            with transaction(container.sessions) as s:
+                instance_id = s.scalars(select(FaxInstance.id)).one()
+            spool = data / "spool"
+            spool.mkdir(parents=True)
+            await _receive(service, instance_id, spool, "0501234567")
+            started = time.monotonic()
+            assert await service.deliver_due() == 4  # two mails, the local copy, the stalled SFTP copy
+            took = time.monotonic() - started
+            assert took < 4.0 + 3.0, took  # the stalled copy was cut at its own limit
+            assert len(mail.to("alice@example.com")) == 1 and len(mail.to("bob@example.com")) == 1
+            assert len(list((tmp_path / "archive").rglob("*.pdf"))) == 1
+            with transaction(container.sessions) as s:
+                (waiting,) = s.scalars(select(FaxDelivery).where(FaxDelivery.done.is_(False))).all()
+                assert waiting.kind.value == "archive" and "not done within 4 s" in waiting.last_error
+                assert waiting.claimed_by is None  # finished by its own node, not left to the lease
+            # The host recovers: the copy is written, once.
+            proxy.stalled = False
+            with transaction(container.sessions) as s:
+                s.execute(update(FaxDelivery).values(next_try_at=utcnow()))
+            await _drain(service)
+            copies = [p for p in sftp.root.rglob("*") if p.is_file() and not p.name.startswith(".")]
+            assert len(copies) == 1 and copies[0].read_bytes().startswith(b"%PDF")
+            assert len(mail.to("alice@example.com")) == 1  # nothing sent twice
+            # A claim that is no longer ours (the lease ran out, another node took it) is not finished by us.
+            with transaction(container.sessions) as s:
+                s.execute(update(FaxDelivery).values(done=False, next_try_at=utcnow()))
+                (first, *_rest) = deliveries.claim(s, "node-a", 1)
+                s.execute(update(FaxDelivery).where(FaxDelivery.id == first.id).values(claimed_by="node-b"))
+            with transaction(container.sessions) as s:
+                assert deliveries.finish(s, first, "node-a", None) is False
+                row = s.get(FaxDelivery, first.id)
+                assert row is not None and (row.done, row.claimed_by) == (False, "node-b")
         finally:
             container.close()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from kalliope_tel.asterisk.outbound_conf import outbound_password
+from kalliope_tel.config import Settings
 from kalliope_tel.resources import asterisk_conf_dir
 from tests.conftest import kalliope
 
@@ -77,7 +79,9 @@ def test_outbound_websocket_config_is_rendered_private_and_its_password_stays_ou
     client = out / "kalliope" / "websocket_client_outbound.conf"
     ari = out / "kalliope" / "ari_outbound.conf"
     assert mode(client) == 0o640 and mode(ari) == 0o640
-    assert f"password = {secret}\n" in client.read_text()
+    # This Asterisk's own password (derived), never the master one.
+    derived = outbound_password(Settings(ari_outbound_bind="127.0.0.1:8765", ari_outbound_password=secret))  # type: ignore[arg-type]
+    assert f"password = {derived}\n" in client.read_text() and secret not in client.read_text()
     assert "uri = ws://lb.example.net:8765/ari\n" in client.read_text()
     assert "apps = kalliope\n" in ari.read_text()
     shown = kalliope("config", "show", env=env)
