@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.fax import limits
@@ -72,6 +73,16 @@ def file_name(pbx: Pbx, reception: Reception, fax_id: int) -> str:
     calling = "".join(c for c in reception.calling if c.isdigit()) or "anonymous"
     reached = "".join(c for c in reception.reached if c.isdigit()) or "unknown"
     return f"F0{calling}_T{reached}_{local:%Y-%m-%d_%H_%M_%S}_{fax_id}.pdf"
+
+
+def registered(session: Session, pbx_slug: str, call_id: str) -> int | None:
+    """The register's id for this call, if it is in already."""
+    return session.scalar(
+        select(FaxReceived.id)
+        .join(Pbx, Pbx.id == FaxReceived.pbx_id)
+        .where(Pbx.slug == pbx_slug, FaxReceived.call_id == call_id)
+        .limit(1)
+    )
 
 
 def record_received(

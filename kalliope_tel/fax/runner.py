@@ -116,4 +116,5 @@ async def deliveries_loop(service: FaxService, tick: float) -> None:
     while True:
         done = await service.deliver_due()
         if not done:
+            await service.register_pending()  # receptions the database missed (and at start, the last run's)
             await asyncio.sleep(tick)

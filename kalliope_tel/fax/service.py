@@ -17,9 +17,9 @@ import structlog
 
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.db.engine import transaction
-from kalliope_tel.fax import deliveries, jobs
+from kalliope_tel.fax import deliveries, jobs, pending
 from kalliope_tel.fax.config import get_settings
-from kalliope_tel.fax.inbound import Admission, Reception, admit_inbound, record_received
+from kalliope_tel.fax.inbound import Admission, Reception, admit_inbound, record_received, registered
 from kalliope_tel.fax.models import (
     ArchivePath,
     DeliveryKind,
@@ -63,6 +63,7 @@ class FaxService:
         self.data_dir = container.settings.data_dir
         # Slots of this node older than this are a previous run's calls.
         self.started_at = utcnow()
+        self._registering: set[str] = set()  # pending notes being tried now
 
     async def _tx(self, work: Callable[[Session], T]) -> T:
         def run() -> T:
@@ -77,26 +78,76 @@ class FaxService:
 
     async def received(
         self, pbx_slug: str, instance_id: int, slot_id: int | None, reception: Reception, tiff: Path | None
-    ) -> int:
-        """Convert the pages, register the fax, owe its mails and copies.
-        The TIFF is removed once its PDF is in the store."""
+    ) -> int | None:
+        """Register the fax and owe its mails and copies: a note on disk
+        first (``pending``), then a few quick tries; past them (the database
+        away) the deliveries loop keeps trying. The fax id, or None when the
+        registration was left to that loop."""
         reception = dataclasses.replace(reception, node=reception.node or self.node)
-        pdf = None
-        if tiff is not None and reception.pages > 0:
-            try:
-                pdf = await asyncio.to_thread(_tiff_to_pdf, tiff)
-            except Exception as exc:  # a broken TIFF: the reception is recorded, with why
-                log.warning("fax.received_unreadable", call=reception.call_id, error=str(exc))
-                reception = _with_reason(reception, f"pages unreadable: {exc}")
-        fax_id = await self._tx(
-            lambda s: record_received(s, get_pbx(s, pbx_slug), instance_id, slot_id, reception, pdf, self.data_dir).id
-        )
+        note = await asyncio.to_thread(pending.write, self.data_dir, pbx_slug, instance_id, slot_id, reception, tiff)
+        for delay in (0.5, 1.0, 2.0, 0.0):
+            fax_id = await self._register(note)
+            if fax_id is not None or not delay:
+                return fax_id
+            await asyncio.sleep(delay)
+        return None
+
+    async def register_pending(self) -> int:
+        """Receptions whose registration failed before (this node's notes):
+        tried again; returns how many got in."""
+        done = 0
+        for path in await asyncio.to_thread(pending.waiting, self.data_dir):
+            if path.stem in self._registering:
+                continue
+            note = await asyncio.to_thread(pending.load, path)
+            note.tries += 1
+            if await self._register(note) is not None:
+                done += 1
+            elif note.tries >= pending.GIVE_UP_AFTER:
+                aside = await asyncio.to_thread(pending.give_up, note)
+                log.error("fax.received_given_up", call=note.reception.call_id, note=str(aside))
+            else:
+                await asyncio.to_thread(pending.save, note)
+        return done
+
+    async def _register(self, note: pending.Pending) -> int | None:
+        self._registering.add(note.path.stem)
+        try:
+            return await self._register_once(note)
+        except Exception as exc:  # the database away, a disk error: the note stays for the next pass
+            log.warning("fax.received_not_registered", call=note.reception.call_id, tries=note.tries + 1,
+                        error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+            return None
+        finally:
+            self._registering.discard(note.path.stem)
+
+    async def _register_once(self, note: pending.Pending) -> int:
+        reception, tiff = note.reception, note.tiff
+        known = await self._tx(lambda s: registered(s, note.pbx_slug, reception.call_id))
+        if known is None:
+            pdf = None
+            if tiff is not None and reception.pages > 0:
+                try:
+                    pdf = await asyncio.to_thread(_tiff_to_pdf, tiff)
+                except Exception as exc:  # a broken TIFF: the reception is recorded, with why
+                    log.warning("fax.received_unreadable", call=reception.call_id, error=str(exc))
+                    reception = _with_reason(reception, f"pages unreadable: {exc}")
+
+            def record(s: Session) -> int:
+                # Once per call: a try whose commit's answer was lost finds its own row.
+                again = registered(s, note.pbx_slug, reception.call_id)
+                if again is not None:
+                    return again
+                pbx = get_pbx(s, note.pbx_slug)
+                return record_received(s, pbx, note.instance_id, note.slot_id, reception, pdf, self.data_dir).id
+
+            known = await self._tx(record)
+            log.info("fax.received", pbx=note.pbx_slug, fax=known, ok=reception.ok, pages=reception.pages,
+                     media=reception.media)  # fmt: skip
         if tiff is not None:
             await asyncio.to_thread(tiff.unlink, missing_ok=True)
-        log.info(
-            "fax.received", pbx=pbx_slug, fax=fax_id, ok=reception.ok, pages=reception.pages, media=reception.media
-        )
-        return fax_id
+        await asyncio.to_thread(note.path.unlink, missing_ok=True)
+        return known
 
     # ------------------------------------------------------------ outbound
     async def claim(self, asterisk: str | None, room: int) -> list[jobs.SendClaim]:

@@ -228,3 +228,61 @@ async def test_a_stalled_sftp_host_delays_only_its_own_copy_and_each_copy_is_wri
                 assert row is not None and (row.done, row.claimed_by) == (False, "node-b")
         finally:
             container.close()
+
+
+def _database_away(url: str, away: bool) -> None:
+    """A real outage on PostgreSQL: the database refuses new connections and
+    its open ones are cut (as a failover or a restart of the server does)."""
+    import psycopg
+
+    from tests.conftest import PG_ADMIN_URL
+
+    name = url.rpartition("/")[2].split("?")[0]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if away else "true"}')
+        if away:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+
+async def test_a_reception_that_ends_while_the_database_is_away_is_registered_and_mailed_once(
+    fresh_db_url: str, tmp_path: Path
+) -> None:
+    if not fresh_db_url.startswith("postgresql"):
+        pytest.skip("the outage is made on PostgreSQL (connections refused); SQLite has no server to take away")
+    assert kalliope("db", "upgrade", env={"KALLIOPE_DATABASE_URL": fresh_db_url}).returncode == 0
+    data = tmp_path / "data"
+    configure_office(fresh_db_url, data)
+    smtp_port = free_port()
+    settings = Settings(database_url=fresh_db_url, data_dir=data, smtp_url=f"smtp://127.0.0.1:{smtp_port}")
+    container = Container(settings)
+    spool = data / "spool"
+    spool.mkdir(parents=True)
+    try:
+        service = FaxService(container, "node-a")
+        with transaction(container.sessions) as s:
+            instance_id = s.scalars(select(FaxInstance.id)).one()
+        container.engine.dispose()
+        _database_away(fresh_db_url, True)
+        try:
+            assert await _receive(service, instance_id, spool, "0501234567") is None  # left for later, not lost
+            assert len(list((data / "fax" / "pending").glob("*.json"))) == 1
+            assert len(list(spool.glob("*.tif"))) == 1  # the pages stay until the register has them
+        finally:
+            _database_away(fresh_db_url, False)
+    finally:
+        container.close()
+    # "Restarted": a new node process finds the note and registers it, once.
+    container = Container(settings)
+    try:
+        service = FaxService(container, "node-a")
+        assert await service.register_pending() == 1
+        assert await service.register_pending() == 0
+        with smtp_server(smtp_port) as (mail, _):
+            await _drain(service)
+            assert len(mail.to("alice@example.com")) == 1 and len(mail.to("bob@example.com")) == 1
+        with transaction(container.sessions) as s:
+            (fax,) = s.scalars(select(FaxReceived)).all()
+            assert (fax.calling, fax.pages, fax.ok) == ("0501234567", 2, True)
+        assert list((data / "fax" / "pending").glob("*")) == [] and list(spool.glob("*.tif")) == []
+    finally:
+        container.close()
