@@ -6,17 +6,21 @@ to AMI: reading it from the stored cursor records whatever is missing. Only
 whole lines are read (Asterisk may be writing the last one); the cursor
 moves in the same transaction as the records of the lines before it, so a
 crash re-reads at most a batch, and re-reading is harmless (records are
-idempotent). A new file (rotated: another inode, or shorter than the
-cursor) is read from its start.
+idempotent). A new file (rotated: another inode; truncated in place or a
+new file on a reused inode: another first line, or shorter than the cursor)
+is read from its start, after the rest of the rotated one. A line longer
+than a batch is refused with its offset and passed, never a stop.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,41 +51,114 @@ def _file_id(stat: os.stat_result) -> str:
     return f"{stat.st_dev}:{stat.st_ino}"
 
 
+def _head(f: BinaryIO) -> str:
+    """SHA-256 of the first whole line ("" while there is none yet)."""
+    f.seek(0)
+    first = f.readline(BATCH_BYTES)
+    return hashlib.sha256(first).hexdigest() if first.endswith(b"\n") else ""
+
+
+def _same_file(cursor: CdrCursor | None, file_id: str, head: str, size: int) -> bool:
+    if cursor is None or cursor.file_id != file_id or cursor.offset > size:
+        return False
+    return not (cursor.head and head and cursor.head != head)  # a new first line: a new file on that inode
+
+
 def reconcile(sessions: sessionmaker[Session], server: str, path: Path, *, node: str, rater: Rater) -> Reconciled:
-    """Record every call of ``path`` past the cursor of ``server``."""
+    """Record every call of ``path`` past the cursor of ``server``; after a
+    rotation, first the rest of the rotated file (found beside it by its
+    inode), so the calls written just before the rotation are not lost."""
     result = Reconciled()
     try:
-        stat = path.stat()
+        f = path.open("rb")
     except FileNotFoundError:
         return result  # no call ended since Asterisk started writing: nothing yet
-    file_id = _file_id(stat)
-    with transaction(sessions) as session:
-        cursor = session.get(CdrCursor, server)
-        start = cursor.offset if cursor is not None and cursor.file_id == file_id else 0
-    if start > stat.st_size:
-        start = 0  # truncated in place (copytruncate): a new file
-    offset = start
-    with path.open("rb") as f:
-        while True:
-            f.seek(offset)
-            chunk = f.read(BATCH_BYTES)
-            end = chunk.rfind(b"\n")
-            if end < 0:
-                break  # nothing, or a line Asterisk is still writing
-            with transaction(sessions) as session:
-                position = offset
-                for raw in chunk[: end + 1].splitlines(keepends=True):
-                    _one(session, server, raw, position, node, rater, result)
-                    position += len(raw)
-                offset += end + 1
-                cursor = session.get(CdrCursor, server)
-                if cursor is None:
-                    session.add(CdrCursor(server=server, file_id=file_id, offset=offset))
-                elif cursor.file_id != file_id or cursor.offset < offset:
-                    # Another node may be ahead: never move it back.
-                    cursor.file_id, cursor.offset, cursor.updated_at = file_id, offset, datetime.now(UTC)
-    result.offset = offset
+    with f:
+        stat = os.fstat(f.fileno())
+        file_id, head = _file_id(stat), _head(f)
+        with transaction(sessions) as session:
+            cursor = session.get(CdrCursor, server)
+            before = (cursor.file_id, cursor.offset, cursor.head) if cursor is not None else None
+            same = _same_file(cursor, file_id, head, stat.st_size)
+        if before is not None and not same and before[0] != file_id:
+            _finish_rotated(sessions, server, path, before, node, rater, result)
+        start = before[1] if same and before is not None else 0
+        result.offset = _read(sessions, server, f, (file_id, head), start, node, rater, result, cursor_moves=True)
     return result
+
+
+def _finish_rotated(
+    sessions: sessionmaker[Session], server: str, path: Path, before: tuple[str, int, str], node: str,
+    rater: Rater, result: Reconciled,
+) -> None:  # fmt: skip
+    file_id, offset, head = before
+    for candidate in sorted(path.parent.glob(path.name + "*")):
+        try:
+            with candidate.open("rb") as old:
+                if _file_id(os.fstat(old.fileno())) != file_id or (head and _head(old) != head):
+                    continue
+                log.info("billing.cdr_rotated_rest", server=server or "default", file=candidate.name, offset=offset)
+                # The rotated file is complete: its last line counts even without a newline.
+                _read(sessions, server, old, (file_id, head), offset, node, rater, result, cursor_moves=False,
+                      complete=True)  # fmt: skip
+                return
+        except OSError:
+            continue
+
+
+def _read(
+    sessions: sessionmaker[Session], server: str, f: BinaryIO, ident: tuple[str, str], offset: int, node: str,
+    rater: Rater, result: Reconciled, *, cursor_moves: bool, complete: bool = False,
+) -> int:  # fmt: skip
+    """Whole lines from ``offset``, a batch per transaction; returns where it stopped."""
+    while True:
+        f.seek(offset)
+        chunk = f.read(BATCH_BYTES)
+        consumed = chunk.rfind(b"\n") + 1
+        if not consumed:
+            if len(chunk) == BATCH_BYTES:  # one line longer than a batch: refused, and passed
+                offset = _skip_long_line(f, offset, server, result)
+                continue
+            if not (complete and chunk.strip()):
+                break  # nothing, or a line Asterisk is still writing
+            consumed = len(chunk)  # the rotated file's last line, without its newline
+        with transaction(sessions) as session:
+            position = offset
+            for raw in chunk[:consumed].splitlines(keepends=True):
+                _one(session, server, raw, position, node, rater, result)
+                position += len(raw)
+            offset += consumed
+            if cursor_moves:
+                _move_cursor(session, server, ident, offset)
+        if complete and offset >= os.fstat(f.fileno()).st_size:
+            break
+    return offset
+
+
+def _skip_long_line(f: BinaryIO, offset: int, server: str, result: Reconciled) -> int:
+    position = offset
+    while True:
+        f.seek(position)
+        block = f.read(BATCH_BYTES)
+        if not block:
+            return offset  # still being written: wait for its end
+        newline = block.find(b"\n")
+        if newline >= 0:
+            reason = f"offset {offset}: a line of {position + newline + 1 - offset} bytes (over {BATCH_BYTES})"
+            result.refused.append(reason)
+            log.warning("billing.cdr_refused", server=server or "default", source="file", reason=reason)
+            return position + newline + 1
+        position += len(block)
+
+
+def _move_cursor(session: Session, server: str, ident: tuple[str, str], offset: int) -> None:
+    file_id, head = ident
+    cursor = session.get(CdrCursor, server)
+    if cursor is None:
+        session.add(CdrCursor(server=server, file_id=file_id, offset=offset, head=head))
+    elif cursor.file_id != file_id or cursor.head != head or cursor.offset < offset:
+        # Another node may be ahead in the same file: never move it back.
+        cursor.file_id, cursor.offset, cursor.head, cursor.updated_at = file_id, offset, head, datetime.now(UTC)
 
 
 def _one(session: Session, server: str, raw: bytes, position: int, node: str, rater: Rater, out: Reconciled) -> None:

@@ -121,4 +121,7 @@ class CdrCursor(Base):
     server: Mapped[str] = mapped_column(String(30), primary_key=True)
     file_id: Mapped[str] = mapped_column(String(120), default="")  # device:inode of the file read
     offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    # SHA-256 of the file's first line: a file truncated in place (copytruncate)
+    # or a new one on a reused inode has another, and is read from its start.
+    head: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,6 +1,7 @@
 """Counted attempts (web logins, Mail2Fax PINs) shared by every node; the
 PGP signatures Mail2Fax accepted (each once); the receiving mail server a
-box trusts (its authserv-id). Existing boxes trust none until set.
+box trusts (its authserv-id; existing boxes trust none until set); the CDR
+file cursor's first-line fingerprint.
 
 Revision ID: 0012
 Revises: 0011
@@ -53,8 +54,14 @@ def upgrade() -> None:
     with op.batch_alter_table("mail2fax_box", schema=None) as batch_op:
         batch_op.add_column(sa.Column("trusted_authserv_id", sa.String(length=253), nullable=False, server_default=""))
 
+    with op.batch_alter_table("billing_cdr_cursor", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("head", sa.String(length=64), nullable=False, server_default=""))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("billing_cdr_cursor", schema=None) as batch_op:
+        batch_op.drop_column("head")
+
     with op.batch_alter_table("mail2fax_box", schema=None) as batch_op:
         batch_op.drop_column("trusted_authserv_id")
 

@@ -402,6 +402,33 @@ def test_reconcile_reads_whole_lines_once_and_follows_a_rotated_file(container: 
         assert session.scalar(select(func.count(CallRecord.id))) == 5
     assert reconcile(container.sessions, "", tmp_path / "missing.json", node="n", rater=rater).lines == 0
 
+    def count() -> int:
+        with transaction(container.sessions) as session:
+            return int(session.scalar(select(func.count(CallRecord.id))) or 0)
+
+    # Lines written to the old file after the last read, then rotated: read from the rotated file first.
+    with path.open("a") as f:
+        f.write(json.dumps(cdr("1795940005.6", "0645678901", 7)) + "\n")
+        f.write(json.dumps(cdr("1795940005.7", "0645678901", 8)))  # its last line, never ended by a newline
+    path.rename(tmp_path / "kalliope-cdr.json.2")
+    path.write_text(json.dumps(cdr("1795940005.8", "0645678901", 9)) + "\n")
+    after = reconcile(container.sessions, "", path, node="n", rater=rater)
+    assert (after.recorded, count()) == (3, 8)
+    # copytruncate: the same inode emptied and written again past the old cursor before we look.
+    fresh = [json.dumps(cdr(f"1795940006.{n}", "0645678901", 3, kt_line=f"x{n}" * 40)) for n in range(1, 4)]
+    with path.open("r+") as f:
+        f.truncate(0)
+        f.write("\n".join(fresh) + "\n")
+    truncated = reconcile(container.sessions, "", path, node="n", rater=rater)
+    assert (truncated.recorded, count()) == (3, 11)
+    # A line over a batch (64 KiB) is refused with its offset and passed; the next line is recorded.
+    with path.open("a") as f:
+        f.write('{"junk": "' + "x" * (70 << 10) + '"}\n')
+        f.write(json.dumps(cdr("1795940007.1", "0645678901", 4)) + "\n")
+    long = reconcile(container.sessions, "", path, node="n", rater=rater)
+    assert long.recorded == 1 and len(long.refused) == 1 and "over 65536" in long.refused[0], long.refused
+    assert count() == 12
+
 
 def test_profiles_are_per_pbx(container: Container) -> None:
     with transaction(container.sessions) as session:
