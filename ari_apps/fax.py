@@ -583,6 +583,7 @@ class JobEngine:
             options=claim.options,
             call_id=claim.call_id,
             on_phase_b=on_phase_b,
+            max_seconds=claim.max_seconds,  # from the pages: a long fax is not cut at a fixed cap
         )
         return AttemptResult(**outcome(result))
 

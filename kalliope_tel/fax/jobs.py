@@ -31,7 +31,19 @@ from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users.models import User
 
 # An attempt is abandoned if its node neither ends it nor beats for this long.
-LEASE = timedelta(minutes=30)
+# Past its call's limit, an attempt's lease runs this much longer before
+# another node counts it abandoned (its call is over by then, one way or another).
+LEASE_MARGIN = timedelta(minutes=5)
+MIN_CALL_SECONDS = 900.0
+
+
+def call_seconds(pages: int) -> float:
+    """How long a sending call may last: 15 minutes, or more for a long fax.
+    Training and negotiation take up to two minutes; a page at the slowest
+    rate a receiver may choose (2400 bit/s, fine resolution, ECM resends) up
+    to 90 s. A fixed cap failed long jobs on every attempt, each time after
+    sending most of their pages again."""
+    return max(MIN_CALL_SECONDS, 120.0 + 90.0 * max(pages, 1))
 ACTIVE = (JobState.DIALLING, JobState.SENDING)
 
 
@@ -47,6 +59,11 @@ class SendClaim:
     options: FaxOptions
     slot_id: int
     call_id: str
+    pages: int = 1
+
+    @property
+    def max_seconds(self) -> float:
+        return call_seconds(self.pages)
 
 
 def check_number(session: Session, pbx: Pbx, values: Effective, number: str) -> OutboundClass:
@@ -182,7 +199,7 @@ def claim_due(session: Session, pbx: Pbx, node: str, room: int, now: datetime | 
         job.state = JobState.DIALLING
         job.attempts_made += 1
         job.claimed_by = node
-        job.lease_until = now + LEASE
+        job.lease_until = now + timedelta(seconds=call_seconds(job.pages)) + LEASE_MARGIN
         session.add(
             FaxAttempt(
                 pbx_id=pbx.id, job_id=job.id, number=job.attempts_made, node=node, call_id=call_id, started_at=now
@@ -200,6 +217,7 @@ def claim_due(session: Session, pbx: Pbx, node: str, room: int, now: datetime | 
                 options_for(values),
                 slot.id,
                 call_id,
+                job.pages,
             )
         )
     session.flush()
