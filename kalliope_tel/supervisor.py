@@ -14,13 +14,14 @@ is what ``doctor`` shows for a node (see ``kalliope_tel.nodes``).
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+
+from kalliope_tel.backoff import Backoff, Retry
 
 log = structlog.get_logger(__name__)
 
@@ -82,7 +83,7 @@ class Supervisor:
             self._failed.set_result(exc)
 
     async def _keep(self, t: TaskState) -> None:
-        backoff = self.min_backoff
+        retry = Retry(Backoff(self.min_backoff, self.max_backoff, jitter=0.2))
         while not (self._stopping or t.stopping):
             t.state, t.started = "running", time.monotonic()
             try:
@@ -101,15 +102,14 @@ class Supervisor:
             if self._stopping or t.stopping:
                 break  # a factory that lost its cancel and returned: not a crash
             if time.monotonic() - t.started >= self.healthy_after:
-                backoff = self.min_backoff
+                retry.reset()
             t.restarts += 1
             t.state, t.last_error = "waiting", reason
-            delay = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not crypto
+            delay = retry.next()
             log.warning(
                 "supervisor.task_restarting", task=t.name, reason=reason, delay=round(delay, 2), restarts=t.restarts
             )
             await asyncio.sleep(delay)
-            backoff = min(backoff * 2, self.max_backoff)
         t.state = "stopped"
 
     async def stop(self, names: list[str] | None = None) -> None:

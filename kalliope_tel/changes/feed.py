@@ -28,6 +28,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine, delete, func, select
 
+from kalliope_tel.backoff import Backoff, Retry
 from kalliope_tel.changes import record
 from kalliope_tel.changes.models import Change
 from kalliope_tel.db.base import utcnow
@@ -178,17 +179,16 @@ class ChangeFeed:
         """Ring the bell on every NOTIFY; reconnect with backoff (the poll covers the gap)."""
         import psycopg
 
-        delay = 1.0
+        retry = Retry(Backoff(first=1.0, cap=15.0))
         assert self.listen_url is not None
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.listen_url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
-                    delay = 1.0
+                    retry.reset()
                     self._bell.set()  # read whatever was missed while not listening
                     async for _ in conn.notifies():
                         self._bell.set()
             except (psycopg.Error, OSError) as exc:
-                log.warning("changes.listen_lost", error=type(exc).__name__, retry_in=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 15.0)
+                log.warning("changes.listen_lost", error=type(exc).__name__)
+            await asyncio.sleep(retry.next())

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from kalliope_tel.backoff import Backoff
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.fax.config import list_archive_paths
 from kalliope_tel.fax.models import DeliveryKind, Direction, FaxDelivery
@@ -21,8 +22,7 @@ LEASE = timedelta(minutes=5)
 MAX_TRIES = 30  # ~ a day with the backoff below
 
 
-def backoff(tries: int) -> timedelta:
-    return timedelta(seconds=min(30 * 2 ** max(tries - 1, 0), 3600))
+RETRIES = Backoff(first=30, cap=3600)
 
 
 def owe_mail(session: Session, pbx: Pbx, direction: Direction, fax_id: int, address: str) -> None:
@@ -105,7 +105,7 @@ def finish(session: Session, claim: DeliveryClaim, node: str, error: str | None,
         if permanent or row.attempts >= MAX_TRIES:
             row.done, row.done_at = True, now  # given up: last_error says why
         else:
-            row.next_try_at = now + backoff(row.attempts)
+            row.next_try_at = now + RETRIES.after(row.attempts)
     session.flush()
     return True
 

@@ -44,6 +44,8 @@ def call_seconds(pages: int) -> float:
     to 90 s. A fixed cap failed long jobs on every attempt, each time after
     sending most of their pages again."""
     return max(MIN_CALL_SECONDS, 120.0 + 90.0 * max(pages, 1))
+
+
 ACTIVE = (JobState.DIALLING, JobState.SENDING)
 
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from kalliope_tel.backoff import Backoff
 from kalliope_tel.config import Settings
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.lam import ical, links
@@ -34,7 +35,12 @@ from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users.models import User
 
 MAX_TRIES = 8
+# One invitation is claimed at a time, and its send is cut at SEND_SECONDS,
+# well within the lease: no other node takes it while it is being sent (20
+# claimed at once under one lease let a slow server's last ones go twice).
 LEASE = timedelta(minutes=2)
+SEND_SECONDS = 45.0
+RETRIES = Backoff(first=30, cap=3600)
 
 
 def site_of(settings: Settings) -> links.JitsiSite | None:
@@ -172,20 +178,22 @@ def claim(
     return out
 
 
-def finish(session: Session, invitation_id: int, error: str | None, *, permanent: bool = False) -> None:
-    row = session.get(Invitation, invitation_id)
-    if row is None:
-        return
-    row.lease_until = None
+def finish(session: Session, invitation_id: int, node: str, error: str | None, *, permanent: bool = False) -> bool:
+    """Record ``node``'s send; False when the claim is no longer its own."""
+    row = session.get(Invitation, invitation_id, with_for_update=True)
+    if row is None or row.state is not InvitationState.PENDING or row.claimed_by != node:
+        return False
+    row.lease_until, row.claimed_by = None, None
     if error is None:
         row.state, row.sent_at, row.error = InvitationState.SENT, utcnow(), ""
-        return
+        return True
     row.tries += 1
     row.error = error[:300]
     if permanent or row.tries >= MAX_TRIES:
         row.state = InvitationState.FAILED
     else:
-        row.next_at = utcnow() + timedelta(seconds=min(3600, 15 * 2**row.tries))
+        row.next_at = utcnow() + RETRIES.after(row.tries)
+    return True
 
 
 def of_meeting(session: Session, meeting_id: int) -> list[Invitation]:

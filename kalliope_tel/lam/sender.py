@@ -14,28 +14,38 @@ from kalliope_tel.mail.smtp import MailNotSent, send
 log = structlog.get_logger(__name__)
 
 
-async def send_due(container: Container, node: str) -> int:
-    """Claim the mails that are due, send them, record each outcome; returns how many were sent."""
+async def send_due(container: Container, node: str, limit: int = 20) -> int:
+    """Send the mails that are due, one claim at a time, each send cut at
+    ``SEND_SECONDS`` and recorded before the next is claimed; returns how many were sent."""
     settings = container.settings
 
     def claim() -> list[invitations.Claimed]:
         with transaction(container.sessions, writes=True) as session:
-            return invitations.claim(session, settings, node)
+            return invitations.claim(session, settings, node, limit=1)
 
-    def finish(invitation_id: int, error: str | None, permanent: bool) -> None:
-        with transaction(container.sessions) as session:
-            invitations.finish(session, invitation_id, error, permanent=permanent)
+    def finish(invitation_id: int, error: str | None, permanent: bool) -> bool:
+        with transaction(container.sessions, writes=True) as session:
+            return invitations.finish(session, invitation_id, node, error, permanent=permanent)
 
     sent = 0
-    for item in await asyncio.to_thread(claim):
+    for _ in range(limit):
+        claimed = await asyncio.to_thread(claim)
+        if not claimed:
+            break
+        item = claimed[0]
+        error, permanent = None, False
         try:
-            await send(settings, item.message)
+            await asyncio.wait_for(send(settings, item.message), invitations.SEND_SECONDS)
         except MailNotSent as exc:
-            log.warning("lam.invitation_not_sent", invitation=item.id, reason=str(exc), permanent=exc.permanent)
-            await asyncio.to_thread(finish, item.id, str(exc), exc.permanent)
-            continue
-        await asyncio.to_thread(finish, item.id, None, False)
-        sent += 1
+            error, permanent = str(exc), exc.permanent
+        except TimeoutError:
+            error = f"the mail server did not finish within {invitations.SEND_SECONDS:.0f} s"
+        if error is not None:
+            log.warning("lam.invitation_not_sent", invitation=item.id, reason=error, permanent=permanent)
+        if not await asyncio.to_thread(finish, item.id, error, permanent):
+            log.warning("lam.invitation_claim_lost", invitation=item.id)
+        elif error is None:
+            sent += 1
     return sent
 
 

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 
 import structlog
 
+from kalliope_tel.backoff import Backoff, Retry
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.mail2fax.intake import Intake, Item
 from kalliope_tel.mail2fax.mailbox import BoxAccess, MailboxClient, client_for
 
 log = structlog.get_logger(__name__)
 RETRY_SECONDS = 2.0  # a message that failed (database down...) is tried again this soon
+RECONNECT = Backoff(first=1.0, cap=60.0)  # a box whose server went away
 POISON_TRIES = 3  # a message that fails this often with an internal error is refused, not retried forever
 
 
@@ -89,7 +91,7 @@ class BoxWatcher:
 
     def _run(self) -> None:
         errors = network_errors()
-        backoff = 1.0
+        retry = Retry(RECONNECT)
         while not self.stop_event.is_set():
             try:
                 if not self.client.connected:
@@ -99,7 +101,7 @@ class BoxWatcher:
                 if self.cycle():  # some message failed: retry soon, not at the next IDLE news
                     self.stop_event.wait(RETRY_SECONDS)
                     continue
-                backoff = 1.0
+                retry.reset()
                 self.waiting = True
                 try:
                     self.client.wait(self.stop_event)
@@ -111,16 +113,15 @@ class BoxWatcher:
                     break
                 self.stats.reconnects += 1
                 why = f"{type(exc).__name__}: {exc}"
-                log.warning("mail2fax.connection_lost", box=self.box.name, error=why, retry_in=backoff)
+                delay = retry.next()
+                log.warning("mail2fax.connection_lost", box=self.box.name, error=why, retry_in=delay)
                 self.health(self.box.id, why)
-                self.stop_event.wait(backoff)
-                backoff = min(backoff * 2, 60.0)
+                self.stop_event.wait(delay)
             except Exception as exc:  # the database or a bug: keep the box, retry later
                 self.client.close()
                 log.exception("mail2fax.cycle_failed", box=self.box.name, error=str(exc))
                 self.health(self.box.id, f"{type(exc).__name__}: {exc}")
-                self.stop_event.wait(backoff)
-                backoff = min(backoff * 2, 60.0)
+                self.stop_event.wait(retry.next())
         self.client.close()
 
     def cycle(self) -> int:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import jwt
 import pytest
+from sqlalchemy import update
 
 from kalliope_tel.config import Settings
 from kalliope_tel.container import Container
@@ -25,7 +26,7 @@ from kalliope_tel.db.base import utcnow
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.lam import invitations, links, services
 from kalliope_tel.lam.exceptions import InvalidToken, InvalidValue, NotAllowed, NotFound, Overlap
-from kalliope_tel.lam.models import InvitationState
+from kalliope_tel.lam.models import Invitation, InvitationState
 from kalliope_tel.lam.sender import send_due
 from kalliope_tel.tenancy.services import create_pbx, get_pbx, update_pbx
 from kalliope_tel.users import services as users
@@ -242,6 +243,51 @@ def test_a_refused_recipient_fails_its_invitation_alone(lam: Container) -> None:
     rows = work(lam, lambda s, p: invitations.of_meeting(s, meeting.id))
     assert {r.state for r in rows} == {InvitationState.PENDING} and all(r.tries == 1 and r.error for r in rows)
     assert all(r.next_at > utcnow() for r in rows)  # retried later, not at once
+
+
+def test_a_stalled_mail_server_and_a_second_node_send_each_invitation_once(
+    lam: Container, mail: tuple[MailSink, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Node a's mail server accepts the connection and never answers: each of
+    its sends is cut within the lease and recorded, one claim at a time, so
+    node b, sending meanwhile through a working server, never sends one that
+    a still holds; a claim a lost is not finished by a."""
+    import socket
+    import threading
+
+    from kalliope_tel.lam import sender
+
+    monkeypatch.setattr(invitations, "SEND_SECONDS", 1.0)
+    mute = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: [held.append(mute.accept()[0]) for _ in range(50)], daemon=True).start()
+    stalled = Container(lam.settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{mute.getsockname()[1]}"}))
+    meeting = work(
+        lam, lambda s, p: invitations.schedule(s, p, lam.settings, "Blue", meeting_input(local(4, 9), local(4, 10)))
+    )
+    total = len(work(lam, lambda s, p: invitations.of_meeting(s, meeting.id)))
+
+    async def both() -> tuple[int, int]:
+        return await asyncio.gather(sender.send_due(stalled, "node-a"), sender.send_due(lam, "node-b"))
+
+    try:
+        sent_a, sent_b = asyncio.run(both())
+    finally:
+        stalled.close()
+        mute.close()
+    rows = work(lam, lambda s, p: invitations.of_meeting(s, meeting.id))
+    assert sent_a == 0 and sent_b == sum(1 for r in rows if r.state is InvitationState.SENT)
+    with mail[0].lock:
+        addresses = [tuple(rcpt) for rcpt, _ in mail[0].messages]
+    assert len(addresses) == len(set(addresses)) == sent_b  # nobody got it twice
+    assert all(r.claimed_by is None for r in rows)  # every claim finished by its holder
+    waiting = [r for r in rows if r.state is InvitationState.PENDING]
+    assert len(waiting) == total - sent_b and all("did not finish within 1 s" in r.error for r in waiting)
+    # A claim that is no longer a's (b took it after the lease) is not finished by a.
+    if waiting:
+        taken = update(Invitation).values(claimed_by="node-b", lease_until=utcnow() + invitations.LEASE)
+        work(lam, lambda s, p: s.execute(taken))
+        assert work(lam, lambda s, p: invitations.finish(s, waiting[0].id, "node-a", None)) is False
 
 
 # ------------------------------------------------------------------ links
