@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import signal
 import uuid
@@ -39,9 +40,11 @@ from tests.helpers import ServeNode, ari_runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.realtime, pytest.mark.asterisk, pytest.mark.timeout(900)]
 
-TOTAL = 100
+# The suite's size; the soak (100 calls, killed after 30) is the same test with
+# KT_OUTBOUND_CALLS=100, kept out of the suite's 25 minutes.
+TOTAL = int(os.environ.get("KT_OUTBOUND_CALLS", "40"))
 PARALLEL = 10
-KILL_AFTER = 30
+KILL_AFTER = 30 if TOTAL >= 100 else 20
 KILL_DELAY = 5.0
 
 

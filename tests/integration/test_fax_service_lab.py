@@ -66,6 +66,8 @@ async def test_a_fax_to_an_instance_is_mailed_to_the_users_who_may_receive(
     spool = lab.dir / "spool" / f"kt-in-{uuid.uuid4().hex[:6]}"
     spool.mkdir()
     make_document(spool / "in.tif", 3, height=2200)
+    log_file = lab.dir / "log" / "messages.log"
+    log_from = log_file.stat().st_size if log_file.exists() else 0
     with smtp_server() as (mail, port):
         node = f"rx-{uuid.uuid4().hex[:4]}"
         serve = start_serve(lab_state, office, port, node)
@@ -94,6 +96,10 @@ async def test_a_fax_to_an_instance_is_mailed_to_the_users_who_may_receive(
             output = serve.finish(30)
     assert len(mail.to("alice@example.com")) == 1 and len(mail.to("bob@example.com")) == 1, output[-3000:]
     assert mail.to("carol@example.com") == []  # sending permission only
+    # The caller was a Local channel: kalliope-fax-in asks PJSIP_ENDPOINT of PJSIP callers only.
+    with log_file.open("rb") as f:
+        f.seek(log_from)
+        assert b"PJSIP_ENDPOINT" not in f.read()
     for msg in (mail.to("alice@example.com")[0], mail.to("bob@example.com")[0]):
         assert msg["Subject"] == f"[{SERIAL}] FAX successfully received from 00501234567"
         assert msg["From"] == "fax@kalliope.test"

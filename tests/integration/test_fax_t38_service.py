@@ -1,10 +1,10 @@
-"""T.38 that delivers: 50 faxes from a second lab Asterisk over PJSIP with
+"""T.38 that delivers: faxes from a second lab Asterisk over PJSIP with
 T.38 (UDPTL) to a fax instance. The instance's dialplan hands T.38-capable
 callers to Asterisk's own res_fax (ReceiveFax terminates T.38; no gateway,
 whose stall lost about half the calls, asterisk/asterisk#2046), and the
 fax-admit/fax-done handlers give the pages to the same fax service as the
-engine's receptions: register, PDF, mails. At least 49 of 50 must arrive,
-each checked page for page."""
+engine's receptions: register, PDF, mails. All but one must arrive (10 in
+the suite, 50 in the soak), each checked page for page."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ from tests.integration.test_fax_lab import lab_fax_dir
 from tests.integration.test_fax_t38 import _peer, lab_pair  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.realtime, pytest.mark.asterisk, pytest.mark.timeout(900)]
-CALLS, AT_ONCE, PAGES = int(os.environ.get("KT_T38_CALLS", "50")), 10, 2
+# The suite sends 10; the soak of 50 is KT_T38_CALLS=50 (out of the suite's 25 minutes).
+CALLS, AT_ONCE, PAGES = int(os.environ.get("KT_T38_CALLS", "10")), 10, 2
 
 
 async def _send(state_b: LabState, document: Path, tag: str) -> None:
@@ -48,7 +49,7 @@ def _sender_result(lab: LabInstance, tag: str) -> list[str] | None:
     return out.split(":", 1)[1].strip().split("|") if out.startswith("Value:") else None
 
 
-async def test_fifty_t38_faxes_reach_the_fax_service(
+async def test_t38_faxes_reach_the_fax_service(
     lab_pair: tuple[LabInstance, LabState, LabInstance, LabState],  # noqa: F811
     tmp_path: Path,
 ) -> None:
