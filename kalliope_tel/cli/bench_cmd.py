@@ -4,7 +4,7 @@ import json
 
 import typer
 
-from kalliope_tel.cli.context import err_console, print_table
+from kalliope_tel.cli.context import Steps, print_table
 
 app = typer.Typer(help="Benchmarks: print figures (--json: only a JSON document on standard output).")
 
@@ -26,7 +26,7 @@ def agi(
     a bare asyncio loop measured in the same run, p50/p99 at a fixed rate."""
     from kalliope_tel.bench import agi as bench
 
-    with err_console.status("FastAGI") as status:
+    with Steps("bench agi") as steps:
         report = bench.run(
             handlers=handler or None,
             params=params,
@@ -35,8 +35,8 @@ def agi(
             rate=rate,
             seconds=seconds,
             database_url=database_url,
-            progress=lambda name: status.update(
-                f"FastAGI: {name}: {requests} requests, then {rate}/s for {seconds:.0f} s"
+            progress=lambda name: steps.say(
+                f"{name}: {requests} requests, then {rate}/s for {seconds:.0f} s", force=True
             ),
         )
     data = bench.as_dict(report)
@@ -71,19 +71,16 @@ def wakeup(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Wake-up calls against a private lab Asterisk: time to finish, lateness, CPU per alarm."""
-    from rich.progress import Progress
-
     from kalliope_tel.bench import wakeup as bench
     from kalliope_tel.cli.context import STATE
 
-    with Progress(console=err_console, transient=True) as progress:
-        task = progress.add_task(f"{alarms} wake-up calls, cap {cap}", total=alarms)
+    with Steps(f"bench wakeup: {alarms} calls, cap {cap}") as steps:
         result = bench.run(
             alarms=alarms,
             cap=cap,
             lab_root=STATE.settings.lab_root,
             database_url=database_url,
-            progress=lambda done, total: progress.update(task, completed=done),
+            progress=lambda done, total: steps.say(f"{done} of {total} confirmed", force=done == total),
         )
     data = bench.as_dict(result)
     if as_json:
@@ -111,12 +108,11 @@ def fax(
 ) -> None:
     """Fax engine speed per mode, binding overhead, real-time RTP receptions
     per core, and what admission control does with twice that offered."""
-    from rich.progress import Progress
-
     from kalliope_tel.bench import fax as bench
     from kalliope_tel.bench import fax_realtime
 
-    with err_console.status(f"fax loopback, {pages} pages x {repeats} per mode"):
+    with Steps("bench fax") as steps:
+        steps.say(f"loopback, {pages} pages x {repeats} per mode", force=True)
         figures = bench.as_dicts(bench.run(pages=pages, repeats=repeats))
     columns = list(figures[0])
     if not as_json:
@@ -125,19 +121,18 @@ def fax(
     capacity = 0
     overloaded: dict[str, object] | None = None
     if realtime:
-        with Progress(console=err_console, transient=True) as progress:
-            task = progress.add_task("real-time receptions", total=None)
+        with Steps("bench fax, real time") as steps:
             found = fax_realtime.search(
                 start=start,
                 step=step,
                 limit=max_receptions,
                 ramp=ramp,
                 pages=realtime_pages,
-                progress=lambda what: progress.update(task, description=what),
+                progress=lambda what: steps.say(f"run of {what}", force=True),
             )
             capacity = max((r.offered for r in found if r.passed and not r.refused), default=0)
             if overload and capacity:
-                progress.update(task, description=f"overload: {2 * capacity} offered, admission on")
+                steps.say(f"overload: {2 * capacity} offered, admission on", force=True)
                 # As a node is meant to run: fax_max_calls set from this
                 # bench, the media load limit as the second guard (a cold
                 # node's load limit knows no page's cost yet: fax.admission).

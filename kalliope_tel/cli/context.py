@@ -110,3 +110,41 @@ def read_secrets(labels: list[str], *, from_stdin: bool) -> list[str]:
     if not sys.stdin.isatty():
         raise KalliopeError("no terminal to ask for the password on: use --password-stdin")
     return [typer.prompt(label, hide_input=True, confirmation_prompt=True) for label in labels]
+
+
+class Steps:
+    """Progress of long CLI work, on standard error only (``--json`` keeps
+    standard output for its one document): rich's live line on a terminal,
+    plain lines with the elapsed time otherwise (a pipe, a log, CI), at most
+    one a second unless ``force``, so a ten-minute search shows it is alive."""
+
+    def __init__(self, title: str) -> None:
+        import time
+
+        self.title = title
+        self._clock = time.monotonic
+        self._started = self._clock()
+        self._last = 0.0
+        self._status: Any = None
+
+    def __enter__(self) -> Steps:
+        if err_console.is_terminal:
+            self._status = err_console.status(self.title)
+            self._status.__enter__()
+        else:
+            self.say("started", force=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(*exc)
+        else:
+            self.say("done" if exc[0] is None else "stopped", force=True)
+
+    def say(self, what: str, *, force: bool = False) -> None:
+        now = self._clock()
+        if self._status is not None:
+            self._status.update(f"{self.title}: {what}")
+        elif force or now - self._last >= 1.0:
+            err_console.print(f"{self.title}: {what} ({now - self._started:.1f} s)", highlight=False)
+        self._last = now

@@ -55,6 +55,10 @@ def test_bench_fax_reports_every_mode_realtime_receptions_and_an_overload_run() 
     result = kalliope("bench", "fax", *args, *rt, "--json", timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)  # --json: nothing but the document
+    # ...and the progress on standard error, a line per step with the time so far.
+    progress = [line for line in result.stderr.splitlines() if line.startswith("bench fax")]
+    assert any("loopback, 1 pages x 1 per mode" in line for line in progress), result.stderr[-2000:]
+    assert any("run of" in line and line.endswith(" s)") for line in progress), result.stderr[-2000:]
     figures = {f["mode"]: f for f in report["modes"]}
     assert set(figures) == {"v17-ecm", "v29", "t38"}
     assert all(f["speed_x_realtime"] > 1 for f in figures.values())
