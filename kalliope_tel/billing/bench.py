@@ -150,9 +150,9 @@ def bench_command(
     """Billing: calls rated per second on one core against a large profile, and against SQL per call."""
     import json
 
-    from kalliope_tel.cli.context import err_console, print_table
+    from kalliope_tel.cli.context import Steps, print_table
 
-    with err_console.status(f"rating {calls:,} calls against {rules:,} rules"):
+    with Steps(f"bench billing: rating {calls:,} calls against {rules:,} rules"):
         result = asdict(run(calls, rules, sql_calls))
     if as_json:
         print(json.dumps(result | {"target": {"calls_per_second": 200_000}}))

@@ -64,10 +64,17 @@ def _same_file(cursor: CdrCursor | None, file_id: str, head: str, size: int) -> 
     return not (cursor.head and head and cursor.head != head)  # a new first line: a new file on that inode
 
 
-def reconcile(sessions: sessionmaker[Session], server: str, path: Path, *, node: str, rater: Rater) -> Reconciled:
+def reconcile(
+    sessions: sessionmaker[Session], server: str, path: Path, *, node: str, rater: Rater, import_past: bool = False
+) -> Reconciled:
     """Record every call of ``path`` past the cursor of ``server``; after a
     rotation, first the rest of the rotated file (found beside it by its
-    inode), so the calls written just before the rotation are not lost."""
+    inode), so the calls written just before the rotation are not lost.
+
+    A store that has never seen this Asterisk's file starts at its end: the
+    lines before belong to another store or an earlier life of this one (a
+    lab's earlier runs, PBXs that no longer exist). ``import_past`` reads
+    them too (``billing reconcile --import-past``)."""
     result = Reconciled()
     try:
         f = path.open("rb")
@@ -80,11 +87,25 @@ def reconcile(sessions: sessionmaker[Session], server: str, path: Path, *, node:
             cursor = session.get(CdrCursor, server)
             before = (cursor.file_id, cursor.offset, cursor.head) if cursor is not None else None
             same = _same_file(cursor, file_id, head, stat.st_size)
+        if before is None and not import_past:
+            result.offset = _first_sight(sessions, server, f, (file_id, head), stat.st_size)
+            log.info("billing.cdr_file_first_seen", server=server or "default", skipped_bytes=result.offset)
+            return result
         if before is not None and not same and before[0] != file_id:
             _finish_rotated(sessions, server, path, before, node, rater, result)
         start = before[1] if same and before is not None else 0
         result.offset = _read(sessions, server, f, (file_id, head), start, node, rater, result, cursor_moves=True)
     return result
+
+
+def _first_sight(sessions: sessionmaker[Session], server: str, f: BinaryIO, ident: tuple[str, str], size: int) -> int:
+    """The cursor at the end of the file's last whole line, nothing recorded."""
+    f.seek(max(0, size - BATCH_BYTES))
+    tail = f.read()
+    end = size - len(tail) + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
+    with transaction(sessions) as session:
+        _move_cursor(session, server, ident, end)
+    return end
 
 
 def _finish_rotated(

@@ -369,7 +369,12 @@ def report_cmd(
 
 
 @app.command("reconcile")
-def reconcile_cmd(as_json: bool = JSON) -> None:
+def reconcile_cmd(
+    import_past: bool = typer.Option(
+        False, "--import-past", help="The first time: record the calls already in the file too (else from its end)."
+    ),
+    as_json: bool = JSON,
+) -> None:
     """Read Asterisk's CDR file now and record the calls missing (serve does
     this at start and periodically)."""
     from kalliope_tel.billing.cdrfile import reconcile
@@ -378,6 +383,6 @@ def reconcile_cmd(as_json: bool = JSON) -> None:
     cdr_file = STATE.container.endpoints.cdr_file
     if not cdr_file:
         raise KalliopeError("no CDR file configured (cdr_file / KALLIOPE_CDR_FILE)")
-    read = reconcile(STATE.container.sessions, "", Path(cdr_file), node="cli", rater=Rater())
+    read = reconcile(STATE.container.sessions, "", Path(cdr_file), node="cli", rater=Rater(), import_past=import_past)
     data = {"file": cdr_file, "lines": read.lines, "recorded": read.recorded, "refused": read.refused}
     done(f"{cdr_file}: {read.lines} line(s) read, {read.recorded} call(s) recorded", data, as_json)

@@ -271,6 +271,11 @@ transmit_silence = no
             started_at=time.time(),
         )
         self.render(state)
+        # A new lab Asterisk, a new CDR history: the file of an earlier run
+        # would hand its calls (of PBXs that may no longer exist) to whatever
+        # store reads it next.
+        for old in (self.dir / "log" / "cdr-custom").glob("*"):
+            old.unlink()
         return self._spawn(state, timeout)
 
     def _spawn(self, state: LabState, timeout: float) -> LabState:

@@ -214,19 +214,16 @@ def bench_command(
     """Mail2Fax: delay from delivery into Dovecot to the job being queued (p50, p99), IDLE vs POP3."""
     import json
 
-    from rich.progress import Progress
-
-    from kalliope_tel.cli.context import err_console, print_table
+    from kalliope_tel.cli.context import Steps, print_table
 
     protocols = ("imap", "pop3") if pop3 else ("imap",)
-    with Progress(console=err_console, transient=True) as bar:
-        task = bar.add_task("mail2fax", total=messages * len(protocols))
+    with Steps("bench mail2fax") as steps:
         results = run(
             messages,
             protocols,
             database_url or None,
             pop3_poll_seconds,
-            progress=lambda proto, n, total: bar.update(task, advance=1, description=f"{proto} {n}/{total}"),
+            progress=lambda proto, n, total: steps.say(f"{proto} {n}/{total}", force=n == total),
         )
     rows = [asdict(r) for r in results]
     if as_json:

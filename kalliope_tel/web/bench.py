@@ -183,9 +183,9 @@ def bench_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Live panels: commit-to-panel latency (p50, p99) with many panels open, and the node's CPU."""
-    from kalliope_tel.cli.context import err_console, print_table
+    from kalliope_tel.cli.context import Steps, print_table
 
-    with err_console.status(f"{panels} panels, a room changing {rate:g}/s for {seconds:g} s"):
+    with Steps(f"bench web: {panels} panels, a room changing {rate:g}/s for {seconds:g} s"):
         result = asdict(run(panels, rate, seconds, database_url))
     if as_json:
         print(json.dumps(result | {"target": {"p99_ms": 1000}}))

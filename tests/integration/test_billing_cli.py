@@ -79,8 +79,9 @@ def test_profiles_rules_csv_and_pbx_isolation(fresh_db_url: str, tmp_path: Path)
 
 
 def test_reconcile_reads_the_cdr_file_once(fresh_db_url: str, tmp_path: Path) -> None:
-    """'billing reconcile' records the file's calls once (a second run finds
-    them recorded) and names a malformed line by its offset."""
+    """'billing reconcile --import-past' records the file's calls once (a
+    second run finds them recorded) and names a malformed line by its offset;
+    a store that never saw the file otherwise starts at its end."""
     cdr_file = tmp_path / "kalliope-cdr.json"
     line = {
         "uniqueid": "1795940007.1", "linkedid": "1795940007.1", "sequence": 1, "channel": "PJSIP/101-00000001",
@@ -96,7 +97,7 @@ def test_reconcile_reads_the_cdr_file_once(fresh_db_url: str, tmp_path: Path) ->
         "KALLIOPE_CDR_FILE": str(cdr_file),
     }
     _ok(kalliope("db", "upgrade", env=env))
-    first = json.loads(_ok(kalliope("billing", "reconcile", "--json", env=env)).stdout)
+    first = json.loads(_ok(kalliope("billing", "reconcile", "--import-past", "--json", env=env)).stdout)
     assert (first["lines"], first["recorded"]) == (2, 1)
     assert len(first["refused"]) == 1 and first["refused"][0].startswith("offset ")
     again = json.loads(_ok(kalliope("billing", "reconcile", "--json", env=env)).stdout)

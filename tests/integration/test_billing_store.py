@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.billing import profiles, reports
 from kalliope_tel.billing.cdrfile import reconcile
-from kalliope_tel.billing.models import CallRecord, CostProfile
+from kalliope_tel.billing.models import CallRecord, CdrCursor, CostProfile
 from kalliope_tel.billing.profiles import RuleInput
 from kalliope_tel.billing.rating import RuleConflict
 from kalliope_tel.billing.records import BadCdr, Rater, is_ours, parse, record
@@ -385,7 +385,12 @@ def test_reconcile_reads_whole_lines_once_and_follows_a_rotated_file(container: 
     )  # a lab phone, not a call from an extension
     partial = json.dumps(cdr("1795940005.4", "0645678901", 5))
     path.write_text(lines[0] + "\n" + foreign + "\n" + lines[1] + "\n" + "{not json\n" + lines[2] + "\n" + partial[:40])
-    done = reconcile(container.sessions, "", path, node="n", rater=rater)
+    # A store that never saw the file starts at its end: nothing of the past, unless asked.
+    first = reconcile(container.sessions, "", path, node="n", rater=rater)
+    assert (first.lines, first.recorded) == (0, 0) and first.offset == path.read_text().rfind("\n") + 1
+    with transaction(container.sessions) as session:
+        session.execute(delete(CdrCursor))
+    done = reconcile(container.sessions, "", path, node="n", rater=rater, import_past=True)
     assert (done.lines, done.ours, done.recorded) == (5, 3, 3)
     assert len(done.refused) == 1 and done.refused[0].startswith("offset ")
     with path.open("a") as f:

@@ -109,6 +109,31 @@ def test_doctor_green_against_the_lab(lab_state: LabState, fresh_db_url: str) ->
     assert checks["billing"]["detail"].endswith("/log/cdr-custom/kalliope-cdr.json")  # the lab's CDR file
 
 
+def test_a_new_lab_starts_with_an_empty_cdr_file_and_a_new_store_reads_none_of_the_past(
+    fresh_db_url: str,
+) -> None:
+    """'lab down', 'lab up' and a new database: the calls of the earlier run
+    are not the new store's ('billing calls' stays empty until a new call)."""
+    name = f"pytest-cdr-{uuid.uuid4().hex[:6]}"
+    lab = LabInstance(LAB_ROOT, name)
+    env = {"KALLIOPE_LAB_NAME": name, "KALLIOPE_DATABASE_URL": fresh_db_url}
+    try:
+        lab.start()
+        cdr = lab.dir / "log" / "cdr-custom" / "kalliope-cdr.json"
+        earlier = {"uniqueid": "1.1", "kt_pbx": "bl", "kt_from": "101", "kt_dialled": "0612345678"}
+        cdr.write_text(json.dumps(earlier) + "\n")  # a call of the earlier run, of a PBX gone since
+        lab.stop()
+        lab.start()
+        assert not cdr.exists() or cdr.read_text() == ""
+        cdr.write_text(json.dumps(earlier) + "\n")  # and even if such a line were there, a new store skips it
+        assert kalliope("db", "upgrade", env=env).returncode == 0
+        read = json.loads(kalliope("billing", "reconcile", "--json", env=env).stdout)
+        assert (read["lines"], read["recorded"], read["refused"]) == (0, 0, [])
+        assert json.loads(kalliope("billing", "calls", "--json", env=env).stdout) == []
+    finally:
+        lab.purge()
+
+
 def test_doctor_names_what_is_unreachable_when_lab_is_stopped(fresh_db_url: str) -> None:
     name = f"pytest-stopped-{uuid.uuid4().hex[:6]}"
     lab = LabInstance(LAB_ROOT, name)

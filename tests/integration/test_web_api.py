@@ -545,3 +545,15 @@ def test_an_occupied_rooms_call_cost_since_check_in_is_on_the_panel(site: tuple[
     # 0.05 connection fee + 60 s at 0.12/min in 30/6 increments = 0.17
     assert card["cost"] == {"total": {"EUR": "0.1700"}, "unpriced": 0}, card["cost"]
     assert client.get(f"{api}/rooms/101").json()["cost"] is None  # free room: no cost shown
+
+
+def test_the_api_reference_page_is_behind_login_and_lists_every_route(site: tuple[RunningWeb, str, Path]) -> None:
+    web, _, _ = site
+    with web.client() as anonymous:
+        refused = anonymous.get("/api/docs", follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"] == "/login"
+    client, _ = web.login(FAX_USER)
+    shown = client.get("/api/docs", headers={"accept-language": "it"})
+    assert shown.status_code == 200 and MESSAGES["it"]["api.title"] in shown.text
+    for _method, path, _tags in routes(web):
+        assert f"<code>{path}</code>" in shown.text, path
