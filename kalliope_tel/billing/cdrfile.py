@@ -79,7 +79,13 @@ def reconcile(
     try:
         f = path.open("rb")
     except FileNotFoundError:
-        return result  # no call ended since Asterisk started writing: nothing yet
+        # No call ended since Asterisk started writing: nothing yet. The store
+        # has seen this Asterisk, though: the file it writes next is read from
+        # its start (its first calls may be made while no node runs).
+        with transaction(sessions) as session:
+            if session.get(CdrCursor, server) is None:
+                session.add(CdrCursor(server=server, file_id="", offset=0, head=""))
+        return result
     with f:
         stat = os.fstat(f.fileno())
         file_id, head = _file_id(stat), _head(f)
@@ -91,7 +97,7 @@ def reconcile(
             result.offset = _first_sight(sessions, server, f, (file_id, head), stat.st_size)
             log.info("billing.cdr_file_first_seen", server=server or "default", skipped_bytes=result.offset)
             return result
-        if before is not None and not same and before[0] != file_id:
+        if before is not None and not same and before[0] not in ("", file_id):
             _finish_rotated(sessions, server, path, before, node, rater, result)
         start = before[1] if same and before is not None else 0
         result.offset = _read(sessions, server, f, (file_id, head), start, node, rater, result, cursor_moves=True)
