@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+from sqlalchemy.orm import Session
+
+from kalliope_tel.fax import jobs
+from kalliope_tel.fax.models import FaxInstance, FaxJob, JobState
 
 DPI = 100
 A4 = (827, 1169)  # pixels at 100 dpi
@@ -60,3 +64,44 @@ def write_report(target: Path, data: ReportData, first_page: Path | None) -> Pat
     page.save(target, "PDF", resolution=DPI)
     target.chmod(0o600)
     return target
+
+
+@dataclass(frozen=True)
+class ReportInfo:
+    target: Path  # relative to the data directory
+    first_page: Path  # relative to the data directory
+    data: ReportData
+    sender_email: str
+
+
+def report_data(session: Session, job_id: int) -> ReportInfo | None:
+    from kalliope_tel.users.models import User
+
+    job = session.get(FaxJob, job_id)
+    if job is None or job.report:
+        return None
+    instance = session.get(FaxInstance, job.instance_id)
+    assert instance is not None
+    attempts = jobs.attempts_of(session, job_id)
+    last = attempts[-1] if attempts else None
+    user = session.get(User, job.user_id) if job.user_id else None
+    duration = (last.ended_at - last.started_at).total_seconds() if last and last.ended_at else 0
+    lines = [
+        ("Date", (last.started_at if last else job.created_at).strftime("%Y-%m-%d %H:%M:%S UTC")),
+        ("Destination", job.number),
+        ("Fax instance", f"{instance.name} ({instance.selection})"),
+        ("Sender", user.name if user else "-"),
+        ("Pages", f"{last.pages if last else 0} of {job.pages}"),
+        ("Duration", f"{round(duration)} seconds"),
+        ("Rate", f"{last.bit_rate} bit/s" if last and last.bit_rate else "-"),
+        ("ECM", "yes" if last and last.ecm else "no"),
+        ("Remote station", last.remote_ident if last and last.remote_ident else "-"),
+        ("Attempts", str(len(attempts))),
+        ("Result", "OK" if job.state is JobState.SENT else f"{job.state.value.upper()}: {job.reason}"),
+    ]
+    return ReportInfo(
+        Path(job.document).parent / "report.pdf",
+        Path(job.document),
+        ReportData("Fax transmission report", lines),
+        user.email if user else "",
+    )

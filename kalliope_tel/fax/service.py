@@ -30,7 +30,7 @@ from kalliope_tel.fax.models import (
     JobState,
     RemoteStorage,
 )
-from kalliope_tel.fax.report import ReportData, write_report
+from kalliope_tel.fax.report import report_data, write_report
 from kalliope_tel.fax.store import pdf_of
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.tenancy.services import for_each_pbx, get_pbx
@@ -177,7 +177,7 @@ class FaxService:
         the work of a REPORT delivery, which any node may claim (again, after
         a node died half way: the report is rewritten in place, and the mail
         and copies are owed only by the transaction that records it)."""
-        info = await self._tx(lambda s: _report_data(s, job_id))
+        info = await self._tx(lambda s: report_data(s, job_id))
         if info is None:
             return
         report = await asyncio.to_thread(
@@ -302,47 +302,6 @@ def _with_reason(reception: Reception, reason: str) -> Reception:
     from dataclasses import replace
 
     return replace(reception, ok=False, pages=0, reason=reason)
-
-
-@dataclass(frozen=True)
-class _ReportInfo:
-    target: Path  # relative to the data directory
-    first_page: Path  # relative to the data directory
-    data: ReportData
-    sender_email: str
-
-
-def _report_data(session: Session, job_id: int) -> _ReportInfo | None:
-    from kalliope_tel.users.models import User
-
-    job = session.get(FaxJob, job_id)
-    if job is None or job.report:
-        return None
-    instance = session.get(FaxInstance, job.instance_id)
-    assert instance is not None
-    attempts = jobs.attempts_of(session, job_id)
-    last = attempts[-1] if attempts else None
-    user = session.get(User, job.user_id) if job.user_id else None
-    duration = (last.ended_at - last.started_at).total_seconds() if last and last.ended_at else 0
-    lines = [
-        ("Date", (last.started_at if last else job.created_at).strftime("%Y-%m-%d %H:%M:%S UTC")),
-        ("Destination", job.number),
-        ("Fax instance", f"{instance.name} ({instance.selection})"),
-        ("Sender", user.name if user else "-"),
-        ("Pages", f"{last.pages if last else 0} of {job.pages}"),
-        ("Duration", f"{round(duration)} seconds"),
-        ("Rate", f"{last.bit_rate} bit/s" if last and last.bit_rate else "-"),
-        ("ECM", "yes" if last and last.ecm else "no"),
-        ("Remote station", last.remote_ident if last and last.remote_ident else "-"),
-        ("Attempts", str(len(attempts))),
-        ("Result", "OK" if job.state is JobState.SENT else f"{job.state.value.upper()}: {job.reason}"),
-    ]
-    return _ReportInfo(
-        Path(job.document).parent / "report.pdf",
-        Path(job.document),
-        ReportData("Fax transmission report", lines),
-        user.email if user else "",
-    )
 
 
 def _mail_for(session: Session, claim: deliveries.DeliveryClaim, sender: str, data_dir: Path) -> EmailMessage:
