@@ -171,3 +171,28 @@ def stop_gpg_agents_after(tmp_path: Path) -> Iterator[None]:
 
     yield
     stop_gpg_agents(tmp_path)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Real-time call tests run on one database: SQLite, the embedded store a
+    hotel runs on day one. The store-level tests keep both, and a real-time
+    test that picks its database itself (several nodes: PostgreSQL) keeps it.
+    KALLIOPE_REALTIME_DATABASES=both runs both (a full soak, not the suite)."""
+    import inspect
+
+    if os.environ.get("KALLIOPE_REALTIME_DATABASES") == "both":
+        return
+    deselected = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or callspec.params.get("db_backend") != "postgresql":
+            continue
+        if item.get_closest_marker("realtime") is None:
+            continue
+        function = getattr(item, "function", None)
+        if function is not None and "pytest.skip(" in inspect.getsource(function):
+            continue  # it chooses its database itself
+        deselected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
