@@ -22,6 +22,7 @@ from pathlib import Path
 from kalliope_tel.fax.inbound import Reception
 from kalliope_tel.fax.models import Media
 from kalliope_tel.files import private_dir
+from kalliope_tel.mail.addresses import file_name
 
 GIVE_UP_AFTER = 2880  # passes (a day at the 30 s the loop sleeps at most): then kept aside with .failed
 
@@ -43,8 +44,8 @@ def folder(data_dir: Path) -> Path:
 
 def write(data_dir: Path, pbx_slug: str, instance_id: int, slot_id: int | None, reception: Reception,
           tiff: Path | None) -> Pending:  # fmt: skip
-    safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in reception.call_id)[:100] or "call"
-    note = Pending(folder(data_dir) / f"{safe}.json", pbx_slug, instance_id, slot_id, reception, tiff)
+    path = folder(data_dir) / f"{file_name(reception.call_id, 100)}.json"
+    note = Pending(path, pbx_slug, instance_id, slot_id, reception, tiff)
     save(note)
     return note
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import anyio
 from starlette.exceptions import HTTPException
+from starlette.requests import cookie_parser
 
 from kalliope_tel.container import Container
 from kalliope_tel.db.engine import transaction
@@ -113,7 +114,7 @@ class BodyGate:
         from kalliope_tel.web import access, deps
 
         headers = dict(scope.get("headers") or [])
-        token = _cookie(headers.get(b"cookie", b"").decode("latin-1"), deps.SESSION_COOKIE)
+        token = cookie_parser(headers.get(b"cookie", b"").decode("latin-1")).get(deps.SESSION_COOKIE, "")
         if not token:
             return 401, "log in first"
         with transaction(self.container.sessions) as session:
@@ -137,14 +138,6 @@ def _content_length(scope: MutableMapping[str, Any]) -> int | None:
             except ValueError:
                 return None
     return None
-
-
-def _cookie(header: str, name: str) -> str:
-    for part in header.split(";"):
-        key, _, value = part.strip().partition("=")
-        if key == name:
-            return value
-    return ""
 
 
 async def _answer(send: Any, status: int, detail: str) -> None:
