@@ -107,3 +107,17 @@ def test_bench_web_reports_commit_to_panel_latency_for_every_panel() -> None:
     assert data["delivered"] == 200 and data["missing"] == 0, data
     assert 0 < data["p50_ms"] <= data["p99_ms"] <= data["max_ms"] < 1000
     assert data["node_cpu_percent"] > 0
+
+
+def test_bench_logins_counts_every_guess_and_every_write() -> None:
+    args = ["--logins", "12", "--clients", "4", "--idle-seconds", "0.5"]
+    result = kalliope("bench", "logins", *args, "--json", timeout=180)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["nodes"] == 2 and data["database"] == "sqlite"
+    # Every guess is a refused login that cost a hash (each its own address and account: none cut short).
+    assert data["statuses"] == {"401": 12}, data
+    for phase in ("writes_idle", "writes_during_flood"):
+        writes = data[phase]
+        assert writes["count"] > 0 and 0 < writes["p50_ms"] <= writes["p99_ms"] <= writes["max_ms"], data
+    assert data["target"] == {"writes_during_flood_max_ms": 100}
