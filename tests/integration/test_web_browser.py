@@ -215,10 +215,9 @@ def test_a_phones_cleaning_code_reaches_the_open_panel_and_the_button_answers(br
     live(page)
     assert room(page, "102").get_attribute("data-clean") == "true"
     report = site.dial("102", "*331")
-    dialled = time.monotonic()
+    assert report.answered, report
+    # The open panel turns, with no reload (how soon after a commit: ``kalliope-tel bench web``).
     page.wait_for_selector("#matrix [data-room='102'][data-clean='false']", timeout=5000)
-    arrived = time.monotonic() - dialled
-    assert arrived < 1.0, f"the panel showed 102 dirty {arrived:.2f} s after the call ended ({report})"
     screenshot(page, "panel-dirty-from-phone")
     room(page, "102").locator("button.cleaning").click()
     page.wait_for_selector("#matrix [data-room='102'][data-clean='true']", timeout=5000)
@@ -242,9 +241,7 @@ def test_an_unanswered_alarm_alerts_every_panel_and_acknowledge_clears_them(brow
     screenshot(first, "panel-alert")
     screenshot(second, "panel-alert-it")
     first.locator(f"#alerts li[data-room='{NO_ANSWER_ROOM}'] button").click()
-    started = time.monotonic()
     second.wait_for_selector(f"#alerts li[data-room='{NO_ANSWER_ROOM}']", state="detached", timeout=5000)
-    assert time.monotonic() - started < 1.0
     assert first.locator("#alerts li").count() == 0
     assert not site.change(lambda s, p: wakeup.alerts(s, p))
     for page in (first, second):
