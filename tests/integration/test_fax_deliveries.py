@@ -286,3 +286,85 @@ async def test_a_reception_that_ends_while_the_database_is_away_is_registered_an
         assert list((data / "fax" / "pending").glob("*")) == [] and list(spool.glob("*.tif")) == []
     finally:
         container.close()
+
+
+# A node that sends a fax, commits the job's final state, and is SIGKILLed at once: nothing after the commit runs.
+_SEND_AND_DIE = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from kalliope_tel.config import Settings
+from kalliope_tel.container import Container
+from kalliope_tel.fax import jobs
+from kalliope_tel.fax.service import FaxService
+
+async def main() -> None:
+    container = Container(Settings(database_url=sys.argv[1], data_dir=Path(sys.argv[2])))
+    service = FaxService(container, "node-a")
+    (claim,) = await service.claim(None, 1)
+    await service.sending(claim)
+    state = await service.attempt_done(claim, jobs.AttemptResult(True, "", pages=2, bit_rate=14400, ecm=True))
+    print(state.value, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+async def test_serve_killed_right_after_a_job_ends_owes_the_report_and_another_node_mails_it_once(
+    fresh_db_url: str, tmp_path: Path
+) -> None:
+    """The report, the sender's mail and the archive copies are owed by the
+    transaction that ends the job (a REPORT delivery), so a node killed right
+    after that commit loses nothing: another node writes the report and mails
+    it once. A second node that claimed the REPORT and died half way (its
+    lease ran out) is replaced the same way, still with one mail."""
+    import subprocess
+    import sys
+
+    from kalliope_tel.fax import jobs
+    from kalliope_tel.fax.models import FaxJob
+    from kalliope_tel.tenancy.services import get_pbx
+    from kalliope_tel.users.services import get_user
+
+    assert kalliope("db", "upgrade", env={"KALLIOPE_DATABASE_URL": fresh_db_url}).returncode == 0
+    data = tmp_path / "data"
+    configure_office(fresh_db_url, data)
+    (data / "out").mkdir(parents=True)
+    make_document(data / "out" / "letter.tif", 2)
+    settings = Settings(database_url=fresh_db_url, data_dir=data, smtp_url=f"smtp://127.0.0.1:{free_port()}")
+    container = Container(settings)
+    try:
+        with transaction(container.sessions) as s:
+            pbx = get_pbx(s)
+            job_id = jobs.submit(s, pbx, "office", get_user(s, pbx, "carol"), "501", document="out/letter.tif",
+                                 pages=2, sources=["letter.pdf"]).id  # fmt: skip
+    finally:
+        container.close()
+    killed = subprocess.run(
+        [sys.executable, "-c", _SEND_AND_DIE, fresh_db_url, str(data)], capture_output=True, text=True, timeout=120
+    )
+    assert killed.returncode == -9 and killed.stdout.splitlines()[-1] == "sent", killed.stderr[-2000:]
+    container = Container(settings)
+    try:
+        with transaction(container.sessions) as s:
+            (owed,) = s.scalars(select(FaxDelivery)).all()  # only the report, owed with the final state
+            assert owed.kind.value == "report" and not owed.done and s.get(FaxJob, job_id).report == ""  # type: ignore[union-attr]
+            # Node b claims the report and dies before recording it: its lease runs out.
+            (claim,) = deliveries.claim(s, "node-b", 20)
+            assert claim.id == owed.id
+            s.execute(update(FaxDelivery).values(lease_until=utcnow()))
+        port = int(settings.smtp_url.rsplit(":", 1)[1])
+        with smtp_server(port) as (mail, _):
+            service = FaxService(container, "node-c")
+            await _drain(service)
+            await _drain(service)
+            (report,) = mail.to("carol@example.com")
+        assert "501" in str(report["subject"]), report["subject"]
+        with transaction(container.sessions) as s:
+            job = s.get(FaxJob, job_id)
+            assert job is not None and job.report and (data / job.report).is_file()
+            kinds = sorted(d.kind.value for d in s.scalars(select(FaxDelivery)).all())
+            assert all(d.done for d in s.scalars(select(FaxDelivery)).all()), kinds
+            assert kinds.count("mail") == 1 and kinds.count("report") == 1, kinds
+    finally:
+        container.close()
