@@ -308,7 +308,7 @@ class WakeupApplication:
 
     def _write(self, work: Callable[[Session], T]) -> T:
         # The write lock first (SQLite): these read the attempt, then write it.
-        with transaction(self.container.sessions, writes=True) as session:
+        with transaction(self.container.sessions) as session:
             return work(session)
 
 

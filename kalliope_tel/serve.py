@@ -137,7 +137,7 @@ def build_outbound(container: Container, links: list[AsteriskLink]) -> OutboundL
 
     async def database_reachable() -> bool:
         def check() -> None:
-            with transaction(container.sessions) as session:
+            with transaction(container.sessions, read_only=True) as session:
                 session.execute(text("SELECT 1"))
 
         try:
@@ -167,7 +167,7 @@ async def _sweep_dead_nodes(container: Container, links: list[AsteriskLink], nod
     app = container.settings.ari_app
 
     def dead_apps() -> set[str]:
-        with transaction(container.sessions) as session:
+        with transaction(container.sessions, read_only=True) as session:
             return {node_app_name(app, n) for n in gone_nodes(session, NODE_GONE_AFTER) if n != node}
 
     while True:

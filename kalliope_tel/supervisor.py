@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from kalliope_tel.backoff import Backoff, Retry
+from kalliope_tel.db.engine import store_busy
 
 log = structlog.get_logger(__name__)
 
@@ -98,7 +99,10 @@ class Supervisor:
                 return
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
-                log.exception("supervisor.task_crashed", task=t.name)
+                if store_busy(exc):  # another process held SQLite's lock past busy_timeout: wait, no traceback
+                    log.warning("supervisor.task_waiting_for_store", task=t.name, reason=str(exc.args[0])[:200])
+                else:
+                    log.exception("supervisor.task_crashed", task=t.name)
             if self._stopping or t.stopping:
                 break  # a factory that lost its cancel and returned: not a crash
             if time.monotonic() - t.started >= self.healthy_after:

@@ -130,7 +130,7 @@ def office_with_box(
     office = configure_office(url, data_dir, **instance)
     container = office.container()
     try:
-        with transaction(container.sessions, writes=True) as session:
+        with transaction(container.sessions) as session:
             pbx = get_pbx(session)
             add_lab_box(
                 session,

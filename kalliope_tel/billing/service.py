@@ -13,16 +13,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlalchemy.exc import OperationalError
 
+from kalliope_tel.backoff import Backoff, Retry
 from kalliope_tel.billing.cdrfile import reconcile
 from kalliope_tel.billing.records import BadCdr, Cdr, Rater, from_ami, is_ours, parse, record
-from kalliope_tel.db.engine import transaction
+from kalliope_tel.db.engine import store_busy, transaction
 from kalliope_tel.features.base import AsteriskLink, Job, ServeContext
 
 if TYPE_CHECKING:
     from kalliope_tel.asterisk.ami.protocol import AmiMessage
 
 log = structlog.get_logger(__name__)
+
+# A store another process holds past busy_timeout: try the CDR again, 1 s then doubling to 30 s.
+STORE_BUSY = Backoff(1.0, 30.0, jitter=0.2)
 
 
 @dataclass
@@ -81,12 +86,25 @@ class BillingService:
 
     async def _record_events(self, link: AsteriskLink) -> None:
         queue = self._queue(link)
+        retry = Retry(STORE_BUSY)
         while True:
             cdr = await queue.get()
-            try:
-                written = await asyncio.to_thread(self._record, link.name, cdr)
-            except BadCdr as exc:
-                self._refused(link, exc)
+            while True:  # the CDR stays ours until it is written: a busy store delays it, never drops it
+                try:
+                    written = await asyncio.to_thread(self._record, link.name, cdr)
+                    break
+                except BadCdr as exc:
+                    self._refused(link, exc)
+                    written = None
+                    break
+                except OperationalError as exc:
+                    if not store_busy(exc):
+                        raise
+                    delay = retry.next()
+                    log.warning("billing.store_busy", server=link.label, uniqueid=cdr.uniqueid, retry_in=delay)
+                    await asyncio.sleep(delay)
+            retry.reset()
+            if written is None:
                 continue
             if written:
                 self.figures.from_ami += 1

@@ -83,14 +83,14 @@ T = TypeVar("T")
 def run_in_pbx(work: Callable[[Session, Pbx], T]) -> T:
     """One command's work in one transaction, for the PBX chosen by --pbx.
 
-    It takes SQLite's write lock up front (``writes``): a command reads then
+    It takes SQLite's write lock up front (``transaction``): a command reads then
     writes while serve writes too, and a deferred transaction would fail at
     its first write ("database is locked") if serve committed in between.
     A command is one short transaction; waiting its turn costs nothing."""
     from kalliope_tel.db.engine import transaction
     from kalliope_tel.tenancy.services import get_pbx
 
-    with transaction(STATE.container.sessions, writes=True) as session:
+    with transaction(STATE.container.sessions) as session:
         return work(session, get_pbx(session, STATE.pbx_slug))
 
 

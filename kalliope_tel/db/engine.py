@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kalliope_tel.changes import record as changes
@@ -58,6 +59,12 @@ def _sqlite_begin(conn: Any) -> None:
 IMMEDIATE = "kalliope_immediate"
 
 
+def store_busy(exc: BaseException) -> bool:
+    """SQLite's write lock still held by another process after busy_timeout
+    (a long CLI import, a backup): the work is retried later, never a crash."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
+
+
 def make_engine(raw_url: str, **kwargs: Any) -> Engine:
     url = normalise_url(raw_url)
     if url.get_backend_name() == "sqlite":
@@ -81,13 +88,18 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session], *, writes: bool = False) -> Iterator[Session]:
+def transaction(factory: sessionmaker[Session], *, read_only: bool = False) -> Iterator[Session]:
     """One unit of work: committed when the block ends, rolled back on error.
 
-    ``writes``: the work reads then writes while other writers run (claims,
-    admissions); on SQLite it takes the write lock first and waits its turn
-    (busy_timeout) instead of failing. PostgreSQL ignores it.
+    On SQLite it takes the write lock up front and waits its turn
+    (busy_timeout): a deferred transaction that reads and then writes fails
+    at once with "database is locked" when another connection committed in
+    between (WAL snapshot; busy_timeout does not apply), which with the CLI
+    beside ``serve`` failed heartbeats, nightly resets and the CDR file's
+    first read now and then. ``read_only``: the block only reads (a page, a
+    health check, a periodic look for due work), so it takes no lock and
+    waits for nobody. PostgreSQL ignores both.
     """
     with factory() as session, session.begin():
-        session.connection(execution_options={IMMEDIATE: True} if writes else None)
+        session.connection(execution_options=None if read_only else {IMMEDIATE: True})
         yield session

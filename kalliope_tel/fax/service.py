@@ -67,7 +67,7 @@ class FaxService:
 
     async def _tx(self, work: Callable[[Session], T]) -> T:
         def run() -> T:
-            with transaction(self.container.sessions, writes=True) as session:
+            with transaction(self.container.sessions) as session:
                 return work(session)
 
         return await asyncio.to_thread(run)
@@ -157,7 +157,7 @@ class FaxService:
         def work(session: Session, pbx: Pbx) -> None:
             claims.extend(jobs.claim_due(session, pbx, self.node, room - len(claims)))
 
-        await asyncio.to_thread(for_each_pbx, self.container.sessions, work, asterisk=asterisk, writes=True)
+        await asyncio.to_thread(for_each_pbx, self.container.sessions, work, asterisk=asterisk)
         return claims
 
     async def sending(self, claim: jobs.SendClaim) -> None:

@@ -20,11 +20,11 @@ async def send_due(container: Container, node: str, limit: int = 20) -> int:
     settings = container.settings
 
     def claim() -> list[invitations.Claimed]:
-        with transaction(container.sessions, writes=True) as session:
+        with transaction(container.sessions) as session:
             return invitations.claim(session, settings, node, limit=1)
 
     def finish(invitation_id: int, error: str | None, permanent: bool) -> bool:
-        with transaction(container.sessions, writes=True) as session:
+        with transaction(container.sessions) as session:
             return invitations.finish(session, invitation_id, node, error, permanent=permanent)
 
     sent = 0

@@ -129,7 +129,7 @@ def _run_one(
     url = database_url or f"sqlite:///{root}/bench-{protocol}.sqlite3"
     container = Container(Settings(database_url=url, data_dir=data))
     migrate.upgrade(container.engine)
-    with transaction(container.sessions, writes=True) as session:
+    with transaction(container.sessions) as session:
         pbx = get_pbx(session)
         create_class(session, pbx, "benchnet", ["_X."], "kt-bench-out")
         user = add_user(session, pbx, "bench", SENDER)

@@ -111,7 +111,7 @@ class Intake:
             return row
 
     def settled(self, request_id: int) -> None:
-        with transaction(self.sessions, writes=True) as session:
+        with transaction(self.sessions) as session:
             row = session.get(Mail2FaxRequest, request_id)
             if row is not None:
                 row.settled = True
@@ -288,7 +288,7 @@ class Intake:
             raise Refusal(str(exc)) from None
         assert ctx.user is not None
         try:
-            with transaction(self.sessions, writes=True) as session:
+            with transaction(self.sessions) as session:
                 pbx = session.get(Pbx, box.pbx_id)
                 user = session.get(User, ctx.user.user_id)
                 assert pbx is not None
@@ -344,7 +344,7 @@ class Intake:
         if dropped:
             reason = "the sender is not a known user" + (f" ({reason})" if reason else "")
         try:
-            with transaction(self.sessions, writes=True) as session:
+            with transaction(self.sessions) as session:
                 row = self._ledger(session, box, item, ctx, outcome, reason, None)
                 if ctx.user is not None:
                     pbx = session.get(Pbx, box.pbx_id)

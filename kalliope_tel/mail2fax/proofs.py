@@ -105,7 +105,7 @@ def by_pin(sessions: sessionmaker[Session], pbx_id: int, instance_id: int, pin: 
         raise Unproven("no PIN: the plain-text body must contain only FAXPIN:<pin>")
     sender_key = f"m2f-pin:sender:{pbx_id}:{request.sender}"
     try:
-        with transaction(sessions, writes=True) as session:  # counted before compared, on every node alike
+        with transaction(sessions) as session:  # counted before compared, on every node alike
             attempts.attempt(session, sender_key, PIN_GUESSES_PER_SENDER, PIN_WINDOW, what="PIN attempts")
             attempts.attempt(session, f"m2f-pin:instance:{instance_id}", PIN_GUESSES_PER_INSTANCE, PIN_WINDOW,
                              what="PIN attempts on this fax instance")  # fmt: skip
@@ -113,7 +113,7 @@ def by_pin(sessions: sessionmaker[Session], pbx_id: int, instance_id: int, pin: 
         raise Unproven(f"{exc}; the PIN was not checked") from None
     if not hmac.compare_digest(given.removeprefix("FAXPIN:").strip().encode(), pin.encode()):
         raise Unproven("wrong PIN")
-    with transaction(sessions, writes=True) as session:
+    with transaction(sessions) as session:
         attempts.forget(session, sender_key)
 
 

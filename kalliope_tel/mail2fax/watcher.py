@@ -203,7 +203,7 @@ class BoxSupervisor:
         from kalliope_tel.mail2fax.boxes import record_health
 
         try:
-            with transaction(self.intake.sessions, writes=True) as session:
+            with transaction(self.intake.sessions) as session:
                 record_health(session, box_id, error)
         except Exception as exc:  # health is advisory; the database may be the thing that is down
             log.warning("mail2fax.health_not_recorded", box=box_id, error=str(exc))
@@ -212,7 +212,7 @@ class BoxSupervisor:
         from kalliope_tel.mail2fax.boxes import hold_boxes
         from kalliope_tel.mail2fax.models import Mail2FaxBox
 
-        with transaction(self.intake.sessions, writes=True) as session:
+        with transaction(self.intake.sessions) as session:
             ids = hold_boxes(session, self.intake.node)
             return [box_access(session.get(Mail2FaxBox, i)) for i in ids]
 
@@ -257,5 +257,5 @@ class BoxSupervisor:
             log.warning("mail2fax.release_failed", error=str(exc))
 
     def _release(self, release: Callable[..., None]) -> None:
-        with transaction(self.intake.sessions, writes=True) as session:
+        with transaction(self.intake.sessions) as session:
             release(session, self.intake.node)

@@ -47,20 +47,20 @@ def for_each_pbx(
     work: Callable[[Session, Pbx], T],
     *,
     asterisk: str | None = None,
-    writes: bool = False,
+    read_only: bool = False,
 ) -> dict[str, T]:
     """Run ``work`` for every PBX, each in its own transaction (one tenant's
     failure or lock never holds up another's); results by PBX slug.
 
     ``asterisk`` limits it to the PBXs bound to that Asterisk server ("" for
     the default one), so a node only acts for PBXs on the Asterisk it drives.
-    ``writes``: see ``db.engine.transaction``.
+    ``read_only``: see ``db.engine.transaction``.
     """
     with sessions() as session:
         ids = [p.id for p in list_pbxs(session) if asterisk is None or p.asterisk_name == asterisk]
     results: dict[str, T] = {}
     for pbx_id in ids:
-        with transaction(sessions, writes=writes) as session:
+        with transaction(sessions, read_only=read_only) as session:
             pbx = session.get(Pbx, pbx_id)
             if pbx is not None:  # deleted meanwhile
                 results[pbx.slug] = work(session, pbx)

@@ -101,24 +101,23 @@ class WakeupScheduler:
             pbxs = due_pbxs(session, self.asterisk)
         claimed: list[Claim] = []
         for pbx in pbxs:  # each in its own transaction: one PBX's lock never holds up another's
-            # writes: a claim reads then writes while the engine's attempts
-            # commit; on SQLite a deferred transaction then fails at once
-            # ("database is locked": 276 failed ticks in one run of bench
-            # wakeup, each one a tick of lateness). Taking the write lock
-            # first, it waits its turn.
-            with transaction(self.container.sessions, writes=True) as session:
+            # A claim reads then writes while the engine's attempts commit;
+            # a deferred transaction then failed at once on SQLite ("database
+            # is locked": 276 failed ticks in one run of bench wakeup).
+            # ``transaction`` takes the write lock first: it waits its turn.
+            with transaction(self.container.sessions) as session:
                 claimed.extend(claim_due(session, pbx, self.node))
         return claimed
 
     def _expired(self, node: str | None) -> list[tuple[int, int]]:
-        with transaction(self.container.sessions) as session:
+        with transaction(self.container.sessions, read_only=True) as session:
             pbx_ids = None
             if self.asterisk is not None:
                 pbx_ids = [p.id for p in list_pbxs(session) if p.asterisk_name == self.asterisk]
             return expired_attempts(session, node=node, pbx_ids=pbx_ids)
 
     def _fail(self, alarm_id: int, attempt: int, cause: str) -> None:
-        with transaction(self.container.sessions, writes=True) as session:
+        with transaction(self.container.sessions) as session:
             complete_attempt(session, alarm_id, attempt, AttemptOutcome.LOST, cause)
 
     async def recover(self, node: str | None) -> int:

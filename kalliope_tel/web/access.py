@@ -115,7 +115,7 @@ def login(
     typed = email.strip()[:254]
     login_key = typed.lower()
     now = utcnow()
-    with transaction(sessions, writes=True) as session:
+    with transaction(sessions) as session:
         _count_attempt(session, limits, login_key, ip, now)
         user = users.find_by_email(session, typed)
         found = None if user is None else (user.id, user.password_hash, user.password_generation)
@@ -124,7 +124,7 @@ def login(
         ok, new_hash = False, None
     else:
         ok, new_hash = users.verify_password(found[1], password)
-    with transaction(sessions, writes=True) as session:
+    with transaction(sessions) as session:
         user = None if found is None else session.get(User, found[0])
         if user is None or found is None:
             audit(session, "login", False, ip=ip, login=login_key, detail="unknown address")

@@ -84,7 +84,7 @@ def _write_until_told(url: str, pipe: Connection) -> None:
     pipe.send("ready")
     while not pipe.poll(WRITE_EVERY):
         started = time.perf_counter()
-        with transaction(sessions, writes=True) as session:
+        with transaction(sessions) as session:
             session.execute(text("UPDATE pbx SET name = name WHERE slug = 'default'"))
         delays.append(time.perf_counter() - started)
     engine.dispose()

@@ -117,7 +117,7 @@ class BodyGate:
         token = cookie_parser(headers.get(b"cookie", b"").decode("latin-1")).get(deps.SESSION_COOKIE, "")
         if not token:
             return 401, "log in first"
-        with transaction(self.container.sessions) as session:
+        with transaction(self.container.sessions, read_only=True) as session:
             principal = access.resolve(session, token)
         if principal is None:
             return 401, "log in first"

@@ -70,7 +70,7 @@ def unit_of_work(request: Request, *, writes: bool | None = None) -> Iterator[Se
     node turned a login or a cleaning button into a 500."""
     if writes is None:
         writes = request.method not in SAFE_METHODS
-    with transaction(container_of(request).sessions, writes=writes) as session:
+    with transaction(container_of(request).sessions, read_only=not writes) as session:
         yield session
 
 

@@ -43,7 +43,7 @@ class HotelLab:
 
     def change(self, work: Any) -> Any:
         # The write lock first: on SQLite a read-then-write beside serve's writers fails otherwise.
-        with transaction(self.container.sessions, writes=True) as session:
+        with transaction(self.container.sessions) as session:
             return work(session, get_pbx(session))
 
     async def apply(self) -> list[str]:

@@ -102,7 +102,7 @@ def _configure(office: Office, box_keys: Keys, alice_keys: Keys) -> None:
 
     container = office.container()
     try:
-        with transaction(container.sessions, writes=True) as session:
+        with transaction(container.sessions) as session:
             pbx = get_pbx(session)
             update_box(session, pbx, "requests", pgp_key=box_keys.secret(), pgp_fingerprint=box_keys.fingerprint)
             for name, selection, values in (
@@ -328,7 +328,7 @@ def test_one_node_reads_a_box_and_a_request_is_recorded_once(
     container = office.container()
     try:
         # The lease: node a reads the box; b gets it only when a stops renewing (or lets go).
-        with transaction(container.sessions, writes=True) as session:
+        with transaction(container.sessions) as session:
             (box_id,) = hold_boxes(session, "node-a")
             assert hold_boxes(session, "node-b") == []
             assert hold_boxes(session, "node-a") == [box_id]  # renewed
@@ -375,7 +375,7 @@ def test_a_hung_server_is_noticed_and_left(fresh_db_url: str, tmp_path: Path, ma
     office = _office(fresh_db_url, tmp_path, mail_lab, password)
     container = office.container()
     try:
-        with transaction(container.sessions, writes=True) as session:
+        with transaction(container.sessions) as session:
             update_box(session, get_pbx(session), "requests", timeout=2, poll_seconds=3)
     finally:
         container.close()

@@ -87,7 +87,7 @@ async def test_requests_by_imap_idle_and_pop3_are_faxed_and_answered(
         office = await _setup(lab, fresh_db_url, tmp_path, mail_lab, password)
         container = office.container()
         try:
-            with transaction(container.sessions, writes=True) as session:
+            with transaction(container.sessions) as session:
                 pbx = get_pbx(session)
                 add_lab_box(session, pbx, "polled", POP_BOX, mail_lab, pop_password, protocol="pop3", poll_seconds=2)
                 config.add_instance(session, pbx, "polled", "704", outbound_class="faxnet", mail2fax_box="polled")

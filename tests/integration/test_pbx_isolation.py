@@ -44,7 +44,7 @@ def second_lab(lab_state: LabState) -> Iterator[LabInstance]:
 def _in(container: Container, work: Callable[[Any], Any]) -> Any:
     # The write lock first: serve writes beside us, and on SQLite a deferred
     # transaction that reads then writes fails if serve committed in between.
-    with transaction(container.sessions, writes=True) as session:
+    with transaction(container.sessions) as session:
         return work(session)
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
+
 import pytest
 from sqlalchemy import Column, Integer, Table, select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.db import migrate
 from kalliope_tel.db.base import Base
-from kalliope_tel.db.engine import make_engine
+from kalliope_tel.db.engine import make_engine, make_session_factory, transaction
 from kalliope_tel.tenancy.exceptions import PbxNotFound
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.tenancy.services import get_pbx
@@ -151,3 +155,40 @@ def test_the_database_refuses_a_row_that_refers_to_another_pbx(db: Session) -> N
     # The same rows within one PBX are fine.
     db.add(Stay(pbx_id=a.id, room_id=room_a.id, room_extension="101", owner="x"))
     db.flush()
+
+
+def test_on_sqlite_a_transaction_that_reads_then_writes_waits_for_another_writer_instead_of_failing(
+    tmp_path: Path,
+) -> None:
+    """The CLI beside ``serve``: a unit of work reads, another process commits
+    a write meanwhile, then the unit writes. A deferred SQLite transaction
+    failed there at once ("database is locked", busy_timeout not applied):
+    heartbeats, nightly resets and the CDR file's first read failed now and
+    then. ``transaction`` takes the write lock first, so the other writer
+    waits its turn and both writes land."""
+    url = f"sqlite:///{tmp_path / 'kt.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    sessions = make_session_factory(engine)
+    other = threading.Thread(target=_rename_default, args=(url, "renamed by the other writer"))
+    try:
+        with transaction(sessions) as session:
+            name = get_pbx(session).name  # the read
+            other.start()
+            time.sleep(0.3)  # the other writer tries to commit in between (and must wait)
+            get_pbx(session).name = name + " and by this one"  # the write
+        other.join(15)
+        with transaction(sessions, read_only=True) as session:
+            assert get_pbx(session).name == "renamed by the other writer"  # it went second, after waiting
+    finally:
+        engine.dispose()
+    assert not other.is_alive()
+
+
+def _rename_default(url: str, name: str) -> None:
+    engine = make_engine(url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            get_pbx(session).name = name
+    finally:
+        engine.dispose()

@@ -48,7 +48,7 @@ class WakeupLab:
 
     def change(self, work: Any) -> Any:
         # The write lock first: on SQLite a read-then-write beside serve's writers fails otherwise.
-        with transaction(self.container.sessions, writes=True) as session:
+        with transaction(self.container.sessions) as session:
             return work(session, get_pbx(session))
 
     def alarm_now(self, room: str, **kwargs: Any) -> int:

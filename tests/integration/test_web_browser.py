@@ -63,7 +63,7 @@ class Site:
 
     def change(self, work: Any) -> Any:
         # The write lock first: on SQLite a read-then-write beside serve's writers fails otherwise.
-        with transaction(self.container.sessions, writes=True) as session:
+        with transaction(self.container.sessions) as session:
             return work(session, get_pbx(session))
 
     def dial(self, caller: str, number: str) -> Any:

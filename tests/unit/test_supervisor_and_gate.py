@@ -4,10 +4,13 @@ config gate refuses what is not an identifier and flattens free text."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy.exc import OperationalError
+from structlog.testing import capture_logs
 
 from kalliope_tel.asterisk import confgate
 from kalliope_tel.looplag import LoopLagMonitor
@@ -34,6 +37,29 @@ async def test_a_crashing_task_is_restarted_with_backoff_and_counted() -> None:
     assert status == {"state": "running", "restarts": 2, "last_error": "RuntimeError: crash 2"}
     await sup.stop()
     assert sup.status()["flaky"]["state"] == "stopped"
+
+
+async def test_a_store_locked_past_its_wait_is_a_warning_and_a_retry_not_a_crash() -> None:
+    """SQLite held by another process past busy_timeout (a long CLI import):
+    the task waits and runs again, logged without a traceback."""
+    runs: list[int] = []
+    healthy = asyncio.Event()
+
+    async def writer() -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            raise OperationalError("UPDATE node_status ...", {}, sqlite3.OperationalError("database is locked"))
+        healthy.set()
+        await asyncio.Event().wait()
+
+    sup = Supervisor(min_backoff=0.01, max_backoff=0.02)
+    with capture_logs() as logs:
+        sup.add("heartbeat", writer)
+        await asyncio.wait_for(healthy.wait(), 2)
+        await sup.stop()
+    events = [e["event"] for e in logs]
+    assert "supervisor.task_waiting_for_store" in events and "supervisor.task_crashed" not in events, logs
+    assert not any(e.get("exc_info") for e in logs)
 
 
 async def test_a_fatal_error_stops_everything_and_is_reported() -> None:
