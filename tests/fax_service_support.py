@@ -31,10 +31,15 @@ if TYPE_CHECKING:
 
 SERIAL = "KPBX40299999"
 
-# spandsp's T.30 errors when the audio is starved: negotiation timing lost.
+# spandsp's T.30 errors when the audio is starved: negotiation timing lost
+# part way (each string as libspandsp writes it). Not excused: "Timed out
+# waiting for initial communication" (no fax tones at all: a call that never
+# worked, or our media clock stalled from the start) and the line timeouts of
+# image data ("while waiting for EOL/first line": pages lost mid-transfer).
 T30_UNDER_LOAD = re.compile(
     r"DCN while waiting for a DIS|[Nn]o response (?:to|after sending) DCS|Disconnected after permitted retries"
-    r"|Unexpected message received|Timed out waiting"
+    r"|Unexpected message received"
+    r"|Timed out waiting for (?:the first message|procedural interrupt|receiver ready \(ECM mode\))"
     # The receiving lab fax gave up after a page (its post-page answer lost
     # in the saturated audio): seen in CI on 2026-11-29, 2 of 20 calls, both
     # retried and sent.

@@ -322,5 +322,5 @@ async def test_two_nodes_on_postgresql_dial_each_queued_number_once(
         if not T30_UNDER_LOAD.search(r) and not (r.startswith("the far end hung up") and lab_failed_under_load(n))
     }
     assert unexcused == {}, unexcused
-    assert len(retried) <= len(numbers) // 2, retried
+    assert len(retried) <= len(numbers) // 4, retried  # seen at most 4 of 20; half would hide a real fault
     assert {a["node"] for r in rows for a in r["attempt_log"]} == set(nodes), outputs[0][-2000:]

@@ -98,8 +98,23 @@ def test_agi_environment_reader_never_hangs(data: bytes) -> None:
         try:
             env = await asyncio.wait_for(read_environment(reader), 1.0)
             assert all(k.startswith("agi_") for k in env)
-        except (AgiProtocolError, ValueError):
-            pass  # ValueError: a line over the reader's limit
+        except AgiProtocolError:
+            pass  # refused with its reason; anything else (a ValueError, a hang) fails
+
+    asyncio.run(read())
+
+
+@pytest.mark.parametrize("size", [8191, 8193, 100_000])
+def test_an_agi_block_over_the_readers_limit_is_a_protocol_error(size: int) -> None:
+    """asyncio raises LimitOverrunError (a ValueError) past the limit; the
+    reader turns it into the protocol error with the reason."""
+
+    async def read() -> None:
+        reader = asyncio.StreamReader(limit=8192)
+        reader.feed_data(b"agi_x: " + b"y" * size + b"\n\n")
+        reader.feed_eof()
+        with pytest.raises(AgiProtocolError, match="longer than"):
+            await asyncio.wait_for(read_environment(reader), 1.0)
 
     asyncio.run(read())
 
