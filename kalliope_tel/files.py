@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import uuid
 from pathlib import Path
@@ -60,3 +61,21 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+_FILE_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def safe_file_name(value: str, limit: int = 120, default: str = "document") -> str:
+    """The one sanitiser for names that come from outside (an upload's or an
+    attachment's name, a call id): the last path component only, letters,
+    digits and ``._+-`` (anything else one ``_``), never hidden or empty, at
+    most ``limit`` characters with the suffix kept (the suffix picks the
+    converter). Used for files on disk and for names in mail headers alike."""
+    base = value.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = _FILE_UNSAFE.sub("_", base).lstrip(".")
+    if len(cleaned) > limit:
+        stem, dot, suffix = cleaned.rpartition(".")
+        keep = f"{dot}{suffix}" if dot and stem and len(suffix) <= 10 else ""
+        cleaned = cleaned[: limit - len(keep)] + keep
+    return cleaned or default

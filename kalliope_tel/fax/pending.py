@@ -21,8 +21,7 @@ from pathlib import Path
 
 from kalliope_tel.fax.inbound import Reception
 from kalliope_tel.fax.models import Media
-from kalliope_tel.files import private_dir
-from kalliope_tel.mail.addresses import file_name
+from kalliope_tel.files import private_dir, safe_file_name
 
 GIVE_UP_AFTER = 2880  # passes (a day at the 30 s the loop sleeps at most): then kept aside with .failed
 
@@ -44,7 +43,7 @@ def folder(data_dir: Path) -> Path:
 
 def write(data_dir: Path, pbx_slug: str, instance_id: int, slot_id: int | None, reception: Reception,
           tiff: Path | None) -> Pending:  # fmt: skip
-    path = folder(data_dir) / f"{file_name(reception.call_id, 100)}.json"
+    path = folder(data_dir) / f"{safe_file_name(reception.call_id, 100)}.json"
     note = Pending(path, pbx_slug, instance_id, slot_id, reception, tiff)
     save(note)
     return note

@@ -4,7 +4,6 @@ administrators (every fax of the PBX)."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from datetime import datetime
@@ -17,6 +16,7 @@ from fastapi.responses import FileResponse
 from kalliope_tel.container import Container
 from kalliope_tel.fax import config, jobs, register
 from kalliope_tel.fax.models import InstanceUser
+from kalliope_tel.files import safe_file_name
 from kalliope_tel.localtime import parse_local_time
 from kalliope_tel.users.models import Role, User
 from kalliope_tel.web import bodies, deps
@@ -25,7 +25,6 @@ from kalliope_tel.web.app import pbx_page
 API = "/api/v1/pbx/{pbx}/fax"
 MAX_FILES = 10
 MAX_FILE_BYTES = 25 * 1024 * 1024
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def _acting(caller: deps.Caller, session: Any) -> User | None:
@@ -35,8 +34,7 @@ def _acting(caller: deps.Caller, session: Any) -> User | None:
 
 def _upload_name(n: int, name: str) -> str:
     # The browser's file name only names the part; the suffix picks the converter.
-    base = _SAFE_NAME.sub("_", Path(name or "document").name)[-80:].lstrip(".") or "document"
-    return f"{n:02d}-{base}"
+    return f"{n:02d}-{safe_file_name(name, 80)}"
 
 
 def router(container: Container) -> APIRouter:

@@ -17,7 +17,6 @@ import unicodedata
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _ADDRESS = re.compile(f"{_LOCAL}@{_DOMAIN}")
-_FILE_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
 def check_address(value: str) -> str:
@@ -35,9 +34,3 @@ def header_text(value: str, limit: int = 200) -> str:
     """Free text for a header (subject): one line, no control characters."""
     cleaned = "".join(" " if unicodedata.category(c)[0] in ("C", "Z") and c != " " else c for c in value)
     return " ".join(cleaned.split())[:limit]
-
-
-def file_name(value: str, limit: int = 120) -> str:
-    """An attachment name: letters, digits and ``._+-`` only, never empty or hidden."""
-    cleaned = _FILE_UNSAFE.sub("_", value).lstrip(".")[:limit]
-    return cleaned or "document"

@@ -8,7 +8,8 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 
-from kalliope_tel.mail.addresses import check_address, file_name, header_text
+from kalliope_tel.files import safe_file_name
+from kalliope_tel.mail.addresses import check_address, header_text
 
 
 @dataclass(frozen=True)
@@ -47,5 +48,7 @@ def message(
     msg.set_content(body)
     for attachment in attachments or []:
         maintype, _, subtype = attachment.mime.partition("/")
-        msg.add_attachment(attachment.content, maintype=maintype, subtype=subtype, filename=file_name(attachment.name))
+        msg.add_attachment(
+            attachment.content, maintype=maintype, subtype=subtype, filename=safe_file_name(attachment.name)
+        )
     return msg

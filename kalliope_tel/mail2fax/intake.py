@@ -36,7 +36,7 @@ from kalliope_tel.db.engine import transaction
 from kalliope_tel.fax import conversion
 from kalliope_tel.fax.conversion import Converter
 from kalliope_tel.fax.models import DeliveryKind, Direction, FaxDelivery, FaxInstance, Mail2FaxAuth, Mail2FaxEncryption
-from kalliope_tel.mail.addresses import file_name
+from kalliope_tel.files import safe_file_name
 from kalliope_tel.mail2fax import authresults, proofs
 from kalliope_tel.mail2fax.models import Mail2FaxBox, Mail2FaxRequest, Outcome
 from kalliope_tel.mail2fax.proofs import Sender
@@ -480,7 +480,7 @@ def _attachments(request: MailRequest, encryption: Mail2FaxEncryption, workdir: 
             raise Refusal(str(exc)) from None
         folder = workdir / f"{n:02d}"  # one folder each: the sender's file names stay as they were
         folder.mkdir()
-        path = folder / file_name(attachment.name)
+        path = folder / safe_file_name(attachment.name)
         path.write_bytes(attachment.data)
         files.append(path)
     return files

@@ -20,6 +20,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses
 
 from kalliope_tel.errors import KalliopeError
+from kalliope_tel.files import safe_file_name
 
 MAX_DEPTH = 8  # mail clients nest 3-4 levels (mixed > related > alternative)
 MAX_PARTS = 100
@@ -205,7 +206,7 @@ def _read_leaf(part: EmailMessage, request: MailRequest) -> None:
     if not name and disposition == "inline" and part.get("Content-ID"):
         return  # an image embedded in the HTML body (a logo in a signature)
     data = _decoded(part)
-    name = _safe_name(name or "attachment")
+    name = safe_file_name(name or "attachment", default="attachment")
     if name.lower().endswith(PGP_SUFFIXES) or ctype == "application/pgp-encrypted":
         request.encrypted_parts.append(Attachment(name, data, encrypted=True))
     else:
@@ -227,13 +228,6 @@ def _decoded_text(part: EmailMessage) -> str:
         return str(part.get_content())
     except (LookupError, UnicodeError):
         raise BadMail("the text body's character set cannot be read") from None
-
-
-def _safe_name(name: str) -> str:
-    """A file name as a file name only (no folders, no control characters)."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in name if c.isprintable()).strip(" .")
-    return name[:120] or "attachment"
 
 
 def _parts(msg: Message) -> list[Message]:
