@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.backoff import Backoff
+from kalliope_tel.db import leases
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.fax.config import list_archive_paths
 from kalliope_tel.fax.models import DeliveryKind, Direction, FaxDelivery
@@ -65,20 +66,10 @@ class DeliveryClaim:
 
 def claim(session: Session, node: str, limit: int = 20, now: datetime | None = None) -> list[DeliveryClaim]:
     now = now or utcnow()
-    rows = session.scalars(
-        select(FaxDelivery)
-        .where(
-            FaxDelivery.done.is_(False),
-            FaxDelivery.next_try_at <= now,
-            or_(FaxDelivery.lease_until.is_(None), FaxDelivery.lease_until < now),
-        )
-        .order_by(FaxDelivery.next_try_at, FaxDelivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+    due = [FaxDelivery.done.is_(False), FaxDelivery.next_try_at <= now]
+    order = [FaxDelivery.next_try_at, FaxDelivery.id]
     out = []
-    for row in rows:
-        row.claimed_by, row.lease_until = node, now + LEASE
+    for row in leases.claim(session, FaxDelivery, due, order, limit, node, LEASE, now):
         row.attempts += 1
         out.append(
             DeliveryClaim(
@@ -93,19 +84,20 @@ def finish(session: Session, claim: DeliveryClaim, node: str, error: str | None,
     """Record the outcome of ``node``'s claim; False (and nothing written)
     when the claim is no longer its own: its lease ran out and another node
     took the delivery, whose outcome is that node's to record."""
-    row = session.get(FaxDelivery, claim.id, with_for_update=True)
-    if row is None or row.done or row.claimed_by != node or row.attempts != claim.attempt:
+    row = leases.held(session, FaxDelivery, claim.id, node)
+    if row is None or row.done or row.attempts != claim.attempt:
         return False
+    leases.release(row)
     now = utcnow()
-    row.claimed_by, row.lease_until = None, None
     if error is None:
         row.done, row.done_at, row.last_error = True, now, ""
     else:
         row.last_error = error[:2000]
-        if permanent or row.attempts >= MAX_TRIES:
+        again = leases.next_try(row.attempts, MAX_TRIES, RETRIES, now, permanent=permanent)
+        if again is None:
             row.done, row.done_at = True, now  # given up: last_error says why
         else:
-            row.next_try_at = now + RETRIES.after(row.attempts)
+            row.next_try_at = again
     session.flush()
     return True
 

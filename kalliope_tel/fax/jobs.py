@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk import confgate
 from kalliope_tel.asterisk.patterns import matches
+from kalliope_tel.db import leases
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.dialplan.naming import context
 from kalliope_tel.fax import deliveries, limits
@@ -200,8 +201,7 @@ def claim_due(session: Session, pbx: Pbx, node: str, room: int, now: datetime | 
             continue  # over a limit: stays due, claimed when a call ends
         job.state = JobState.DIALLING
         job.attempts_made += 1
-        job.claimed_by = node
-        job.lease_until = now + timedelta(seconds=call_seconds(job.pages)) + LEASE_MARGIN
+        leases.take(job, node, now + timedelta(seconds=call_seconds(job.pages)) + LEASE_MARGIN)
         session.add(
             FaxAttempt(
                 pbx_id=pbx.id, job_id=job.id, number=job.attempts_made, node=node, call_id=call_id, started_at=now
@@ -272,13 +272,13 @@ def complete_attempt(session: Session, job_id: int, attempt: int, result: Attemp
         job.state = JobState.WAITING
         job.reason = result.reason[:300]
         job.next_attempt_at = now + timedelta(minutes=values.retry_minutes)
-        job.claimed_by, job.lease_until = None, None
+        leases.release(job)
     return job
 
 
 def _close(job: FaxJob, state: JobState, reason: str, now: datetime) -> None:
     job.state, job.reason, job.finished_at = state, reason[:300], now
-    job.claimed_by, job.lease_until = None, None
+    leases.release(job)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
+from kalliope_tel.db.leases import Leased
 from kalliope_tel.hotel.models import pbx_row, same_pbx
 from kalliope_tel.tenancy.models import PbxOwned
 
@@ -259,7 +260,7 @@ class FaxSlot(PbxOwned, Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class FaxJob(PbxOwned, Base):
+class FaxJob(PbxOwned, Leased, Base):
     """A fax to send: queued by 'fax send' (or Mail2Fax, or the web), carried
     out by serve in attempts until sent, failed or cancelled."""
 
@@ -282,8 +283,6 @@ class FaxJob(PbxOwned, Base):
     origin: Mapped[str] = mapped_column(String(20), default="cli")
     attempts_made: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    claimed_by: Mapped[str | None] = mapped_column(String(100))
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reason: Mapped[str] = mapped_column(String(300), default="")
     report: Mapped[str] = mapped_column(String(500), default="")  # transmission report (PDF)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -351,7 +350,7 @@ class DeliveryKind(enum.StrEnum):
     REPORT = "report"
 
 
-class FaxDelivery(PbxOwned, Base):
+class FaxDelivery(PbxOwned, Leased, Base):
     """One e-mail or one archive copy owed for a fax, retried until done: a
     mail server or SFTP host that is down delays it, never loses it."""
 
@@ -367,7 +366,5 @@ class FaxDelivery(PbxOwned, Base):
     done: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_try_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    claimed_by: Mapped[str | None] = mapped_column(String(100))
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str] = mapped_column(Text, default="")
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from kalliope_tel.backoff import Backoff
 from kalliope_tel.config import Settings
+from kalliope_tel.db import leases
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.lam import ical, links
 from kalliope_tel.lam.models import Attendee, Invitation, InvitationKind, InvitationState, LamRoom, Meeting
@@ -159,40 +160,27 @@ def claim(
     session: Session, settings: Settings, node: str, limit: int = 20, now: datetime | None = None
 ) -> list[Claimed]:
     now = now or utcnow()
-    rows = session.scalars(
-        select(Invitation)
-        .where(
-            Invitation.state == InvitationState.PENDING,
-            Invitation.next_at <= now,
-            or_(Invitation.lease_until.is_(None), Invitation.lease_until < now),
-        )
-        .order_by(Invitation.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    out = []
-    for row in rows:
-        row.claimed_by, row.lease_until = node, now + LEASE
-        out.append(Claimed(row.id, compose(settings, row)))
-    session.flush()
-    return out
+    due = [Invitation.state == InvitationState.PENDING, Invitation.next_at <= now]
+    rows = leases.claim(session, Invitation, due, [Invitation.id], limit, node, LEASE, now)
+    return [Claimed(row.id, compose(settings, row)) for row in rows]
 
 
 def finish(session: Session, invitation_id: int, node: str, error: str | None, *, permanent: bool = False) -> bool:
     """Record ``node``'s send; False when the claim is no longer its own."""
-    row = session.get(Invitation, invitation_id, with_for_update=True)
-    if row is None or row.state is not InvitationState.PENDING or row.claimed_by != node:
+    row = leases.held(session, Invitation, invitation_id, node)
+    if row is None or row.state is not InvitationState.PENDING:
         return False
-    row.lease_until, row.claimed_by = None, None
+    leases.release(row)
     if error is None:
         row.state, row.sent_at, row.error = InvitationState.SENT, utcnow(), ""
         return True
     row.tries += 1
     row.error = error[:300]
-    if permanent or row.tries >= MAX_TRIES:
+    again = leases.next_try(row.tries, MAX_TRIES, RETRIES, utcnow(), permanent=permanent)
+    if again is None:
         row.state = InvitationState.FAILED
     else:
-        row.next_at = utcnow() + RETRIES.after(row.tries)
+        row.next_at = again
     return True
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
+from kalliope_tel.db.leases import Leased
 from kalliope_tel.hotel.models import pbx_row, same_pbx
 from kalliope_tel.tenancy.models import PbxOwned
 
@@ -119,7 +120,7 @@ class InvitationState(enum.StrEnum):
     SUPERSEDED = "superseded"  # a newer version of the meeting was owed before this one went out
 
 
-class Invitation(PbxOwned, Base):
+class Invitation(PbxOwned, Leased, Base):
     __tablename__ = "lam_invitation"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -136,8 +137,6 @@ class Invitation(PbxOwned, Base):
     )
     tries: Mapped[int] = mapped_column(Integer, default=0)
     next_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
-    claimed_by: Mapped[str | None] = mapped_column(String(100))
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -23,6 +23,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
+from kalliope_tel.db.leases import Leased
 from kalliope_tel.hotel.models import same_pbx
 from kalliope_tel.tenancy.models import PbxOwned
 
@@ -70,7 +71,7 @@ class WakeupSettings(PbxOwned, Base):
     max_concurrent: Mapped[int] = mapped_column(Integer, default=50)  # simultaneous wake-up calls
 
 
-class Alarm(PbxOwned, Base):
+class Alarm(PbxOwned, Leased, Base):
     __tablename__ = "wakeup_alarm"
     __table_args__ = (same_pbx("wakeup_alarm", "room_id", "hotel_room", "CASCADE"),)
 
@@ -87,8 +88,6 @@ class Alarm(PbxOwned, Base):
     series: Mapped[str | None] = mapped_column(String(36), index=True)
     attempts_made: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
-    claimed_by: Mapped[str | None] = mapped_column(String(100))
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk import confgate
 from kalliope_tel.changes import record as changes
+from kalliope_tel.db import leases
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.hotel.models import Room, Stay
 from kalliope_tel.hotel.services import get_room
@@ -606,5 +607,5 @@ def expired_attempts(
     query = select(Alarm.id, Alarm.attempts_made).where(Alarm.state == AlarmState.IN_PROGRESS)
     if pbx_ids is not None:
         query = query.where(Alarm.pbx_id.in_(pbx_ids))
-    query = query.where(Alarm.claimed_by == node) if node else query.where(Alarm.lease_until < (now or utcnow()))
+    query = query.where(Alarm.claimed_by == node) if node else query.where(leases.expired(Alarm, now or utcnow()))
     return [(a, n) for a, n in session.execute(query)]
