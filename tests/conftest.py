@@ -174,9 +174,11 @@ def stop_gpg_agents_after(tmp_path: Path) -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Real-time call tests run on one database: SQLite, the embedded store a
-    hotel runs on day one. The store-level tests keep both, and a real-time
-    test that picks its database itself (several nodes: PostgreSQL) keeps it.
+    """Call tests (the lab Asterisk, real-time fax) run on one database:
+    SQLite, the embedded store a hotel runs on day one. The store-level tests
+    keep both; so does a call test marked ``both_stores`` (its behaviour
+    differs per store, as a database outage does; and the browser tests), and
+    one that picks its database itself (several nodes: PostgreSQL).
     KALLIOPE_REALTIME_DATABASES=both runs both (a full soak, not the suite)."""
     import inspect
 
@@ -187,7 +189,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         if callspec is None or callspec.params.get("db_backend") != "postgresql":
             continue
-        if item.get_closest_marker("realtime") is None:
+        if item.get_closest_marker("realtime") is None and item.get_closest_marker("asterisk") is None:
+            continue
+        if item.get_closest_marker("both_stores") is not None:
             continue
         function = getattr(item, "function", None)
         if function is not None and "pytest.skip(" in inspect.getsource(function):

@@ -155,6 +155,7 @@ class Outage:
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
 
 
+@pytest.mark.both_stores  # the outage differs: PostgreSQL refuses connections, SQLite stays locked
 def test_database_away_during_a_confirmed_call_still_records_it_once(
     lab: LabInstance, lab_state: LabState, fresh_db_url: str
 ) -> None:
