@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from kalliope_tel.catalogue import Term
 from kalliope_tel.db.base import Base, UTCDateTime, utcnow
 from kalliope_tel.errors import KalliopeError
 
@@ -34,8 +35,8 @@ class AttemptCounter(Base):
 
 
 class TooManyAttempts(KalliopeError):
-    def __init__(self, retry_after: int, what: str = "failed logins") -> None:
-        super().__init__(f"too many {what}; try again in {retry_after} s")
+    def __init__(self, retry_after: int, what: str = "attempts.logins") -> None:
+        super().__init__("attempts.too_many", what=Term(what), retry_after=retry_after)
         self.retry_after = retry_after
 
 

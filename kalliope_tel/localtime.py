@@ -14,5 +14,5 @@ def parse_local_time(text: str, tz: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise KalliopeError(f"{text!r}: use 'YYYY-MM-DD HH:MM'") from None
+        raise KalliopeError("time.format", value=repr(text[:40])) from None
     return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(tz))

@@ -68,10 +68,7 @@ class ConversionQueue:
     def slot(self, *, wait: bool) -> Iterator[None]:
         with self._lock:
             if not wait and self.admitted >= self.running + self.waiting:
-                raise ConverterBusy(
-                    f"the fax converter is busy ({self.running} documents converting, {self.waiting} waiting); "
-                    "try again in a minute"
-                )
+                raise ConverterBusy("fax.converter_busy", running=self.running, waiting=self.waiting)
             self.admitted += 1
         try:
             with self._slots:
@@ -149,15 +146,16 @@ class Converter:
             tiff, pdf = Path(done["tiff"]), Path(done["pdf"])
             return PreparedDocuments(folder, tiff, pdf, int(done["pages"]), done["document"])
         if "refused" in answer:
-            raise DocumentRefused(answer["refused"]["name"], answer["refused"]["reason"])
+            refused = answer["refused"]
+            raise DocumentRefused(
+                refused["name"], refused.get("code") or refused["reason"], **refused.get("params", {})
+            )
         if killed.is_set():
-            raise DocumentRefused(first, f"converting took longer than {self.limits.wall_seconds:g} s; not sent")
+            raise DocumentRefused(first, "fax.doc.convert_timeout", seconds=f"{self.limits.wall_seconds:g}")
         log.warning("fax.converter_failed", code=child.returncode, stderr=stderr[-500:])
         if child.returncode in (-signal.SIGKILL, -signal.SIGXCPU) or "MemoryError" in stderr:
             raise DocumentRefused(
-                first,
-                f"it could not be converted within the converter's limits ({self.limits.memory_bytes >> 20} MiB, "
-                f"{self.limits.cpu_seconds} s of CPU)",
+                first, "fax.doc.convert_limits", mib=self.limits.memory_bytes >> 20, seconds=self.limits.cpu_seconds
             )
         raise KalliopeError(f"the fax converter failed (exit {child.returncode}); see the node's log")
 
@@ -241,7 +239,8 @@ def _serve_one() -> int:
             folder=Path(request["folder"]),
         )
     except DocumentRefused as exc:
-        emit({"refused": {"name": exc.name, "reason": exc.reason}})
+        params = {k: str(v) for k, v in exc.reason_params.items()}
+        emit({"refused": {"name": exc.name, "reason": exc.reason, "code": exc.reason_code, "params": params}})
         return 0
     except MemoryError:
         sys.stderr.write("MemoryError\n")

@@ -35,11 +35,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from kalliope_tel import sandbox
+from kalliope_tel import catalogue, sandbox
 from kalliope_tel.errors import KalliopeError
 
 if TYPE_CHECKING:
@@ -66,10 +66,15 @@ ZIP_RATIO_FROM = 1 << 20  # small members may deflate as they like
 class DocumentRefused(KalliopeError):
     """The document cannot be faxed; ``reason`` says why, for the user."""
 
-    def __init__(self, name: str, reason: str) -> None:
-        super().__init__(f"{name}: {reason}")
+    def __init__(self, name: str, reason: str, /, **params: Any) -> None:
+        # ``reason``: a catalogue code (with ``params``) or, from older
+        # callers, a sentence; the message names the document either way.
+        coded = catalogue.has(reason)
+        super().__init__("fax.doc.refused", name=name, reason=catalogue.Phrase(reason, params) if coded else reason)
         self.name = name
-        self.reason = reason
+        self.reason_code = reason if coded else ""
+        self.reason_params = params
+        self.reason = catalogue.render(catalogue.DEFAULT, reason, params) if coded else reason
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ def sniff(path: Path) -> str:
                         if member.read(64).startswith(b"application/vnd.oasis.opendocument.text"):
                             return "odt"
         except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError):
-            raise DocumentRefused(path.name, "a damaged ZIP archive (not a readable DOCX or ODT)") from None
+            raise DocumentRefused(path.name, "fax.doc.bad_zip") from None
         return "zip"
     return "unknown"
 
@@ -116,20 +121,15 @@ def safe_zip(name: str, archive: zipfile.ZipFile) -> None:
     hundred times smaller than it unpacks (a zip bomb's padding)."""
     members = archive.infolist()
     if len(members) > ZIP_MAX_MEMBERS:
-        raise DocumentRefused(name, f"an archive of {len(members)} parts: more than {ZIP_MAX_MEMBERS} a document has")
+        raise DocumentRefused(name, "fax.doc.zip_members", members=len(members), limit=ZIP_MAX_MEMBERS)
     unpacked = 0
     for member in members:
         unpacked += member.file_size
         if member.file_size > ZIP_RATIO_FROM and member.file_size > ZIP_MAX_RATIO * max(1, member.compress_size):
-            raise DocumentRefused(
-                name,
-                f"part {member.filename[:60]!r} unpacks from {member.compress_size} bytes to {member.file_size}: "
-                "a compressed bomb, not a document",
-            )
+            raise DocumentRefused(name, "fax.doc.zip_bomb", part=repr(member.filename[:60]),
+                                  packed=member.compress_size, unpacked=member.file_size)  # fmt: skip
     if unpacked > ZIP_MAX_UNPACKED:
-        raise DocumentRefused(
-            name, f"it unpacks to {unpacked >> 20} MiB: more than the {ZIP_MAX_UNPACKED >> 20} MiB a document may"
-        )
+        raise DocumentRefused(name, "fax.doc.zip_size", mib=unpacked >> 20, limit=ZIP_MAX_UNPACKED >> 20)
 
 
 def prepare(source: Path, workdir: Path, *, resolution: str = "fine") -> FaxDocument:
@@ -138,12 +138,12 @@ def prepare(source: Path, workdir: Path, *, resolution: str = "fine") -> FaxDocu
     if resolution not in RESOLUTIONS:
         raise ValueError(f"resolution: one of {', '.join(RESOLUTIONS)}")
     if not source.is_file():
-        raise DocumentRefused(name, "no such file")
+        raise DocumentRefused(name, "fax.doc.missing")
     if source.stat().st_size == 0:
-        raise DocumentRefused(name, "the file is empty")
+        raise DocumentRefused(name, "fax.doc.empty")
     kind = sniff(source)
     if kind in ("unknown", "zip"):
-        raise DocumentRefused(name, "not a PDF, DOC, DOCX, ODT, RTF or image file")
+        raise DocumentRefused(name, "fax.doc.kind")
     workdir.mkdir(parents=True, exist_ok=True)
     target = workdir / (source.name + ".fax.tif")
     if kind == "image":
@@ -164,14 +164,14 @@ def _check_pdf(pdf: Path, name: str) -> None:
         with pikepdf.open(pdf) as doc:
             pages = len(doc.pages)
     except pikepdf.PasswordError:
-        raise DocumentRefused(name, "the PDF is password-protected; send it without a password") from None
+        raise DocumentRefused(name, "fax.doc.pdf_password") from None
     except pikepdf.PdfError as exc:
         detail = _first_line(str(exc)).replace(f"{pdf}: ", "")  # the user knows which file
-        raise DocumentRefused(name, f"a damaged PDF ({detail})") from None
+        raise DocumentRefused(name, "fax.doc.pdf_damaged", detail=detail) from None
     if pages == 0:
-        raise DocumentRefused(name, "the PDF has no pages")
+        raise DocumentRefused(name, "fax.doc.pdf_empty")
     if pages > MAX_PAGES:
-        raise DocumentRefused(name, f"{pages} pages: more than the {MAX_PAGES} a fax may carry")
+        raise DocumentRefused(name, "fax.doc.too_many_pages", pages=pages, limit=MAX_PAGES)
 
 
 def _pdf_to_fax(pdf: Path, target: Path, resolution: str, name: str) -> None:
@@ -203,10 +203,10 @@ def _pdf_to_fax(pdf: Path, target: Path, resolution: str, name: str) -> None:
                 capture_output=True, text=True, timeout=CONVERT_TIMEOUT, check=False,
             )  # fmt: skip
         except subprocess.TimeoutExpired:
-            raise DocumentRefused(name, f"Ghostscript did not render it within {CONVERT_TIMEOUT} s") from None
+            raise DocumentRefused(name, "fax.doc.gs_timeout", seconds=CONVERT_TIMEOUT) from None
         if done.returncode != 0 or not output.exists() or output.stat().st_size == 0:
             detail = _first_line(done.stderr or done.stdout) or f"exit {done.returncode}"
-            raise DocumentRefused(name, f"the PDF cannot be rendered ({detail})")
+            raise DocumentRefused(name, "fax.doc.pdf_unrendered", detail=detail)
         shutil.copyfile(output, target)  # a file of this process's user, not the jail's
 
 
@@ -261,14 +261,14 @@ def _office_to_pdf(source: Path, workdir: Path) -> Path:
                 capture_output=True, text=True, timeout=CONVERT_TIMEOUT, check=False,
             )  # fmt: skip
         except subprocess.TimeoutExpired:
-            raise DocumentRefused(source.name, f"LibreOffice did not convert it within {CONVERT_TIMEOUT} s") from None
+            raise DocumentRefused(source.name, "fax.doc.office_timeout", seconds=CONVERT_TIMEOUT) from None
         produced = outdir / (staged.stem + ".pdf")
         if not produced.exists() or produced.stat().st_size == 0:
             # LibreOffice exits 0 on a file it cannot load; it says so on stderr.
             detail = _first_line(done.stderr) or "no output"
             protected = "password" in (done.stderr + done.stdout).lower() or sniff(source) == "doc"
-            reason = "it cannot be opened (damaged, or password-protected)" if protected else "it cannot be opened"
-            raise DocumentRefused(source.name, f"{reason}: {detail}")
+            reason = "fax.doc.office_protected" if protected else "fax.doc.office_unopened"
+            raise DocumentRefused(source.name, reason, detail=detail)
         workdir.mkdir(parents=True, exist_ok=True)
         pdf = Path(tempfile.mkdtemp(prefix="office-", dir=workdir)) / (source.stem + ".pdf")
         shutil.copyfile(produced, pdf)
@@ -306,27 +306,27 @@ def _image_to_fax(source: Path, target: Path, resolution: str) -> None:
         image = Image.open(source)  # reads the header only
         frames = getattr(image, "n_frames", 1)
         if frames > MAX_PAGES:
-            raise DocumentRefused(name, f"{frames} pages: more than the {MAX_PAGES} a fax may carry")
+            raise DocumentRefused(name, "fax.doc.too_many_pages", pages=frames, limit=MAX_PAGES)
         heights = []
         for frame in ImageSequence.Iterator(image):
             if frame.width * frame.height > MAX_IMAGE_PIXELS:
                 raise DocumentRefused(
-                    name, f"{frame.width} x {frame.height} pixels: more than the {MAX_IMAGE_PIXELS:,} an image may have"
+                    name, "fax.doc.image_pixels", width=frame.width, height=frame.height, limit=f"{MAX_IMAGE_PIXELS:,}"
                 )
             src_x, src_y = (float(v) or 1.0 for v in frame.info.get("dpi", (x_dpi, y_dpi)))
             scale = FAX_WIDTH / frame.width
             heights.append(max(1, round(frame.height * scale * (y_dpi / x_dpi) * (src_x / src_y))))
         total = sum(_pages_for(h, resolution) for h in heights)
         if total > MAX_PAGES:  # counted before a single row is scaled
-            raise DocumentRefused(name, f"it makes {total} fax pages: more than the {MAX_PAGES} a fax may carry")
+            raise DocumentRefused(name, "fax.doc.image_pages", pages=total, limit=MAX_PAGES)
         pages = []
         for frame, height in zip(ImageSequence.Iterator(image), heights, strict=True):
             grey = frame.convert("L").resize((FAX_WIDTH, height))
             pages += _cut(grey.point(lambda v: 255 if v > 127 else 0).convert("1"), resolution)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
-        raise DocumentRefused(name, f"a damaged image ({_first_line(str(exc))})") from None
+        raise DocumentRefused(name, "fax.doc.image_damaged", detail=_first_line(str(exc))) from None
     if not pages:
-        raise DocumentRefused(name, "the image has no pages")
+        raise DocumentRefused(name, "fax.doc.image_empty")
     pages[0].save(target, save_all=True, append_images=pages[1:], compression="group4", dpi=(x_dpi, y_dpi))
 
 
@@ -356,14 +356,14 @@ def _verify(target: Path, name: str, resolution: str) -> int:
         for n in range(count):
             image.seek(n)
             if image.mode != "1" or image.width != FAX_WIDTH:
-                raise DocumentRefused(name, f"page {n + 1} came out {image.width} px, {image.mode}: not a fax page")
+                raise DocumentRefused(name, "fax.doc.bad_page", page=n + 1, detail=f"{image.width} px, {image.mode}")
             dpi = image.info.get("dpi", (0, 0))
             if abs(float(dpi[0]) - x_dpi) > 1 or abs(float(dpi[1]) - y_dpi) > 1:
-                raise DocumentRefused(name, f"page {n + 1} came out at {dpi} dpi, not {x_dpi}x{y_dpi}")
+                raise DocumentRefused(name, "fax.doc.bad_page", page=n + 1, detail=f"{dpi} dpi, not {x_dpi}x{y_dpi}")
             if image.convert("L").getextrema()[0] == 255:  # no black pixel
                 blank += 1
     if blank == count:
-        raise DocumentRefused(name, "every page is blank")
+        raise DocumentRefused(name, "fax.doc.blank")
     return count
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk import confgate
 from kalliope_tel.asterisk.patterns import matches
+from kalliope_tel.catalogue import Term
 from kalliope_tel.db import leases
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.dialplan.naming import context
@@ -76,24 +77,24 @@ def check_number(session: Session, pbx: Pbx, values: Effective, number: str) -> 
     except confgate.UnsafeValue as exc:
         raise Refused(str(exc)) from None
     if values.outbound_class_id is None:
-        raise Refused(f"fax instance {values.name} has no outbound routing class: set one before sending")
+        raise Refused("fax.no_class", instance=values.name)
     cls = session.get(OutboundClass, values.outbound_class_id)
     assert cls is not None
     if not any(matches(p, number) for p in cls.patterns):
-        raise Refused(f"{number}: the routing class {cls.name} of instance {values.name} does not allow this number")
+        raise Refused("fax.number_forbidden", number=number, cls=cls.name, instance=values.name)
     return cls
 
 
 def check_sender(session: Session, pbx: Pbx, instance: FaxInstance, user: User | None) -> Effective:
     values = effective(session, instance)
     if not values.enabled:
-        raise Refused(f"fax instance {instance.name} is disabled")
+        raise Refused("fax.instance_disabled", instance=instance.name)
     if not values.send_enabled:
-        raise Refused(f"fax instance {instance.name} does not send faxes (sending is off)")
+        raise Refused("fax.sending_off", instance=instance.name)
     if user is not None:
         perm = permission_of(session, instance.id, user.id)
         if perm is None or not perm.may_send:
-            raise NotAllowed(f"user {user.name} may not send faxes from instance {instance.name}")
+            raise NotAllowed("fax.may_not_send", user=user.name, instance=instance.name)
     return values
 
 
@@ -115,7 +116,7 @@ def submit(
     values = check_sender(session, pbx, instance, user)
     check_number(session, pbx, values, number)
     if pages < 1:
-        raise InvalidValue("the document has no pages")
+        raise InvalidValue("fax.no_pages")
     job = FaxJob(
         pbx_id=pbx.id,
         instance_id=instance.id,
@@ -135,7 +136,7 @@ def submit(
 def get_job(session: Session, pbx: Pbx, job_id: int) -> FaxJob:
     job = session.scalars(select(FaxJob).where(FaxJob.pbx_id == pbx.id, FaxJob.id == job_id)).first()
     if job is None:
-        raise NotFound(f"no fax job {job_id} in PBX {pbx.slug!r}")
+        raise NotFound("fax.no_job", id=job_id)
     return job
 
 
@@ -144,9 +145,9 @@ def cancel(session: Session, pbx: Pbx, job_id: int, user: User | None = None) ->
     if user is not None and job.user_id != user.id:
         perm = permission_of(session, job.instance_id, user.id)
         if perm is None or not perm.may_send:
-            raise NotAllowed(f"user {user.name} may not cancel fax job {job_id}")
+            raise NotAllowed("fax.may_not_cancel", user=user.name, id=job_id)
     if job.state.final:
-        raise Refused(f"fax job {job_id} is {job.state.value} already")
+        raise Refused("fax.job_final", id=job_id, state=Term(f"state.{job.state.value}"))
     in_call = job.state in ACTIVE
     job.state = JobState.CANCELLED
     job.reason = f"cancelled during attempt {job.attempts_made}" if in_call else "cancelled"
@@ -191,7 +192,7 @@ def claim_due(session: Session, pbx: Pbx, node: str, room: int, now: datetime | 
         call_id = f"kt-fax-{job.id}-{job.attempts_made + 1}-{secrets.token_hex(4)}"
         try:
             if not values.enabled or not values.send_enabled:
-                raise Refused(f"fax instance {instance.name} stopped sending")
+                raise Refused("fax.stopped_sending", instance=instance.name)
             cls = check_number(session, pbx, values, job.number)
         except Refused as exc:
             _close(job, JobState.FAILED, str(exc), now)

@@ -131,7 +131,7 @@ def get_class(session: Session, pbx: Pbx, name: str) -> OutboundClass:
         select(OutboundClass).where(OutboundClass.pbx_id == pbx.id, OutboundClass.name == name)
     ).first()
     if cls is None:
-        raise NotFound(f"no outbound class named {name!r}")
+        raise NotFound("hotel.no_class", name=name)
     return cls
 
 
@@ -438,7 +438,7 @@ def find_room(session: Session, pbx: Pbx, extension: str) -> Room | None:
 def get_room(session: Session, pbx: Pbx, extension: str) -> Room:
     room = find_room(session, pbx, extension)
     if room is None:
-        raise NotFound(f"no room with extension {extension!r}")
+        raise NotFound("hotel.no_room", room=extension)
     return room
 
 
@@ -530,7 +530,7 @@ def update_room(
 def delete_room(session: Session, pbx: Pbx, extension: str) -> None:
     room = get_room(session, pbx, extension)
     if open_stay(session, room) is not None:
-        raise InUse(f"room {extension} is occupied: check it out first")
+        raise InUse("hotel.occupied_check_out_first", room=extension)
     session.delete(room)
     session.flush()
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from kalliope_tel.db.base import utcnow
+from kalliope_tel.hotel.cleaning import set_cleaning
 from kalliope_tel.hotel.exceptions import InvalidValue, RoomFree, RoomOccupied
-from kalliope_tel.hotel.models import ClassKind, Stay
-from kalliope_tel.hotel.services import get_room, open_stay
+from kalliope_tel.hotel.models import ClassKind, CleaningSource, Stay
+from kalliope_tel.hotel.services import get_room, get_settings, open_stay
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.wakeup.models import PENDING_STATES, Alarm, AlarmState
 from kalliope_tel.wakeup.services import set_alarm
@@ -20,7 +22,7 @@ from kalliope_tel.wakeup.services import set_alarm
 def _names(owner: str, guests: list[str]) -> tuple[str, list[str]]:
     owner = owner.strip()
     if not owner:
-        raise InvalidValue("check-in needs the owner's name")
+        raise InvalidValue("hotel.owner_needed")
     return owner, [g.strip() for g in guests if g.strip()]
 
 
@@ -41,7 +43,8 @@ def check_in(
     session.execute(select(type(room).id).where(type(room).id == room.id).with_for_update())
     current = open_stay(session, room)
     if current is not None:
-        raise RoomOccupied(f"room {extension} is occupied by {current.owner} since {current.checkin_at:%Y-%m-%d %H:%M}")
+        since = current.checkin_at.astimezone(ZoneInfo(pbx.timezone))
+        raise RoomOccupied("hotel.room_occupied", room=extension, owner=current.owner, since=f"{since:%Y-%m-%d %H:%M}")
     owner, extra = _names(owner, guests or [])
     now = at or utcnow()
     stay = Stay(
@@ -65,7 +68,7 @@ def check_in(
 def current_stay(session: Session, pbx: Pbx, extension: str) -> Stay:
     stay = open_stay(session, get_room(session, pbx, extension))
     if stay is None:
-        raise RoomFree(f"room {extension} is free (no guest checked in)")
+        raise RoomFree("hotel.room_free", room=extension)
     return stay
 
 
@@ -95,9 +98,12 @@ def update_stay(
 
 def check_out(session: Session, pbx: Pbx, extension: str, *, at: datetime | None = None) -> Stay:
     """Close the stay (history keeps guests and notes as they are now) and
-    cancel the room's pending alarms."""
+    cancel the room's pending alarms; the room becomes dirty unless the
+    hotel's ``checkout_dirty`` is off."""
     stay = current_stay(session, pbx, extension)
     stay.checkout_at = at or utcnow()
+    if get_settings(session, pbx).checkout_dirty:
+        set_cleaning(session, pbx, extension, False, CleaningSource.CHECKOUT)
     session.execute(
         update(Alarm)
         .where(Alarm.room_id == stay.room_id, Alarm.state.in_(PENDING_STATES))

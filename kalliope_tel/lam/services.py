@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk import confgate
+from kalliope_tel.catalogue import Term
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.lam.exceptions import InvalidValue, NotAllowed, NotFound, Overlap
 from kalliope_tel.lam.links import new_instance_id, new_pin
@@ -48,10 +49,10 @@ def update_settings(
     settings = get_settings(session, pbx)
     if licences is not None:
         if not 0 <= licences <= 10_000:
-            raise InvalidValue("licences: 0 to 10000")
+            raise InvalidValue("lam.licences_range")
         used = _rooms_in_use(session, pbx)
         if licences < used:
-            raise InvalidValue(f"the PBX has {used} rooms: remove rooms before lowering the licences to {licences}")
+            raise InvalidValue("lam.licences_in_use", used=used, licences=licences)
         settings.licences = licences
     if dial_in is not None:
         try:
@@ -78,6 +79,16 @@ class Actor:
 ADMIN = Actor(None)
 
 
+def owns_a_room(session: Session, pbx_id: int, user_id: int) -> bool:
+    """Whether the user owns a meeting room of their PBX (the meetings page is theirs then)."""
+    query = (
+        select(LamRoomOwner.id)
+        .join(LamRoom, LamRoom.id == LamRoomOwner.room_id)
+        .where(LamRoom.pbx_id == pbx_id, LamRoomOwner.user_id == user_id)
+    )
+    return session.scalars(query.limit(1)).first() is not None
+
+
 def may_manage(room: LamRoom, actor: Actor) -> bool:
     return actor.manager or any(o.user_id == actor.user.id for o in room.owners if actor.user is not None)
 
@@ -86,20 +97,20 @@ def may_manage(room: LamRoom, actor: Actor) -> bool:
 def _name(value: str, what: str, limit: int) -> str:
     value = value.strip()
     if not value or len(value) > limit or any(ord(c) < 32 for c in value):
-        raise InvalidValue(f"{what}: 1 to {limit} printable characters")
+        raise InvalidValue("lam.text_length", what=Term(what), limit=limit)
     return value
 
 
 def create_room(session: Session, pbx: Pbx, name: str, actor: Actor = ADMIN) -> LamRoom:
     if not actor.manager:
-        raise NotAllowed("only administrators and LAM managers create rooms")
-    name = _name(name, "room name", 80)
+        raise NotAllowed("lam.only_managers_create")
+    name = _name(name, "lam.field.room", 80)
     licences = get_settings(session, pbx).licences
     used = _rooms_in_use(session, pbx)
     if used >= licences:
-        raise InvalidValue(f"all {licences} LAM room licence(s) of this PBX are in use")
+        raise InvalidValue("lam.no_licence", licences=licences)
     if session.scalar(select(LamRoom.id).where(LamRoom.pbx_id == pbx.id, LamRoom.name == name)) is not None:
-        raise InvalidValue(f"room {name!r} exists already")
+        raise InvalidValue("lam.room_exists", name=repr(name))
     room = LamRoom(pbx_id=pbx.id, name=name)
     session.add(room)
     session.flush()
@@ -109,7 +120,7 @@ def create_room(session: Session, pbx: Pbx, name: str, actor: Actor = ADMIN) -> 
 def get_room(session: Session, pbx: Pbx, name: str, actor: Actor = ADMIN) -> LamRoom:
     room = session.scalars(select(LamRoom).where(LamRoom.pbx_id == pbx.id, LamRoom.name == name)).first()
     if room is None or not (actor.manager or may_manage(room, actor)):
-        raise NotFound(f"no meeting room {name!r}")  # not telling which rooms exist to whom may not see them
+        raise NotFound("lam.no_room", name=repr(name))  # not telling which rooms exist to whom may not see them
     return room
 
 
@@ -120,13 +131,13 @@ def list_rooms(session: Session, pbx: Pbx, actor: Actor = ADMIN) -> list[LamRoom
 
 def set_owners(session: Session, pbx: Pbx, name: str, owners: Sequence[str], actor: Actor = ADMIN) -> LamRoom:
     if not actor.manager:
-        raise NotAllowed("only administrators and LAM managers choose a room's owners")
+        raise NotAllowed("lam.only_managers_owners")
     room = get_room(session, pbx, name)
     ids = []
     for owner in owners:
         user = find_user(session, pbx, owner)
         if user is None:
-            raise NotFound(f"no user {owner!r} in PBX {pbx.slug!r}")
+            raise NotFound("lam.no_user", user=repr(owner))
         ids.append(user.id)
     room.owners = [LamRoomOwner(user_id=i) for i in dict.fromkeys(ids)]
     session.flush()
@@ -135,7 +146,7 @@ def set_owners(session: Session, pbx: Pbx, name: str, owners: Sequence[str], act
 
 def remove_room(session: Session, pbx: Pbx, name: str, actor: Actor = ADMIN) -> None:
     if not actor.manager:
-        raise NotAllowed("only administrators and LAM managers remove rooms")
+        raise NotAllowed("lam.only_managers_remove")
     room = get_room(session, pbx, name)
     upcoming = session.scalar(
         select(func.count())
@@ -143,7 +154,7 @@ def remove_room(session: Session, pbx: Pbx, name: str, actor: Actor = ADMIN) -> 
         .where(Meeting.room_id == room.id, Meeting.state == MeetingState.SCHEDULED, Meeting.ends_at > utcnow())
     )
     if upcoming:
-        raise InvalidValue(f"room {name!r} has {upcoming} upcoming meeting(s): cancel them first")
+        raise InvalidValue("lam.room_has_meetings", name=repr(name), count=upcoming)
     session.delete(room)
     session.flush()
 
@@ -170,13 +181,13 @@ class MeetingInput:
 
 def _check_times(values: MeetingInput, now: datetime) -> None:
     if values.starts_at.tzinfo is None or values.ends_at.tzinfo is None:
-        raise InvalidValue("meeting times need a time zone")
+        raise InvalidValue("lam.needs_timezone")
     if values.ends_at <= values.starts_at:
-        raise InvalidValue("the meeting ends before it starts")
+        raise InvalidValue("lam.ends_before_start")
     if values.ends_at - values.starts_at > MAX_MEETING:
-        raise InvalidValue("a meeting lasts at most 24 hours")
+        raise InvalidValue("lam.too_long")
     if values.starts_at < now - timedelta(minutes=1):
-        raise InvalidValue("the meeting would start in the past")
+        raise InvalidValue("lam.in_past")
 
 
 def _attendees(session: Session, pbx: Pbx, wanted: Sequence[AttendeeInput]) -> list[Attendee]:
@@ -185,15 +196,15 @@ def _attendees(session: Session, pbx: Pbx, wanted: Sequence[AttendeeInput]) -> l
         if item.user:
             user = find_user(session, pbx, item.user)
             if user is None:
-                raise NotFound(f"attendee: no user {item.user!r} in this PBX")
+                raise NotFound("lam.no_attendee_user", user=repr(item.user))
             row = Attendee(
                 user_id=user.id, email=user.email, name=user.full_name or user.name, moderator=item.moderator
             )
         else:
             try:
                 email = check_address(item.email.strip())
-            except ValueError as exc:
-                raise InvalidValue(f"attendee {item.email!r} is not an e-mail address: {exc}") from None
+            except ValueError:
+                raise InvalidValue("lam.attendee_address", email=repr(item.email)) from None
             row = Attendee(email=email, name="", moderator=item.moderator)
         previous = out.get(row.email)
         if previous is not None:
@@ -201,7 +212,7 @@ def _attendees(session: Session, pbx: Pbx, wanted: Sequence[AttendeeInput]) -> l
         else:
             out[row.email] = row
     if len(out) > 500:
-        raise InvalidValue("at most 500 attendees")
+        raise InvalidValue("lam.too_many_attendees", limit=500)
     return list(out.values())
 
 
@@ -229,10 +240,8 @@ def _refuse_overlap(session: Session, room: LamRoom, starts: datetime, ends: dat
         query = query.where(Meeting.id != besides)
     clash = session.scalars(query.order_by(Meeting.starts_at)).first()
     if clash is not None:
-        raise Overlap(
-            f"room {room.name!r} has meeting {clash.name!r} from {clash.starts_at:%Y-%m-%d %H:%M} "
-            f"to {clash.ends_at:%H:%M} UTC"
-        )
+        raise Overlap("lam.overlap", room=repr(room.name), meeting=repr(clash.name),
+                      start=f"{clash.starts_at:%Y-%m-%d %H:%M}", end=f"{clash.ends_at:%H:%M}")  # fmt: skip
 
 
 def _pins_free(session: Session, pbx: Pbx, meeting: Meeting) -> bool:
@@ -257,7 +266,7 @@ def _new_pins(session: Session, pbx: Pbx, meeting: Meeting) -> None:
         meeting.guest_pin, meeting.moderator_pin = new_pin(), new_pin()
         if meeting.guest_pin != meeting.moderator_pin and _pins_free(session, pbx, meeting):
             return
-    raise InvalidValue("could not draw free dial-in PINs; try again")
+    raise InvalidValue("lam.no_pins")
 
 
 def create_meeting(
@@ -271,11 +280,11 @@ def create_meeting(
 ) -> Meeting:
     room = get_room(session, pbx, room_name, actor)
     if not may_manage(room, actor):
-        raise NotAllowed(f"you do not manage room {room.name!r}")
+        raise NotAllowed("lam.not_your_room", room=repr(room.name))
     _check_times(values, now or utcnow())
-    name = _name(values.name, "meeting name", 120)
+    name = _name(values.name, "lam.field.name", 120)
     if len(values.password) > 64:
-        raise InvalidValue("password: at most 64 characters")
+        raise InvalidValue("lam.password_length", limit=64)
     # Lock the room: two people booking the same slot at once get one meeting and one refusal.
     session.execute(select(LamRoom.id).where(LamRoom.id == room.id).with_for_update())
     _refuse_overlap(session, room, values.starts_at, values.ends_at, None)
@@ -302,11 +311,11 @@ def create_meeting(
 def get_meeting(session: Session, pbx: Pbx, meeting_id: int, actor: Actor = ADMIN) -> Meeting:
     meeting = session.scalars(select(Meeting).where(Meeting.pbx_id == pbx.id, Meeting.id == meeting_id)).first()
     if meeting is None:
-        raise NotFound(f"no meeting {meeting_id}")
+        raise NotFound("lam.no_meeting", id=meeting_id)
     room = session.get(LamRoom, meeting.room_id)
     assert room is not None
     if not may_manage(room, actor):
-        raise NotFound(f"no meeting {meeting_id}")
+        raise NotFound("lam.no_meeting", id=meeting_id)
     return meeting
 
 
@@ -322,14 +331,14 @@ def update_meeting(
     """Change a meeting: (the meeting, addresses removed from it)."""
     meeting = get_meeting(session, pbx, meeting_id, actor)
     if meeting.state is not MeetingState.SCHEDULED:
-        raise InvalidValue(f"meeting {meeting_id} is {meeting.state.value}")
+        raise InvalidValue("lam.meeting_state", id=meeting_id, state=Term(f"state.{meeting.state.value}"))
     _check_times(values, now or utcnow())
     room = session.get(LamRoom, meeting.room_id)
     assert room is not None
     session.execute(select(LamRoom.id).where(LamRoom.id == room.id).with_for_update())
     _refuse_overlap(session, room, values.starts_at, values.ends_at, meeting.id)
     before = {a.email for a in meeting.attendees}
-    meeting.name = _name(values.name, "meeting name", 120)
+    meeting.name = _name(values.name, "lam.field.name", 120)
     meeting.starts_at, meeting.ends_at = values.starts_at, values.ends_at
     meeting.password, meeting.waiting_room = values.password, values.waiting_room
     _replace_attendees(meeting, _attendees(session, pbx, values.attendees))
@@ -344,7 +353,7 @@ def update_meeting(
 def cancel_meeting(session: Session, pbx: Pbx, meeting_id: int, actor: Actor = ADMIN) -> Meeting:
     meeting = get_meeting(session, pbx, meeting_id, actor)
     if meeting.state is MeetingState.CANCELLED:
-        raise InvalidValue(f"meeting {meeting_id} is cancelled already")
+        raise InvalidValue("lam.cancelled_already", id=meeting_id)
     meeting.state = MeetingState.CANCELLED
     meeting.sequence += 1
     meeting.updated_at = utcnow()

@@ -106,9 +106,9 @@ def by_pin(sessions: sessionmaker[Session], pbx_id: int, instance_id: int, pin: 
     sender_key = f"m2f-pin:sender:{pbx_id}:{request.sender}"
     try:
         with transaction(sessions) as session:  # counted before compared, on every node alike
-            attempts.attempt(session, sender_key, PIN_GUESSES_PER_SENDER, PIN_WINDOW, what="PIN attempts")
+            attempts.attempt(session, sender_key, PIN_GUESSES_PER_SENDER, PIN_WINDOW, what="attempts.pins")
             attempts.attempt(session, f"m2f-pin:instance:{instance_id}", PIN_GUESSES_PER_INSTANCE, PIN_WINDOW,
-                             what="PIN attempts on this fax instance")  # fmt: skip
+                             what="attempts.pins_instance")  # fmt: skip
     except TooManyAttempts as exc:
         raise Unproven(f"{exc}; the PIN was not checked") from None
     if not hmac.compare_digest(given.removeprefix("FAXPIN:").strip().encode(), pin.encode()):

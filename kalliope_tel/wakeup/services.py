@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk import confgate
+from kalliope_tel.catalogue import Term
 from kalliope_tel.changes import record as changes
 from kalliope_tel.db import leases
 from kalliope_tel.db.base import utcnow
@@ -75,13 +76,13 @@ def update_settings(session: Session, pbx: Pbx, **values: Any) -> WakeupSettings
         if key in LIMITS:
             low, high = LIMITS[key]
             if not isinstance(value, int) or not low <= value <= high:
-                raise InvalidAlarm(f"{key} must be from {low} to {high}, not {value!r}")
+                raise InvalidAlarm("wakeup.setting_range", setting=key, low=low, high=high, value=value)
         elif key == "message":
             _gated(confgate.sound, value)
         elif key == "number" and value:
             _gated(lambda v: confgate.number(v, "caller-ID number"), value)
         elif key not in ("enabled", "name", "number", "message", "confirm_answer", "confirm_listen"):
-            raise InvalidAlarm(f"unknown wake-up setting {key!r}")
+            raise InvalidAlarm("wakeup.unknown_setting", setting=key)
         setattr(settings, key, value)
     session.flush()
     return settings
@@ -90,14 +91,14 @@ def update_settings(session: Session, pbx: Pbx, **values: Any) -> WakeupSettings
 # ------------------------------------------------------------------ alarms
 def _check_attempts(attempts: int | None) -> None:
     if attempts is not None and not 1 <= attempts <= 10:
-        raise InvalidAlarm(f"attempts must be from 1 to 10, not {attempts}")
+        raise InvalidAlarm("wakeup.attempts_range", value=attempts)
 
 
 def _new_alarm(session: Session, pbx: Pbx, room: Room, at: datetime, attempts: int | None, series: str | None) -> Alarm:
     if at.tzinfo is None:
-        raise InvalidAlarm("alarm time needs a timezone")
+        raise InvalidAlarm("wakeup.needs_timezone")
     if at <= utcnow():
-        raise InvalidAlarm(f"alarm {at:%Y-%m-%d %H:%M} is in the past")
+        raise InvalidAlarm("wakeup.in_past", at=f"{at.astimezone(ZoneInfo(pbx.timezone)):%Y-%m-%d %H:%M}")
     stay = session.scalars(select(Stay).where(Stay.room_id == room.id, Stay.checkout_at.is_(None))).first()
     alarm = Alarm(
         pbx_id=pbx.id,
@@ -125,7 +126,7 @@ def set_daily(
     """One alarm per day from ``first`` to ``last`` at local time ``at`` (a series)."""
     _check_attempts(attempts)
     if last < first or (last - first).days > 366:
-        raise InvalidAlarm("a daily series runs forward, for at most a year")
+        raise InvalidAlarm("wakeup.series_span")
     room = get_room(session, pbx, extension)
     tz = ZoneInfo(pbx.timezone)
     series = str(uuid.uuid4())
@@ -135,7 +136,7 @@ def set_daily(
         if when > utcnow():
             alarms.append(_new_alarm(session, pbx, room, when, attempts, series))
     if not alarms:
-        raise InvalidAlarm("every day of that series is in the past")
+        raise InvalidAlarm("wakeup.series_past")
     session.flush()
     return alarms
 
@@ -143,16 +144,16 @@ def set_daily(
 def get_alarm(session: Session, pbx: Pbx, alarm_id: int) -> Alarm:
     alarm = session.get(Alarm, alarm_id)
     if alarm is None or alarm.pbx_id != pbx.id:
-        raise AlarmNotFound(f"no alarm {alarm_id}")
+        raise AlarmNotFound("wakeup.not_found", id=alarm_id)
     return alarm
 
 
 def change_alarm(session: Session, pbx: Pbx, alarm_id: int, at: datetime) -> Alarm:
     alarm = get_alarm(session, pbx, alarm_id)
     if alarm.state is not AlarmState.SCHEDULED or alarm.attempts_made:
-        raise InvalidAlarm(f"alarm {alarm_id} has started ({alarm.state.value}); set a new one instead")
+        raise InvalidAlarm("wakeup.started", id=alarm_id, state=Term(f"state.{alarm.state.value}"))
     if at <= utcnow():
-        raise InvalidAlarm(f"alarm {at:%Y-%m-%d %H:%M} is in the past")
+        raise InvalidAlarm("wakeup.in_past", at=f"{at.astimezone(ZoneInfo(pbx.timezone)):%Y-%m-%d %H:%M}")
     alarm.due_at = alarm.next_attempt_at = at
     session.flush()
     return alarm
@@ -162,7 +163,7 @@ def cancel_alarm(session: Session, pbx: Pbx, alarm_id: int, *, series: bool = Fa
     """Cancel a pending alarm (or its whole series). An attempt in progress ends on its own."""
     alarm = get_alarm(session, pbx, alarm_id)
     if alarm.state not in PENDING_STATES:
-        raise InvalidAlarm(f"alarm {alarm_id} is {alarm.state.value}; nothing to cancel")
+        raise InvalidAlarm("wakeup.nothing_to_cancel", id=alarm_id, state=Term(f"state.{alarm.state.value}"))
     query = update(Alarm).where(Alarm.state.in_(PENDING_STATES), Alarm.pbx_id == pbx.id)
     query = query.where(Alarm.series == alarm.series) if series and alarm.series else query.where(Alarm.id == alarm.id)
     result = session.execute(query.values(state=AlarmState.CANCELLED, finished_at=utcnow()))
@@ -231,43 +232,12 @@ def alerts(session: Session, pbx: Pbx) -> list[AlarmView]:
 def acknowledge(session: Session, pbx: Pbx, alarm_id: int, by: str = "") -> Alarm:
     alarm = get_alarm(session, pbx, alarm_id)
     if alarm.state is not AlarmState.NOT_ANSWERED:
-        raise InvalidAlarm(f"alarm {alarm_id} is {alarm.state.value}, not an unanswered alert")
+        raise InvalidAlarm("wakeup.not_an_alert", id=alarm_id, state=Term(f"state.{alarm.state.value}"))
     alarm.state = AlarmState.ACKNOWLEDGED
     alarm.acknowledged_at = utcnow()
     alarm.acknowledged_by = by
     session.flush()
     return alarm
-
-
-def timeline(session: Session, pbx: Pbx, alarm_id: int) -> dict[str, Any]:
-    alarm = get_alarm(session, pbx, alarm_id)
-    attempts = session.scalars(
-        select(AlarmAttempt).where(AlarmAttempt.alarm_id == alarm.id).order_by(AlarmAttempt.number)
-    )
-    events = session.scalars(
-        select(AlarmEvent).where(AlarmEvent.alarm_id == alarm.id).order_by(AlarmEvent.at, AlarmEvent.id)
-    )
-    by_attempt: dict[int, list[dict[str, str]]] = {}
-    for e in events:
-        by_attempt.setdefault(e.attempt, []).append({"at": e.at.isoformat(), "kind": e.kind, "detail": e.detail})
-    return {
-        "alarm": alarm.id,
-        "state": alarm.state.value,
-        "due_at": alarm.due_at.isoformat(),
-        "attempts": [
-            {
-                "number": a.number,
-                "node": a.node,
-                "started_at": a.started_at.isoformat(),
-                "originated_at": a.originated_at.isoformat() if a.originated_at else None,
-                "ended_at": a.ended_at.isoformat() if a.ended_at else None,
-                "outcome": a.outcome.value if a.outcome else None,
-                "cause": a.cause,
-                "events": by_attempt.get(a.number, []),
-            }
-            for a in attempts
-        ],
-    }
 
 
 # ------------------------------------------------------------------ scheduler side

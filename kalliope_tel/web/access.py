@@ -128,15 +128,15 @@ def login(
         user = None if found is None else session.get(User, found[0])
         if user is None or found is None:
             audit(session, "login", False, ip=ip, login=login_key, detail="unknown address")
-            failure = "wrong e-mail address or password"
+            failure = "login.wrong"
         elif not ok or user.password_generation != found[2]:  # changed while we hashed: check again
             audit(session, "login", False, ip=ip, login=login_key, user_id=user.id, pbx_id=user.pbx_id,
                   detail="wrong password" if user.password_hash else "no web password set")  # fmt: skip
-            failure = "wrong e-mail address or password"
+            failure = "login.wrong"
         elif not user.role_set:
             audit(session, "login", False, ip=ip, login=login_key, user_id=user.id, pbx_id=user.pbx_id,
                   detail="no role")  # fmt: skip
-            failure = "this user has no role in the web panels; ask an administrator"
+            failure = "login.no_role"
         else:
             if new_hash is not None:
                 user.password_hash = new_hash
@@ -157,7 +157,7 @@ def _count_attempt(session: Session, limits: LoginLimits, login: str, ip: str, n
     if not _known_address(session, login, ip, now):
         keys.append((f"login:account:{login[:254]}", limits.account))
     for key, allowed in keys:
-        attempts.attempt(session, key, allowed, limits.window, what="failed logins", now=now)
+        attempts.attempt(session, key, allowed, limits.window, what="attempts.logins", now=now)
 
 
 def _known_address(session: Session, login: str, ip: str, now: datetime) -> bool:

@@ -29,6 +29,7 @@ import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import cookie_parser
 
+from kalliope_tel import catalogue
 from kalliope_tel.container import Container
 from kalliope_tel.db.engine import transaction
 
@@ -65,7 +66,9 @@ class BodyTooLarge(HTTPException):
     because FastAPI turns any other error while it reads a body into a 400."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is over the {limit} bytes taken here")
+        super().__init__(413, "web.body_too_large")
+        self.limit = limit
+        self.params = {"limit": limit}
 
 
 class BodyGate:
@@ -81,11 +84,11 @@ class BodyGate:
         if large is not None:
             refusal = await anyio.to_thread.run_sync(self._refusal, scope, large.groupdict().get("pbx"))
             if refusal is not None:
-                await _answer(send, *refusal)
+                await _answer(send, scope, *refusal)
                 return
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _answer(send, 413, f"the request body is {declared} bytes; at most {limit} are taken here")
+            await _answer(send, scope, 413, "web.body_declared_too_large", declared=declared, limit=limit)
             return
         started = False
         seen = 0
@@ -108,7 +111,7 @@ class BodyGate:
             await self.app(scope, counting, sending)
         except BodyTooLarge as exc:
             if not started:
-                await _answer(send, 413, exc.detail)
+                await _answer(send, scope, 413, "web.body_too_large", limit=exc.limit)
 
     def _refusal(self, scope: MutableMapping[str, Any], pbx: str | None) -> tuple[int, str] | None:
         from kalliope_tel.web import access, deps
@@ -116,16 +119,16 @@ class BodyGate:
         headers = dict(scope.get("headers") or [])
         token = cookie_parser(headers.get(b"cookie", b"").decode("latin-1")).get(deps.SESSION_COOKIE, "")
         if not token:
-            return 401, "log in first"
+            return 401, "web.log_in_first"
         with transaction(self.container.sessions, read_only=True) as session:
             principal = access.resolve(session, token)
         if principal is None:
-            return 401, "log in first"
+            return 401, "web.log_in_first"
         if pbx is not None and pbx != principal.pbx_slug:
-            return 403, "not allowed for your roles in this PBX"
+            return 403, "web.not_allowed"
         sent = headers.get(deps.CSRF_HEADER.encode(), b"").decode("latin-1")
         if not sent or not hmac.compare_digest(sent, principal.csrf_token):
-            return 403, "missing or wrong CSRF token (send the X-CSRF-Token header of your session)"
+            return 403, "web.csrf"
         scope.setdefault("state", {})["principal"] = principal
         return None
 
@@ -140,8 +143,14 @@ def _content_length(scope: MutableMapping[str, Any]) -> int | None:
     return None
 
 
-async def _answer(send: Any, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _answer(send: Any, scope: MutableMapping[str, Any], status: int, code: str, **params: Any) -> None:
+    """A refusal in the caller's language, before the app (and its handlers) ran."""
+    from starlette.requests import Request
+
+    from kalliope_tel.web.i18n import pick_language
+
+    detail = catalogue.render(pick_language(Request(scope)), code, params)
+    body = json.dumps({"detail": detail, "code": code}).encode()
     # Connection: close, so the client stops sending what we will not read.
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                (b"connection", b"close")]  # fmt: skip

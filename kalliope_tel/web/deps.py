@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from kalliope_tel.container import Container
 from kalliope_tel.db.engine import transaction
+from kalliope_tel.errors import KalliopeError
 from kalliope_tel.peers import LOOPBACK, Peers
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users.models import Role, User
@@ -87,12 +88,22 @@ def current_principal(request: Request) -> Principal | None:
     return principal
 
 
+class Refusal(KalliopeError):
+    """A refusal of the web layer itself (not logged in, another PBX, no
+    CSRF token), with its HTTP status, in the catalogue like any other."""
+
+    def __init__(self, status: int, code: str, /, retry_after: int | None = None, **params: Any) -> None:
+        super().__init__(code, **params)
+        self.status = status
+        self.retry_after = retry_after
+
+
 def check_csrf(request: Request, expected: str) -> None:
     if request.method in SAFE_METHODS:
         return
     sent = request.headers.get(CSRF_HEADER, "")
     if not sent or not hmac.compare_digest(sent, expected):
-        raise HTTPException(403, "missing or wrong CSRF token (send the X-CSRF-Token header of your session)")
+        raise Refusal(403, "web.csrf")
 
 
 @dataclass(frozen=True)
@@ -109,13 +120,13 @@ class Caller:
     def pbx(self, session: Session) -> Pbx:
         pbx = session.get(Pbx, self.principal.pbx_id)
         if pbx is None:
-            raise HTTPException(404, "this PBX no longer exists")
+            raise Refusal(404, "web.pbx_gone")
         return pbx
 
     def user(self, session: Session) -> User:
         user = session.get(User, self.principal.user_id)
         if user is None:
-            raise HTTPException(401, "this user no longer exists")
+            raise Refusal(401, "web.user_gone")
         return user
 
 
@@ -127,10 +138,10 @@ def allow(*roles: Role) -> Callable[..., Caller]:
     def dependency(request: Request, pbx: Annotated[str, Path(max_length=40)]) -> Caller:
         principal = current_principal(request)
         if principal is None:
-            raise HTTPException(401, "log in first")
+            raise Refusal(401, "web.log_in_first")
         # Another PBX's slug gets the same answer whether it exists or not.
         if pbx != principal.pbx_slug or not principal.may(*roles):
-            raise HTTPException(403, "not allowed for your roles in this PBX")
+            raise Refusal(403, "web.not_allowed")
         check_csrf(request, principal.csrf_token)
         return Caller(principal, request)
 
@@ -140,7 +151,7 @@ def allow(*roles: Role) -> Callable[..., Caller]:
 def logged_in(request: Request) -> Principal:
     principal = current_principal(request)
     if principal is None:
-        raise HTTPException(401, "log in first")
+        raise Refusal(401, "web.log_in_first")
     check_csrf(request, principal.csrf_token)
     return principal
 
