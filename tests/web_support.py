@@ -39,9 +39,10 @@ class WebUser:
 ADMIN = WebUser("default", "anna", "anna@hotel.test", (Role.ADMIN,))
 RECEPTION = WebUser("default", "rita", "rita@hotel.test", (Role.RECEPTIONIST,))
 FAX_USER = WebUser("default", "fabio", "fabio@hotel.test", (Role.FAX,))
+LAM_USER = WebUser("default", "luca", "luca@hotel.test", (Role.LAM,))
 NOBODY = WebUser("default", "nora", "nora@hotel.test", ())
 OTHER_RECEPTION = WebUser("other", "otto", "otto@other.test", (Role.RECEPTIONIST,))
-ALL_USERS = (ADMIN, RECEPTION, FAX_USER, NOBODY, OTHER_RECEPTION)
+ALL_USERS = (ADMIN, RECEPTION, FAX_USER, LAM_USER, NOBODY, OTHER_RECEPTION)
 
 
 def seed_web_hotel(

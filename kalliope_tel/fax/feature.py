@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kalliope_tel.features.base import AsteriskLink, DialplanFragment, Feature, Job, ServeContext, drain_app
+from kalliope_tel.features.base import (
+    AsteriskLink,
+    DialplanFragment,
+    Feature,
+    Job,
+    PageLink,
+    ServeContext,
+    Visitor,
+    drain_app,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -180,6 +189,10 @@ def _service_checks(container: Container) -> list[Check]:
     return checks
 
 
+def _pages(_session: Session, visitor: Visitor) -> list[PageLink]:
+    return [PageLink("fax", "nav.fax", 20)] if visitor.may("fax") else []
+
+
 FEATURE = Feature(
     name="fax",
     summary="Fax over G.711 and T.38 through spandsp",
@@ -190,6 +203,7 @@ FEATURE = Feature(
     dialplan=_dialplan,
     cli=("fax", "kalliope_tel.cli.fax_cmd:app"),
     web="kalliope_tel.fax.web:router",
+    pages=_pages,
     warm_up=_warm_up,
     doctor=_doctor,
     benches={"fax": "kalliope_tel.cli.bench_cmd:fax"},

@@ -85,6 +85,29 @@ class DialplanFragment:
 
 
 @dataclass(frozen=True)
+class PageLink:
+    """A page of a feature in the navigation: ``/pbx/<slug>/<path>``,
+    labelled by a catalogue key. A user's home is the page with the lowest
+    ``order`` among those they may open."""
+
+    path: str
+    label: str
+    order: int
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who asks which pages they may open (the web's logged-in user, without the web)."""
+
+    pbx_id: int
+    user_id: int
+    roles: frozenset[str]
+
+    def may(self, *roles: str) -> bool:
+        return "admin" in self.roles or any(r in self.roles for r in roles)
+
+
+@dataclass(frozen=True)
 class Feature:
     name: str
     summary: str
@@ -108,5 +131,7 @@ class Feature:
     # Web: "module:attribute" of a function (Container) -> fastapi.APIRouter,
     # mounted by the web feature (API routes under /api/v1, and pages).
     web: str | None = None
+    # The feature's pages a user may open (the navigation, and their home page).
+    pages: Callable[[Session, Visitor], list[PageLink]] | None = None
     # Benchmarks: {command name: "module:attribute" of a typer command function}.
     benches: dict[str, str] = field(default_factory=dict)

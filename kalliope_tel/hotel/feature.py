@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kalliope_tel.features.base import DialplanFragment, Feature, Job, ServeContext
+from kalliope_tel.features.base import DialplanFragment, Feature, Job, PageLink, ServeContext, Visitor
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -69,6 +69,10 @@ def _doctor(container: Container) -> list[Check]:
     return [Check("hotel", True, "every PBX with rooms has outbound classes")]
 
 
+def _pages(_session: Session, visitor: Visitor) -> list[PageLink]:
+    return [PageLink("panel", "nav.panel", 10)] if visitor.may("receptionist") else []
+
+
 FEATURE = Feature(
     name="hotel",
     summary="Rooms, check-in/out, cleaning codes, room-to-room blocking, outbound classes",
@@ -79,4 +83,5 @@ FEATURE = Feature(
     doctor=_doctor,
     cli=("hotel", "kalliope_tel.cli.hotel_cmd:app"),
     web="kalliope_tel.hotel.web:router",
+    pages=_pages,
 )

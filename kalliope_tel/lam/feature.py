@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kalliope_tel.checks import Check
-from kalliope_tel.features.base import DialplanFragment, Feature, Job, ServeContext
+from kalliope_tel.features.base import DialplanFragment, Feature, Job, PageLink, ServeContext, Visitor
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -50,6 +50,15 @@ def _doctor(container: Container) -> list[Check]:
     return [Check("lam", True, f"meeting links on {settings.lam_jitsi_url}")]
 
 
+def _pages(session: Session, visitor: Visitor) -> list[PageLink]:
+    """The meetings page: for LAM managers and administrators, and for the owners of a room."""
+    from kalliope_tel.lam.services import owns_a_room
+
+    if visitor.may("lam") or owns_a_room(session, visitor.pbx_id, visitor.user_id):
+        return [PageLink("lam", "nav.lam", 30)]
+    return []
+
+
 FEATURE = Feature(
     name="lam",
     summary="LAM meeting rooms: calendar, invitations with iCalendar, meeting links, phone dial-in",
@@ -59,4 +68,5 @@ FEATURE = Feature(
     doctor=_doctor,
     cli=("lam", "kalliope_tel.cli.lam_cmd:app"),
     web="kalliope_tel.lam.web:router",
+    pages=_pages,
 )

@@ -21,18 +21,17 @@ from typing import Any
 
 import anyio
 import structlog
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from kalliope_tel.container import Container
-from kalliope_tel.errors import KalliopeError
 from kalliope_tel.users.models import Role
-from kalliope_tel.web import access, deps
-from kalliope_tel.web.access import LoginRefused, TooManyAttempts
+from kalliope_tel.web import access, deps, errors, navigation
+from kalliope_tel.web.access import LoginRefused
 from kalliope_tel.web.bodies import BodyGate
 from kalliope_tel.web.i18n import LANG_COOKIE, LANGUAGES, MESSAGES, pick_language
 
@@ -48,24 +47,6 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
-
-_STATUS_BY_NAME = {
-    "NotFound": 404,
-    "AlarmNotFound": 404,
-    "PbxNotFound": 404,
-    "StayNotFound": 404,
-    "RoomOccupied": 409,
-    "RoomFree": 409,
-    "InUse": 409,
-    "NotAllowed": 403,
-}
-
-
-def status_for(exc: KalliopeError) -> int:
-    for cls in type(exc).__mro__:
-        if cls.__name__ in _STATUS_BY_NAME:
-            return _STATUS_BY_NAME[cls.__name__]
-    return 400
 
 
 # ---------------------------------------------------------------- pages
@@ -89,9 +70,7 @@ def page(request: Request, template: str, principal: access.Principal | None, **
             "lang": lang,
             "languages": LANGUAGES,
             "principal": principal,
-            "may_panel": bool(principal and principal.may(Role.RECEPTIONIST)),
-            "may_fax": bool(principal and principal.may(Role.FAX)),
-            "lam_enabled": any(f.name == "lam" for f in deps.container_of(request).features),
+            "nav": navigation.navigation(request, principal) if principal else [],
             "config": config,
             **extra,
         },
@@ -108,8 +87,15 @@ def pbx_page(request: Request, pbx: str, template: str, *roles: Role, **extra: A
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     if principal.pbx_slug != pbx or not principal.may(*roles):
-        return Response("not allowed for your roles in this PBX", status_code=403)
+        return refused_page(request, principal, "web.page_forbidden")
     return page(request, template, principal, **extra)
+
+
+def refused_page(request: Request, principal: access.Principal, reason: str) -> Response:
+    """A page, not bare text: the navigation (what the user may open) and logout stay."""
+    response = page(request, "refused.html", principal, reason=reason)
+    response.status_code = 403
+    return response
 
 
 # ---------------------------------------------------------------- core routes
@@ -162,7 +148,7 @@ def core_router() -> APIRouter:
         The login form's CSRF token (cookie and header, set by /login) must match."""
         expected = request.cookies.get(deps.LOGIN_CSRF_COOKIE, "")
         if not expected:
-            raise HTTPException(403, "open the login page first (missing login CSRF cookie)")
+            raise deps.Refusal(403, "web.login_csrf")
         deps.check_csrf(request, expected)
         ip = deps.client_ip(request)
         settings = deps.container_of(request).settings
@@ -183,7 +169,7 @@ def core_router() -> APIRouter:
             token, principal = await anyio.to_thread.run_sync(check, limiter=_login_limiter(request))
         except LoginRefused as exc:  # the refusal is committed to the audit first
             log.info("web.login_refused", ip=ip)
-            raise HTTPException(401, str(exc)) from None
+            raise deps.Refusal(401, exc.code or "login.wrong") from None
         response.set_cookie(
             deps.SESSION_COOKIE,
             token,
@@ -233,14 +219,20 @@ def core_router() -> APIRouter:
                 groups.setdefault(operation.get("tags", ["core"])[0], []).append((method.upper(), path, summary))
         return page(request, "api_docs.html", principal, groups=sorted(groups.items()))
 
+    @router.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        # Browsers ask for it whatever the page links; the same icon as the pages'.
+        return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
+
     @router.get("/", include_in_schema=False)
     def home(request: Request) -> Response:
         principal = deps.current_principal(request)
         if principal is None:
             return RedirectResponse("/login", status_code=303)
-        if principal.may(Role.RECEPTIONIST):
-            return RedirectResponse(f"/pbx/{principal.pbx_slug}/panel", status_code=303)
-        return RedirectResponse(f"/pbx/{principal.pbx_slug}/fax", status_code=303)
+        landing = navigation.home(request, principal)
+        if landing is None:
+            return refused_page(request, principal, "web.no_pages")
+        return RedirectResponse(landing, status_code=303)
 
     return router
 
@@ -322,13 +314,7 @@ def build_app(container: Container, *, node: str = "", hub: Any = None) -> FastA
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    @app.exception_handler(KalliopeError)
-    async def refused(_request: Request, exc: KalliopeError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))
-
-    @app.exception_handler(TooManyAttempts)
-    async def throttled(_request: Request, exc: TooManyAttempts) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"retry-after": str(exc.retry_after)})
+    errors.install(app)
 
     # Added first, so it runs inside WebMiddleware: its refusals get the
     # security headers too.

@@ -55,6 +55,7 @@ PARAMS = {
     "kind": "document",
     "room": "Blue",
     "meeting_id": "1",
+    "job_id": "1",
 }
 
 

@@ -27,11 +27,33 @@ KT.api = async function (method, path, body, extraHeaders) {
   }
   const data = (response.headers.get("content-type") || "").includes("json") ? await response.json() : null;
   if (!response.ok) {
-    let detail = data && data.detail;
-    if (Array.isArray(detail)) detail = detail.map((d) => (d.loc || []).slice(1).join(".") + ": " + d.msg).join("; ");
-    throw new Error(detail || KT.t("error.generic") + " (" + response.status + ")");
+    // The server answers in the page's language: the message (detail), its
+    // code, and for a form that did not validate, a message per field.
+    const error = new Error((data && data.detail) || KT.t("error.generic") + " (" + response.status + ")");
+    error.code = data && data.code;
+    error.fields = (data && data.fields) || {};
+    error.status = response.status;
+    throw error;
   }
   return data;
+};
+
+// Show a refusal on its form: each field's message next to the field (and
+// announced), the rest as a toast. Clears the previous round's marks.
+KT.formErrors = function (form, error) {
+  for (const old of form.querySelectorAll(".field-error")) old.remove();
+  for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+  let placed = 0;
+  for (const [name, message] of Object.entries((error && error.fields) || {})) {
+    const input = form.querySelector('[name="' + CSS.escape(name) + '"]');
+    if (!input) continue;
+    const note = KT.el("span", { class: "field-error", id: "err-" + name, role: "alert" }, message);
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", note.id);
+    input.insertAdjacentElement("afterend", note);
+    if (!placed++) input.focus();
+  }
+  if (!placed && error) KT.toast(error.message, true);
 };
 
 KT.pbxApi = (path) => "/api/v1/pbx/" + encodeURIComponent(KT.pbx) + path;
@@ -46,7 +68,8 @@ KT.toast = function (message, isError) {
 
 KT.localTime = function (iso, withDate) {
   if (!iso) return "";
-  const options = { timeZone: KT.timezone, hour: "2-digit", minute: "2-digit" };
+  // The 24-hour clock in both languages: a hotel's alarms are read at a glance.
+  const options = { timeZone: KT.timezone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
   if (withDate) Object.assign(options, { day: "2-digit", month: "2-digit", year: "numeric" });
   return new Intl.DateTimeFormat(KT.lang, options).format(new Date(iso));
 };

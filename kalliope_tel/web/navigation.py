@@ -1,0 +1,46 @@
+"""Which pages a user may open: the navigation shows those only, and the
+home page (``/``) is the first of them. Each feature declares its pages
+(``Feature.pages``); the web does not know their rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.features.base import PageLink, Visitor
+from kalliope_tel.web import deps
+from kalliope_tel.web.access import Principal
+
+
+@dataclass(frozen=True)
+class NavItem:
+    href: str
+    label: str  # catalogue key
+    current: bool
+
+
+def pages_for(request: Request, principal: Principal) -> list[PageLink]:
+    container = deps.container_of(request)
+    visitor = Visitor(principal.pbx_id, principal.user_id, frozenset(str(r) for r in principal.roles))
+    links: list[PageLink] = []
+    with transaction(container.sessions, read_only=True) as session:
+        for feature in container.features:
+            if feature.pages is not None:
+                links.extend(feature.pages(session, visitor))
+    return sorted(links, key=lambda link: link.order)
+
+
+def navigation(request: Request, principal: Principal) -> list[NavItem]:
+    base = f"/pbx/{principal.pbx_slug}/"
+    return [
+        NavItem(base + link.path, link.label, request.url.path == base + link.path)
+        for link in pages_for(request, principal)
+    ]
+
+
+def home(request: Request, principal: Principal) -> str | None:
+    """Where the user lands: their first page, or None when their roles open none."""
+    links = pages_for(request, principal)
+    return f"/pbx/{principal.pbx_slug}/{links[0].path}" if links else None
