@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     # How a room's devices are dialled: {account} or {extension} is replaced.
     # Unset: PJSIP/{account}, or the lab's room phones when using the lab.
     asterisk_device_template: str = ""
+    # serve writes and reloads the generated configuration by itself when a
+    # change reaches what it is made from (off: run 'asterisk apply' yourself).
+    asterisk_auto_apply: bool = True
 
     # Mail
     smtp_url: str = "smtp://127.0.0.1:25"

@@ -50,6 +50,7 @@ from kalliope_tel.asterisk.ari.client import AriClient
 from kalliope_tel.asterisk.ari.errors import AriAuthError, AriError
 from kalliope_tel.asterisk.ari.outbound import OutboundListener
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
+from kalliope_tel.asterisk.autoapply import ConfigApplier
 from kalliope_tel.asterisk.endpoints import AsteriskEndpoints, server_endpoints
 from kalliope_tel.asterisk.outbound_conf import outbound_password
 from kalliope_tel.container import Container
@@ -258,6 +259,11 @@ async def serve(
         for job in feature.jobs(ctx) if feature.jobs is not None else []:
             supervisor.add(job.name, job.run)
             job_names.append(job.name)
+    if container.settings.asterisk_auto_apply:
+        for link in links:
+            applier = ConfigApplier(container, link)
+            supervisor.add(f"asterisk-config@{link.label}", applier.run)
+            ctx.status[f"asterisk_config@{link.label}"] = applier.applied.as_dict
     supervisor.add("sweep-dead-nodes", lambda: _sweep_dead_nodes(container, links, node))
     supervisor.add("loop-lag", lag.run)
     supervisor.add("heartbeat", lambda: heartbeat_loop(container.sessions, node, state.status))

@@ -119,6 +119,9 @@ def settings_cmd(
     block_room_to_room: bool | None = typer.Option(None, "--block-room-to-room/--allow-room-to-room"),
     nightly_dirty_at: str | None = typer.Option(None, help="Local time HH:MM when occupied rooms become dirty."),
     non_room_class: str | None = typer.Option(None, help="Outbound class of extensions that are not rooms."),
+    checkout_dirty: bool | None = typer.Option(
+        None, "--checkout-dirty/--checkout-clean", help="Whether a room checked out becomes dirty (default: yes)."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Show the hotel's global settings, changing those given."""
@@ -126,6 +129,7 @@ def settings_cmd(
         "cleaning_prefix": cleaning_prefix,
         "cleaning_enabled": cleaning_code,
         "block_room_to_room": block_room_to_room,
+        "checkout_dirty": checkout_dirty,
     }
     if nightly_dirty_at is not None:
         try:
@@ -143,6 +147,7 @@ def settings_cmd(
             "cleaning_prefix": s.cleaning_prefix,
             "block_room_to_room": s.block_room_to_room,
             "nightly_dirty_at": s.nightly_dirty_at.strftime("%H:%M"),
+            "checkout_dirty": s.checkout_dirty,
             "non_room_class": names.get(s.non_room_class_id or -1, ""),
             "timezone": pbx.timezone,
         }

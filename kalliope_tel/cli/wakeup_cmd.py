@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from kalliope_tel.tenancy.models import Pbx
-    from kalliope_tel.wakeup import services
+    from kalliope_tel.wakeup import services, timeline
 else:
     from kalliope_tel.lazy import LazyModule
 
@@ -190,7 +190,7 @@ def ack_cmd(alarm: int, by: str = typer.Option("", help="Who took care of it."),
 @app.command("timeline")
 def timeline_cmd(alarm: int, as_json: bool = JSON) -> None:
     """Every attempt of an alarm and its events, with timestamps."""
-    data = run(lambda s, p: services.timeline(s, p, alarm))
+    data = run(lambda s, p: timeline.timeline(s, p, alarm))
     if as_json:
         print_json(data)
         return

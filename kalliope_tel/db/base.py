@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Enum, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -49,6 +49,18 @@ def str_enum(cls: type[enum.StrEnum], name: str) -> Enum:
     """An enum column stored as plain strings (no native ENUM type), so adding
     a value never needs an ALTER TYPE on PostgreSQL."""
     return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+
+
+class ReachesAsterisk:
+    """Mixin: the generated Asterisk configuration is made from these rows;
+    a change of one bumps its PBX's ``config_serial``
+    (``kalliope_tel.asterisk.config_serial``) and ``serve`` applies it."""
+
+    def config_pbx_id(self, session: Session) -> int | None:
+        """The PBX whose configuration this row is part of (rows without a
+        ``pbx_id`` of their own look it up through their parent)."""
+        value = getattr(self, "pbx_id", None)
+        return value if isinstance(value, int) else None
 
 
 def utcnow() -> datetime:

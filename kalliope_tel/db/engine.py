@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from kalliope_tel.asterisk import config_serial
 from kalliope_tel.changes import record as changes
 from kalliope_tel.files import private_file
 
@@ -78,8 +79,10 @@ def make_engine(raw_url: str, **kwargs: Any) -> Engine:
     else:
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(url, **kwargs)
-    # Every change of a room (from any writer) reaches the live panels.
+    # Every change of a room (from any writer) reaches the live panels, and
+    # every change of what Asterisk's configuration is made from, serve.
     changes.install(engine)
+    config_serial.install(engine)
     return engine
 
 

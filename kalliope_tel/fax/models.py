@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
+from kalliope_tel.db.base import Base, ReachesAsterisk, UTCDateTime, str_enum, utcnow
 from kalliope_tel.db.leases import Leased
 from kalliope_tel.hotel.models import pbx_row, same_pbx
 from kalliope_tel.tenancy.models import PbxOwned
@@ -105,7 +105,7 @@ class Separation(enum.StrEnum):
     AFTER_SUFFIX = "after-suffix"
 
 
-class FaxSettings(PbxOwned, Base):
+class FaxSettings(PbxOwned, ReachesAsterisk, Base):
     __tablename__ = "fax_settings"
     __table_args__ = (UniqueConstraint("pbx_id"),)
 
@@ -190,7 +190,7 @@ TEMPLATE_FIELDS = (
 )
 
 
-class FaxTemplate(TemplateValues, PbxOwned, Base):
+class FaxTemplate(TemplateValues, PbxOwned, ReachesAsterisk, Base):
     __tablename__ = "fax_template"
     __table_args__ = (
         UniqueConstraint("pbx_id", "name"),
@@ -202,7 +202,7 @@ class FaxTemplate(TemplateValues, PbxOwned, Base):
     name: Mapped[str] = mapped_column(String(40))
 
 
-class FaxInstance(TemplateValues, PbxOwned, Base):
+class FaxInstance(TemplateValues, PbxOwned, ReachesAsterisk, Base):
     __tablename__ = "fax_instance"
     __table_args__ = (
         UniqueConstraint("pbx_id", "name", name="uq_fax_instance_name"),

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from kalliope_tel.container import Container
@@ -84,20 +84,28 @@ def router(container: Container) -> APIRouter:
                 direction=direction, limit=max(1, min(limit, 500)),
             )  # fmt: skip
 
+    @r.post(API + "/jobs/{job_id}/cancel")
+    def cancel_job(caller: deps.FaxUser, job_id: int) -> dict[str, Any]:
+        """Cancel a queued or waiting fax (one being sent ends its call); a user
+        cancels the faxes of the instances they may send from."""
+        with deps.unit_of_work(caller.request) as session:
+            job = jobs.cancel(session, caller.pbx(session), job_id, _acting(caller, session))
+            return {"id": f"out-{job.id}", "state": job.state.value, "reason": job.reason}
+
     @r.get(API + "/register/{fax_id}/files/{kind}")
     def download(caller: deps.FaxUser, fax_id: str, kind: str) -> FileResponse:
         """The fax's document (``document``) or, for a sent fax, its transmission report (``report``)."""
         if kind not in ("document", "report"):
-            raise HTTPException(404, "kind is document or report")
+            raise deps.Refusal(404, "fax.file_kind")
         with deps.unit_of_work(caller.request) as session:
             files = register.files_of(session, caller.pbx(session), fax_id, user=_acting(caller, session))
         wanted = files[0] if kind == "document" else (files[1] if len(files) > 1 else None)
         if wanted is None:
-            raise HTTPException(404, f"fax {fax_id} has no report")
+            raise deps.Refusal(404, "fax.no_report", id=fax_id)
         stored, name = wanted
         path = data_dir / stored
         if not path.is_file():
-            raise HTTPException(410, f"the file of fax {fax_id} is no longer stored on this node")
+            raise deps.Refusal(410, "fax.file_gone", id=fax_id)
         media = "application/pdf" if name.endswith(".pdf") else "image/tiff"
         return FileResponse(path, media_type=media, filename=name)
 
@@ -116,7 +124,7 @@ def router(container: Container) -> APIRouter:
         from kalliope_tel.fax.documents import DocumentRefused
 
         if not documents or len(documents) > MAX_FILES:
-            raise HTTPException(400, f"send 1 to {MAX_FILES} documents")
+            raise deps.Refusal(400, "fax.documents_count", limit=MAX_FILES)
         with deps.unit_of_work(caller.request) as session:
             pbx = caller.pbx(session)
             user = caller.user(session)
@@ -135,15 +143,17 @@ def router(container: Container) -> APIRouter:
                     while chunk := upload.file.read(1 << 20):
                         copied += len(chunk)
                         if copied > MAX_FILE_BYTES:
-                            raise HTTPException(413, f"{upload.filename}: larger than {MAX_FILE_BYTES >> 20} MiB")
+                            raise deps.Refusal(
+                                413, "fax.document_too_large", name=upload.filename, mib=MAX_FILE_BYTES >> 20
+                            )
                         out.write(chunk)
                 paths.append(target)
             try:
                 prepared = conversion.for_settings(container.settings).prepare(data_dir, paths, resolution)
             except DocumentRefused as exc:
-                raise HTTPException(400, f"refused: {exc}") from None
+                raise deps.Refusal(400, exc.code, **exc.params) from None
             except conversion.ConverterBusy as exc:
-                raise HTTPException(503, str(exc), headers={"retry-after": "60"}) from None
+                raise deps.Refusal(503, exc.code, retry_after=60, **exc.params) from None
         finally:
             shutil.rmtree(upload_dir, ignore_errors=True)
         try:

@@ -22,9 +22,9 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
+from kalliope_tel.db.base import Base, ReachesAsterisk, UTCDateTime, str_enum, utcnow
 from kalliope_tel.tenancy.models import PbxOwned
 
 
@@ -80,9 +80,10 @@ class CleaningSource(enum.StrEnum):
     PHONE = "phone"
     OPERATOR = "operator"
     NIGHTLY = "nightly"
+    CHECKOUT = "checkout"
 
 
-class HotelSettings(PbxOwned, Base):
+class HotelSettings(PbxOwned, ReachesAsterisk, Base):
     __tablename__ = "hotel_settings"
     __table_args__ = (
         UniqueConstraint("pbx_id"),
@@ -95,11 +96,14 @@ class HotelSettings(PbxOwned, Base):
     block_room_to_room: Mapped[bool] = mapped_column(Boolean, default=False)
     # Local time (the PBX's timezone) at which occupied rooms become dirty.
     nightly_dirty_at: Mapped[time] = mapped_column(Time, default=time(3, 0))
+    # A room checked out needs cleaning before the next guest (a hotel's
+    # usual rule; off for a house where guests clean up themselves).
+    checkout_dirty: Mapped[bool] = mapped_column(Boolean, default=True)
     # Class of outbound calls from extensions that are not rooms.
     non_room_class_id: Mapped[int | None] = mapped_column(Integer)
 
 
-class OutboundClass(PbxOwned, Base):
+class OutboundClass(PbxOwned, ReachesAsterisk, Base):
     """A named set of destination patterns a caller may dial, routed to a trunk context."""
 
     __tablename__ = "hotel_outbound_class"
@@ -141,7 +145,7 @@ TEMPLATE_FIELDS = (
 )
 
 
-class TemplateDefaults(TemplateValues, PbxOwned, Base):
+class TemplateDefaults(TemplateValues, PbxOwned, ReachesAsterisk, Base):
     """The "Default values of room templates" panel: seeds every new template."""
 
     __tablename__ = "hotel_template_defaults"
@@ -151,7 +155,7 @@ class TemplateDefaults(TemplateValues, PbxOwned, Base):
     failovers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
 
 
-class RoomTemplate(TemplateValues, PbxOwned, Base):
+class RoomTemplate(TemplateValues, PbxOwned, ReachesAsterisk, Base):
     __tablename__ = "hotel_room_template"
     __table_args__ = (
         UniqueConstraint("pbx_id", "name"),
@@ -168,7 +172,7 @@ class RoomTemplate(TemplateValues, PbxOwned, Base):
     )
 
 
-class Room(TemplateValues, PbxOwned, Base):
+class Room(TemplateValues, PbxOwned, ReachesAsterisk, Base):
     __tablename__ = "hotel_room"
     __table_args__ = (
         UniqueConstraint("pbx_id", "extension"),
@@ -191,7 +195,7 @@ class Room(TemplateValues, PbxOwned, Base):
     accounts: Mapped[list[SipAccount]] = relationship(back_populates="room", lazy="selectin")
 
 
-class Failover(Base):
+class Failover(ReachesAsterisk, Base):
     """Where a call goes when the room does not answer, is busy or unavailable.
 
     ``destination`` is an extension number (dialled in the internal context)
@@ -207,8 +211,12 @@ class Failover(Base):
     origin: Mapped[Origin] = mapped_column(str_enum(Origin, "failover_origin"))
     destination: Mapped[str] = mapped_column(String(40))
 
+    def config_pbx_id(self, session: Session) -> int | None:
+        owner = session.get(Room, self.room_id) if self.room_id else session.get(RoomTemplate, self.template_id)
+        return owner.pbx_id if owner is not None else None
 
-class SipAccount(PbxOwned, Base):
+
+class SipAccount(PbxOwned, ReachesAsterisk, Base):
     """A SIP account (PJSIP endpoint + auth + AOR); rooms may have several.
 
     Only the digest hash (HA1 = md5(login:realm:password)) is stored, not the

@@ -19,13 +19,13 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
+from kalliope_tel.db.base import Base, ReachesAsterisk, UTCDateTime, str_enum, utcnow
 from kalliope_tel.db.leases import Leased
 from kalliope_tel.hotel.models import pbx_row, same_pbx
 from kalliope_tel.tenancy.models import PbxOwned
 
 
-class LamSettings(PbxOwned, Base):
+class LamSettings(PbxOwned, ReachesAsterisk, Base):
     __tablename__ = "lam_settings"
     __table_args__ = (UniqueConstraint("pbx_id"),)
 

@@ -134,6 +134,7 @@ def router(container: Container) -> APIRouter:
 
     @r.get("/pbx/{pbx}/lam", include_in_schema=False)
     def lam_page(request: Request, pbx: str) -> Response:
-        return pbx_page(request, pbx, "lam.html", *Role)
+        # Without a video site the meetings are by phone only: no Join button.
+        return pbx_page(request, pbx, "lam.html", *Role, config={"video": bool(settings.lam_jitsi_url)})
 
     return r

@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from kalliope_tel.db.base import Base, UTCDateTime, utcnow
+from kalliope_tel.db.base import Base, ReachesAsterisk, UTCDateTime, utcnow
 
 DEFAULT_PBX_SLUG = "default"
 
@@ -40,7 +40,7 @@ class AsteriskServer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class Pbx(Base):
+class Pbx(ReachesAsterisk, Base):
     __tablename__ = "pbx"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -53,8 +53,14 @@ class Pbx(Base):
         ForeignKey("asterisk_server.id", ondelete="RESTRICT"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Goes up with every change of what the generated Asterisk configuration
+    # is made from (kalliope_tel.asterisk.config_serial); serve applies it.
+    config_serial: Mapped[int] = mapped_column(Integer, default=0)
 
     asterisk_server: Mapped[AsteriskServer | None] = relationship(lazy="joined")
+
+    def config_pbx_id(self, session: Session) -> int | None:
+        return self.id
 
     @property
     def asterisk_name(self) -> str:

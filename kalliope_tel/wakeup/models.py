@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
+from kalliope_tel.db.base import Base, ReachesAsterisk, UTCDateTime, str_enum, utcnow
 from kalliope_tel.db.leases import Leased
 from kalliope_tel.hotel.models import same_pbx
 from kalliope_tel.tenancy.models import PbxOwned
@@ -53,7 +53,7 @@ class AttemptOutcome(enum.StrEnum):
     LOST = "lost"  # our node or Asterisk died during the attempt
 
 
-class WakeupSettings(PbxOwned, Base):
+class WakeupSettings(PbxOwned, ReachesAsterisk, Base):
     __tablename__ = "wakeup_settings"
     __table_args__ = (UniqueConstraint("pbx_id"),)
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from kalliope_tel.container import Container
 from kalliope_tel.localtime import parse_local_time
 from kalliope_tel.wakeup import services
+from kalliope_tel.wakeup import timeline as alarm_timeline
 from kalliope_tel.web import deps
 
 API = "/api/v1/pbx/{pbx}"
@@ -56,7 +57,7 @@ def router(container: Container) -> APIRouter:
     def timeline(caller: deps.Receptionist, alarm_id: int) -> dict[str, Any]:
         """The alarm's attempts and what happened in each."""
         with deps.unit_of_work(caller.request) as session:
-            return services.timeline(session, caller.pbx(session), alarm_id)
+            return alarm_timeline.timeline(session, caller.pbx(session), alarm_id)
 
     @r.get(API + "/alerts")
     def alerts(caller: deps.Receptionist) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from kalliope_tel.tenancy.services import get_pbx
 from kalliope_tel.users import services as users
 from kalliope_tel.users.models import Role
 from kalliope_tel.wakeup import services as wakeup
+from kalliope_tel.wakeup import timeline as wakeup_timeline
 from tests.fax_service_support import nodes_ready, register_rows, setup_office, smtp_server, start_serve, until
 from tests.fax_support import make_document
 from tests.helpers import apply_lab_config, ari_runtime
@@ -142,7 +143,7 @@ def _timeline(office: object, alarm_id: int) -> dict[str, object]:
     container = office.container()  # type: ignore[attr-defined]
     try:
         with transaction(container.sessions, read_only=True) as s:
-            return dict(wakeup.timeline(s, get_pbx(s), alarm_id))
+            return dict(wakeup_timeline.timeline(s, get_pbx(s), alarm_id))
     finally:
         container.close()
 

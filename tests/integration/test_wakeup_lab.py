@@ -28,6 +28,7 @@ from kalliope_tel.hotel import services as hotel
 from kalliope_tel.lab.instance import LabInstance, LabState
 from kalliope_tel.tenancy.services import get_pbx
 from kalliope_tel.wakeup import services as wakeup
+from kalliope_tel.wakeup import timeline as wakeup_timeline
 from kalliope_tel.wakeup.scheduler import WakeupScheduler
 from tests.conftest import drop_pg_database, new_database_url
 from tests.helpers import apply_lab_config
@@ -57,7 +58,7 @@ class WakeupLab:
     async def until(self, alarm_id: int, states: set[str], timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            line = self.change(lambda s, p: wakeup.timeline(s, p, alarm_id))
+            line = self.change(lambda s, p: wakeup_timeline.timeline(s, p, alarm_id))
             if line["state"] in states:
                 return dict(line)
             await asyncio.sleep(0.3)
@@ -197,7 +198,7 @@ async def test_cancelled_alarm_is_never_called(wl: WakeupLab) -> None:
     alarm = int(wl.change(lambda s, p: wakeup.set_alarm(s, p, "201", utcnow() + timedelta(seconds=3)).id))
     wl.change(lambda s, p: wakeup.cancel_alarm(s, p, alarm))
     await asyncio.sleep(4)
-    assert wl.change(lambda s, p: wakeup.timeline(s, p, alarm))["attempts"] == []
+    assert wl.change(lambda s, p: wakeup_timeline.timeline(s, p, alarm))["attempts"] == []
     assert wl.calls_to("201") == before
 
 
@@ -205,7 +206,7 @@ async def test_asterisk_crash_during_attempt_is_recorded_and_retried(wl: WakeupL
     alarm = wl.alarm_now("202", attempts=2)  # answers, never presses 1 (3 s digit timeout)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        attempts = wl.change(lambda s, p: wakeup.timeline(s, p, alarm))["attempts"]
+        attempts = wl.change(lambda s, p: wakeup_timeline.timeline(s, p, alarm))["attempts"]
         if attempts and "answered" in kinds(attempts[0]):  # the timeline is written as it happens
             break
         await asyncio.sleep(0.05)

@@ -24,6 +24,7 @@ from kalliope_tel.lab.instance import LabInstance, LabState
 from kalliope_tel.lab.ports import free_tcp_port
 from kalliope_tel.tenancy.services import get_pbx
 from kalliope_tel.wakeup import services as wakeup
+from kalliope_tel.wakeup import timeline as wakeup_timeline
 from kalliope_tel.wakeup.models import Alarm, AlarmAttempt, AlarmState
 from tests.conftest import _pg_dsn, create_pg_database, drop_pg_database
 from tests.helpers import ServeNode, apply_lab_config, serve_env
@@ -118,7 +119,7 @@ def test_serve_killed_mid_attempt_still_places_exactly_the_configured_calls(
             out = stop(second)
         assert state is AlarmState.NOT_ANSWERED, out
         with transaction(container.sessions) as s:
-            line = wakeup.timeline(s, get_pbx(s), alarm_id)
+            line = wakeup_timeline.timeline(s, get_pbx(s), alarm_id)
         assert [a["outcome"] for a in line["attempts"]] == ["lost", "no_digit", "no_digit"]
         assert calls_by_room(lab)[room] - before == 3  # exactly the configured attempts, per Asterisk
         assert "kt-wakeup" not in lab.cli("core show channels concise")  # the orphaned call was hung up

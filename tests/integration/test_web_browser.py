@@ -47,7 +47,7 @@ from tests.web_support import (
     write_pdf,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.asterisk]
+pytestmark = [pytest.mark.integration, pytest.mark.asterisk, pytest.mark.both_stores]
 NO_ANSWER_ROOM = "251"
 
 

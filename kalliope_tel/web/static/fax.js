@@ -14,6 +14,55 @@ function download(entry, kind, label) {
   return KT.el("a", { href, download: "", "data-kind": kind }, label);
 }
 
+const CANCELLABLE = new Set(["queued", "waiting", "dialling", "sending"]);
+
+// When a queued fax goes (or goes again), in the PBX's time.
+function scheduled(e) {
+  return e.direction === "out" && (e.state === "queued" || e.state === "waiting") ? KT.localTime(e.next_attempt_at, true) : "";
+}
+
+// The attempts so far, each with its time and result; the last reason in view.
+function attempts(e) {
+  const log = e.attempt_log || [];
+  if (e.direction === "in") return e.state === "received" ? "" : e.reason || "";
+  if (!log.length) return e.reason || "";
+  const last = log[log.length - 1];
+  const summary = KT.t("fax.attempts_made", { count: log.length }) + (last.ok ? "" : " — " + (last.reason || e.reason || ""));
+  return KT.el(
+    "details",
+    {},
+    KT.el("summary", {}, summary),
+    KT.el(
+      "ol",
+      {},
+      log.map((a) =>
+        KT.el("li", {}, KT.localTime(a.started_at, true) + " · " + (a.ok ? KT.t("fax.attempt_ok", { pages: a.pages }) : a.reason || KT.t("fax.attempt_running"))),
+      ),
+    ),
+  );
+}
+
+function cancelButton(e) {
+  return KT.el(
+    "button",
+    {
+      type: "button",
+      class: "danger",
+      onclick: async () => {
+        if (!window.confirm(KT.t("fax.cancel_confirm", { number: e.number }))) return;
+        try {
+          await KT.api("POST", KT.pbxApi("/fax/jobs/" + e.id.replace("out-", "") + "/cancel"));
+          KT.toast(KT.t("fax.cancelled"));
+          await loadRegister();
+        } catch (exc) {
+          KT.toast(exc.message, true);
+        }
+      },
+    },
+    KT.t("fax.cancel"),
+  );
+}
+
 async function loadRegister() {
   const rows = await KT.api("GET", KT.pbxApi("/fax/register"));
   const body = $("register").querySelector("tbody");
@@ -26,13 +75,16 @@ async function loadRegister() {
         KT.el("td", {}, e.direction === "in" ? KT.t("fax.in") : KT.t("fax.out")),
         KT.el("td", {}, e.instance),
         KT.el("td", {}, e.number || ""),
-        KT.el("td", {}, KT.state(e.state) + (e.reason && e.state !== "received" && e.state !== "sent" ? " — " + e.reason : "")),
+        KT.el("td", { class: "state-" + e.state }, KT.state(e.state)),
+        KT.el("td", {}, scheduled(e)),
         KT.el("td", {}, e.pages),
+        KT.el("td", {}, attempts(e)),
         KT.el(
           "td",
           {},
           e.pages ? download(e, "document", KT.t("fax.document")) : null,
           e.report ? [" ", download(e, "report", KT.t("fax.report"))] : null,
+          CANCELLABLE.has(e.state) ? [" ", cancelButton(e)] : null,
         ),
       ),
     ),

@@ -25,23 +25,31 @@ async function loadMeetings() {
         " · " + KT.localTime(m.starts_at, true) + " – " + KT.localTime(m.ends_at) + " · ",
         m.attendees.length + " ✉ · ",
         KT.t("lam.pins", { guest: m.guest_pin, moderator: m.moderator_pin }) + " ",
+        KT.video
+          ? KT.el(
+              "button",
+              {
+                type: "button",
+                class: "primary",
+                onclick: async () => {
+                  try {
+                    const data = await KT.api("GET", KT.pbxApi("/lam/meetings/" + m.id + "/link"));
+                    if (data.link) window.open(data.link, "_blank", "noopener");
+                    else KT.toast(KT.t("lam.no_video"), true);
+                  } catch (exc) {
+                    KT.toast(exc.message, true);
+                  }
+                },
+              },
+              KT.t("lam.join"),
+            )
+          : null,
+        " ",
         KT.el(
           "button",
           {
             type: "button",
-            class: "link",
-            onclick: async () => {
-              const data = await KT.api("GET", KT.pbxApi("/lam/meetings/" + m.id + "/link"));
-              if (data.link) window.open(data.link, "_blank", "noopener");
-            },
-          },
-          KT.t("lam.join"),
-        ),
-        KT.el(
-          "button",
-          {
-            type: "button",
-            class: "link danger",
+            class: "danger",
             onclick: async () => {
               if (!window.confirm(KT.t("lam.cancel_confirm", { name: m.name }))) return;
               try {

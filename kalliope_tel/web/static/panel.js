@@ -18,8 +18,9 @@ function visible(room, f) {
   if (f.floor && room.floor !== f.floor) return false;
   if (f.clean && String(room.clean) !== f.clean) return false;
   if (f.text) {
+    // Room number and name, guests and notes: what a receptionist types.
     const s = room.stay;
-    const hay = s ? [s.owner, ...s.guests, s.notes].join(" ").toLocaleLowerCase() : "";
+    const hay = [room.extension, room.name, ...(s ? [s.owner, ...s.guests, s.notes] : [])].join(" ").toLocaleLowerCase();
     if (!hay.includes(f.text)) return false;
   }
   return true;
@@ -38,16 +39,18 @@ function costText(cost) {
   return parts.join(" + ") || "0";
 }
 
+// A room's tile: number and state word, the dirty badge (free or occupied),
+// the guest, the outbound class, the next alarm. Its button opens the room;
+// the second one is the cleaning action (what it will do, not the state).
 function roomCard(room) {
   const stay = room.stay;
-  const cleanLabel = room.clean ? KT.t("panel.clean") : KT.t("panel.dirty");
   const toggle = KT.el(
     "button",
     {
       type: "button",
       class: "cleaning " + (room.clean ? "is-clean" : "is-dirty"),
       "data-action": "cleaning",
-      "aria-pressed": String(!room.clean),
+      "aria-label": room.extension + ": " + (room.clean ? KT.t("panel.mark_dirty") : KT.t("panel.mark_clean")),
       title: room.clean ? KT.t("panel.mark_dirty") : KT.t("panel.mark_clean"),
       onclick: async (event) => {
         event.stopPropagation();
@@ -61,8 +64,15 @@ function roomCard(room) {
         }
       },
     },
-    cleanLabel,
+    // A broom to clean a dirty room, a stain to mark a clean one dirty (the name says it in words).
+    KT.el("img", { src: room.clean ? "/static/stain.svg" : "/static/broom.svg", alt: "", width: 16, height: 16 }),
   );
+  // The name only when it says more than the number ("Room 101" does not).
+  const name = room.name && !room.name.includes(room.extension) ? room.name : "";
+  const state = room.occupied ? KT.t("panel.occupied") : KT.t("panel.free");
+  const label = [room.extension, name, state, room.clean ? KT.t("panel.clean") : KT.t("panel.dirty"), stay ? stay.owner : ""]
+    .filter(Boolean)
+    .join(", ");
   return KT.el(
     "article",
     {
@@ -73,17 +83,26 @@ function roomCard(room) {
     },
     KT.el(
       "button",
-      { type: "button", class: "room-open", onclick: () => openDialog(room.extension) },
+      { type: "button", class: "room-open", "aria-label": label, onclick: () => openDialog(room.extension) },
       KT.el("span", { class: "number" }, room.extension),
-      KT.el("span", { class: "state" }, room.occupied ? KT.t("panel.occupied") : KT.t("panel.free")),
-      KT.el("span", { class: "name" }, room.name),
-      stay ? KT.el("span", { class: "guests" }, [stay.owner, ...stay.guests].join(", ")) : null,
-      stay && stay.notes ? KT.el("span", { class: "notes" }, stay.notes) : null,
-      room.next_alarm
-        ? KT.el("span", { class: "alarm" }, KT.t("panel.next_alarm") + ": " + KT.localTime(room.next_alarm, true))
-        : null,
-      room.cost ? KT.el("span", { class: "cost" }, KT.t("panel.cost") + ": " + costText(room.cost)) : null,
+      KT.el(
+        "span",
+        { class: "line" },
+        KT.el("span", { class: "state" }, state),
+      ),
+      KT.el(
+        "span",
+        { class: "line who" + (stay ? " guests" : " name"), title: stay ? [stay.owner, ...stay.guests, stay.notes].filter(Boolean).join(" · ") : name },
+        stay
+          ? KT.el("span", { class: "badge class-" + stay.outbound, title: KT.t("room.class") + ": " + KT.t("room.class." + stay.outbound) }, KT.t("panel.class." + stay.outbound))
+          : null,
+        room.next_alarm
+          ? KT.el("span", { class: "alarm" }, KT.el("img", { src: "/static/alarm.svg", alt: KT.t("panel.next_alarm"), width: 12, height: 12 }), KT.localTime(room.next_alarm, false) + " ")
+          : null,
+        stay ? [stay.owner, ...stay.guests].join(", ") : name,
+      ),
     ),
+    room.clean ? null : KT.el("span", { class: "band badge dirty" }, KT.t("panel.dirty")),
     toggle,
   );
 }
@@ -110,7 +129,9 @@ function render() {
       KT.el("div", { class: "rooms" }, g.rooms.map(roomCard)),
     ),
   );
-  $("matrix").replaceChildren(...sections);
+  $("matrix").replaceChildren(
+    ...(sections.length ? sections : [KT.el("p", { class: "rack-empty muted", role: "status" }, KT.t("panel.no_match"))]),
+  );
   renderAlerts(all);
 }
 
@@ -196,13 +217,21 @@ async function fillDialog(extension) {
           { class: "stay" },
           KT.el("strong", {}, [stay.owner, ...stay.guests].join(", ")),
           " · " + KT.t("room.since") + " " + KT.localTime(stay.checkin_at, true),
+          room.cost ? " · " + KT.t("panel.cost") + ": " + costText(room.cost) : "",
         )
       : KT.el("p", { class: "muted" }, KT.t("panel.free")),
   );
   $("checkin-form").hidden = Boolean(stay);
   $("stay-form").hidden = !stay;
   $("alarms-section").hidden = !stay;
-  if (stay && document.activeElement !== $("st-notes")) $("st-notes").value = stay.notes;
+  // A live update must not overwrite what the receptionist is typing.
+  const form = $("stay-form");
+  if (stay && !form.contains(document.activeElement)) {
+    form.owner.value = stay.owner;
+    form.guests.value = stay.guests.join("\n");
+    form.notes.value = stay.notes;
+    form.outbound.value = stay.outbound;
+  }
   if (stay) await fillAlarms(extension);
 }
 
@@ -219,7 +248,7 @@ async function fillAlarms(extension) {
             "button",
             {
               type: "button",
-              class: "link danger",
+              class: "danger",
               onclick: async () => {
                 try {
                   await KT.api("DELETE", KT.pbxApi("/alarms/" + a.id));
@@ -237,13 +266,24 @@ async function fillAlarms(extension) {
   $("room-alarms").replaceChildren(...(items.length ? items : [KT.el("li", { class: "muted" }, KT.t("room.no_alarms"))]));
 }
 
+let shownTimeline = null;
+
+// Each attempt, then what happened in people's words (rang, answered,
+// pressed 1, confirmed...); the channel events themselves only for an
+// administrator who turns on the technical view.
 async function showTimeline(alarmId) {
   const data = await KT.api("GET", KT.pbxApi("/alarms/" + alarmId + "/timeline"));
+  shownTimeline = data;
+  const technical = $("timeline-technical").checked;
   const rows = [];
   for (const attempt of data.attempts || []) {
-    rows.push(KT.el("li", { class: "attempt" }, "#" + attempt.number + " " + (attempt.outcome || attempt.state || "")));
-    for (const event of attempt.events || [])
-      rows.push(KT.el("li", {}, KT.localTime(event.at, true) + " " + event.kind + " " + (event.detail || "")));
+    const outcome = attempt.outcome ? KT.t("timeline.outcome." + attempt.outcome) : KT.t("timeline.in_progress");
+    rows.push(KT.el("li", { class: "attempt" }, KT.t("timeline.attempt", { n: attempt.number }) + " · " + outcome));
+    for (const event of attempt.events || []) {
+      const when = KT.localTime(event.at, false);
+      if (technical) rows.push(KT.el("li", { class: "technical" }, when + " " + event.kind + " " + (event.detail || "")));
+      else if (event.said) rows.push(KT.el("li", {}, when + " " + KT.t(event.said.code, event.said.params)));
+    }
   }
   $("timeline").replaceChildren(...rows);
 }
@@ -265,6 +305,20 @@ async function act(work) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  // The channel events are the administrator's (troubleshooting), not the receptionist's.
+  $("timeline-technical-box").hidden = !(KT.roles || []).includes("admin");
+  $("timeline-technical").addEventListener("change", () => shownTimeline && showTimeline(shownTimeline.alarm));
+  // "/" jumps to the search (as in most web apps); Escape there clears it.
+  document.addEventListener("keydown", (event) => {
+    const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName);
+    if (event.key === "/" && !typing && !$("room-dialog").open) {
+      event.preventDefault();
+      $("f-text").focus();
+    } else if (event.key === "Escape" && document.activeElement === $("f-text")) {
+      $("f-text").value = "";
+      render();
+    }
+  });
   for (const id of ["f-building", "f-floor", "f-clean"]) $(id).addEventListener("change", render);
   $("f-text").addEventListener("input", render);
   $("filters").addEventListener("submit", (e) => e.preventDefault());
@@ -288,7 +342,23 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("stay-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    act(() => KT.api("PATCH", path() + "/stay", { notes: $("st-notes").value }));
+    const form = event.target;
+    act(async () => {
+      try {
+        const room = await KT.api("PATCH", path() + "/stay", {
+          owner: form.owner.value,
+          guests: form.guests.value.split("\n").map((g) => g.trim()).filter(Boolean),
+          notes: form.notes.value,
+          outbound: form.outbound.value,
+        });
+        KT.formErrors(form, null);
+        KT.toast(KT.t("room.saved"));
+        return room;
+      } catch (exc) {
+        KT.formErrors(form, exc);
+        return null;
+      }
+    });
   });
   $("checkout").addEventListener("click", () => {
     if (!window.confirm(KT.t("room.checkout_confirm", { room: openRoom }))) return;

@@ -1,0 +1,121 @@
+"""Configuration changes reach Asterisk on their own: no one runs
+``asterisk apply`` after adding a room in the browser.
+
+Each ``serve`` node keeps, per Asterisk it drives, the ``config_serial`` of
+every PBX it last applied. Every ``APPLY_EVERY`` seconds it reads the serials
+(one small query); for the PBXs that moved it renders their files (exactly
+what ``asterisk apply`` writes), replaces those whose content changed and
+reloads, through its AMI connection, only the modules those files feed.
+Several nodes on one Asterisk render the same files: the first writes and
+reloads, the others find nothing changed. A reload that fails (AMI down) is
+owed and retried; the files already written stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from kalliope_tel.asterisk.apply import reload, write_files
+from kalliope_tel.asterisk.targets import config_target
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.dialplan.generator import render
+from kalliope_tel.tenancy.services import list_pbxs
+
+if TYPE_CHECKING:
+    from kalliope_tel.container import Container
+    from kalliope_tel.features.base import AsteriskLink
+
+log = structlog.get_logger(__name__)
+APPLY_EVERY = 2.0
+AMI_WAIT = 10.0
+
+
+@dataclass
+class Applied:
+    """What this node applied to one Asterisk, for ``serve``'s status."""
+
+    serials: dict[int, int] = field(default_factory=dict)  # PBX id -> config_serial applied
+    owed_reload: set[str] = field(default_factory=set)  # files written, their reload not yet done
+    files_written: int = 0
+    reloads: int = 0
+    last_error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pbxs": len(self.serials),
+            "files_written": self.files_written,
+            "reloads": self.reloads,
+            "owed_reload": sorted(self.owed_reload),
+            "last_error": self.last_error,
+        }
+
+
+class ConfigApplier:
+    def __init__(self, container: Container, link: AsteriskLink) -> None:
+        self.container = container
+        self.link = link
+        self.applied = Applied()
+
+    def due(self) -> dict[int, int]:
+        """The PBXs on this Asterisk whose serial moved since this node applied them."""
+        with transaction(self.container.sessions, read_only=True) as session:
+            return {
+                pbx.id: pbx.config_serial
+                for pbx in list_pbxs(session)
+                if pbx.asterisk_name == self.link.name and self.applied.serials.get(pbx.id) != pbx.config_serial
+            }
+
+    def render(self, pbx_ids: set[int]) -> tuple[Path, dict[str, str]]:
+        files: dict[str, str] = {}
+        directory: Path | None = None
+        with transaction(self.container.sessions, read_only=True) as session:
+            for pbx in list_pbxs(session):
+                if pbx.id not in pbx_ids:
+                    continue
+                target = config_target(self.container.settings, pbx.asterisk_server)
+                directory = target.directory
+                files.update(render(session, pbx, target.device_template, self.container.features).files)
+        if directory is None:  # every one of them removed meanwhile
+            directory = config_target(self.container.settings, None).directory
+        return directory, files
+
+    async def apply_once(self) -> list[str]:
+        """Apply what moved; return the files whose content changed."""
+        due = await asyncio.to_thread(self.due)
+        changed: list[str] = []
+        if due:
+            directory, files = await asyncio.to_thread(self.render, set(due))
+            changed = await asyncio.to_thread(write_files, directory, files)
+            self.applied.files_written += len(changed)
+            self.applied.owed_reload.update(changed)
+            self.applied.serials.update(due)
+            if changed:
+                log.info("asterisk.config_written", asterisk=self.link.label, files=changed, pbxs=len(due))
+        if self.applied.owed_reload:
+            ami = self.link.ami
+            if ami is None:
+                raise RuntimeError("no AMI connection to reload through")
+            await asyncio.wait_for(ami.connected.wait(), AMI_WAIT)
+            owed = sorted(self.applied.owed_reload)
+            outputs = await reload(ami, owed)
+            self.applied.owed_reload.difference_update(owed)
+            self.applied.reloads += len(outputs)
+            log.info("asterisk.config_reloaded", asterisk=self.link.label, files=owed, commands=len(outputs))
+        return changed
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.apply_once()
+                self.applied.last_error = ""
+            except Exception as exc:  # reported and retried next round, not a crash loop
+                error = f"{type(exc).__name__}: {exc}"[:300]
+                if error != self.applied.last_error:  # once per new error, not every round
+                    log.warning("asterisk.config_apply_failed", asterisk=self.link.label, error=error)
+                self.applied.last_error = error
+            await asyncio.sleep(APPLY_EVERY)
