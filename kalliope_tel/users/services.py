@@ -29,24 +29,53 @@ def _name(value: str) -> str:
     try:
         return confgate.identifier(value, "user name")
     except confgate.UnsafeValue as exc:
-        raise UserError(str(exc)) from None
+        raise UserError("user.bad_name", reason=str(exc)) from None
+
+
+def _email(value: str) -> str:
+    try:
+        return check_address(value)
+    except ValueError:
+        raise UserError("user.bad_email", email=repr(value[:254])) from None
+
+
+def _full_name(value: str) -> str:
+    if len(value) > 120 or any(ord(c) < 32 for c in value):
+        raise UserError("user.bad_full_name", limit=120)
+    return value.strip()
 
 
 def add_user(session: Session, pbx: Pbx, name: str, email: str, full_name: str = "") -> User:
     name = _name(name)
-    try:
-        email = check_address(email)
-    except ValueError as exc:
-        raise UserError(f"e-mail: {exc}") from None
-    if len(full_name) > 120 or any(ord(c) < 32 for c in full_name):
-        raise UserError("full name: at most 120 printable characters")
+    email = _email(email)
+    full_name = _full_name(full_name)
     if session.scalar(select(User.id).where(User.pbx_id == pbx.id, User.name == name)) is not None:
-        raise UserError(f"user {name!r} exists already in PBX {pbx.slug!r}")
-    if session.scalar(select(User.id).where(User.email == email)) is not None:
-        # Not which PBX: an admin of one tenant learns nothing about another.
-        raise UserError(f"e-mail {email} belongs to another user already (addresses are unique across all PBXs)")
-    user = User(pbx_id=pbx.id, name=name, email=email, full_name=full_name.strip())
+        raise UserError("user.exists", name=repr(name), pbx=repr(pbx.slug))
+    _email_free(session, email, None)
+    user = User(pbx_id=pbx.id, name=name, email=email, full_name=full_name)
     session.add(user)
+    session.flush()
+    return user
+
+
+def _email_free(session: Session, email: str, besides: int | None) -> None:
+    taken = session.scalar(select(User.id).where(User.email == email))
+    if taken is not None and taken != besides:
+        # Not which PBX: an admin of one tenant learns nothing about another.
+        raise UserError("user.email_taken", email=email)
+
+
+def update_user(
+    session: Session, pbx: Pbx, name: str, *, email: str | None = None, full_name: str | None = None
+) -> User:
+    """Change the user's e-mail address (their login) or full name."""
+    user = get_user(session, pbx, name)
+    if email is not None:
+        email = _email(email)
+        _email_free(session, email, user.id)
+        user.email = email
+    if full_name is not None:
+        user.full_name = _full_name(full_name)
     session.flush()
     return user
 
@@ -63,7 +92,7 @@ def find_user(session: Session, pbx: Pbx, name: str) -> User | None:
 def get_user(session: Session, pbx: Pbx, name: str) -> User:
     user = find_user(session, pbx, name)
     if user is None:
-        raise UserError(f"no user {name!r} in PBX {pbx.slug!r}")
+        raise UserError("user.not_found", name=repr(name), pbx=repr(pbx.slug))
     return user
 
 
@@ -97,9 +126,9 @@ def set_password(session: Session, pbx: Pbx, name: str, password: str) -> User:
     """Set (or, with "", remove) the user's web password; their open sessions end."""
     user = get_user(session, pbx, name)
     if password and not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise UserError(f"password: {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+        raise UserError("user.password_length", low=MIN_PASSWORD, high=MAX_PASSWORD)
     if password and password.strip() != password:
-        raise UserError("password: no spaces at either end (a copy-paste slip would lock the user out)")
+        raise UserError("user.password_spaces")
     user.password_hash = _hasher().hash(password) if password else ""
     user.password_generation += 1
     session.flush()
@@ -142,7 +171,12 @@ def set_roles(session: Session, pbx: Pbx, name: str, roles: set[Role]) -> User:
     when roles are taken away (a session must not outlive a revoked right)."""
     user = get_user(session, pbx, name)
     before = user.role_set
-    user.roles = [UserRole(role=r) for r in sorted(roles)]
+    # Only what changes: replacing the whole list inserted a role the user
+    # kept before deleting its old row (a unique-constraint error).
+    for row in [r for r in user.roles if r.role not in roles]:
+        user.roles.remove(row)
+    session.flush()
+    user.roles.extend(UserRole(role=r) for r in sorted(roles - before))
     if before - roles:
         user.password_generation += 1
     session.flush()

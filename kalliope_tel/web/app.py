@@ -289,12 +289,16 @@ class WebMiddleware:
 
 
 # ---------------------------------------------------------------- the app
+# The core's own pages and routes (people and accounts), beside the features'.
+CORE_WEB = ("kalliope_tel.users.web:router",)
+
+
 def feature_routers(container: Container) -> list[APIRouter]:
     routers = []
-    for feature in container.features:
-        if feature.web is not None:
-            module, _, attr = feature.web.partition(":")
-            routers.append(getattr(importlib.import_module(module), attr)(container))
+    targets = [*CORE_WEB, *(f.web for f in container.features if f.web is not None)]
+    for target in targets:
+        module, _, attr = target.partition(":")
+        routers.append(getattr(importlib.import_module(module), attr)(container))
     return routers
 
 

@@ -21,10 +21,14 @@ class NavItem:
     current: bool
 
 
+# The core's pages, by the role that opens them (administration comes after the daily work).
+CORE_PAGES = ((PageLink("admin/users", "nav.users", 90), "admin"),)
+
+
 def pages_for(request: Request, principal: Principal) -> list[PageLink]:
     container = deps.container_of(request)
     visitor = Visitor(principal.pbx_id, principal.user_id, frozenset(str(r) for r in principal.roles))
-    links: list[PageLink] = []
+    links: list[PageLink] = [link for link, role in CORE_PAGES if visitor.may(role)]
     with transaction(container.sessions, read_only=True) as session:
         for feature in container.features:
             if feature.pages is not None:

@@ -56,6 +56,7 @@ PARAMS = {
     "room": "Blue",
     "meeting_id": "1",
     "job_id": "1",
+    "name": "nobody-here",
 }
 
 
@@ -136,15 +137,19 @@ def test_each_role_reaches_its_routes_only(site: tuple[RunningWeb, str, Path]) -
     fax = [(m, p) for m, p, tags in table if "fax" in tags]
     # LAM's routes serve every role; each user sees the rooms they manage (test_lam.py, test_web_browser.py).
     lam = [(m, p) for m, p, tags in table if "lam" in tags]
-    assert hotel and fax and lam and len(hotel) + len(fax) + len(lam) == len(table)
+    users = [(m, p) for m, p, tags in table if "users" in tags]  # administrators only
+    assert hotel and fax and lam and users and len(hotel) + len(fax) + len(lam) + len(users) == len(table)
     reception, r_csrf = web.login(RECEPTION)
     faxer, f_csrf = web.login(FAX_USER)
     admin, a_csrf = web.login(ADMIN)
+    for client, csrf in ((reception, r_csrf), (faxer, f_csrf)):
+        for method, path in users:
+            assert call(client, method, fill(path), csrf).status_code == 403, (method, path)
     for method, path in fax:
         assert call(reception, method, fill(path), r_csrf).status_code == 403, (method, path)
     for method, path in hotel:
         assert call(faxer, method, fill(path), f_csrf).status_code == 403, (method, path)
-    for method, path in hotel + fax:
+    for method, path in hotel + fax + users:
         if method == "GET" and not path.endswith("/events"):
             status = call(admin, method, fill(path), a_csrf).status_code
             assert status not in (401, 403), (method, path, status)
