@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kalliope_tel.features.base import AsteriskLink, DialplanFragment, Feature, Job, ServeContext, drain_app
+from kalliope_tel.features.base import (
+    AsteriskLink,
+    DialplanFragment,
+    Feature,
+    Job,
+    PageLink,
+    ServeContext,
+    Visitor,
+    drain_app,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -48,6 +57,10 @@ def _dialplan(session: Session, pbx: Pbx, device_template: str) -> DialplanFragm
     return dialplan_fragment(session, pbx, device_template)
 
 
+def _pages(_session: Session, visitor: Visitor) -> list[PageLink]:
+    return [PageLink("admin/wakeup", "nav.wakeup_settings", 92)] if visitor.may("admin") else []
+
+
 FEATURE = Feature(
     name="wakeup",
     summary="Wake-up calls confirmed with DTMF 1 and 9, retries and alerts",
@@ -57,5 +70,6 @@ FEATURE = Feature(
     dialplan=_dialplan,
     cli=("wakeup", "kalliope_tel.cli.wakeup_cmd:app"),
     web="kalliope_tel.wakeup.web:router",
+    pages=_pages,
     benches={"wakeup": "kalliope_tel.cli.bench_cmd:wakeup"},
 )

@@ -43,11 +43,11 @@ from kalliope_tel.wakeup.models import (
 )
 
 
-def _gated(check: Callable[[object], str], value: object) -> None:
+def _gated(check: Callable[[object], str], value: object, setting: str) -> None:
     try:
         check(value)
     except confgate.UnsafeValue as exc:
-        raise InvalidAlarm(str(exc)) from None
+        raise InvalidAlarm("wakeup.bad_value", reason=str(exc), setting=setting) from None
 
 
 # Longest a wake-up call may last once answered; the lease covers it.
@@ -78,9 +78,9 @@ def update_settings(session: Session, pbx: Pbx, **values: Any) -> WakeupSettings
             if not isinstance(value, int) or not low <= value <= high:
                 raise InvalidAlarm("wakeup.setting_range", setting=key, low=low, high=high, value=value)
         elif key == "message":
-            _gated(confgate.sound, value)
+            _gated(confgate.sound, value, key)
         elif key == "number" and value:
-            _gated(lambda v: confgate.number(v, "caller-ID number"), value)
+            _gated(lambda v: confgate.number(v, "caller-ID number"), value, key)
         elif key not in ("enabled", "name", "number", "message", "confirm_answer", "confirm_listen"):
             raise InvalidAlarm("wakeup.unknown_setting", setting=key)
         setattr(settings, key, value)

@@ -31,6 +31,7 @@ KT.api = async function (method, path, body, extraHeaders) {
     // code, and for a form that did not validate, a message per field.
     const error = new Error((data && data.detail) || KT.t("error.generic") + " (" + response.status + ")");
     error.code = data && data.code;
+    error.params = (data && data.params) || {};
     error.fields = (data && data.fields) || {};
     error.status = response.status;
     throw error;

@@ -1,0 +1,96 @@
+"""A PBX's wake-up settings in the browser, for its administrators: read and
+changed through the API and the page (Chromium), refusals per field in the
+reader's language, nobody else allowed; the change bumps the PBX's
+configuration serial (serve applies it)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kalliope_tel.db import migrate
+from kalliope_tel.db.engine import make_engine, make_session_factory, transaction
+from kalliope_tel.tenancy.services import get_pbx
+from kalliope_tel.wakeup import services as wakeup
+from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
+from tests.conftest import drop_pg_database, new_database_url
+from tests.web_node import RunningWeb
+from tests.web_support import ADMIN, FAX_USER, OTHER_RECEPTION, PASSWORD, RECEPTION, seed_web_hotel
+
+pytestmark = [pytest.mark.integration]
+API = "/api/v1/pbx/default/wakeup/settings"
+
+
+@pytest.fixture(scope="module")
+def web(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWeb]:
+    data_dir = tmp_path_factory.mktemp("web-settings")
+    url, handle = new_database_url(db_backend, data_dir)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with transaction(make_session_factory(engine)) as session:
+        seed_web_hotel(session)
+    engine.dispose()
+    node = RunningWeb(url, data_dir)
+    yield node
+    node.stop()
+    if handle:
+        drop_pg_database(str(handle))
+
+
+def _serial(web: RunningWeb) -> int:
+    with transaction(web.container.sessions, read_only=True) as s:
+        return get_pbx(s).config_serial
+
+
+def test_an_administrator_reads_and_changes_the_wake_up_settings(web: RunningWeb) -> None:
+    client, csrf = web.login(ADMIN)
+    h = {"x-csrf-token": csrf}
+    before = client.get(API).json()
+    assert set(before) >= {"attempts", "ring_timeout", "interval", "confirm_answer", "confirm_listen", "message"}
+    serial = _serial(web)
+    changed = client.put(API, json={"attempts": 5, "confirm_answer": True, "name": "Sveglia"}, headers=h)
+    assert changed.status_code == 200 and (changed.json()["attempts"], changed.json()["name"]) == (5, "Sveglia")
+    assert changed.json()["ring_timeout"] == before["ring_timeout"]  # the others stay
+    assert _serial(web) > serial  # serve applies it to Asterisk
+    with transaction(web.container.sessions, read_only=True) as s:
+        assert wakeup.get_settings(s, get_pbx(s)).attempts == 5
+    too_many = client.put(API, json={"attempts": 99}, headers=h | {"accept-language": "it"})
+    assert too_many.status_code == 422 and too_many.json()["fields"] == {"attempts": "al massimo 10"}
+    unsafe = client.put(API, json={"number": "12;Hangup"}, headers=h | {"accept-language": "it"})
+    assert unsafe.status_code == 400 and unsafe.json()["code"] == "wakeup.bad_value"
+
+
+@pytest.mark.parametrize("user", [RECEPTION, FAX_USER, OTHER_RECEPTION], ids=lambda u: u.name)
+def test_nobody_else_reads_or_changes_them(web: RunningWeb, user: Any) -> None:
+    client, csrf = web.login(user)
+    assert client.get(API).status_code == 403
+    assert client.put(API, json={"attempts": 2}, headers={"x-csrf-token": csrf}).status_code == 403
+    assert client.get("/pbx/default/admin/wakeup").status_code == 403
+
+
+def test_the_settings_page_saves_and_shows_a_refusal_on_its_field(browser: Any, web: RunningWeb) -> None:  # noqa: F811
+    context = browser.new_context(locale="it", viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(web.url + "/login")
+    page.get_by_label(re.compile("Indirizzo")).fill(ADMIN.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.locator("#login-form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/pbx/default/panel$"))
+    page.get_by_role("link", name="Sveglie").click()
+    page.locator("#w-attempts").wait_for()
+    page.wait_for_timeout(300)  # the values arrive from the API
+    page.fill("#w-interval", "120")
+    page.locator("#settings-form button[type=submit]").click()
+    page.wait_for_selector("#toast.show:not(.error)")
+    with transaction(web.container.sessions, read_only=True) as s:
+        assert wakeup.get_settings(s, get_pbx(s)).interval == 120
+    # A number the configuration gate refuses: the message in Italian, under the field.
+    page.fill("#w-number", "12;Hangup")
+    page.locator("#settings-form button[type=submit]").click()
+    page.wait_for_selector("#err-number")
+    assert page.locator("#w-number").get_attribute("aria-invalid") == "true"
+    screenshot(page, "admin-wakeup-settings-it")
+    context.close()
