@@ -83,9 +83,9 @@ def update_settings(session: Session, pbx: Pbx, **values: Any) -> HotelSettings:
     if "cleaning_prefix" in values and values["cleaning_prefix"] is not None:
         prefix = values["cleaning_prefix"]
         if not re.fullmatch(r"[*#]?[0-9]{1,6}", prefix):
-            raise InvalidValue(f"cleaning prefix {prefix!r}: use digits, optionally after * or #")
+            raise InvalidValue("hotel.prefix_form", prefix=repr(prefix), setting="cleaning_prefix")
         if session.scalars(select(Room).where(Room.pbx_id == pbx.id, Room.extension.startswith(prefix))).first():
-            raise InvalidValue(f"cleaning prefix {prefix!r} overlaps a room extension")
+            raise InvalidValue("hotel.prefix_overlaps", prefix=repr(prefix), setting="cleaning_prefix")
     if "non_room_class" in values:
         name = values.pop("non_room_class")
         values["non_room_class_id"] = get_class(session, pbx, name).id if name else None

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
 from kalliope_tel.container import Container
-from kalliope_tel.hotel import cleaning, panel, stays
+from kalliope_tel.hotel import admin_web, cleaning, panel, stays
 from kalliope_tel.hotel.models import ClassKind, CleaningSource
 from kalliope_tel.hotel.services import RoomFilter, get_room
 from kalliope_tel.localtime import parse_local_time
@@ -182,6 +182,8 @@ def router(container: Container) -> APIRouter:
     def panel_page(request: Request, pbx: str) -> Response:
         return pbx_page(request, pbx, "panel.html", Role.RECEPTIONIST, config={"costs": costs})
 
+    # The administrators' settings page and API, mounted with the rest of the feature's routes.
+    r.include_router(admin_web.router(container))
     return r
 
 

@@ -94,3 +94,32 @@ def test_the_settings_page_saves_and_shows_a_refusal_on_its_field(browser: Any, 
     assert page.locator("#w-number").get_attribute("aria-invalid") == "true"
     screenshot(page, "admin-wakeup-settings-it")
     context.close()
+
+
+HOTEL = "/api/v1/pbx/default/hotel/settings"
+
+
+def test_an_administrator_changes_the_hotel_settings_and_a_refusal_names_its_field(web: RunningWeb) -> None:
+    from kalliope_tel.hotel import services as hotel
+
+    client, csrf = web.login(ADMIN)
+    h = {"x-csrf-token": csrf}
+    data = client.get(HOTEL).json()
+    assert data["checkout_dirty"] is True and data["classes"]
+    changed = client.put(HOTEL, json={"checkout_dirty": False, "nightly_dirty_at": "04:30", "cleaning_prefix": "*44"},
+                         headers=h)  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["checkout_dirty"], changed.json()["nightly_dirty_at"]) == (False, "04:30")
+    with transaction(web.container.sessions, read_only=True) as s:
+        settings = hotel.get_settings(s, get_pbx(s))
+        assert (settings.checkout_dirty, settings.cleaning_prefix) == (False, "*44")
+    overlap = client.put(HOTEL, json={"cleaning_prefix": "10"}, headers=h | {"accept-language": "it"})
+    assert overlap.status_code == 400 and overlap.json()["params"]["setting"] == "cleaning_prefix"
+    assert "si sovrappone" in overlap.json()["detail"]
+    late = client.put(HOTEL, json={"nightly_dirty_at": "25:00"}, headers=h)
+    assert late.status_code == 400 and late.json()["code"] == "hotel.bad_time"
+    assert client.put(HOTEL, json={"checkout_dirty": True, "cleaning_prefix": "*33"}, headers=h).status_code == 200
+    for user in (RECEPTION, FAX_USER, OTHER_RECEPTION):
+        other, other_csrf = web.login(user)
+        assert other.get(HOTEL).status_code == 403
+        assert other.put(HOTEL, json={"checkout_dirty": False}, headers={"x-csrf-token": other_csrf}).status_code == 403
