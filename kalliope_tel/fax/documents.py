@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from kalliope_tel import catalogue, sandbox
+from kalliope_tel import archives, catalogue, sandbox
 from kalliope_tel.errors import KalliopeError
 
 if TYPE_CHECKING:
@@ -54,15 +54,11 @@ CONVERT_TIMEOUT = 180  # LibreOffice's first start with a new profile takes seco
 MAX_IMAGE_PIXELS = 40_000_000
 # An A4 page's rows at each resolution; a taller image is cut into pages.
 PAGE_ROWS = {"fine": 2292, "standard": 1146}
+
+
 # What a DOCX or ODT may declare before anything unpacks it. Real ones have
 # tens of members, a few MiB unpacked, and XML that deflates 5 to 30 times;
 # a member a hundred times smaller packed than unpacked is padding.
-ZIP_MAX_MEMBERS = 1000
-ZIP_MAX_UNPACKED = 100 << 20
-ZIP_MAX_RATIO = 100
-ZIP_RATIO_FROM = 1 << 20  # small members may deflate as they like
-
-
 class DocumentRefused(KalliopeError):
     """The document cannot be faxed; ``reason`` says why, for the user."""
 
@@ -116,20 +112,11 @@ def sniff(path: Path) -> str:
 
 
 def safe_zip(name: str, archive: zipfile.ZipFile) -> None:
-    """Refuse an archive whose directory declares more than a document could
-    hold: too many members, too many bytes unpacked, or a member packed a
-    hundred times smaller than it unpacks (a zip bomb's padding)."""
-    members = archive.infolist()
-    if len(members) > ZIP_MAX_MEMBERS:
-        raise DocumentRefused(name, "fax.doc.zip_members", members=len(members), limit=ZIP_MAX_MEMBERS)
-    unpacked = 0
-    for member in members:
-        unpacked += member.file_size
-        if member.file_size > ZIP_RATIO_FROM and member.file_size > ZIP_MAX_RATIO * max(1, member.compress_size):
-            raise DocumentRefused(name, "fax.doc.zip_bomb", part=repr(member.filename[:60]),
-                                  packed=member.compress_size, unpacked=member.file_size)  # fmt: skip
-    if unpacked > ZIP_MAX_UNPACKED:
-        raise DocumentRefused(name, "fax.doc.zip_size", mib=unpacked >> 20, limit=ZIP_MAX_UNPACKED >> 20)
+    """Refuse an archive whose directory declares more than a document could hold."""
+    refusal = archives.zip_refusal(archive)
+    if refusal is not None:
+        code, params = refusal
+        raise DocumentRefused(name, code, **params)
 
 
 def prepare(source: Path, workdir: Path, *, resolution: str = "fine") -> FaxDocument:

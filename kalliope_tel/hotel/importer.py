@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from kalliope_tel import archives
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.hotel.exceptions import HotelError, ImportRejected, InvalidValue
 from kalliope_tel.hotel.services import create_room
@@ -66,6 +67,8 @@ class ImportReport:
     imported: int = 0
     skipped: list[tuple[int, str]] = field(default_factory=list)
     credentials: dict[str, str] = field(default_factory=dict)
+    # The same refusals, to be read in another language (the web's reader's).
+    refusals: list[tuple[int, KalliopeError]] = field(default_factory=list)
 
 
 def read_rows(path: Path) -> list[Row]:
@@ -75,17 +78,17 @@ def read_rows(path: Path) -> list[Row]:
         return _read_csv(path)
     if suffix in (".xlsx", ".xlsm"):
         return _read_xlsx(path)
-    raise InvalidValue(f"{path.name}: use a .csv or .xlsx file")
+    raise InvalidValue("import.kind", file=path.name)
 
 
 def _normalise_header(header: list[str], source: str) -> list[str]:
     names = [str(h or "").strip().lower().replace(" ", "_") for h in header]
     unknown = [n for n in names if n and n not in COLUMNS]
     if unknown:
-        raise InvalidValue(f"{source}: unknown column(s) {', '.join(unknown)}; expected {', '.join(COLUMNS)}")
+        raise InvalidValue("import.unknown_columns", file=source, columns=unknown, expected=list(COLUMNS))
     missing = [c for c in REQUIRED if c not in names]
     if missing:
-        raise InvalidValue(f"{source}: missing column(s) {', '.join(missing)}")
+        raise InvalidValue("import.missing_columns", file=source, columns=missing)
     return names
 
 
@@ -93,9 +96,9 @@ def _read_csv(path: Path) -> list[Row]:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidValue(f"{path.name}: not UTF-8 text") from None
+        raise InvalidValue("import.not_utf8", file=path.name) from None
     if not text.strip():
-        raise InvalidValue(f"{path.name}: the file is empty")
+        raise InvalidValue("import.empty", file=path.name)
     try:
         dialect: Any = csv.Sniffer().sniff(text.splitlines()[0], delimiters=",;\t")
     except csv.Error:
@@ -108,7 +111,9 @@ def _read_csv(path: Path) -> list[Row]:
         if not any(v.strip() for v in values):
             continue
         if len(values) > len(header):
-            rows.append((line, {"__error__": f"{len(values)} fields, the header has {len(header)}"}))
+            rows.append(
+                (line, {"__error__": "import.fields", "__fields__": str(len(values)), "__header__": str(len(header))})
+            )
             continue
         rows.append((line, {k: v.strip() for k, v in zip(header, values, strict=False) if k}))
     return rows
@@ -117,16 +122,25 @@ def _read_csv(path: Path) -> list[Row]:
 def _read_xlsx(path: Path) -> list[Row]:
     import openpyxl
 
+    # The directory first: a spreadsheet from outside may be a zip bomb.
+    try:
+        with zipfile.ZipFile(path) as archive:
+            refusal = archives.zip_refusal(archive)
+    except zipfile.BadZipFile:
+        refusal = None  # openpyxl says so below, with the file's name
+    if refusal is not None:
+        code, params = refusal
+        raise InvalidValue(code, **params)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise InvalidValue(f"{path.name}: not a readable XLSX file ({type(exc).__name__})") from None
+        raise InvalidValue("import.bad_xlsx", file=path.name, reason=type(exc).__name__) from None
     sheet = book.worksheets[0]
     iterator = sheet.iter_rows(values_only=True)
     try:
         header = _normalise_header([str(h) if h is not None else "" for h in next(iterator)], path.name)
     except StopIteration:
-        raise InvalidValue(f"{path.name}: the sheet is empty") from None
+        raise InvalidValue("import.empty", file=path.name) from None
     rows = []
     for line, values in enumerate(iterator, start=2):
         cells = [
@@ -141,10 +155,10 @@ def _read_xlsx(path: Path) -> list[Row]:
 
 def _row_arguments(row: dict[str, str]) -> dict[str, Any]:
     if "__error__" in row:
-        raise InvalidValue(row["__error__"])
+        raise InvalidValue(row["__error__"], fields=row["__fields__"], header=row["__header__"])
     for col in REQUIRED:
         if not row.get(col):
-            raise InvalidValue(f"{col} is empty")
+            raise InvalidValue("import.column_empty", column=col)
     args: dict[str, Any] = {
         "extension": row["extension"],
         "name": row.get("name", ""),
@@ -162,12 +176,12 @@ def _row_arguments(row: dict[str, str]) -> dict[str, Any]:
             args[key] = row[col]
     if row.get("phonebook"):
         if row["phonebook"].lower() not in ("yes", "no", "true", "false", "1", "0"):
-            raise InvalidValue(f"phonebook must be yes or no, not {row['phonebook']!r}")
+            raise InvalidValue("import.yes_no", column="phonebook", value=repr(row["phonebook"]))
         args["show_in_phonebook"] = row["phonebook"].lower() in ("yes", "true", "1")
     for col in ("calls_limit", "busy_level", "ring_timeout", "new_accounts"):
         if row.get(col):
             if not row[col].isdigit():
-                raise InvalidValue(f"{col} must be a whole number, not {row[col]!r}")
+                raise InvalidValue("import.whole_number", column=col, value=repr(row[col]))
             args[col] = int(row[col])
     if row.get("accounts"):
         args["attach"] = [a.strip() for a in row["accounts"].split(";") if a.strip()]
@@ -176,7 +190,7 @@ def _row_arguments(row: dict[str, str]) -> dict[str, Any]:
         for pair in row["failovers"].split(";"):
             key, sep, dest = pair.partition("=")
             if not sep:
-                raise InvalidValue(f"failover {pair!r}: use OUTCOME.ORIGIN=DESTINATION")
+                raise InvalidValue("import.failover", pair=repr(pair))
             failovers[key.strip()] = dest.strip()
         args["failovers"] = failovers
     return args
@@ -192,13 +206,13 @@ def import_rooms(
 ) -> ImportReport:
     report = ImportReport()
     if not rows:
-        raise InvalidValue("the file has no data rows")
+        raise InvalidValue("import.no_rows")
     seen: dict[str, int] = {}
     for done, (line, row) in enumerate(rows, start=1):
         ext = row.get("extension", "")
         try:
             if ext in seen:
-                raise InvalidValue(f"extension {ext} also on line {seen[ext]}")
+                raise InvalidValue("import.duplicate", room=ext, line=seen[ext])
             args = _row_arguments(row)
             with session.begin_nested():
                 created = create_room(session, pbx, **args)
@@ -207,6 +221,7 @@ def import_rooms(
             report.credentials.update(created.new_credentials)
         except (HotelError, KalliopeError) as exc:
             report.skipped.append((line, str(exc)))
+            report.refusals.append((line, exc))
         if progress is not None:
             progress(done)
     if report.skipped and not skip_bad:
@@ -223,7 +238,7 @@ def write_template(path: Path) -> None:
             writer.writerow({key: csv_field(value) for key, value in EXAMPLE.items()})
         return
     if path.suffix.lower() != ".xlsx":
-        raise InvalidValue(f"{path.name}: use a .csv or .xlsx name")
+        raise InvalidValue("import.kind", file=path.name)
     import openpyxl
 
     book = openpyxl.Workbook()

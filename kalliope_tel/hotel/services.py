@@ -47,7 +47,7 @@ def gated(check: Callable[[object], str], value: object) -> str:
     try:
         return check(value)
     except confgate.UnsafeValue as exc:
-        raise InvalidValue(str(exc)) from None
+        raise InvalidValue("hotel.bad_value", reason=str(exc)) from None
 
 
 def bounded_text(value: str, limit: int, what: str) -> str:
@@ -55,9 +55,9 @@ def bounded_text(value: str, limit: int, what: str) -> str:
     reason, when longer (PostgreSQL would refuse it with a database error)."""
     value = value.strip()
     if len(value) > limit:
-        raise InvalidValue(f"{what}: at most {limit} characters ({len(value)} given)")
+        raise InvalidValue("hotel.text_length", what=what, limit=limit, given=len(value))
     if "\x00" in value:
-        raise InvalidValue(f"{what}: contains a NUL character")
+        raise InvalidValue("hotel.text_nul", what=what)
     return value
 
 
@@ -106,14 +106,14 @@ def create_class(
     description: str = "",
 ) -> OutboundClass:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", name) or name == "fallback":
-        raise InvalidValue(f"class name {name!r}: lower-case letters, digits, - and _ (not 'fallback')")
+        raise InvalidValue("hotel.class_name", name=repr(name))
     if not patterns:
-        raise InvalidValue(f"class {name}: no pattern given")
+        raise InvalidValue("hotel.class_patterns", name=name)
     for p in patterns:
         gated(confgate.pattern, p)
     gated(lambda v: confgate.identifier(v, "trunk context"), trunk_context)
     if session.scalars(select(OutboundClass).where(OutboundClass.pbx_id == pbx.id, OutboundClass.name == name)).first():
-        raise InvalidValue(f"class {name!r} exists already")
+        raise InvalidValue("hotel.class_exists", name=repr(name))
     cls = OutboundClass(
         pbx_id=pbx.id,
         name=name,
@@ -150,7 +150,9 @@ def delete_class(session: Session, pbx: Pbx, name: str) -> None:
             .where((model.standard_class_id == cls.id) | (model.restricted_class_id == cls.id))
         )
         if used:
-            raise InUse(f"class {name!r} is used by {used} {model.__tablename__.removeprefix('hotel_')} row(s)")
+            raise InUse(
+                "hotel.class_in_use", name=repr(name), count=used, what=model.__tablename__.removeprefix("hotel_")
+            )
     session.delete(cls)
     session.flush()
 
@@ -198,10 +200,10 @@ def _check_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[st
             try:
                 out[key] = LdapMode(value)
             except ValueError:
-                raise InvalidValue(f"ldap_mode {value!r}: one of {', '.join(m.value for m in LdapMode)}") from None
+                raise InvalidValue("hotel.ldap_mode", value=repr(value), expected=[m.value for m in LdapMode]) from None
         elif key in ("calls_limit", "busy_level", "ring_timeout"):
             if not isinstance(value, int) or value < 0 or value > 3600:
-                raise InvalidValue(f"{key} must be a whole number from 0 to 3600, not {value!r}")
+                raise InvalidValue("hotel.whole_number", setting=key, value=repr(value))
             out[key] = value
         elif key in ("organization", "organizational_unit"):
             out[key] = str(value).strip()
@@ -210,9 +212,9 @@ def _check_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[st
         elif key in TEMPLATE_FIELDS:
             out[key] = value
         else:
-            raise InvalidValue(f"unknown setting {key!r}")
+            raise InvalidValue("hotel.unknown_setting", setting=key)
     if out.get("ring_timeout") == 0:
-        raise InvalidValue("ring_timeout must be at least 1 second")
+        raise InvalidValue("hotel.ring_timeout", setting="ring_timeout")
     return out
 
 
@@ -220,9 +222,9 @@ def check_failovers(failovers: dict[str, str]) -> dict[str, str]:
     clean: dict[str, str] = {}
     for key, dest in failovers.items():
         if key not in FAILOVER_KEYS:
-            raise InvalidValue(f"failover {key!r}: use OUTCOME.ORIGIN, one of {', '.join(FAILOVER_KEYS)}")
+            raise InvalidValue("hotel.failover_key", key=repr(key), expected=list(FAILOVER_KEYS))
         if dest and dest != "hangup" and not re.fullmatch(r"[0-9*#]{1,20}", dest):
-            raise InvalidValue(f"failover {key} -> {dest!r}: an extension number or 'hangup'")
+            raise InvalidValue("hotel.failover_destination", key=key, destination=repr(dest))
         if dest:
             clean[key] = dest
     return clean
@@ -259,9 +261,9 @@ def create_template(
 ) -> RoomTemplate:
     name = bounded_text(name, 60, "template name")
     if not name:
-        raise InvalidValue("template name is empty")
+        raise InvalidValue("hotel.template_name")
     if session.scalars(select(RoomTemplate).where(RoomTemplate.pbx_id == pbx.id, RoomTemplate.name == name)).first():
-        raise InvalidValue(f"template {name!r} exists already")
+        raise InvalidValue("hotel.template_exists", name=repr(name))
     defaults = get_template_defaults(session, pbx)
     seeded = {f: getattr(defaults, f) for f in TEMPLATE_FIELDS}
     seeded.update(_check_values(session, pbx, values))
@@ -277,7 +279,7 @@ def get_template(session: Session, pbx: Pbx, name: str) -> RoomTemplate:
         select(RoomTemplate).where(RoomTemplate.pbx_id == pbx.id, RoomTemplate.name == name)
     ).first()
     if found is None:
-        raise NotFound(f"no room template named {name!r}")
+        raise NotFound("hotel.no_template", name=repr(name))
     return found
 
 
@@ -301,7 +303,7 @@ def delete_template(session: Session, pbx: Pbx, name: str) -> None:
     template = get_template(session, pbx, name)
     used = session.scalar(select(func.count()).select_from(Room).where(Room.template_id == template.id))
     if used:
-        raise InUse(f"template {name!r} is used by {used} room(s)")
+        raise InUse("hotel.template_in_use", name=repr(name), count=used)
     session.delete(template)
     session.flush()
 
@@ -400,13 +402,13 @@ def create_account(
     """Create a SIP account; return it and its password (generated if not given), shown once."""
     gated(confgate.sip_user, username)
     if session.scalars(select(SipAccount).where(SipAccount.pbx_id == pbx.id, SipAccount.username == username)).first():
-        raise InvalidValue(f"SIP account {username!r} exists already")
+        raise InvalidValue("hotel.account_exists", account=repr(username))
     head, dash, _ = username.partition("-")
     if pbx.is_default and dash and session.scalars(select(Pbx.id).where(Pbx.slug == head)).first():
-        raise InvalidValue(f"SIP account {username!r} would read as an account of PBX {head!r}")
+        raise InvalidValue("hotel.account_other_pbx", account=repr(username), pbx=repr(head))
     secret = password or secrets.token_urlsafe(15)
     if len(secret) < 10:
-        raise InvalidValue("SIP password must have at least 10 characters")
+        raise InvalidValue("hotel.account_password")
     account = SipAccount(
         pbx_id=pbx.id, username=username, realm=realm, ha1=ha1(sip_login(pbx, username), realm, secret)
     )
@@ -424,7 +426,7 @@ def _get_account(session: Session, pbx: Pbx, username: str) -> SipAccount:
         select(SipAccount).where(SipAccount.pbx_id == pbx.id, SipAccount.username == username)
     ).first()
     if found is None:
-        raise NotFound(f"no SIP account named {username!r}")
+        raise NotFound("hotel.no_account", account=repr(username))
     return found
 
 
@@ -462,10 +464,10 @@ def create_room(
 ) -> CreatedRoom:
     gated(confgate.extension, extension)
     if find_room(session, pbx, extension) is not None:
-        raise InvalidValue(f"extension {extension} is a room already")
+        raise InvalidValue("hotel.room_exists", room=extension, setting="extension")
     prefix = get_settings(session, pbx).cleaning_prefix
     if prefix and extension.startswith(prefix):
-        raise InvalidValue(f"extension {extension} starts with the cleaning prefix {prefix}")
+        raise InvalidValue("hotel.room_prefix", room=extension, prefix=prefix, setting="extension")
     room = Room(
         pbx_id=pbx.id,
         extension=extension,
@@ -479,7 +481,7 @@ def create_room(
     for username in attach or []:
         account = _get_account(session, pbx, username)
         if account.room_id not in (None, room.id):
-            raise InUse(f"SIP account {username!r} belongs to another room")
+            raise InUse("hotel.account_taken", account=repr(username))
         account.room_id = room.id
     credentials: dict[str, str] = {}
     for i in range(new_accounts):
@@ -518,7 +520,7 @@ def update_room(
             "floor": "organizational_unit",
         }.get(key, key)
         if attr not in TEMPLATE_FIELDS:
-            raise InvalidValue(f"cannot clear {key!r}")
+            raise InvalidValue("hotel.cannot_clear", setting=key)
         setattr(room, attr, None)
     if failovers:
         _set_failovers(room, check_failovers(failovers), replace=False)
