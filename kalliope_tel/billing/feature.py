@@ -81,4 +81,5 @@ FEATURE = Feature(
     doctor=_doctor,
     cli=("billing", "kalliope_tel.cli.billing_cmd:app"),
     benches={"billing": "kalliope_tel.billing.bench:bench_command"},
+    web="kalliope_tel.billing.web:router",
 )

@@ -193,7 +193,7 @@ class StayReport:
 def stay_report(session: Session, pbx: Pbx, stay_id: int) -> StayReport:
     stay = session.get(Stay, stay_id)
     if stay is None or stay.pbx_id != pbx.id:
-        raise StayNotFound(f"no stay {stay_id} in PBX {pbx.slug} (see 'kalliope-tel hotel history')")
+        raise StayNotFound("billing.no_stay", id=stay_id, pbx=pbx.slug)
     records = billable(calls(session, pbx, stay_id=stay.id))
     return StayReport(stay, records, Totals.of(records), pbx.timezone)
 

@@ -75,14 +75,26 @@ def file_name(pbx: Pbx, reception: Reception, fax_id: int) -> str:
     return f"F0{calling}_T{reached}_{local:%Y-%m-%d_%H_%M_%S}_{fax_id}.pdf"
 
 
-def registered(session: Session, pbx_slug: str, call_id: str) -> int | None:
-    """The register's id for this call, if it is in already."""
-    return session.scalar(
+def registered(session: Session, pbx_slug: str, call_id: str, *, with_pages: bool = False) -> int | None:
+    """The register's id for this call, if it is in already (``with_pages``:
+    only a row that holds the call's pages counts)."""
+    query = (
         select(FaxReceived.id)
         .join(Pbx, Pbx.id == FaxReceived.pbx_id)
         .where(Pbx.slug == pbx_slug, FaxReceived.call_id == call_id)
-        .limit(1)
     )
+    if with_pages:
+        query = query.where(FaxReceived.document != "")
+    return session.scalar(query.limit(1))
+
+
+def pageless_row(session: Session, pbx_id: int, call_id: str) -> FaxReceived | None:
+    """The call's register row when it holds no pages (recorded as lost)."""
+    return session.scalars(
+        select(FaxReceived).where(
+            FaxReceived.pbx_id == pbx_id, FaxReceived.call_id == call_id, FaxReceived.document == ""
+        )
+    ).first()
 
 
 def record_received(
@@ -99,23 +111,19 @@ def record_received(
     from kalliope_tel.fax.store import inbound_dir, move_into, relative
 
     limits.release(session, slot_id)
-    row = FaxReceived(
-        pbx_id=pbx.id,
-        instance_id=instance_id,
-        call_id=reception.call_id,
-        node=reception.node[:100],
-        calling=reception.calling[:40],
-        reached=reception.reached[:40],
-        started_at=reception.started_at,
-        ended_at=reception.ended_at,
-        ok=reception.ok and reception.pages > 0,
-        reason=(reception.reason or ("no pages received" if not reception.pages else ""))[:300],
-        pages=reception.pages,
-        bit_rate=reception.bit_rate,
-        ecm=reception.ecm,
-        remote_ident=reception.remote_ident[:40],
-        media=reception.media,
+    # The call is in the register already without pages (a node found the
+    # slot of the node that took it and recorded it as lost, before this
+    # reception's note was registered): the reception takes that row's place.
+    row = pageless_row(session, pbx.id, reception.call_id) or FaxReceived(
+        pbx_id=pbx.id, instance_id=instance_id, call_id=reception.call_id
     )
+    row.node = reception.node[:100]
+    row.calling, row.reached = reception.calling[:40], reception.reached[:40]
+    row.started_at, row.ended_at = reception.started_at, reception.ended_at
+    row.ok = reception.ok and reception.pages > 0
+    row.reason = (reception.reason or ("no pages received" if not reception.pages else ""))[:300]
+    row.pages, row.bit_rate, row.ecm = reception.pages, reception.bit_rate, reception.ecm
+    row.remote_ident, row.media = reception.remote_ident[:40], reception.media
     session.add(row)
     session.flush()
     if pdf is not None and reception.pages > 0:

@@ -88,7 +88,10 @@ def _forget(session: Session, slots: list[FaxSlot], why: str) -> int:
         if not getattr(result, "rowcount", 0):
             continue
         freed += 1
-        if slot.direction is Direction.INBOUND:
+        known = session.scalar(
+            select(FaxReceived.id).where(FaxReceived.pbx_id == slot.pbx_id, FaxReceived.call_id == slot.call_id)
+        )
+        if slot.direction is Direction.INBOUND and known is None:
             session.add(
                 FaxReceived(
                     pbx_id=slot.pbx_id,

@@ -317,6 +317,11 @@ class FaxReceived(PbxOwned, Base):
     __table_args__ = (
         pbx_row("fax_received"),
         same_pbx("fax_received", "instance_id", "fax_instance", "RESTRICT"),
+        # Once per call, whoever registers it: the node that took it, its
+        # restart, or another node on the same data directory finding its
+        # note (two of them at once: the second insert fails, and its next
+        # pass finds the row).
+        UniqueConstraint("pbx_id", "call_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

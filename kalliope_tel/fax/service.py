@@ -123,7 +123,10 @@ class FaxService:
 
     async def _register_once(self, note: pending.Pending) -> int:
         reception, tiff = note.reception, note.tiff
-        known = await self._tx(lambda s: registered(s, note.pbx_slug, reception.call_id))
+        # A row without pages (the call recorded as lost by another node) does
+        # not count when this note has them: they take its place, never dropped.
+        has_pages = tiff is not None and reception.pages > 0
+        known = await self._tx(lambda s: registered(s, note.pbx_slug, reception.call_id, with_pages=has_pages))
         if known is None:
             pdf = None
             if tiff is not None and reception.pages > 0:
@@ -135,7 +138,7 @@ class FaxService:
 
             def record(s: Session) -> int:
                 # Once per call: a try whose commit's answer was lost finds its own row.
-                again = registered(s, note.pbx_slug, reception.call_id)
+                again = registered(s, note.pbx_slug, reception.call_id, with_pages=has_pages)
                 if again is not None:
                     return again
                 pbx = get_pbx(s, note.pbx_slug)

@@ -70,7 +70,9 @@ def _doctor(container: Container) -> list[Check]:
 
 
 def _pages(_session: Session, visitor: Visitor) -> list[PageLink]:
-    pages = [PageLink("panel", "nav.panel", 10)] if visitor.may("receptionist") else []
+    pages = (
+        [PageLink("panel", "nav.panel", 10), PageLink("stays", "nav.stays", 15)] if visitor.may("receptionist") else []
+    )
     if visitor.may("admin"):
         pages.append(PageLink("admin/rooms", "nav.rooms", 89))
         pages.append(PageLink("admin/hotel", "nav.hotel_settings", 91))

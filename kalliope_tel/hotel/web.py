@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
 from kalliope_tel.container import Container
-from kalliope_tel.hotel import admin_web, cleaning, panel, rooms_web, stays
+from kalliope_tel.hotel import admin_web, cleaning, history_web, panel, rooms_web, stays
 from kalliope_tel.hotel.models import ClassKind, CleaningSource
 from kalliope_tel.hotel.services import RoomFilter, get_room
 from kalliope_tel.localtime import parse_local_time
@@ -185,6 +185,7 @@ def router(container: Container) -> APIRouter:
     # The administrators' settings page and API, mounted with the rest of the feature's routes.
     r.include_router(admin_web.router(container))
     r.include_router(rooms_web.router(container))
+    r.include_router(history_web.router(container))
     return r
 
 

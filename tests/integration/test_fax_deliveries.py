@@ -368,3 +368,59 @@ async def test_serve_killed_right_after_a_job_ends_owes_the_report_and_another_n
             assert kinds.count("mail") == 1 and kinds.count("report") == 1, kinds
     finally:
         container.close()
+
+
+async def test_two_nodes_finding_one_reception_note_register_it_once(
+    fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two nodes on one data directory both find a reception's note (the CI
+    saw the call twice in the register after a node was killed). Both check
+    the register before either commits (forced here: the check says "not
+    yet" to both): the database refuses the second row, and that node's next
+    pass finds the first and drops the note."""
+    from kalliope_tel.fax import pending
+    from kalliope_tel.fax import service as fax_service
+
+    assert kalliope("db", "upgrade", env={"KALLIOPE_DATABASE_URL": fresh_db_url}).returncode == 0
+    data = tmp_path / "data"
+    configure_office(fresh_db_url, data)
+    settings = Settings(database_url=fresh_db_url, data_dir=data)
+    a, b = Container(settings), Container(settings)
+    try:
+        with transaction(a.sessions) as s:
+            instance_id = s.scalars(select(FaxInstance.id)).one()
+        spool = data / "spool"
+        spool.mkdir(parents=True)
+        tiff = spool / "in.tif"
+        make_document(tiff, 1)
+        now = datetime.now(UTC)
+        reception = Reception("c-twice", "0501234567", "700", now, now, True, "", 1, 14400, True, "R", Media.ENGINE)
+        note = pending.write(data, "default", instance_id, None, reception, tiff)
+        node_a, node_b = FaxService(a, "node-a"), FaxService(b, "node-b")
+        seen_by_b = pending.load(note.path)  # both nodes picked the note up
+        # Both checked the register before either wrote.
+        monkeypatch.setattr(fax_service, "registered", lambda *_args, **_kwargs: None)
+        first = await node_a._register(note)
+        pending.save(seen_by_b)  # node a dropped the note once done; node b still holds its copy
+        second = await node_b._register(seen_by_b)
+        assert first is not None and second is None  # refused by the database, not a second row
+        monkeypatch.undo()
+        assert await node_b.register_pending() == 1  # its next pass: the row is there, the note goes
+        with transaction(a.sessions) as s:
+            assert [r.call_id for r in s.scalars(select(FaxReceived)).all()] == ["c-twice"]
+        assert list(pending.folder(data).glob("*.json")) == []
+        # A call node b recorded as lost (its node's slot, no pages) while node a's note waited:
+        # the note's pages take that row's place, never dropped for it.
+        with transaction(a.sessions) as s:
+            s.add(FaxReceived(pbx_id=1, instance_id=instance_id, call_id="c-lost", ok=False,
+                              reason="the node node-a that took the call stopped during it"))  # fmt: skip
+        make_document(tiff, 2)
+        lost = Reception("c-lost", "0507654321", "700", now, now, True, "", 2, 14400, True, "R", Media.ENGINE)
+        pending.write(data, "default", instance_id, None, lost, tiff)
+        assert await node_b.register_pending() == 1
+        with transaction(a.sessions) as s:
+            (row,) = s.scalars(select(FaxReceived).where(FaxReceived.call_id == "c-lost")).all()
+            assert (row.ok, row.pages, row.calling, bool(row.document)) == (True, 2, "0507654321", True)
+    finally:
+        a.close()
+        b.close()

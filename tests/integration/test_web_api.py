@@ -57,6 +57,7 @@ PARAMS = {
     "meeting_id": "1",
     "job_id": "1",
     "name": "nobody-here",
+    "stay_id": "1",
 }
 
 
@@ -133,7 +134,7 @@ def test_every_route_refuses_anonymous_callers_and_other_pbxs(site: tuple[Runnin
 def test_each_role_reaches_its_routes_only(site: tuple[RunningWeb, str, Path]) -> None:
     web, _, _ = site
     table = [(m, p, tags) for m, p, tags in routes(web) if "{pbx}" in p]
-    hotel = [(m, p) for m, p, tags in table if tags & {"hotel", "wake-up"}]
+    hotel = [(m, p) for m, p, tags in table if tags & {"hotel", "wake-up", "billing"}]
     fax = [(m, p) for m, p, tags in table if "fax" in tags]
     # LAM's routes serve every role; each user sees the rooms they manage (test_lam.py, test_web_browser.py).
     lam = [(m, p) for m, p, tags in table if "lam" in tags]
