@@ -4,16 +4,22 @@ thread of the test process, on a free loopback port; and logged-in clients."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from kalliope_tel.config import Settings
 from kalliope_tel.container import Container
+from kalliope_tel.db import migrate
+from kalliope_tel.db.engine import make_engine, make_session_factory, transaction
 from kalliope_tel.web.feature import build_node, listen_socket
 from kalliope_tel.web.server import run_http
-from tests.web_support import PASSWORD, WebUser
+from tests.web_support import PASSWORD, WebUser, seed_web_hotel
 
 
 class RunningWeb:
@@ -61,3 +67,37 @@ class RunningWeb:
         )
         assert response.status_code == 200, response.text
         return client, str(response.json()["csrf_token"])
+
+
+@contextmanager
+def seeded_web(
+    db_backend: str, folder: Path, seed: Callable[[Any], None] = seed_web_hotel, **settings: object
+) -> Iterator[RunningWeb]:
+    """A fresh database of ``db_backend``, migrated and seeded, and a web node on it."""
+    from tests.conftest import drop_pg_database, new_database_url
+
+    url, handle = new_database_url(db_backend, folder)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with transaction(make_session_factory(engine)) as session:
+        seed(session)
+    engine.dispose()
+    node = RunningWeb(url, folder, **settings)
+    try:
+        yield node
+    finally:
+        node.stop()
+        if handle:
+            drop_pg_database(str(handle))
+
+
+def browser_login(chromium: Any, web: RunningWeb, email: str, *, lang: str = "en", width: int = 1280,
+                  height: int = 800, landing: str = r"/pbx/default/panel$") -> Any:  # fmt: skip
+    """A Chromium page logged in as ``email``, arrived on its home page."""
+    page = chromium.new_context(locale=lang, viewport={"width": width, "height": height}).new_page()
+    page.goto(web.url + "/login")
+    page.get_by_label(re.compile("E-mail|Indirizzo")).fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.locator("#login-form button[type=submit]").click()
+    page.wait_for_url(re.compile(landing))
+    return page

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from kalliope_tel.hotel import cleaning, importer, services, stays
-    from kalliope_tel.hotel.models import Stay
     from kalliope_tel.tenancy.models import Pbx
 else:
     from kalliope_tel.lazy import LazyModule
@@ -140,17 +139,8 @@ def settings_cmd(
         values["non_room_class"] = non_room_class
 
     def work(session: Session, pbx: Pbx) -> dict[str, Any]:
-        s = services.update_settings(session, pbx, **values)
-        names = {c.id: c.name for c in services.list_classes(session, pbx)}
-        return {
-            "cleaning_code": s.cleaning_enabled,
-            "cleaning_prefix": s.cleaning_prefix,
-            "block_room_to_room": s.block_room_to_room,
-            "nightly_dirty_at": s.nightly_dirty_at.strftime("%H:%M"),
-            "checkout_dirty": s.checkout_dirty,
-            "non_room_class": names.get(s.non_room_class_id or -1, ""),
-            "timezone": pbx.timezone,
-        }
+        services.update_settings(session, pbx, **values)
+        return services.settings_view(session, pbx) | {"timezone": pbx.timezone}
 
     data = run(work)
     if as_json:
@@ -469,17 +459,6 @@ def accounts_add(
 
 
 # ------------------------------------------------------------------ stays
-def _stay_dict(stay: Stay) -> dict[str, Any]:
-    return {
-        "id": stay.id,
-        "room": stay.room_extension,
-        "owner": stay.owner,
-        "guests": list(stay.guests),
-        "notes": stay.notes,
-        "outbound": stay.outbound.value,
-        "checkin_at": stay.checkin_at.isoformat(),
-        "checkout_at": stay.checkout_at.isoformat() if stay.checkout_at else None,
-    }
 
 
 @app.command("checkin")
@@ -498,7 +477,7 @@ def checkin(
 
     def work(session: Session, pbx: Pbx) -> dict[str, Any]:
         alarms = [parse_local_time(a, pbx.timezone) for a in alarm]
-        return _stay_dict(
+        return stays.as_dict(
             stays.check_in(
                 session, pbx, extension, owner, guests=guest, notes=notes, outbound=ClassKind(outbound), alarms=alarms
             )
@@ -528,7 +507,7 @@ def stay_update(
 
     kind = ClassKind(outbound) if outbound is not None else None
     data = run(
-        lambda s, p: _stay_dict(
+        lambda s, p: stays.as_dict(
             stays.update_stay(s, p, extension, owner=owner, guests=guest, notes=notes, outbound=kind)
         )
     )
@@ -543,10 +522,10 @@ def checkout(
     extension: str, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."), as_json: bool = JSON
 ) -> None:
     """Check the room out; its history keeps guests and notes as they are now."""
-    current = run(lambda s, p: _stay_dict(stays.current_stay(s, p, extension)))
+    current = run(lambda s, p: stays.as_dict(stays.current_stay(s, p, extension)))
     if not yes and not typer.confirm(f"Check out room {extension} ({current['owner']})?"):
         raise typer.Exit(1)
-    data = run(lambda s, p: _stay_dict(stays.check_out(s, p, extension)))
+    data = run(lambda s, p: stays.as_dict(stays.check_out(s, p, extension)))
     done(f"room {extension} checked out at {data['checkout_at']}", data, as_json)
 
 
@@ -580,7 +559,7 @@ def history_cmd(
 ) -> None:
     """Reservation history: current stays (no check-out) and past ones."""
     filters = stays.HistoryFilter(extension=room, text=text, open_only=open_only)
-    rows = run(lambda s, p: [_stay_dict(x) for x in stays.history(s, p, filters)])
+    rows = run(lambda s, p: [stays.as_dict(x) for x in stays.history(s, p, filters)])
     if as_json:
         print_json(rows)
         return

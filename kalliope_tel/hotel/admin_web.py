@@ -34,18 +34,8 @@ class SettingsChange(BaseModel):
 
 
 def as_dict(session: Session, pbx: Pbx) -> dict[str, Any]:
-    s = services.get_settings(session, pbx)
-    classes = services.list_classes(session, pbx)
-    names = {c.id: c.name for c in classes}
-    return {
-        "cleaning_code": s.cleaning_enabled,
-        "cleaning_prefix": s.cleaning_prefix,
-        "block_room_to_room": s.block_room_to_room,
-        "nightly_dirty_at": s.nightly_dirty_at.strftime("%H:%M"),
-        "checkout_dirty": s.checkout_dirty,
-        "non_room_class": names.get(s.non_room_class_id or -1, ""),
-        "classes": sorted(names.values()),
-    }
+    classes = sorted(c.name for c in services.list_classes(session, pbx))
+    return services.settings_view(session, pbx) | {"classes": classes}
 
 
 def router(_container: Container) -> APIRouter:

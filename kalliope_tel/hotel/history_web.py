@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query, Request, Response
 
 from kalliope_tel.container import Container
 from kalliope_tel.hotel import stays
-from kalliope_tel.hotel.models import Stay
 from kalliope_tel.localtime import parse_local_time
 from kalliope_tel.users.models import Role
 from kalliope_tel.web import deps
@@ -18,19 +17,6 @@ from kalliope_tel.web.app import pbx_page
 
 API = "/api/v1/pbx/{pbx}/stays"
 LIMIT = 1000
-
-
-def as_dict(stay: Stay) -> dict[str, Any]:
-    return {
-        "id": stay.id,
-        "room": stay.room_extension,
-        "owner": stay.owner,
-        "guests": list(stay.guests),
-        "notes": stay.notes,
-        "outbound": stay.outbound.value,
-        "checkin_at": stay.checkin_at.isoformat(),
-        "checkout_at": stay.checkout_at.isoformat() if stay.checkout_at else None,
-    }
 
 
 def router(container: Container) -> APIRouter:
@@ -54,7 +40,7 @@ def router(container: Container) -> APIRouter:
                 since=parse_local_time(since, pbx.timezone) if since else None,
                 until=parse_local_time(until, pbx.timezone) if until else None,
             )  # fmt: skip
-            return [as_dict(s) for s in stays.history(session, pbx, filters)[:LIMIT]]
+            return [stays.as_dict(s) for s in stays.history(session, pbx, filters)[:LIMIT]]
 
     @r.get("/pbx/{pbx}/stays", include_in_schema=False)
     def history_page(request: Request, pbx: str) -> Response:

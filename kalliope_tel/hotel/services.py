@@ -78,6 +78,20 @@ def get_settings(session: Session, pbx: Pbx) -> HotelSettings:
     return per_pbx_row(session, HotelSettings, pbx)
 
 
+def settings_view(session: Session, pbx: Pbx) -> dict[str, Any]:
+    """The hotel's global settings as the CLI and the web show them."""
+    s = get_settings(session, pbx)
+    names = {c.id: c.name for c in list_classes(session, pbx)}
+    return {
+        "cleaning_code": s.cleaning_enabled,
+        "cleaning_prefix": s.cleaning_prefix,
+        "block_room_to_room": s.block_room_to_room,
+        "nightly_dirty_at": s.nightly_dirty_at.strftime("%H:%M"),
+        "checkout_dirty": s.checkout_dirty,
+        "non_room_class": names.get(s.non_room_class_id or -1, ""),
+    }
+
+
 def update_settings(session: Session, pbx: Pbx, **values: Any) -> HotelSettings:
     settings = get_settings(session, pbx)
     if "cleaning_prefix" in values and values["cleaning_prefix"] is not None:

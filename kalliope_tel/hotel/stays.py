@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
@@ -111,6 +112,20 @@ def check_out(session: Session, pbx: Pbx, extension: str, *, at: datetime | None
     )
     session.flush()
     return stay
+
+
+def as_dict(stay: Stay) -> dict[str, Any]:
+    """A stay as the CLI's JSON and the web's history show it."""
+    return {
+        "id": stay.id,
+        "room": stay.room_extension,
+        "owner": stay.owner,
+        "guests": list(stay.guests),
+        "notes": stay.notes,
+        "outbound": stay.outbound.value,
+        "checkin_at": stay.checkin_at.isoformat(),
+        "checkout_at": stay.checkout_at.isoformat() if stay.checkout_at else None,
+    }
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from kalliope_tel.db import migrate
-from kalliope_tel.db.engine import make_engine, make_session_factory, transaction
-from tests.conftest import drop_pg_database, new_database_url
-from tests.web_node import RunningWeb
-from tests.web_support import ADMIN, FAX_USER, LAM_USER, PASSWORD, RECEPTION, seed_web_hotel
+from kalliope_tel.db.engine import transaction
+from tests.web_node import RunningWeb, seeded_web
+from tests.web_support import ADMIN, FAX_USER, LAM_USER, PASSWORD, RECEPTION
 
 pytestmark = [pytest.mark.integration]
 API = "/api/v1/pbx/default"
@@ -22,18 +20,8 @@ EN = {"accept-language": "en"}
 
 @pytest.fixture(scope="module")
 def web(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWeb]:
-    data_dir = tmp_path_factory.mktemp("web-lang")
-    url, handle = new_database_url(db_backend, data_dir)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    with transaction(make_session_factory(engine)) as session:
-        seed_web_hotel(session)
-    engine.dispose()
-    node = RunningWeb(url, data_dir, http_trust_forwarded=True)
-    yield node
-    node.stop()
-    if handle:
-        drop_pg_database(str(handle))
+    with seeded_web(db_backend, tmp_path_factory.mktemp("web-lang"), http_trust_forwarded=True) as node:
+        yield node
 
 
 def test_a_refusal_reads_in_italian_or_english_and_carries_its_code(web: RunningWeb) -> None:

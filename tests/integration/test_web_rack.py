@@ -7,7 +7,6 @@ keyboard path. Screenshots at 1280x800 and 800x1100 are kept."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from kalliope_tel.db import migrate
 from kalliope_tel.db.base import utcnow
-from kalliope_tel.db.engine import make_engine, make_session_factory, transaction
+from kalliope_tel.db.engine import transaction
 from kalliope_tel.hotel import cleaning, services, stays
 from kalliope_tel.hotel.models import CleaningSource
 from kalliope_tel.tenancy.services import get_pbx
@@ -25,8 +23,7 @@ from kalliope_tel.users import services as users
 from kalliope_tel.users.models import Role
 from kalliope_tel.wakeup import services as wakeup
 from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
-from tests.conftest import drop_pg_database, new_database_url
-from tests.web_node import RunningWeb
+from tests.web_node import RunningWeb, browser_login, seeded_web
 from tests.web_support import PASSWORD
 
 pytestmark = [pytest.mark.integration]
@@ -40,46 +37,35 @@ def _rooms() -> list[tuple[str, str, str]]:
             for n in range(1, 21)]  # fmt: skip
 
 
+def _seed(s: Any) -> None:
+    """80 rooms, half occupied, a third dirty, and the receptionist."""
+    pbx = get_pbx(s)
+    services.ensure_default_classes(s, pbx, "kt-lab-trunk")
+    services.create_template(s, pbx, "std")
+    for n, (extension, building, floor) in enumerate(_rooms()):
+        # A few rooms have names of their own; the rest would only repeat the number.
+        name = "Suite Vesuvio" if extension == "420" else f"Room {extension}"
+        services.create_room(s, pbx, extension, name, "std", organization=building, organizational_unit=floor)
+        if n % 2 == 0:
+            guest = f"Mario {SURNAMES[n % 10]}"
+            stays.check_in(s, pbx, extension, guest, notes="late arrival" if n == 4 else "",
+                           alarms=[utcnow() + timedelta(days=1)] if n % 4 == 0 else None)  # fmt: skip
+        if n % 3 == 0:
+            cleaning.set_cleaning(s, pbx, extension, False, CleaningSource.OPERATOR)
+    wakeup.update_settings(s, pbx, name="Wake-up", number="900", message="beep")
+    users.add_user(s, pbx, "rack", RECEPTION, "Rita Rack")
+    users.set_password(s, pbx, "rack", PASSWORD)
+    users.set_roles(s, pbx, "rack", {Role.RECEPTIONIST})
+
+
 @pytest.fixture(scope="module")
 def web(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWeb]:
-    data_dir = tmp_path_factory.mktemp("rack")
-    url, handle = new_database_url(db_backend, data_dir)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    with transaction(make_session_factory(engine)) as s:
-        pbx = get_pbx(s)
-        services.ensure_default_classes(s, pbx, "kt-lab-trunk")
-        services.create_template(s, pbx, "std")
-        for n, (extension, building, floor) in enumerate(_rooms()):
-            # A few rooms have names of their own; the rest would only repeat the number.
-            name = "Suite Vesuvio" if extension == "420" else f"Room {extension}"
-            services.create_room(s, pbx, extension, name, "std", organization=building, organizational_unit=floor)
-            if n % 2 == 0:
-                guest = f"Mario {SURNAMES[n % 10]}"
-                stays.check_in(s, pbx, extension, guest, notes="late arrival" if n == 4 else "",
-                               alarms=[utcnow() + timedelta(days=1)] if n % 4 == 0 else None)  # fmt: skip
-            if n % 3 == 0:
-                cleaning.set_cleaning(s, pbx, extension, False, CleaningSource.OPERATOR)
-        wakeup.update_settings(s, pbx, name="Wake-up", number="900", message="beep")
-        users.add_user(s, pbx, "rack", RECEPTION, "Rita Rack")
-        users.set_password(s, pbx, "rack", PASSWORD)
-        users.set_roles(s, pbx, "rack", {Role.RECEPTIONIST})
-    engine.dispose()
-    node = RunningWeb(url, data_dir)
-    yield node
-    node.stop()
-    if handle:
-        drop_pg_database(str(handle))
+    with seeded_web(db_backend, tmp_path_factory.mktemp("rack"), seed=_seed) as node:
+        yield node
 
 
 def _open(chromium: Any, web: RunningWeb, width: int, height: int, lang: str = "en") -> Any:
-    context = chromium.new_context(locale=lang, viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.goto(web.url + "/login")
-    page.get_by_label(re.compile("E-mail|Indirizzo")).fill(RECEPTION)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.locator("#login-form button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/pbx/default/panel$"))
+    page = browser_login(chromium, web, RECEPTION, lang=lang, width=width, height=height)
     page.wait_for_selector("#live[data-state=live]", timeout=10000)
     page.locator("#matrix article.room").nth(79).wait_for()  # (wait_for_function evaluates strings: the CSP refuses)
     return page

@@ -7,21 +7,18 @@ PBX's administrators allowed; and the page in Chromium."""
 from __future__ import annotations
 
 import io
-import re
 import zipfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from kalliope_tel.db import migrate
-from kalliope_tel.db.engine import make_engine, make_session_factory, transaction
+from kalliope_tel.db.engine import transaction
 from kalliope_tel.hotel import services as hotel
 from kalliope_tel.tenancy.services import get_pbx
 from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
-from tests.conftest import drop_pg_database, new_database_url
-from tests.web_node import RunningWeb
-from tests.web_support import ADMIN, FAX_USER, OTHER_RECEPTION, PASSWORD, RECEPTION, seed_web_hotel
+from tests.web_node import RunningWeb, browser_login, seeded_web
+from tests.web_support import ADMIN, FAX_USER, OTHER_RECEPTION, RECEPTION
 
 pytestmark = [pytest.mark.integration]
 API = "/api/v1/pbx/default/room-config"
@@ -30,18 +27,8 @@ HEADER = "extension,name,template,building,floor,new_accounts\n"
 
 @pytest.fixture(scope="module")
 def web(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWeb]:
-    data_dir = tmp_path_factory.mktemp("web-rooms")
-    url, handle = new_database_url(db_backend, data_dir)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    with transaction(make_session_factory(engine)) as session:
-        seed_web_hotel(session)
-    engine.dispose()
-    node = RunningWeb(url, data_dir)
-    yield node
-    node.stop()
-    if handle:
-        drop_pg_database(str(handle))
+    with seeded_web(db_backend, tmp_path_factory.mktemp("web-rooms")) as node:
+        yield node
 
 
 def _rooms(web: RunningWeb) -> set[str]:
@@ -125,13 +112,7 @@ def test_the_rooms_page_adds_a_room_shows_its_password_once_and_previews_an_impo
     web: RunningWeb,
     tmp_path: Any,
 ) -> None:
-    context = browser.new_context(locale="it", viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.goto(web.url + "/login")
-    page.get_by_label(re.compile("Indirizzo")).fill(ADMIN.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.locator("#login-form button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/pbx/default/panel$"))
+    page = browser_login(browser, web, ADMIN.email, lang="it")
     page.get_by_role("link", name="Camere").click()
     page.wait_for_selector("#rooms tbody tr[data-key='101']")
     page.fill("#r-extension", "305")
@@ -151,4 +132,4 @@ def test_the_rooms_page_adds_a_room_shows_its_password_once_and_previews_an_impo
     assert "non è stato scritto nulla" in page.inner_text("#import-result")
     screenshot(page, "admin-rooms-import-preview-it")
     assert "306" not in _rooms(web)
-    context.close()
+    page.context.close()

@@ -5,20 +5,17 @@ configuration serial (serve applies it)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from kalliope_tel.db import migrate
-from kalliope_tel.db.engine import make_engine, make_session_factory, transaction
+from kalliope_tel.db.engine import transaction
 from kalliope_tel.tenancy.services import get_pbx
 from kalliope_tel.wakeup import services as wakeup
 from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
-from tests.conftest import drop_pg_database, new_database_url
-from tests.web_node import RunningWeb
-from tests.web_support import ADMIN, FAX_USER, OTHER_RECEPTION, PASSWORD, RECEPTION, seed_web_hotel
+from tests.web_node import RunningWeb, browser_login, seeded_web
+from tests.web_support import ADMIN, FAX_USER, OTHER_RECEPTION, RECEPTION
 
 pytestmark = [pytest.mark.integration]
 API = "/api/v1/pbx/default/wakeup/settings"
@@ -26,18 +23,8 @@ API = "/api/v1/pbx/default/wakeup/settings"
 
 @pytest.fixture(scope="module")
 def web(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWeb]:
-    data_dir = tmp_path_factory.mktemp("web-settings")
-    url, handle = new_database_url(db_backend, data_dir)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    with transaction(make_session_factory(engine)) as session:
-        seed_web_hotel(session)
-    engine.dispose()
-    node = RunningWeb(url, data_dir)
-    yield node
-    node.stop()
-    if handle:
-        drop_pg_database(str(handle))
+    with seeded_web(db_backend, tmp_path_factory.mktemp("web-settings")) as node:
+        yield node
 
 
 def _serial(web: RunningWeb) -> int:
@@ -72,13 +59,7 @@ def test_nobody_else_reads_or_changes_them(web: RunningWeb, user: Any) -> None:
 
 
 def test_the_settings_page_saves_and_shows_a_refusal_on_its_field(browser: Any, web: RunningWeb) -> None:  # noqa: F811
-    context = browser.new_context(locale="it", viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.goto(web.url + "/login")
-    page.get_by_label(re.compile("Indirizzo")).fill(ADMIN.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.locator("#login-form button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/pbx/default/panel$"))
+    page = browser_login(browser, web, ADMIN.email, lang="it")
     page.get_by_role("link", name="Sveglie").click()
     page.locator("#w-attempts").wait_for()
     page.wait_for_timeout(300)  # the values arrive from the API
@@ -93,7 +74,7 @@ def test_the_settings_page_saves_and_shows_a_refusal_on_its_field(browser: Any, 
     page.wait_for_selector("#err-number")
     assert page.locator("#w-number").get_attribute("aria-invalid") == "true"
     screenshot(page, "admin-wakeup-settings-it")
-    context.close()
+    page.context.close()
 
 
 HOTEL = "/api/v1/pbx/default/hotel/settings"

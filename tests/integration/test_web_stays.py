@@ -5,44 +5,34 @@ stays by room, text and period, and download a stay's call report as XLSX
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import openpyxl
 import pytest
 
-from kalliope_tel.db import migrate
-from kalliope_tel.db.engine import make_engine, make_session_factory, transaction
 from kalliope_tel.hotel import stays
 from kalliope_tel.tenancy.services import get_pbx
 from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
-from tests.conftest import drop_pg_database, new_database_url
-from tests.web_node import RunningWeb
-from tests.web_support import FAX_USER, OTHER_RECEPTION, PASSWORD, RECEPTION, seed_web_hotel
+from tests.web_node import RunningWeb, browser_login, seeded_web
+from tests.web_support import FAX_USER, OTHER_RECEPTION, RECEPTION, seed_web_hotel
 
 pytestmark = [pytest.mark.integration]
 API = "/api/v1/pbx/default/stays"
 
 
+def _seed(session: Any) -> None:
+    seed_web_hotel(session)
+    pbx = get_pbx(session)
+    stays.check_in(session, pbx, "101", "Anna Neri", guests=["Bo Neri"], notes='=HYPERLINK("http://x","y")')
+    stays.check_out(session, pbx, "101")
+    stays.check_in(session, pbx, "102", "Carlo Verdi")
+
+
 @pytest.fixture(scope="module")
 def web(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWeb]:
-    data_dir = tmp_path_factory.mktemp("web-stays")
-    url, handle = new_database_url(db_backend, data_dir)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    with transaction(make_session_factory(engine)) as session:
-        seed_web_hotel(session)
-        pbx = get_pbx(session)
-        stays.check_in(session, pbx, "101", "Anna Neri", guests=["Bo Neri"], notes='=HYPERLINK("http://x","y")')
-        stays.check_out(session, pbx, "101")
-        stays.check_in(session, pbx, "102", "Carlo Verdi")
-    engine.dispose()
-    node = RunningWeb(url, data_dir)
-    yield node
-    node.stop()
-    if handle:
-        drop_pg_database(str(handle))
+    with seeded_web(db_backend, tmp_path_factory.mktemp("web-stays"), seed=_seed) as node:
+        yield node
 
 
 def test_a_receptionist_lists_stays_and_downloads_a_report(web: RunningWeb) -> None:
@@ -78,13 +68,7 @@ def test_other_roles_and_pbxs_are_refused(web: RunningWeb, user: Any) -> None:
 
 
 def test_the_history_page_filters_and_links_the_reports(browser: Any, web: RunningWeb) -> None:  # noqa: F811
-    context = browser.new_context(locale="en", viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.goto(web.url + "/login")
-    page.get_by_label(re.compile("E-mail")).fill(RECEPTION.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.locator("#login-form button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/pbx/default/panel$"))
+    page = browser_login(browser, web, RECEPTION.email)
     page.get_by_role("link", name="Stays").click()
     page.wait_for_selector("#stays tbody tr")
     assert page.locator("#stays tbody tr").count() == 2
@@ -94,4 +78,4 @@ def test_the_history_page_filters_and_links_the_reports(browser: Any, web: Runni
     assert page.locator("#stays tbody tr").count() == 1
     assert page.locator("#stays tbody tr a[data-kind=xlsx]").count() == 1
     screenshot(page, "stays-history")
-    context.close()
+    page.context.close()

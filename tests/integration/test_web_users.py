@@ -5,19 +5,15 @@ screenshots kept."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kalliope_tel.db import migrate
-from kalliope_tel.db.engine import make_engine, make_session_factory, transaction
 from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
-from tests.conftest import drop_pg_database, new_database_url
-from tests.web_node import RunningWeb
-from tests.web_support import ADMIN, FAX_USER, LAM_USER, OTHER_RECEPTION, PASSWORD, RECEPTION, seed_web_hotel
+from tests.web_node import RunningWeb, browser_login, seeded_web
+from tests.web_support import ADMIN, FAX_USER, LAM_USER, OTHER_RECEPTION, RECEPTION
 
 pytestmark = [pytest.mark.integration]
 API = "/api/v1/pbx/default/users"
@@ -26,18 +22,8 @@ IT = {"accept-language": "it"}
 
 @pytest.fixture(scope="module")
 def web(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWeb]:
-    data_dir = tmp_path_factory.mktemp("web-users")
-    url, handle = new_database_url(db_backend, data_dir)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    with transaction(make_session_factory(engine)) as session:
-        seed_web_hotel(session)
-    engine.dispose()
-    node = RunningWeb(url, data_dir)
-    yield node
-    node.stop()
-    if handle:
-        drop_pg_database(str(handle))
+    with seeded_web(db_backend, tmp_path_factory.mktemp("web-users")) as node:
+        yield node
 
 
 def test_an_administrator_adds_changes_and_removes_a_user(web: RunningWeb) -> None:
@@ -86,13 +72,7 @@ def test_no_one_else_reads_or_changes_the_users(web: RunningWeb, user: Any) -> N
 
 
 def test_the_users_page_adds_edits_and_removes_in_chromium(browser: Any, web: RunningWeb, tmp_path: Path) -> None:  # noqa: F811
-    context = browser.new_context(locale="it", viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.goto(web.url + "/login")
-    page.get_by_label(re.compile("Indirizzo")).fill(ADMIN.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.locator("#login-form button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/pbx/default/panel$"))
+    page = browser_login(browser, web, ADMIN.email, lang="it")
     page.get_by_role("link", name="Utenti").click()
     page.wait_for_selector("#users tbody tr[data-key='rita']")
     page.fill("#u-name", "marco")
@@ -122,4 +102,4 @@ def test_the_users_page_adds_edits_and_removes_in_chromium(browser: Any, web: Ru
     row.locator("button[data-action=remove]").click()
     page.wait_for_selector("#users tbody tr[data-key='marco']", state="detached")
     assert page.locator("#users-empty").is_visible()
-    context.close()
+    page.context.close()
