@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
     from kalliope_tel.tenancy.models import Pbx
     from kalliope_tel.users import services
-    from kalliope_tel.users.models import User
 else:
     from kalliope_tel.lazy import LazyModule
 
@@ -29,17 +28,6 @@ def users_main(pbx: str = typer.Option(None, "--pbx", help="PBX slug (default: t
     STATE.pbx_slug = pbx
 
 
-def _row(user: User) -> dict[str, Any]:
-    return {
-        "name": user.name,
-        "email": user.email,
-        "full_name": user.full_name,
-        "roles": sorted(user.role_set),
-        "web_password": bool(user.password_hash),
-        "created_at": user.created_at,
-    }
-
-
 @app.command("add")
 def add_cmd(
     name: str = typer.Argument(..., help="Login-style name (letters, digits, _ and -)."),
@@ -48,7 +36,7 @@ def add_cmd(
     as_json: bool = JSON,
 ) -> None:
     """Add a user."""
-    data = run_in_pbx(lambda s, p: _row(services.add_user(s, p, name, email, full_name)))
+    data = run_in_pbx(lambda s, p: services.as_dict(services.add_user(s, p, name, email, full_name)))
     if as_json:
         print_json(data)
     else:
@@ -58,7 +46,7 @@ def add_cmd(
 @app.command("list")
 def list_cmd(as_json: bool = JSON) -> None:
     """The PBX's users."""
-    rows = run_in_pbx(lambda s, p: [_row(u) for u in services.list_users(s, p)])
+    rows = run_in_pbx(lambda s, p: [services.as_dict(u) for u in services.list_users(s, p)])
     if as_json:
         print_json(rows)
     else:
@@ -85,7 +73,7 @@ def show_cmd(name: str, as_json: bool = JSON) -> None:
             .where(InstanceUser.user_id == user.id)
             .order_by(FaxInstance.name)
         ).all()
-        return _row(user) | {"fax": {n: p.value for n, p in perms}}
+        return services.as_dict(user) | {"fax": {n: p.value for n, p in perms}}
 
     data = run_in_pbx(work)
     if as_json:

@@ -7,6 +7,7 @@ compared exactly (KalliopePBX's rule: Mail2Fax finds a sender by address).
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -78,6 +79,19 @@ def update_user(
         user.full_name = _full_name(full_name)
     session.flush()
     return user
+
+
+def as_dict(user: User) -> dict[str, Any]:
+    """A user as the CLI's JSON and the web's administration show them."""
+    return {
+        "name": user.name,
+        "email": user.email,
+        "full_name": user.full_name,
+        "roles": sorted(user.role_set),
+        "has_password": bool(user.password_hash),
+        "pgp": bool(user.pgp_fingerprint),
+        "created_at": user.created_at.isoformat(),
+    }
 
 
 def list_users(session: Session, pbx: Pbx) -> list[User]:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from kalliope_tel.container import Container
 from kalliope_tel.users import services
-from kalliope_tel.users.models import Role, User
+from kalliope_tel.users.models import Role
 from kalliope_tel.users.services import UserError
 from kalliope_tel.web import deps
 from kalliope_tel.web.app import pbx_page
@@ -37,17 +37,6 @@ class UserChange(BaseModel):
     roles: list[Role] | None = Field(default=None, max_length=4)
 
 
-def as_dict(user: User) -> dict[str, Any]:
-    return {
-        "name": user.name,
-        "email": user.email,
-        "full_name": user.full_name,
-        "roles": sorted(user.role_set),
-        "has_password": bool(user.password_hash),
-        "pgp": bool(user.pgp_fingerprint),
-    }
-
-
 def router(_container: Container) -> APIRouter:
     r = APIRouter(tags=["users"])
 
@@ -55,7 +44,7 @@ def router(_container: Container) -> APIRouter:
     def list_users(caller: deps.Admin) -> list[dict[str, Any]]:
         """The PBX's users and their roles."""
         with deps.unit_of_work(caller.request) as session:
-            return [as_dict(u) for u in services.list_users(session, caller.pbx(session))]
+            return [services.as_dict(u) for u in services.list_users(session, caller.pbx(session))]
 
     @r.post(API, status_code=201)
     def add_user(caller: deps.Admin, body: NewUser) -> dict[str, Any]:
@@ -64,7 +53,7 @@ def router(_container: Container) -> APIRouter:
             pbx = caller.pbx(session)
             user = services.add_user(session, pbx, body.name, body.email, body.full_name)
             services.set_roles(session, pbx, user.name, set(body.roles))
-            return as_dict(user)
+            return services.as_dict(user)
 
     @r.patch(API + "/{name}")
     def change_user(caller: deps.Admin, name: str, body: UserChange) -> dict[str, Any]:
@@ -76,7 +65,7 @@ def router(_container: Container) -> APIRouter:
                 if user.id == caller.principal.user_id and Role.ADMIN not in body.roles:
                     raise UserError("user.keep_own_admin")
                 services.set_roles(session, pbx, name, set(body.roles))
-            return as_dict(user)
+            return services.as_dict(user)
 
     @r.delete(API + "/{name}")
     def remove_user(caller: deps.Admin, name: str) -> dict[str, Any]:
