@@ -29,7 +29,7 @@ KT.table = function (root, spec) {
           "th",
           { scope: "col", "aria-sort": c.key === state.sortKey ? (state.ascending ? "ascending" : "descending") : null },
           c.sortable === false
-            ? c.label
+            ? c.label || KT.el("span", { class: "visually-hidden" }, KT.t("table.actions"))
             : KT.el(
                 "button",
                 {

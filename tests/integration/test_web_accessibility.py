@@ -1,0 +1,70 @@
+"""axe-core (bundled by axe-playwright-python) on every page, in Debian's
+Chromium, in both languages: no serious or critical violation, and none at
+all of the kinds these pages once had. Every page an administrator opens,
+the login page, and a forbidden page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import axe_playwright_python
+import pytest
+
+from tests.browser import browser  # noqa: F401 - browser is a fixture
+from tests.web_node import RunningWeb, browser_login, seeded_web
+from tests.web_support import ADMIN, FAX_USER
+
+pytestmark = [pytest.mark.integration]
+AXE = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()
+PAGES = [
+    "/pbx/default/panel",
+    "/pbx/default/stays",
+    "/pbx/default/fax",
+    "/pbx/default/lam",
+    "/pbx/default/admin/users",
+    "/pbx/default/admin/rooms",
+    "/pbx/default/admin/hotel",
+    "/pbx/default/admin/wakeup",
+    "/api/docs",
+]
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWeb]:
+    with seeded_web("sqlite", tmp_path_factory.mktemp("web-a11y")) as node:
+        yield node
+
+
+def _violations(page: Any) -> list[tuple[str, str, int]]:
+    # Injected through the DevTools protocol, which the pages' CSP does not govern.
+    page.evaluate(AXE)
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [(v["id"], v["impact"], len(v["nodes"])) for v in result["violations"]]
+
+
+@pytest.mark.parametrize("lang", ["en", "it"])
+def test_no_page_has_an_accessibility_violation(browser: Any, web: RunningWeb, lang: str) -> None:  # noqa: F811
+    page = browser_login(browser, web, ADMIN.email, lang=lang)
+    found = {}
+    for path in PAGES:
+        page.goto(web.url + path)
+        page.wait_for_timeout(800)  # the page's data arrive (the rack's stream never idles)
+        found[path] = _violations(page)
+    page.context.close()
+    serious = {p: [v for v in vs if v[1] in ("serious", "critical")] for p, vs in found.items()}
+    assert {p: v for p, v in serious.items() if v} == {}
+    assert {p: v for p, v in found.items() if v} == {}  # minor ones too: there are none left
+
+
+def test_the_login_and_a_forbidden_page_too(browser: Any, web: RunningWeb) -> None:  # noqa: F811
+    anonymous = browser.new_context(locale="it").new_page()
+    anonymous.goto(web.url + "/login")
+    assert _violations(anonymous) == []
+    anonymous.context.close()
+    page = browser_login(browser, web, FAX_USER.email, landing=r"/pbx/default/fax$")
+    response = page.goto(web.url + "/pbx/default/panel")
+    assert response is not None and response.status == 403
+    assert _violations(page) == []
+    page.context.close()
