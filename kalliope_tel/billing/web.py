@@ -3,6 +3,7 @@ administrators: the same report as ``kalliope-tel billing report``."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -31,12 +32,7 @@ def router(_container: Container) -> APIRouter:
             folder = Path(tempfile.mkdtemp(prefix="kt-report-"))
             path = folder / f"room-{report.stay.room_extension}-stay-{stay_id}.{kind}"
             (reports.write_csv if kind == "csv" else reports.write_xlsx)(report, path)
-        return FileResponse(path, filename=path.name, background=BackgroundTask(_remove, folder))
+        cleanup = BackgroundTask(shutil.rmtree, folder, ignore_errors=True)  # once the file is sent
+        return FileResponse(path, filename=path.name, background=cleanup)
 
     return r
-
-
-def _remove(folder: Path) -> None:
-    for child in folder.iterdir():
-        child.unlink()
-    folder.rmdir()

@@ -11,6 +11,7 @@ configuration serial), so a room added here rings within seconds.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -138,7 +139,8 @@ def router(_container: Container) -> APIRouter:
         folder = Path(tempfile.mkdtemp(prefix="kt-template-"))
         path = folder / f"rooms-template.{kind}"
         importer.write_template(path)
-        return FileResponse(path, filename=path.name, background=BackgroundTask(_remove, folder))
+        cleanup = BackgroundTask(shutil.rmtree, folder, ignore_errors=True)  # once the file is sent
+        return FileResponse(path, filename=path.name, background=cleanup)
 
     @r.get("/pbx/{pbx}/admin/rooms", include_in_schema=False)
     def rooms_page(request: Request, pbx: str) -> Response:
@@ -157,9 +159,3 @@ def _read_upload(file: UploadFile) -> list[importer.Row]:
         path = Path(folder) / f"rooms{suffix}"
         path.write_bytes(data)
         return importer.read_rows(path)
-
-
-def _remove(folder: Path) -> None:
-    for child in folder.iterdir():
-        child.unlink()
-    folder.rmdir()
