@@ -30,6 +30,10 @@ class KalliopeError(Exception):
             message = catalogue.render(catalogue.DEFAULT, message, params)
         super().__init__(message)
 
+    def phrase(self) -> catalogue.Phrase | str:
+        """This error as a parameter of another (rendered in the same language)."""
+        return catalogue.Phrase(self.code, self.params) if self.code else str(self)
+
     def text(self, lang: str) -> str:
         """The message in ``lang``: from the catalogue when raised with a code."""
         if self.code:

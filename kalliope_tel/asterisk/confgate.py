@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from kalliope_tel.catalogue import Term
 from kalliope_tel.errors import KalliopeError
 
 
@@ -50,38 +51,40 @@ _SIP_USER = re.compile(r"[A-Za-z0-9_.\-]{3,64}")
 _SOUND = re.compile(r"(?!.*\.\.)[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-.]+)*")
 
 
-def _full(regex: re.Pattern[str], value: object, what: str, hint: str) -> str:
+def _full(regex: re.Pattern[str], value: object, what: str, rule: str, **params: object) -> str:
+    # ``rule`` is the catalogue code of what the value must look like;
+    # ``what`` a catalogue code (what.*) naming the value, in the reader's language.
     if not isinstance(value, str) or regex.fullmatch(value) is None:
-        raise UnsafeValue(f"{what} {value!r}: {hint}")
+        raise UnsafeValue(rule, what=Term(what), value=repr(value), **params)
     return value
 
 
-def identifier(value: object, what: str = "name") -> str:
-    return _full(_IDENT, value, what, "letters, digits, _ and - (up to 80, starting with a letter or digit)")
+def identifier(value: object, what: str = "what.name") -> str:
+    return _full(_IDENT, value, what, "gate.identifier")
 
 
-def slug(value: object) -> str:
-    return _full(_SLUG, value, "PBX slug", "a lower-case letter, then lower-case letters, digits and _ (up to 30)")
+def slug(value: object, what: str = "what.pbx_slug") -> str:
+    return _full(_SLUG, value, what, "gate.slug")
 
 
-def extension(value: object) -> str:
-    return _full(_EXTENSION, value, "extension", "2 to 8 digits")
+def extension(value: object, what: str = "what.extension") -> str:
+    return _full(_EXTENSION, value, what, "gate.extension")
 
 
-def number(value: object, what: str = "number") -> str:
-    return _full(_NUMBER, value, what, "digits, * # + (up to 20)")
+def number(value: object, what: str = "what.number") -> str:
+    return _full(_NUMBER, value, what, "gate.number")
 
 
 def pattern(value: object) -> str:
-    return _full(_PATTERN, value, "dialplan pattern", "a number, or _ followed by 0-9 X Z N . ! [ ] - + * #")
+    return _full(_PATTERN, value, "what.dialplan_pattern", "gate.pattern")
 
 
 def sip_user(value: object) -> str:
-    return _full(_SIP_USER, value, "SIP user name", "3-64 letters, digits, _ . -")
+    return _full(_SIP_USER, value, "what.sip_user", "gate.sip_user")
 
 
 def sound(value: object) -> str:
-    return _full(_SOUND, value, "sound name", "a sound file name such as custom/wakeup (no extension, no '..')")
+    return _full(_SOUND, value, "what.sound", "gate.sound")
 
 
 # A websocket URI Asterisk connects to: scheme, host, port, path; nothing
@@ -93,21 +96,15 @@ _SECRET = re.compile(r"[!#-:<-\[\]-~]{12,128}")
 
 
 def websocket_uri(value: object) -> str:
-    return _full(_WS_URI, value, "websocket URI", "ws:// or wss://, a host name or address, a port and a plain path")
+    return _full(_WS_URI, value, "what.websocket_uri", "gate.websocket_uri")
 
 
-def secret(value: object, what: str = "password") -> str:
-    return _full(
-        _SECRET,
-        value,
-        what,
-        "12 to 128 printable ASCII characters without spaces, quotes, ';' or '\\'"
-        " (make one with 'openssl rand -hex 24')",
-    )
+def secret(value: object, what: str = "what.password") -> str:
+    return _full(_SECRET, value, what, "gate.secret")
 
 
 def hex_digest(value: object, length: int = 32) -> str:
-    return _full(re.compile(f"[0-9a-f]{{{length}}}"), value, "digest", f"{length} lower-case hex digits")
+    return _full(re.compile(f"[0-9a-f]{{{length}}}"), value, "what.digest", "gate.hex_digest", length=length)
 
 
 def _printable(text: str) -> str:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.billing.models import CostProfile, CostRule
 from kalliope_tel.billing.rating import Match, Rule, RuleConflict, Tariff, currency_code, format_amount, make_rule
+from kalliope_tel.catalogue import Phrase
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.spreadsheets import csv_field, unquote
 from kalliope_tel.tenancy.models import Pbx
@@ -51,13 +52,13 @@ class ProfileError(KalliopeError):
 
 def _check_name(name: str) -> str:
     if not NAME.match(name):
-        raise ProfileError(f"profile name {name!r}: letters, digits, space . _ - (at most 80)")
+        raise ProfileError("profile.name", name=repr(name), field="name")
     return name
 
 
 def _check_line(line: str) -> str:
     if line and not LINE.match(line):
-        raise ProfileError(f"line {line!r}: the trunk's endpoint name (letters, digits . _ + -)")
+        raise ProfileError("profile.line", line=repr(line), field="line")
     return line
 
 
@@ -68,7 +69,7 @@ def list_profiles(session: Session, pbx: Pbx) -> list[CostProfile]:
 def get_profile(session: Session, pbx: Pbx, name: str) -> CostProfile:
     found = session.scalar(select(CostProfile).where(CostProfile.pbx_id == pbx.id, CostProfile.name == name))
     if found is None:
-        raise ProfileNotFound(f"no cost profile {name!r} in PBX {pbx.slug}")
+        raise ProfileNotFound("profile.not_found", name=repr(name), pbx=pbx.slug)
     return found
 
 
@@ -80,10 +81,11 @@ def create_profile(
     currency_code(currency)
     for other in list_profiles(session, pbx):
         if other.name == name:
-            raise ProfileError(f"profile {name!r} exists already")
+            raise ProfileError("profile.exists", name=repr(name), field="name")
         if other.line == line:
-            what = f"line {line!r}" if line else "the default (every line without its own profile)"
-            raise ProfileError(f"profile {other.name!r} already prices {what}")
+            if line:
+                raise ProfileError("profile.line_taken", name=repr(other.name), line=repr(line), field="line")
+            raise ProfileError("profile.default_taken", name=repr(other.name), field="line")
     profile = CostProfile(pbx_id=pbx.id, name=name, line=line, currency=currency, description=description[:200])
     session.add(profile)
     session.flush()
@@ -138,7 +140,7 @@ class RuleInput:
     def rule(self, profile: CostProfile) -> Rule:
         currency = self.currency or profile.currency
         if currency != profile.currency:
-            raise RuleConflict(f"currency {currency}: profile {profile.name!r} is priced in {profile.currency}")
+            raise RuleConflict("profile.currency", currency=currency, name=repr(profile.name), priced=profile.currency)
         return make_rule(
             self.match,
             self.digits,
@@ -186,12 +188,12 @@ def add_rules(
         try:
             new.append((given.rule(profile), given.description))
         except RuleConflict as exc:
-            raise RuleConflict(f"rule {number}: {exc}") from None
+            raise RuleConflict("profile.rule_n", number=number, reason=exc.phrase()) from None
     existing = [] if replace else [as_rule(r, profile.currency) for r in rules_of(session, profile)]
     keys = {r.key for r in existing}
     for rule, _ in new:
         if rule.key in keys:
-            raise RuleConflict(f"profile {profile.name!r} already has a rule for {_describe(rule)}: remove it first")
+            raise RuleConflict("profile.has_rule", name=repr(profile.name), rule=_describe(rule))
         keys.add(rule.key)
     Tariff([*existing, *(rule for rule, _ in new)])  # the profile as it would be must compile
     if replace:
@@ -201,8 +203,10 @@ def add_rules(
     return _store(session, pbx, profile, new)
 
 
-def _describe(rule: Rule) -> str:
-    return "all other numbers" if rule.match is Match.OTHER else f"{rule.match.value} {rule.digits}"
+def _describe(rule: Rule) -> Phrase:
+    if rule.match is Match.OTHER:
+        return Phrase("profile.all_other")
+    return Phrase("profile.rule", {"match": rule.match.value, "digits": rule.digits})
 
 
 def remove_rule(session: Session, profile: CostProfile, match: str, digits: str = "") -> None:
@@ -212,7 +216,7 @@ def remove_rule(session: Session, profile: CostProfile, match: str, digits: str 
             profile.revision += 1
             session.flush()
             return
-    raise ProfileError(f"profile {profile.name!r} has no {match} rule {digits!r}".replace(" ''", ""))
+    raise ProfileError("profile.no_rule", name=repr(profile.name), match=match, digits=digits)
 
 
 def rule_view(row: CostRule, currency: str) -> dict[str, str | int]:
@@ -248,10 +252,10 @@ def parse_csv(text: str) -> list[tuple[int, RuleInput]]:
     header = [h.strip().lower() for h in reader.fieldnames or []]
     missing = {"match", "digits", "per_minute"} - set(header)
     if missing:
-        raise RuleConflict(f"CSV: missing column(s) {', '.join(sorted(missing))}; columns: {', '.join(CSV_COLUMNS)}")
+        raise RuleConflict("profile.csv_missing", missing=sorted(missing), columns=CSV_COLUMNS)
     unknown = set(header) - set(CSV_COLUMNS)
     if unknown:
-        raise RuleConflict(f"CSV: unknown column(s) {', '.join(sorted(unknown))}; columns: {', '.join(CSV_COLUMNS)}")
+        raise RuleConflict("profile.csv_unknown", unknown=sorted(unknown), columns=CSV_COLUMNS)
     rows: list[tuple[int, RuleInput]] = []
     for raw in reader:
         # unquote: our own export wrote a text that looks like a formula with an apostrophe
@@ -271,7 +275,7 @@ def parse_csv(text: str) -> list[tuple[int, RuleInput]]:
                 description=cells.get("description", ""),
             )
         except ValueError:
-            raise RuleConflict(f"CSV line {reader.line_num}: increments are whole seconds") from None
+            raise RuleConflict("profile.csv_increments", line=reader.line_num) from None
         rows.append((reader.line_num, given))
     return rows
 
@@ -289,8 +293,8 @@ def import_csv(session: Session, pbx: Pbx, profile: CostProfile, text: str, *, r
         try:
             rule = given.rule(profile)
         except RuleConflict as exc:
-            raise RuleConflict(f"CSV line {line}: {exc}") from None
+            raise RuleConflict("profile.csv_line", line=line, reason=exc.phrase()) from None
         if rule.key in seen:
-            raise RuleConflict(f"CSV line {line}: a second rule for {_describe(rule)} (first on line {seen[rule.key]})")
+            raise RuleConflict("profile.csv_twice", line=line, rule=_describe(rule), first=seen[rule.key])
         seen[rule.key] = line
     return add_rules(session, pbx, profile, [given for _, given in parsed], replace=replace)

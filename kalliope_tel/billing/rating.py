@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from kalliope_tel.catalogue import Term
 from kalliope_tel.errors import KalliopeError
 
 UNIT = 10_000  # amounts are in ten-thousandths
@@ -49,14 +50,14 @@ class Rule:
         return f"{self.match.value}:{self.digits}" if self.match is not Match.OTHER else "other"
 
 
-def amount(text: str | Decimal | int | float, what: str = "amount") -> int:
+def amount(text: str | Decimal | int | float, what: str = "what.amount") -> int:
     """'0.0125' -> 125 ten-thousandths; refuses negatives and finer precision."""
     try:
         value = Decimal(str(text).strip())
     except InvalidOperation:
-        raise RuleConflict(f"{what}: {text!r} is not a number") from None
+        raise RuleConflict("rate.not_number", what=Term(what), text=repr(text)) from None
     if value < 0 or value != value.quantize(Decimal("0.0001")):
-        raise RuleConflict(f"{what}: {text!r} must be 0 or more, with at most 4 decimals")
+        raise RuleConflict("rate.amount", what=Term(what), text=repr(text))
     return int(value * UNIT)
 
 
@@ -66,7 +67,7 @@ def format_amount(value: int) -> str:
 
 def currency_code(currency: str) -> str:
     if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
-        raise RuleConflict(f"currency: a three-letter ISO code like EUR, not {currency!r}")
+        raise RuleConflict("rate.currency", currency=repr(currency))
     return currency
 
 
@@ -85,25 +86,25 @@ def make_rule(
     try:
         kind = Match(match)
     except ValueError:
-        raise RuleConflict(f"match: exact, prefix or other, not {match!r}") from None
+        raise RuleConflict("rate.match", match=repr(match)) from None
     digits = digits.strip()
     if kind is Match.OTHER:
         if digits:
-            raise RuleConflict("an 'other numbers' rule has no digits")
+            raise RuleConflict("rate.other_digits")
     elif not digits or len(digits) > 32 or not digits.lstrip("+").isdigit():
-        raise RuleConflict(f"{kind.value} rule: {digits!r} is not a number (digits, optional leading +)")
-    for name, seconds in (("first increment", first_increment), ("next increment", next_increment)):
+        raise RuleConflict("rate.digits", kind=kind.value, digits=repr(digits))
+    for name, seconds in (("what.first_increment", first_increment), ("what.next_increment", next_increment)):
         if not isinstance(seconds, int) or not 1 <= seconds <= 3600:
-            raise RuleConflict(f"{name}: 1 to 3600 seconds")
+            raise RuleConflict("rate.increment", what=Term(name))
     currency_code(currency)
     return Rule(
         kind,
         digits,
-        amount(connection_fee, "connection fee"),
-        amount(per_minute, "price per minute"),
+        amount(connection_fee, "what.connection_fee"),
+        amount(per_minute, "what.per_minute"),
         first_increment,
         next_increment,
-        amount(minimum, "minimum charge"),
+        amount(minimum, "what.minimum"),
         currency,
     )
 
@@ -139,7 +140,7 @@ class Tariff:
         seen: set[str] = set()
         for rule in rules:
             if rule.key in seen:
-                raise RuleConflict(f"two rules for {rule.key}: keep one")
+                raise RuleConflict("rate.two_rules", key=rule.key)
             seen.add(rule.key)
             if rule.match is Match.EXACT:
                 self.exact[rule.digits] = rule
@@ -151,7 +152,7 @@ class Tariff:
         self.by_length = [(length, prefixes[length]) for length in sorted(prefixes, reverse=True)]
         currencies = {r.currency for r in self.rules()}
         if len(currencies) > 1:
-            raise RuleConflict(f"one profile, one currency: found {', '.join(sorted(currencies))}")
+            raise RuleConflict("rate.currencies", found=sorted(currencies))
 
     def rules(self) -> list[Rule]:
         out = list(self.exact.values())

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk import confgate
-from kalliope_tel.fax.exceptions import InvalidValue, NotFound
+from kalliope_tel.catalogue import Term
+from kalliope_tel.fax.exceptions import InUse, InvalidValue, NotFound
 from kalliope_tel.fax.models import (
     TEMPLATE_FIELDS,
     ArchivePath,
@@ -64,26 +65,29 @@ def _gate(check: Any, value: Any, what: str) -> str:
     try:
         return str(check(value, what))
     except confgate.UnsafeValue as exc:
-        message = str(exc)
-        raise InvalidValue(message if message.startswith(what) else f"{what}: {message}") from None
+        raise InvalidValue(exc.code, **exc.params) from None
 
 
-def _text(value: str, limit: int, what: str) -> str:
+# ``setting`` names the value as the API and the forms do; its label
+# (faxfield.<setting>) names it in the reader's language.
+def _text(value: str, limit: int, setting: str) -> str:
     value = value.strip()
+    what = Term("faxfield." + setting)
     if len(value) > limit:
-        raise InvalidValue(f"{what}: at most {limit} characters ({len(value)} given)")
+        raise InvalidValue("faxconf.too_long", what=what, limit=limit, given=len(value), setting=setting)
     if any(ord(c) < 32 or ord(c) > 126 for c in value):
-        raise InvalidValue(f"{what}: printable ASCII only (it is sent on the fax line)")
+        raise InvalidValue("faxconf.ascii", what=what, setting=setting)
     return value
 
 
-def _count(value: Any, what: str, low: int = 0, high: int = 10_000) -> int:
+def _count(value: Any, setting: str, low: int = 0, high: int = 10_000) -> int:
+    what = Term("faxfield." + setting)
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise InvalidValue(f"{what}: a whole number") from None
+        raise InvalidValue("faxconf.whole_number", what=what, setting=setting) from None
     if not low <= number <= high:
-        raise InvalidValue(f"{what}: between {low} and {high}")
+        raise InvalidValue("faxconf.between", what=what, low=low, high=high, setting=setting)
     return number
 
 
@@ -106,11 +110,11 @@ def update_settings(session: Session, pbx: Pbx, **values: Any) -> FaxSettings:
         if value is None:
             continue
         if key in ("max_inbound", "max_outbound", "max_total"):
-            setattr(row, key, _count(value, key.replace("_", " ")))
+            setattr(row, key, _count(value, key))
         elif key == "serial_number":
-            row.serial_number = _gate(confgate.identifier, value, "serial number") if value else ""
+            row.serial_number = _gate(confgate.identifier, value, "what.serial_number") if value else ""
         else:
-            raise InvalidValue(f"unknown fax setting {key!r}")
+            raise InvalidValue("faxconf.unknown_setting", setting=key)
     session.flush()
     return row
 
@@ -128,20 +132,20 @@ def add_storage(
     port: int = 22,
     directory: str = ".",
 ) -> RemoteStorage:
-    name = _gate(confgate.identifier, name, "storage name")
+    name = _gate(confgate.identifier, name, "what.storage_name")
     if _find(session, RemoteStorage, pbx, name=name) is not None:
-        raise InvalidValue(f"remote storage {name!r} exists already")
-    for path, what in ((key_file, "key file"), (known_hosts, "known-hosts file")):
+        raise InvalidValue("faxconf.storage_exists", name=repr(name), setting="name")
+    for path, setting in ((key_file, "key_file"), (known_hosts, "known_hosts")):
         if not path.is_absolute() or not path.is_file():
-            raise InvalidValue(f"{what}: {path} is not an existing file (give an absolute path)")
+            raise InvalidValue("faxconf.no_file", what=Term("faxfield." + setting), path=str(path), setting=setting)
     if key_file.stat().st_mode & 0o077:
-        raise InvalidValue(f"key file: {key_file} is readable by others; chmod 600 it")
+        raise InvalidValue("faxconf.key_readable", path=str(key_file), setting="key_file")
     row = RemoteStorage(
         pbx_id=pbx.id,
         name=name,
         host=_text(host, 200, "host"),
         port=_count(port, "port", 1, 65535),
-        username=_text(username, 64, "user name"),
+        username=_text(username, 64, "username"),
         directory=_text(directory, 300, "directory") or ".",
         key_file=str(key_file),
         known_hosts=str(known_hosts),
@@ -160,8 +164,18 @@ def list_storages(session: Session, pbx: Pbx) -> list[RemoteStorage]:
 def get_storage(session: Session, pbx: Pbx, name: str) -> RemoteStorage:
     row = _find(session, RemoteStorage, pbx, name=name)
     if row is None:
-        raise NotFound(f"no remote storage {name!r}")
+        raise NotFound("faxconf.no_storage", name=repr(name), setting="storage")
     return row
+
+
+def remove_storage(session: Session, pbx: Pbx, name: str) -> None:
+    """Remove a remote storage no archival path uses."""
+    row = get_storage(session, pbx, name)
+    used = session.scalar(select(func.count()).select_from(ArchivePath).where(ArchivePath.storage_id == row.id))
+    if used:
+        raise InUse("faxconf.storage_used", name=repr(name), count=used)
+    session.delete(row)
+    session.flush()
 
 
 # ------------------------------------------------------------------ archival paths
@@ -176,17 +190,17 @@ def add_archive_path(
 ) -> ArchivePath:
     """Append an archival path (local ``directory`` or remote ``storage``)."""
     if bool(directory) == bool(storage):
-        raise InvalidValue("an archival path is either a local directory or a remote storage")
+        raise InvalidValue("faxconf.path_kind", setting="directory")
     try:
         enc = Encryption(encryption)
     except ValueError:
-        raise InvalidValue("encryption: none or builtin") from None
+        raise InvalidValue("faxconf.encryption", setting="encryption") from None
     position = (session.scalar(select(func.max(ArchivePath.position)).where(ArchivePath.pbx_id == pbx.id)) or 0) + 1
     row = ArchivePath(pbx_id=pbx.id, position=position, enabled=enabled, encryption=enc)
     if directory:
         path = Path(directory)
         if not path.is_absolute():
-            raise InvalidValue(f"archival directory: {directory} is not an absolute path")
+            raise InvalidValue("faxconf.not_absolute", path=directory, setting="directory")
         row.kind, row.directory = StorageKind.LOCAL, str(path)
     else:
         row.kind, row.storage_id = StorageKind.REMOTE, get_storage(session, pbx, storage).id
@@ -205,14 +219,14 @@ def set_archive_path_enabled(session: Session, pbx: Pbx, position: int, enabled:
             row.enabled = enabled
             session.flush()
             return row
-    raise NotFound(f"no archival path at position {position}")
+    raise NotFound("faxconf.no_path", position=position)
 
 
 def remove_archive_path(session: Session, pbx: Pbx, position: int) -> None:
     rows = list_archive_paths(session, pbx)
     target = next((r for r in rows if r.position == position), None)
     if target is None:
-        raise NotFound(f"no archival path at position {position}")
+        raise NotFound("faxconf.no_path", position=position)
     session.delete(target)
     session.flush()
     for n, row in enumerate((r for r in rows if r is not target), start=1):
@@ -226,7 +240,7 @@ def _class_id(session: Session, pbx: Pbx, name: str) -> int:
         select(OutboundClass).where(OutboundClass.pbx_id == pbx.id, OutboundClass.name == name)
     ).first()
     if cls is None:
-        raise InvalidValue(f"outbound routing class {name!r} does not exist (see 'hotel classes list')")
+        raise InvalidValue("faxconf.no_class", name=repr(name), setting="outbound_class")
     return cls.id
 
 
@@ -239,53 +253,63 @@ def check_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[str
         if key == "outbound_class":
             out["outbound_class_id"] = _class_id(session, pbx, value)
         elif key == "local_ident":
-            out[key] = _text(value, 20, "local station id")
+            out[key] = _text(value, 20, key)
         elif key == "header":
-            out[key] = _text(value, 50, "header line")
+            out[key] = _text(value, 50, key)
         elif key in ("max_total", "max_inbound", "max_outbound"):
-            out[key] = _count(value, key.replace("_", " "))
+            out[key] = _count(value, key)
         elif key in ("min_rate", "max_rate"):
-            what = "minimum rate" if key == "min_rate" else "maximum rate"
-            rate = _count(value, what, 2400, 14400)
+            rate = _count(value, key, 2400, 14400)
             if rate not in RATES:
-                raise InvalidValue(f"{what}: one of {', '.join(map(str, RATES))} bit/s")
+                raise InvalidValue("faxconf.rate", what=Term("faxfield." + key), rates=list(RATES), setting=key)
             out[key] = rate
         elif key == "modem":
             names = [m.strip().lower() for m in str(value).split(",") if m.strip()]
             if not names or set(names) - set(MODEMS):
-                raise InvalidValue(f"modem: a comma-separated list of {', '.join(MODEMS)}")
+                raise InvalidValue("faxconf.modem", modems=list(MODEMS), setting=key)
             out[key] = ",".join(names)
         elif key == "max_attempts":
-            out[key] = _count(value, "maximum attempts", 1, 20)
+            out[key] = _count(value, key, 1, 20)
         elif key == "retry_minutes":
             try:
                 minutes = float(value)
             except (TypeError, ValueError):
-                raise InvalidValue("retry interval: minutes") from None
+                raise InvalidValue("faxconf.retry", setting=key) from None
             if not 0 <= minutes <= 24 * 60:
-                raise InvalidValue("retry interval: between 0 and 1440 minutes")
+                raise InvalidValue("faxconf.retry", setting=key)
             out[key] = minutes
         elif key in ("ecm", "receive_enabled", "send_enabled"):
             out[key] = bool(value)
         else:
-            raise InvalidValue(f"unknown fax instance setting {key!r}")
+            raise InvalidValue("faxconf.unknown_setting", setting=key)
     return out
 
 
 def add_template(session: Session, pbx: Pbx, name: str, **values: Any) -> FaxTemplate:
-    name = _gate(confgate.identifier, name, "template name")
+    name = _gate(confgate.identifier, name, "what.template_name")
     if _find(session, FaxTemplate, pbx, name=name) is not None:
-        raise InvalidValue(f"fax template {name!r} exists already")
+        raise InvalidValue("faxconf.template_exists", name=repr(name), setting="name")
     row = FaxTemplate(pbx_id=pbx.id, name=name, **check_values(session, pbx, values))
     session.add(row)
     session.flush()
     return row
 
 
+def update_template(session: Session, pbx: Pbx, name: str, **values: Any) -> FaxTemplate:
+    """Change a template's values; its instances' rates and modems must still leave something usable."""
+    row = get_template(session, pbx, name)
+    for key, value in check_values(session, pbx, values).items():
+        setattr(row, key, value)
+    session.flush()
+    for instance in session.scalars(select(FaxInstance).where(FaxInstance.template_id == row.id)):
+        _check_rates(session, instance)
+    return row
+
+
 def get_template(session: Session, pbx: Pbx, name: str) -> FaxTemplate:
     row = _find(session, FaxTemplate, pbx, name=name)
     if row is None:
-        raise NotFound(f"no fax template {name!r}")
+        raise NotFound("faxconf.no_template", name=repr(name), setting="template")
     return row
 
 
@@ -316,7 +340,7 @@ def _own_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[str,
         if key == "enabled":
             out[key] = bool(value)
         elif key == "selection":
-            out[key] = _gate(lambda v, _: confgate.extension(v), value, "selection")
+            out[key] = _gate(confgate.extension, value, "what.selection")
         elif key == "template":
             out["template_id"] = get_template(session, pbx, value).id if value else None
         elif key == "mail2fax_box":
@@ -326,10 +350,10 @@ def _own_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[str,
             try:
                 out[key] = get_box(session, pbx, value).name if value else ""
             except BoxError as exc:
-                raise InvalidValue(f"Mail2Fax box: {exc}") from None
+                raise InvalidValue("faxconf.box", reason=exc.phrase(), setting=key) from None
         elif key == "mail2fax_pin":
             if value and (not str(value).isdigit() or not 4 <= len(str(value)) <= 16):
-                raise InvalidValue("Mail2Fax PIN: 4 to 16 digits")
+                raise InvalidValue("faxconf.pin", setting=key)
             out[key] = str(value)
         elif key in ("mail2fax_auth", "mail2fax_encryption", "archive_prefix", "archive_suffix", "archive_separation"):
             enum_cls = {
@@ -342,11 +366,13 @@ def _own_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[str,
             try:
                 out[key] = enum_cls(value)
             except ValueError:
-                raise InvalidValue(f"{key.replace('_', ' ')}: one of {', '.join(m.value for m in enum_cls)}") from None
+                raise InvalidValue(
+                    "faxconf.one_of", what=Term("faxfield." + key), expected=[m.value for m in enum_cls], setting=key
+                ) from None
         elif key == "archive_path":
-            path = _text(value, 200, "archival custom path").strip("/")
+            path = _text(value, 200, key).strip("/")
             if any(part in ("", ".", "..") for part in path.split("/")) and path:
-                raise InvalidValue("archival custom path: relative, without '.' or '..' parts")
+                raise InvalidValue("faxconf.custom_path", setting=key)
             out[key] = path
     return out
 
@@ -354,13 +380,13 @@ def _own_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[str,
 def _selection_free(session: Session, pbx: Pbx, selection: str, instance: FaxInstance | None) -> None:
     holder = _find(session, FaxInstance, pbx, selection=selection)
     if holder is not None and holder is not instance:
-        raise InvalidValue(f"selection {selection} belongs to another fax instance")
+        raise InvalidValue("faxconf.selection_taken", selection=selection, setting="selection")
 
 
 def add_instance(session: Session, pbx: Pbx, name: str, selection: str, **values: Any) -> FaxInstance:
-    name = _gate(confgate.identifier, name, "instance name")
+    name = _gate(confgate.identifier, name, "what.instance_name")
     if _find(session, FaxInstance, pbx, name=name) is not None:
-        raise InvalidValue(f"fax instance {name!r} exists already")
+        raise InvalidValue("faxconf.instance_exists", name=repr(name), setting="name")
     own = _own_values(session, pbx, {k: v for k, v in values.items() if k in _INSTANCE_OWN} | {"selection": selection})
     _selection_free(session, pbx, own["selection"], None)
     templated = check_values(session, pbx, {k: v for k, v in values.items() if k not in _INSTANCE_OWN})
@@ -389,20 +415,20 @@ def _check_rates(session: Session, row: FaxInstance) -> None:
     try:
         options_for(effective(session, row))
     except ValueError as exc:
-        raise InvalidValue(str(exc)) from None
+        raise InvalidValue("faxconf.rates", reason=str(exc), setting="min_rate") from None
 
 
 def get_instance(session: Session, pbx: Pbx, name: str) -> FaxInstance:
     row = _find(session, FaxInstance, pbx, name=name)
     if row is None:
-        raise NotFound(f"no fax instance {name!r} in PBX {pbx.slug!r}")
+        raise NotFound("faxconf.no_instance", name=repr(name), pbx=pbx.slug)
     return row
 
 
 def instance_by_id(session: Session, pbx: Pbx, instance_id: int) -> FaxInstance:
     row = _find(session, FaxInstance, pbx, id=instance_id)
     if row is None:
-        raise NotFound(f"no fax instance {instance_id} in PBX {pbx.slug!r}")
+        raise NotFound("faxconf.no_instance", name=instance_id, pbx=pbx.slug)
     return row
 
 
@@ -417,7 +443,7 @@ def remove_instance(session: Session, pbx: Pbx, name: str) -> None:
     used = session.scalar(select(func.count()).select_from(FaxJob).where(FaxJob.instance_id == row.id)) or 0
     used += session.scalar(select(func.count()).select_from(FaxReceived).where(FaxReceived.instance_id == row.id)) or 0
     if used:
-        raise InvalidValue(f"fax instance {name!r} has {used} fax(es) in the register; disable it instead")
+        raise InUse("faxconf.instance_used", name=repr(name), count=used)
     session.delete(row)
     session.flush()
 
@@ -485,7 +511,7 @@ def set_permission(session: Session, pbx: Pbx, instance: str, user: str, permiss
     try:
         perm = Permission(permission)
     except ValueError:
-        raise InvalidValue("permission: receive, send or both") from None
+        raise InvalidValue("faxconf.permission", setting="permission") from None
     member = get_user(session, pbx, user)
     link = session.scalars(
         select(InstanceUser).where(InstanceUser.instance_id == row.id, InstanceUser.user_id == member.id)
@@ -507,7 +533,7 @@ def revoke(session: Session, pbx: Pbx, instance: str, user: str) -> None:
         select(InstanceUser).where(InstanceUser.instance_id == row.id, InstanceUser.user_id == member.id)
     ).first()
     if link is None:
-        raise NotFound(f"user {user!r} has no permission on {instance!r}")
+        raise NotFound("faxconf.no_permission", user=repr(user), instance=repr(instance))
     session.delete(link)
     session.flush()
 

@@ -21,3 +21,7 @@ class NotAllowed(FaxError):
 
 class Refused(FaxError):
     """The fax cannot be sent as asked (instance disabled, number forbidden...)."""
+
+
+class InUse(FaxError):
+    """Still used (an instance with faxes in the register): disable it instead."""

@@ -73,9 +73,9 @@ class SendClaim:
 def check_number(session: Session, pbx: Pbx, values: Effective, number: str) -> OutboundClass:
     """The routing class the number goes out through; Refused if none may."""
     try:
-        number = confgate.number(number, "fax number")
+        number = confgate.number(number, "what.fax_number")
     except confgate.UnsafeValue as exc:
-        raise Refused(str(exc)) from None
+        raise Refused(exc.code, **exc.params) from None
     if values.outbound_class_id is None:
         raise Refused("fax.no_class", instance=values.name)
     cls = session.get(OutboundClass, values.outbound_class_id)

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk import confgate
+from kalliope_tel.catalogue import Term
 from kalliope_tel.hotel.exceptions import InUse, InvalidValue, NotFound
 from kalliope_tel.hotel.models import (
     TEMPLATE_FIELDS,
@@ -42,12 +43,13 @@ DEFAULT_REALM = "kalliope"
 EMERGENCY_NUMBERS = ["112", "113", "115", "118"]
 
 
-def gated(check: Callable[[object], str], value: object) -> str:
-    """A value through the Asterisk config gate, refused as a hotel error."""
+def gated(check: Callable[[object], str], value: object, setting: str = "") -> str:
+    """A value through the Asterisk config gate, refused as a hotel error
+    (naming ``setting``, the field a form shows it under)."""
     try:
         return check(value)
     except confgate.UnsafeValue as exc:
-        raise InvalidValue("hotel.bad_value", reason=str(exc)) from None
+        raise InvalidValue(exc.code, **exc.params, **({"setting": setting} if setting else {})) from None
 
 
 def bounded_text(value: str, limit: int, what: str) -> str:
@@ -122,10 +124,10 @@ def create_class(
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", name) or name == "fallback":
         raise InvalidValue("hotel.class_name", name=repr(name))
     if not patterns:
-        raise InvalidValue("hotel.class_patterns", name=name)
+        raise InvalidValue("hotel.class_patterns", name=name, setting="patterns")
     for p in patterns:
-        gated(confgate.pattern, p)
-    gated(lambda v: confgate.identifier(v, "trunk context"), trunk_context)
+        gated(confgate.pattern, p, "patterns")
+    gated(lambda v: confgate.identifier(v, "what.trunk_context"), trunk_context, "trunk_context")
     if session.scalars(select(OutboundClass).where(OutboundClass.pbx_id == pbx.id, OutboundClass.name == name)).first():
         raise InvalidValue("hotel.class_exists", name=repr(name))
     cls = OutboundClass(
@@ -136,6 +138,32 @@ def create_class(
         description=bounded_text(description, 200, "class description"),
     )
     session.add(cls)
+    session.flush()
+    return cls
+
+
+def update_class(
+    session: Session,
+    pbx: Pbx,
+    name: str,
+    *,
+    patterns: list[str] | None = None,
+    trunk_context: str | None = None,
+    description: str | None = None,
+) -> OutboundClass:
+    """Change a class's patterns, trunk context or description (its name is its key)."""
+    cls = get_class(session, pbx, name)
+    if patterns is not None:
+        if not patterns:
+            raise InvalidValue("hotel.class_patterns", name=name, setting="patterns")
+        for p in patterns:
+            gated(confgate.pattern, p, "patterns")
+        cls.patterns = patterns
+    if trunk_context is not None:
+        gated(lambda v: confgate.identifier(v, "what.trunk_context"), trunk_context, "trunk_context")
+        cls.trunk_context = trunk_context
+    if description is not None:
+        cls.description = bounded_text(description, 200, "class description")
     session.flush()
     return cls
 
@@ -164,9 +192,7 @@ def delete_class(session: Session, pbx: Pbx, name: str) -> None:
             .where((model.standard_class_id == cls.id) | (model.restricted_class_id == cls.id))
         )
         if used:
-            raise InUse(
-                "hotel.class_in_use", name=repr(name), count=used, what=model.__tablename__.removeprefix("hotel_")
-            )
+            raise InUse("hotel.class_in_use", name=repr(name), count=used, what=Term("what." + model.__tablename__))
     session.delete(cls)
     session.flush()
 
@@ -268,6 +294,11 @@ def _set_failovers(owner: RoomTemplate | Room, failovers: dict[str, str], *, rep
             current[key].destination = dest
         else:
             owner.failovers.append(Failover(outcome=Outcome(outcome), origin=Origin(origin), destination=dest))
+
+
+def replace_failovers(owner: RoomTemplate | Room, failovers: dict[str, str]) -> None:
+    """Set exactly these failovers (checked) on a template or a room."""
+    _set_failovers(owner, check_failovers(failovers), replace=True)
 
 
 def create_template(
@@ -414,7 +445,7 @@ def create_account(
     realm: str = DEFAULT_REALM,
 ) -> tuple[SipAccount, str]:
     """Create a SIP account; return it and its password (generated if not given), shown once."""
-    gated(confgate.sip_user, username)
+    gated(confgate.sip_user, username, "username")
     if session.scalars(select(SipAccount).where(SipAccount.pbx_id == pbx.id, SipAccount.username == username)).first():
         raise InvalidValue("hotel.account_exists", account=repr(username))
     head, dash, _ = username.partition("-")
@@ -476,7 +507,7 @@ def create_room(
     failovers: dict[str, str] | None = None,
     **overrides: Any,
 ) -> CreatedRoom:
-    gated(confgate.extension, extension)
+    gated(confgate.extension, extension, "extension")
     if find_room(session, pbx, extension) is not None:
         raise InvalidValue("hotel.room_exists", room=extension, setting="extension")
     prefix = get_settings(session, pbx).cleaning_prefix

@@ -58,7 +58,7 @@ def update_settings(
         try:
             settings.dial_in_number = confgate.extension(dial_in) if dial_in else ""
         except confgate.UnsafeValue as exc:
-            raise InvalidValue(str(exc)) from None
+            raise InvalidValue(exc.code, **exc.params, setting="dial_in") from None
     session.flush()
     return settings
 
@@ -139,7 +139,12 @@ def set_owners(session: Session, pbx: Pbx, name: str, owners: Sequence[str], act
         if user is None:
             raise NotFound("lam.no_user", user=repr(owner))
         ids.append(user.id)
-    room.owners = [LamRoomOwner(user_id=i) for i in dict.fromkeys(ids)]
+    wanted = list(dict.fromkeys(ids))
+    # Keep the rows of owners who stay: replacing them all would insert a
+    # (room, user) row before the old one is deleted (unique constraint).
+    room.owners = [o for o in room.owners if o.user_id in wanted]
+    kept = {o.user_id for o in room.owners}
+    room.owners.extend(LamRoomOwner(user_id=i) for i in wanted if i not in kept)
     session.flush()
     return room
 

@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk import confgate
+from kalliope_tel.catalogue import Term
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.fax.models import FaxInstance
@@ -32,11 +33,19 @@ class BoxError(KalliopeError):
     pass
 
 
+class BoxNotFound(BoxError):
+    pass
+
+
+class BoxInUse(BoxError):
+    pass
+
+
 def _name(value: str) -> str:
     try:
-        return confgate.identifier(value, "box name")
+        return confgate.identifier(value, "what.box_name")
     except confgate.UnsafeValue as exc:
-        raise BoxError(str(exc)) from None
+        raise BoxError(exc.code, **exc.params, field="name") from None
 
 
 def _check(values: dict[str, Any]) -> dict[str, Any]:
@@ -48,57 +57,57 @@ def _check(values: dict[str, Any]) -> dict[str, Any]:
             try:
                 out[key] = check_address(value)
             except ValueError as exc:
-                raise BoxError(f"e-mail address: {exc}") from None
+                raise BoxError("box.address", reason=str(exc), field=key) from None
         elif key == "protocol":
             try:
                 out[key] = Protocol(value)
             except ValueError:
-                raise BoxError("protocol: imap or pop3") from None
+                raise BoxError("box.protocol", field=key) from None
         elif key == "server":
             if not value or len(value) > 253 or not set(value) <= _HOST_CHARS:
-                raise BoxError("server: a host name or IP address")
+                raise BoxError("box.server", field=key)
             out[key] = value
         elif key in ("port", "timeout", "poll_seconds", "max_bytes"):
             low, high = {"port": (1, 65535), "timeout": (1, 600), "poll_seconds": (1, 3600)}.get(
                 key, (10_000, 200_000_000)
             )
             if not isinstance(value, int) or not low <= value <= high:
-                raise BoxError(f"{key.replace('_', ' ')}: a whole number from {low} to {high}")
+                raise BoxError("box.number", what=Term("boxfield." + key), low=low, high=high, field=key)
             out[key] = value
         elif key in ("username", "folder", "processed_folder", "ca_file"):
             text = str(value)
             limit = 500 if key == "ca_file" else 200
             if len(text) > limit or any(ord(c) < 32 or c == "\x7f" for c in text) or '"' in text:
-                raise BoxError(f"{key.replace('_', ' ')}: at most {limit} printable characters, no quotes")
+                raise BoxError("box.text", what=Term("boxfield." + key), limit=limit, field=key)
             if key == "folder" and not text:
-                raise BoxError("folder: the mailbox to read (INBOX)")
+                raise BoxError("box.folder", field=key)
             out[key] = text
         elif key == "trusted_authserv_id":
             text = str(value).strip()
             if len(text) > 253 or not set(text) <= _HOST_CHARS:
-                raise BoxError("trusted authserv-id: the receiving server's id, as in its Authentication-Results")
+                raise BoxError("box.authserv", field=key)
             out[key] = text
         elif key in ("enabled", "ssl"):
             out[key] = bool(value)
         elif key == "password":
             if not value or len(value) > 200 or any(c in value for c in "\r\n\0"):
-                raise BoxError("password: 1 to 200 characters on one line")
+                raise BoxError("box.password", field=key)
             out[key] = value
         elif key in ("pgp_key", "pgp_fingerprint"):
             out[key] = value
         else:
-            raise BoxError(f"unknown box setting {key!r}")
+            raise BoxError("box.unknown_setting", setting=key)
     return out
 
 
 def add_box(session: Session, pbx: Pbx, name: str, **values: Any) -> Mail2FaxBox:
     name = _name(name)
     if get_box_or_none(session, pbx, name) is not None:
-        raise BoxError(f"box {name!r} exists already in PBX {pbx.slug!r}")
+        raise BoxError("box.exists", name=repr(name), pbx=repr(pbx.slug), field="name")
     checked = _check(values)
     for needed in ("address", "server", "password"):
         if needed not in checked:
-            raise BoxError(f"a box needs its {needed}")
+            raise BoxError("box.needs", what=Term("boxfield." + needed), field=needed)
     checked.setdefault("protocol", Protocol.IMAP)
     checked.setdefault("ssl", True)
     checked.setdefault("port", DEFAULT_PORTS[(checked["protocol"], checked["ssl"])])
@@ -114,7 +123,7 @@ def _address_free(session: Session, address: str, box: Mail2FaxBox | None) -> No
     holder = session.scalars(select(Mail2FaxBox).where(Mail2FaxBox.address == address)).first()
     if holder is not None and holder is not box:
         # Not which PBX: one tenant's admin learns nothing of another's.
-        raise BoxError(f"{address} is the address of another box already")
+        raise BoxError("box.address_taken", address=address, field="address")
 
 
 def update_box(session: Session, pbx: Pbx, name: str, **values: Any) -> Mail2FaxBox:
@@ -137,7 +146,7 @@ def get_box_or_none(session: Session, pbx: Pbx, name: str) -> Mail2FaxBox | None
 def get_box(session: Session, pbx: Pbx, name: str) -> Mail2FaxBox:
     box = get_box_or_none(session, pbx, name)
     if box is None:
-        raise BoxError(f"no Mail2Fax box {name!r} in PBX {pbx.slug!r}")
+        raise BoxNotFound("box.not_found", name=repr(name), pbx=repr(pbx.slug))
     return box
 
 
@@ -160,7 +169,7 @@ def remove_box(session: Session, pbx: Pbx, name: str) -> None:
     box = get_box(session, pbx, name)
     users = [i.name for i in linked_instances(session, box)]
     if users:
-        raise BoxError(f"box {name!r} is used by fax instance(s) {', '.join(users)}: unlink them first")
+        raise BoxInUse("box.in_use", name=repr(name), instances=users)
     session.delete(box)
     session.flush()
 

@@ -103,7 +103,7 @@ def create_pbx(session: Session, slug: str, name: str, timezone: str = "UTC", as
     try:
         confgate.slug(slug)
     except confgate.UnsafeValue as exc:
-        raise InvalidPbx(str(exc)) from None
+        raise InvalidPbx(exc.code, **exc.params) from None
     if session.scalars(select(Pbx).where(Pbx.slug == slug)).first():
         raise InvalidPbx(f"PBX {slug!r} exists already")
     pbx = Pbx(slug=slug, name=name.strip() or slug, timezone=_check_timezone(timezone), is_default=False)
@@ -154,9 +154,9 @@ class ServerValues:
 
 def add_asterisk_server(session: Session, name: str, values: ServerValues) -> AsteriskServer:
     try:
-        confgate.slug(name)
+        confgate.slug(name, "what.server_name")
     except confgate.UnsafeValue as exc:
-        raise InvalidPbx(str(exc).replace("PBX slug", "server name")) from None
+        raise InvalidPbx(exc.code, **exc.params) from None
     if session.scalars(select(AsteriskServer).where(AsteriskServer.name == name)).first():
         raise InvalidPbx(f"Asterisk server {name!r} exists already")
     if bool(values.lab_name) == bool(values.ari_url):

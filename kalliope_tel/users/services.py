@@ -28,9 +28,9 @@ def _name(value: str) -> str:
     from kalliope_tel.asterisk import confgate
 
     try:
-        return confgate.identifier(value, "user name")
+        return confgate.identifier(value, "what.user_name")
     except confgate.UnsafeValue as exc:
-        raise UserError("user.bad_name", reason=str(exc)) from None
+        raise UserError(exc.code, **exc.params, field="name") from None
 
 
 def _email(value: str) -> str:

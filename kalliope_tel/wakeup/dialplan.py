@@ -14,4 +14,4 @@ def wakeup_caller_id(name: str, number: str) -> str:
     """``"NAME" <NUMBER>`` for the originate; the name is free text (escaped),
     the number was validated when the settings were saved (checked again)."""
     label = confgate.callerid_label(name)
-    return f'"{label}" <{confgate.number(number, "caller-ID number")}>' if number else f'"{label}"'
+    return f'"{label}" <{confgate.number(number, "what.caller_id_number")}>' if number else f'"{label}"'

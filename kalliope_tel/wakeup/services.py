@@ -47,7 +47,7 @@ def _gated(check: Callable[[object], str], value: object, setting: str) -> None:
     try:
         check(value)
     except confgate.UnsafeValue as exc:
-        raise InvalidAlarm("wakeup.bad_value", reason=str(exc), setting=setting) from None
+        raise InvalidAlarm(exc.code, **exc.params, setting=setting) from None
 
 
 # Longest a wake-up call may last once answered; the lease covers it.
@@ -80,7 +80,7 @@ def update_settings(session: Session, pbx: Pbx, **values: Any) -> WakeupSettings
         elif key == "message":
             _gated(confgate.sound, value, key)
         elif key == "number" and value:
-            _gated(lambda v: confgate.number(v, "caller-ID number"), value, key)
+            _gated(lambda v: confgate.number(v, "what.caller_id_number"), value, key)
         elif key not in ("enabled", "name", "number", "message", "confirm_answer", "confirm_listen"):
             raise InvalidAlarm("wakeup.unknown_setting", setting=key)
         setattr(settings, key, value)

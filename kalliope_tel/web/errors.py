@@ -29,6 +29,8 @@ _STATUS_BY_NAME = {
     "RoomOccupied": 409,
     "RoomFree": 409,
     "InUse": 409,
+    "BoxNotFound": 404,
+    "BoxInUse": 409,
     "NotAllowed": 403,
     "TooManyAttempts": 429,
 }

@@ -80,9 +80,9 @@ def test_instance_values_checked(db: Session, pbx: Pbx) -> None:
         config.add_instance(db, pbx, "x", "70\n1")
     with pytest.raises(InvalidValue, match="belongs to another"):
         config.add_instance(db, pbx, "x", "700")
-    with pytest.raises(InvalidValue, match="minimum rate"):
+    with pytest.raises(InvalidValue, match="Minimum rate"):
         config.add_instance(db, pbx, "x", "701", min_rate=5000)
-    with pytest.raises(InvalidValue, match="header line"):
+    with pytest.raises(InvalidValue, match="Header line"):
         config.add_instance(db, pbx, "x", "701", header="a" * 51)
     with pytest.raises(InvalidValue, match="printable"):
         config.add_instance(db, pbx, "x", "701", local_ident="abc\x1b[2J")

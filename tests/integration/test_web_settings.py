@@ -47,7 +47,8 @@ def test_an_administrator_reads_and_changes_the_wake_up_settings(web: RunningWeb
     too_many = client.put(API, json={"attempts": 99}, headers=h | {"accept-language": "it"})
     assert too_many.status_code == 422 and too_many.json()["fields"] == {"attempts": "al massimo 10"}
     unsafe = client.put(API, json={"number": "12;Hangup"}, headers=h | {"accept-language": "it"})
-    assert unsafe.status_code == 400 and unsafe.json()["code"] == "wakeup.bad_value"
+    assert unsafe.status_code == 400 and unsafe.json()["code"] == "gate.number"
+    assert unsafe.json()["params"]["setting"] == "number"
 
 
 @pytest.mark.parametrize("user", [RECEPTION, FAX_USER, OTHER_RECEPTION], ids=lambda u: u.name)
@@ -60,7 +61,8 @@ def test_nobody_else_reads_or_changes_them(web: RunningWeb, user: Any) -> None:
 
 def test_the_settings_page_saves_and_shows_a_refusal_on_its_field(browser: Any, web: RunningWeb) -> None:  # noqa: F811
     page = browser_login(browser, web, ADMIN.email, lang="it")
-    page.get_by_role("link", name="Sveglie").click()
+    page.get_by_role("link", name="Amministrazione").click()
+    page.get_by_role("link", name="Sveglie", exact=True).first.click()
     page.locator("#w-attempts").wait_for()
     page.wait_for_timeout(300)  # the values arrive from the API
     page.fill("#w-interval", "120")
