@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kalliope_tel.features.base import Feature, Job, ServeContext
+from kalliope_tel.features.base import Feature, Job, PageLink, ServeContext, Visitor
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from kalliope_tel.checks import Check
     from kalliope_tel.container import Container
 
@@ -74,6 +76,12 @@ def _doctor(container: Container) -> list[Check]:
     return checks
 
 
+def _pages(_session: Session, visitor: Visitor) -> list[PageLink]:
+    if not visitor.may("admin"):
+        return []
+    return [PageLink("admin/billing", "nav.billing", 96, "group.billing", "about.billing")]
+
+
 FEATURE = Feature(
     name="billing",
     summary="Call records from CDRs, priced by cost profiles per outgoing line",
@@ -82,4 +90,5 @@ FEATURE = Feature(
     cli=("billing", "kalliope_tel.cli.billing_cmd:app"),
     benches={"billing": "kalliope_tel.billing.bench:bench_command"},
     web="kalliope_tel.billing.web:router",
+    pages=_pages,
 )

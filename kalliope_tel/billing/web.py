@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from kalliope_tel.billing import reports
+from kalliope_tel.billing import profiles_web, reports
 from kalliope_tel.billing.records import BadCdr
 from kalliope_tel.container import Container
 from kalliope_tel.web import deps
@@ -19,7 +19,7 @@ from kalliope_tel.web import deps
 API = "/api/v1/pbx/{pbx}/stays/{stay_id}/report.{kind}"
 
 
-def router(_container: Container) -> APIRouter:
+def router(container: Container) -> APIRouter:
     r = APIRouter(tags=["billing"])
 
     @r.get(API)
@@ -35,4 +35,5 @@ def router(_container: Container) -> APIRouter:
         cleanup = BackgroundTask(shutil.rmtree, folder, ignore_errors=True)  # once the file is sent
         return FileResponse(path, filename=path.name, background=cleanup)
 
+    r.include_router(profiles_web.router(container))
     return r

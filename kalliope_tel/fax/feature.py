@@ -190,7 +190,13 @@ def _service_checks(container: Container) -> list[Check]:
 
 
 def _pages(_session: Session, visitor: Visitor) -> list[PageLink]:
-    return [PageLink("fax", "nav.fax", 20)] if visitor.may("fax") else []
+    pages = [PageLink("fax", "nav.fax", 20)] if visitor.may("fax") else []
+    if visitor.may("admin"):
+        pages += [
+            PageLink("admin/fax", "nav.fax_settings", 93, "group.fax", "about.fax_settings"),
+            PageLink("admin/fax-instances", "nav.fax_instances", 93.2, "group.fax", "about.fax_instances"),
+        ]
+    return pages
 
 
 FEATURE = Feature(
@@ -207,4 +213,5 @@ FEATURE = Feature(
     warm_up=_warm_up,
     doctor=_doctor,
     benches={"fax": "kalliope_tel.cli.bench_cmd:fax"},
+    uses=("mail2fax",),  # instances link to Mail2Fax boxes when it runs
 )

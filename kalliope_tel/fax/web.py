@@ -14,7 +14,7 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from kalliope_tel.container import Container
-from kalliope_tel.fax import config, jobs, register
+from kalliope_tel.fax import admin_web, config, jobs, register
 from kalliope_tel.fax.models import InstanceUser
 from kalliope_tel.files import safe_file_name
 from kalliope_tel.localtime import parse_local_time
@@ -173,4 +173,5 @@ def router(container: Container) -> APIRouter:
     def fax_page(request: Request, pbx: str) -> Response:
         return pbx_page(request, pbx, "fax.html", Role.FAX)
 
+    r.include_router(admin_web.router(container))
     return r

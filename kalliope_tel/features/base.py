@@ -92,7 +92,15 @@ class PageLink:
 
     path: str
     label: str
-    order: int
+    order: float
+    # Administration pages (``admin/...``) are listed on the PBX's
+    # administration page under ``group`` (a catalogue key), with ``about``.
+    group: str = ""
+    about: str = ""
+
+    @property
+    def administration(self) -> bool:
+        return self.path.startswith("admin/")
 
 
 @dataclass(frozen=True)
@@ -135,3 +143,7 @@ class Feature:
     pages: Callable[[Session, Visitor], list[PageLink]] | None = None
     # Benchmarks: {command name: "module:attribute" of a typer command function}.
     benches: dict[str, str] = field(default_factory=dict)
+    # Features this one works with when they run too, never requires (the
+    # hotel's stay history offers billing's call report): asked through
+    # ``features.registry.partner_runs``, which refuses an undeclared name.
+    uses: tuple[str, ...] = ()

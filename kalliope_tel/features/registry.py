@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.features.base import Feature
+
+if TYPE_CHECKING:
+    from kalliope_tel.container import Container
 
 # name -> module whose FEATURE declares it. Order matters: the hotel's rooms
 # and service codes are matched before later features' numbers.
@@ -19,6 +23,14 @@ ALL_FEATURES: dict[str, str] = {
     "lam": "kalliope_tel.lam.feature",
     "web": "kalliope_tel.web.feature",
 }
+
+
+def partner_runs(container: Container, feature: Feature, partner: str) -> bool:
+    """Whether ``partner``, which ``feature`` declares in ``uses``, is enabled
+    on this node. An undeclared partner is a programming error."""
+    if partner not in feature.uses:
+        raise ValueError(f"feature {feature.name!r} does not declare {partner!r} in its uses")
+    return any(f.name == partner for f in container.features)
 
 
 def load_feature(name: str) -> Feature:

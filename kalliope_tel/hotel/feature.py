@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kalliope_tel.features.base import DialplanFragment, Feature, Job, PageLink, ServeContext, Visitor
+from kalliope_tel.features.registry import partner_runs
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -74,8 +75,12 @@ def _pages(_session: Session, visitor: Visitor) -> list[PageLink]:
         [PageLink("panel", "nav.panel", 10), PageLink("stays", "nav.stays", 15)] if visitor.may("receptionist") else []
     )
     if visitor.may("admin"):
-        pages.append(PageLink("admin/rooms", "nav.rooms", 89))
-        pages.append(PageLink("admin/hotel", "nav.hotel_settings", 91))
+        pages += [
+            PageLink("admin/rooms", "nav.rooms", 89, "group.hotel", "about.rooms"),
+            PageLink("admin/templates", "nav.templates", 89.2, "group.hotel", "about.templates"),
+            PageLink("admin/classes", "nav.classes", 89.4, "group.hotel", "about.classes"),
+            PageLink("admin/hotel", "nav.hotel_settings", 89.6, "group.hotel", "about.hotel_settings"),
+        ]
     return pages
 
 
@@ -90,4 +95,10 @@ FEATURE = Feature(
     cli=("hotel", "kalliope_tel.cli.hotel_cmd:app"),
     web="kalliope_tel.hotel.web:router",
     pages=_pages,
+    uses=("billing",),
 )
+
+
+def billing_runs(container: Container) -> bool:
+    """The stays' call costs and reports are billing's: shown when it runs."""
+    return partner_runs(container, FEATURE, "billing")

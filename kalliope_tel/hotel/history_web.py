@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from kalliope_tel.container import Container
 from kalliope_tel.hotel import stays
+from kalliope_tel.hotel.feature import billing_runs
 from kalliope_tel.localtime import parse_local_time
 from kalliope_tel.users.models import Role
 from kalliope_tel.web import deps
@@ -21,7 +22,7 @@ LIMIT = 1000
 
 def router(container: Container) -> APIRouter:
     r = APIRouter(tags=["hotel"])
-    reports = any(f.name == "billing" for f in container.features)  # the call reports are billing's
+    reports = billing_runs(container)  # the call reports are billing's
 
     @r.get(API)
     def stay_history(

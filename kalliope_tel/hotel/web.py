@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
 from kalliope_tel.container import Container
-from kalliope_tel.hotel import admin_web, cleaning, history_web, panel, rooms_web, stays
+from kalliope_tel.hotel import admin_web, cleaning, history_web, panel, rooms_web, stays, templates_web
+from kalliope_tel.hotel.feature import billing_runs
 from kalliope_tel.hotel.models import ClassKind, CleaningSource
 from kalliope_tel.hotel.services import RoomFilter, get_room
 from kalliope_tel.localtime import parse_local_time
@@ -58,13 +59,9 @@ def local_times(values: list[str], timezone: str) -> list[datetime]:
     return [parse_local_time(v, timezone) for v in values]
 
 
-def with_costs(container: Container) -> bool:
-    return any(f.name == "billing" for f in container.features)
-
-
 def router(container: Container) -> APIRouter:
     r = APIRouter(tags=["hotel"])
-    costs = with_costs(container)
+    costs = billing_runs(container)
 
     def one_room(caller: deps.Caller, extension: str) -> dict[str, Any]:
         with deps.unit_of_work(caller.request) as session:
@@ -186,6 +183,7 @@ def router(container: Container) -> APIRouter:
     r.include_router(admin_web.router(container))
     r.include_router(rooms_web.router(container))
     r.include_router(history_web.router(container))
+    r.include_router(templates_web.router(container))
     return r
 
 

@@ -54,9 +54,12 @@ def _pages(session: Session, visitor: Visitor) -> list[PageLink]:
     """The meetings page: for LAM managers and administrators, and for the owners of a room."""
     from kalliope_tel.lam.services import owns_a_room
 
+    pages = []
     if visitor.may("lam") or owns_a_room(session, visitor.pbx_id, visitor.user_id):
-        return [PageLink("lam", "nav.lam", 30)]
-    return []
+        pages.append(PageLink("lam", "nav.lam", 30))
+    if visitor.may("admin"):
+        pages.append(PageLink("admin/lam", "nav.lam_admin", 95, "group.lam", "about.lam_admin"))
+    return pages
 
 
 FEATURE = Feature(

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from kalliope_tel.container import Container
 from kalliope_tel.db.base import utcnow
-from kalliope_tel.lam import invitations, services
+from kalliope_tel.lam import admin_web, invitations, services
 from kalliope_tel.lam.models import Meeting
 from kalliope_tel.localtime import parse_local_time
 from kalliope_tel.users.models import Role
@@ -137,4 +137,5 @@ def router(container: Container) -> APIRouter:
         # Without a video site the meetings are by phone only: no Join button.
         return pbx_page(request, pbx, "lam.html", *Role, config={"video": bool(settings.lam_jitsi_url)})
 
+    r.include_router(admin_web.router(container))
     return r

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kalliope_tel.features.base import Feature, Job, ServeContext
+from kalliope_tel.features.base import Feature, Job, PageLink, ServeContext, Visitor
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from kalliope_tel.checks import Check
     from kalliope_tel.container import Container
 
@@ -50,10 +52,18 @@ def _doctor(container: Container) -> list[Check]:
     return checks
 
 
+def _pages(_session: Session, visitor: Visitor) -> list[PageLink]:
+    if not visitor.may("admin"):
+        return []
+    return [PageLink("admin/mail2fax", "nav.mail2fax_boxes", 93.4, "group.fax", "about.mail2fax_boxes")]
+
+
 FEATURE = Feature(
     name="mail2fax",
     summary="Fax requests by e-mail: IMAP (IDLE) and POP3 boxes",
     jobs=_jobs,
     doctor=_doctor,
     benches={"mail2fax": "kalliope_tel.mail2fax.bench:bench_command"},
+    web="kalliope_tel.mail2fax.web:router",
+    pages=_pages,
 )

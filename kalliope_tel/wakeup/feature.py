@@ -58,7 +58,12 @@ def _dialplan(session: Session, pbx: Pbx, device_template: str) -> DialplanFragm
 
 
 def _pages(_session: Session, visitor: Visitor) -> list[PageLink]:
-    return [PageLink("admin/wakeup", "nav.wakeup_settings", 92)] if visitor.may("admin") else []
+    if not visitor.may("admin"):
+        return []
+    return [
+        PageLink("admin/wakeup", "nav.wakeup_settings", 89.8, "group.hotel", "about.wakeup_settings"),
+        PageLink("admin/wakeup-daily", "nav.wakeup_daily", 89.9, "group.hotel", "about.wakeup_daily"),
+    ]
 
 
 FEATURE = Feature(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from kalliope_tel.container import Container
 from kalliope_tel.localtime import parse_local_time
-from kalliope_tel.wakeup import admin_web, services
+from kalliope_tel.wakeup import admin_web, series_web, services
 from kalliope_tel.wakeup import timeline as alarm_timeline
 from kalliope_tel.web import deps
 
@@ -74,4 +74,5 @@ def router(container: Container) -> APIRouter:
 
     # The administrators' settings page and API, mounted with the rest of the feature's routes.
     r.include_router(admin_web.router(container))
+    r.include_router(series_web.router(container))
     return r

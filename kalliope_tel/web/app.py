@@ -71,6 +71,7 @@ def page(request: Request, template: str, principal: access.Principal | None, **
             "languages": LANGUAGES,
             "principal": principal,
             "nav": navigation.navigation(request, principal) if principal else [],
+            "subnav": navigation.administration(request, principal) if principal else [],
             "config": config,
             **extra,
         },
@@ -290,7 +291,7 @@ class WebMiddleware:
 
 # ---------------------------------------------------------------- the app
 # The core's own pages and routes (people and accounts), beside the features'.
-CORE_WEB = ("kalliope_tel.users.web:router",)
+CORE_WEB = ("kalliope_tel.users.web:router", "kalliope_tel.web.admin_hub:router")
 
 
 def feature_routers(container: Container) -> list[APIRouter]:

@@ -22,7 +22,7 @@ class NavItem:
 
 
 # The core's pages, by the role that opens them (administration comes after the daily work).
-CORE_PAGES = ((PageLink("admin/users", "nav.users", 90), "admin"),)
+CORE_PAGES = ((PageLink("admin/users", "nav.users", 90, "group.pbx", "about.users"), "admin"),)
 
 
 def pages_for(request: Request, principal: Principal) -> list[PageLink]:
@@ -37,10 +37,30 @@ def pages_for(request: Request, principal: Principal) -> list[PageLink]:
 
 
 def navigation(request: Request, principal: Principal) -> list[NavItem]:
+    """The top navigation: the daily pages, then one "Administration" entry
+    for all the administration pages the user may open (the hub lists them)."""
     base = f"/pbx/{principal.pbx_slug}/"
+    links = pages_for(request, principal)
+    items = [
+        NavItem(base + link.path, link.label, request.url.path == base + link.path)
+        for link in links
+        if not link.administration
+    ]
+    if any(link.administration for link in links):
+        hub = base + "admin"
+        items.append(NavItem(hub, "nav.admin", request.url.path.startswith(hub)))
+    return items
+
+
+def administration(request: Request, principal: Principal) -> list[NavItem]:
+    """The administration pages, on an administration page (its second row of navigation)."""
+    base = f"/pbx/{principal.pbx_slug}/"
+    if not request.url.path.startswith(base + "admin"):
+        return []
     return [
         NavItem(base + link.path, link.label, request.url.path == base + link.path)
         for link in pages_for(request, principal)
+        if link.administration
     ]
 
 

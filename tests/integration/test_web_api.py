@@ -58,6 +58,9 @@ PARAMS = {
     "job_id": "1",
     "name": "nobody-here",
     "stay_id": "1",
+    "series_id": "no-such-series",
+    "position": "9",
+    "key": "office:nobody-here",
 }
 
 

@@ -113,7 +113,8 @@ def test_the_rooms_page_adds_a_room_shows_its_password_once_and_previews_an_impo
     tmp_path: Any,
 ) -> None:
     page = browser_login(browser, web, ADMIN.email, lang="it")
-    page.get_by_role("link", name="Camere").click()
+    page.get_by_role("link", name="Amministrazione").click()
+    page.get_by_role("link", name="Camere", exact=True).first.click()
     page.wait_for_selector("#rooms tbody tr[data-key='101']")
     page.fill("#r-extension", "305")
     page.fill("#r-name", "Suite Etna")

@@ -74,7 +74,8 @@ def test_no_one_else_reads_or_changes_the_users(web: RunningWeb, user: Any) -> N
 
 def test_the_users_page_adds_edits_and_removes_in_chromium(browser: Any, web: RunningWeb, tmp_path: Path) -> None:  # noqa: F811
     page = browser_login(browser, web, ADMIN.email, lang="it")
-    page.get_by_role("link", name="Utenti").click()
+    page.get_by_role("link", name="Amministrazione").click()
+    page.get_by_role("link", name="Utenti", exact=True).first.click()
     page.wait_for_selector("#users tbody tr[data-key='rita']")
     page.fill("#u-name", "marco")
     page.fill("#u-email", "marco@hotel.test")

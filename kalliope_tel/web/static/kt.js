@@ -25,7 +25,8 @@ KT.api = async function (method, path, body, extraHeaders) {
     window.location.assign("/login");
     throw new Error("not logged in");
   }
-  const data = (response.headers.get("content-type") || "").includes("json") ? await response.json() : null;
+  const json = response.status !== 204 && (response.headers.get("content-type") || "").includes("json");
+  const data = json ? await response.json() : null;
   if (!response.ok) {
     // The server answers in the page's language: the message (detail), its
     // code, and for a form that did not validate, a message per field.
