@@ -195,6 +195,9 @@ class Settings(BaseSettings):
     http_bind: str = "127.0.0.1:8080"
     # Cookies only over HTTPS: set when the panels are reached through TLS.
     http_secure_cookies: bool = False
+    # The address people reach the panels at (https://pbx.example.com), for
+    # links in mails (password reset); empty: the address the administrator used.
+    http_public_url: str = Field(default="", max_length=200, pattern=r"^(https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?/?)?$")
     # Take the client's address from X-Forwarded-For (behind a proxy you run),
     # for the login rate limit and the audit.
     http_trust_forwarded: bool = False

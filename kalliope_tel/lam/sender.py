@@ -4,49 +4,27 @@ from __future__ import annotations
 
 import asyncio
 
-import structlog
+from sqlalchemy.orm import Session
 
+from kalliope_tel.config import Settings
 from kalliope_tel.container import Container
-from kalliope_tel.db.engine import transaction
 from kalliope_tel.lam import invitations
-from kalliope_tel.mail.smtp import MailNotSent, send
+from kalliope_tel.mail.owed import Owed, send_owed
 
-log = structlog.get_logger(__name__)
+
+def _claim(session: Session, settings: Settings, node: str) -> list[Owed]:
+    return list(invitations.claim(session, settings, node, limit=1))
+
+
+def _finish(session: Session, invitation_id: int, node: str, error: str | None, permanent: bool) -> bool:
+    return invitations.finish(session, invitation_id, node, error, permanent=permanent)
 
 
 async def send_due(container: Container, node: str, limit: int = 20) -> int:
-    """Send the mails that are due, one claim at a time, each send cut at
-    ``SEND_SECONDS`` and recorded before the next is claimed; returns how many were sent."""
-    settings = container.settings
-
-    def claim() -> list[invitations.Claimed]:
-        with transaction(container.sessions) as session:
-            return invitations.claim(session, settings, node, limit=1)
-
-    def finish(invitation_id: int, error: str | None, permanent: bool) -> bool:
-        with transaction(container.sessions) as session:
-            return invitations.finish(session, invitation_id, node, error, permanent=permanent)
-
-    sent = 0
-    for _ in range(limit):
-        claimed = await asyncio.to_thread(claim)
-        if not claimed:
-            break
-        item = claimed[0]
-        error, permanent = None, False
-        try:
-            await asyncio.wait_for(send(settings, item.message), invitations.SEND_SECONDS)
-        except MailNotSent as exc:
-            error, permanent = str(exc), exc.permanent
-        except TimeoutError:
-            error = f"the mail server did not finish within {invitations.SEND_SECONDS:.0f} s"
-        if error is not None:
-            log.warning("lam.invitation_not_sent", invitation=item.id, reason=error, permanent=permanent)
-        if not await asyncio.to_thread(finish, item.id, error, permanent):
-            log.warning("lam.invitation_claim_lost", invitation=item.id)
-        elif error is None:
-            sent += 1
-    return sent
+    """Send the invitations that are due; returns how many were sent."""
+    return await send_owed(
+        container, node, _claim, _finish, what="lam.invitation", send_seconds=invitations.SEND_SECONDS, limit=limit
+    )
 
 
 async def sender_loop(container: Container, node: str, tick: float) -> None:

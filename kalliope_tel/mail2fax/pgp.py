@@ -59,13 +59,13 @@ def key_fingerprint(armored: str, *, secret: bool) -> str:
         result = gpg.import_keys(armored)
         fingerprints = sorted(set(result.fingerprints))
         if not fingerprints:
-            raise PgpError("no OpenPGP key in that file")
+            raise PgpError("pgp.no_key", field="key")
         if len(fingerprints) > 1:
-            raise PgpError(f"{len(fingerprints)} keys in that file; give exactly one")
+            raise PgpError("pgp.many_keys", count=len(fingerprints), field="key")
         if secret and not gpg.list_keys(secret=True):
-            raise PgpError("that is a public key; the box needs its secret key to decrypt requests")
+            raise PgpError("pgp.public_given", field="key")
         if secret and _has_passphrase(gpg, fingerprints[0]):
-            raise PgpError("the secret key is protected by a passphrase; export it without one for the box")
+            raise PgpError("pgp.passphrase", field="key")
         _stop_agent(Path(scratch) / "home")
         return str(fingerprints[0])
 

@@ -16,12 +16,16 @@ from kalliope_tel.container import Container
 from kalliope_tel.mail2fax import boxes
 from kalliope_tel.mail2fax.mailbox import probe
 from kalliope_tel.mail2fax.models import Mail2FaxBox, Protocol
+from kalliope_tel.mail2fax.pgp import PgpError, key_fingerprint
 from kalliope_tel.mail2fax.watcher import box_access, network_errors
+from kalliope_tel.users.services import get_user
 from kalliope_tel.web import deps, records
 from kalliope_tel.web.i18n import pick_language
 from kalliope_tel.web.records import Field as F
 
 API = "/api/v1/pbx/{pbx}/mail2fax/boxes"
+USERS = "/api/v1/pbx/{pbx}/users/{name}/pgp-key"
+MAX_KEY_CHARS = 64_000  # an armored RSA-4096 public key with a few signatures is about 10 KB
 # What a login that did not work raises (and our own wait running out).
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *network_errors())
 
@@ -75,6 +79,10 @@ PAGE = records.page(
 )
 
 
+class UserKey(BaseModel):
+    key: str = Field(min_length=1, max_length=MAX_KEY_CHARS)
+
+
 class BoxChange(BaseModel):
     enabled: bool | None = None
     address: str | None = Field(default=None, max_length=254)
@@ -120,15 +128,15 @@ def box_view(box: Mail2FaxBox) -> dict[str, Any]:
 
 
 def router(_container: Container) -> APIRouter:
-    r = APIRouter(tags=["fax"])
+    r = APIRouter()  # the boxes' routes are fax's, the users' keys users' (each route says)
 
-    @r.get(API)
+    @r.get(API, tags=["fax"])
     def list_boxes(caller: deps.Admin) -> list[dict[str, Any]]:
         """The PBX's Mail2Fax boxes (passwords never shown) and how their last login went."""
         with deps.unit_of_work(caller.request) as session:
             return [box_view(b) for b in boxes.list_boxes(session, caller.pbx(session))]
 
-    @r.post(API, status_code=201)
+    @r.post(API, status_code=201, tags=["fax"])
     def add_box(caller: deps.Admin, body: NewBox) -> dict[str, Any]:
         """Add a box; serve starts reading it within seconds."""
         values = body.values()
@@ -136,19 +144,19 @@ def router(_container: Container) -> APIRouter:
         with deps.unit_of_work(caller.request) as session:
             return box_view(boxes.add_box(session, caller.pbx(session), name, **values))
 
-    @r.patch(API + "/{name}")
+    @r.patch(API + "/{name}", tags=["fax"])
     def change_box(caller: deps.Admin, name: str, body: BoxChange) -> dict[str, Any]:
         """Change what is given (a blank password keeps the one set)."""
         with deps.unit_of_work(caller.request) as session:
             return box_view(boxes.update_box(session, caller.pbx(session), name, **body.values()))
 
-    @r.delete(API + "/{name}", status_code=204)
+    @r.delete(API + "/{name}", status_code=204, tags=["fax"])
     def remove_box(caller: deps.Admin, name: str) -> None:
         """Remove a box no fax instance links to."""
         with deps.unit_of_work(caller.request) as session:
             boxes.remove_box(session, caller.pbx(session), name)
 
-    @r.post(API + "/{name}/test")
+    @r.post(API + "/{name}/test", tags=["fax"])
     async def test_box(caller: deps.Admin, name: str, request: Request) -> dict[str, Any]:
         """Log in and count what is waiting, touching no message; the outcome is kept as the box's health."""
         with deps.unit_of_work(caller.request, writes=False) as session:
@@ -166,6 +174,25 @@ def router(_container: Container) -> APIRouter:
             raise boxes.BoxError("box.test_failed", name=name, error=error)
         message = catalogue.render(pick_language(request), "box.test_ok", {"name": name, **result})
         return {"message": message, **result}
+
+    @r.put(USERS, tags=["users"])
+    def set_user_key(caller: deps.Admin, name: str, body: UserKey) -> dict[str, str]:
+        """Set the user's PGP public key (Mail2Fax instances with PGP-signature authentication)."""
+        if "PRIVATE KEY BLOCK" in body.key:
+            raise PgpError("pgp.secret_given", field="key")
+        fingerprint = key_fingerprint(body.key, secret=False)  # one key, checked in a scratch keyring
+        with deps.unit_of_work(caller.request) as session:
+            user = get_user(session, caller.pbx(session), name)
+            user.pgp_public_key, user.pgp_fingerprint = body.key, fingerprint
+        return {"name": name, "pgp_fingerprint": fingerprint}
+
+    @r.delete(USERS, tags=["users"])
+    def remove_user_key(caller: deps.Admin, name: str) -> dict[str, str]:
+        """Remove the user's PGP public key."""
+        with deps.unit_of_work(caller.request) as session:
+            user = get_user(session, caller.pbx(session), name)
+            user.pgp_public_key, user.pgp_fingerprint = "", ""
+        return {"name": name, "pgp_fingerprint": ""}
 
     @r.get("/pbx/{pbx}/admin/mail2fax", include_in_schema=False)
     def page(request: Request, pbx: str) -> Response:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
+from kalliope_tel.db.leases import Leased
 from kalliope_tel.hotel.models import pbx_row
 from kalliope_tel.tenancy.models import PbxOwned
 
@@ -62,3 +63,34 @@ class UserRole(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(str_enum(Role, "user_role"))
+
+
+class ResetState(enum.StrEnum):
+    PENDING = "pending"  # the mail is owed
+    SENT = "sent"  # the link is out; usable until it expires
+    FAILED = "failed"  # the mail could not be sent (the tries ran out)
+    USED = "used"
+    REPLACED = "replaced"  # a newer link for the same user
+
+
+class PasswordReset(PbxOwned, Leased, Base):
+    """A password reset link mailed to a user. Only the token's SHA-256 is
+    kept for checking; the token itself stays until the mail is sent (it is
+    in the mail), then is wiped."""
+
+    __tablename__ = "app_password_reset"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token: Mapped[str] = mapped_column(String(64), default="")  # until sent
+    link_base: Mapped[str] = mapped_column(String(300))
+    lang: Mapped[str] = mapped_column(String(5), default="en")
+    state: Mapped[ResetState] = mapped_column(str_enum(ResetState, "password_reset_state"), default=ResetState.PENDING)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    error: Mapped[str] = mapped_column(String(300), default="")
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

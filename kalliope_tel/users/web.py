@@ -79,6 +79,8 @@ def router(_container: Container) -> APIRouter:
 
     @r.get("/pbx/{pbx}/admin/users", include_in_schema=False)
     def users_page(request: Request, pbx: str) -> Response:
-        return pbx_page(request, pbx, "users.html", Role.ADMIN, config={"roles": [r.value for r in Role]})
+        # The PGP key is Mail2Fax's (its route is there when Mail2Fax runs).
+        pgp = any(getattr(route, "path", "").endswith("/users/{name}/pgp-key") for route in request.app.routes)
+        return pbx_page(request, pbx, "users.html", Role.ADMIN, config={"roles": [r.value for r in Role], "pgp": pgp})
 
     return r

@@ -291,7 +291,7 @@ class WebMiddleware:
 
 # ---------------------------------------------------------------- the app
 # The core's own pages and routes (people and accounts), beside the features'.
-CORE_WEB = ("kalliope_tel.users.web:router", "kalliope_tel.web.admin_hub:router")
+CORE_WEB = ("kalliope_tel.users.web:router", "kalliope_tel.web.admin_hub:router", "kalliope_tel.web.resets_web:router")
 
 
 def feature_routers(container: Container) -> list[APIRouter]:

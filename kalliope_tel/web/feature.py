@@ -66,6 +66,7 @@ def build_node(container: Container, node: str) -> WebNode:
 
 
 def jobs(ctx: ServeContext) -> list[Job]:
+    from kalliope_tel.web.resets_web import sender_loop
     from kalliope_tel.web.server import run_http
 
     container = ctx.container
@@ -80,6 +81,7 @@ def jobs(ctx: ServeContext) -> list[Job]:
         Job("http", lambda: run_http(web.app, sock)),
         Job("live-feed", web.feed.run),
         Job("web-housekeeping", lambda: housekeeping(container)),
+        Job("password-resets", lambda: sender_loop(container, ctx.node)),
     ]
 
 

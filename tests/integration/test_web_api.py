@@ -44,7 +44,7 @@ from tests.web_support import (
 pytestmark = [pytest.mark.integration]
 
 # Routes that answer without a session, on purpose.
-PUBLIC = {("GET", "/api/health"), ("POST", "/api/v1/session")}
+PUBLIC = {("GET", "/api/health"), ("POST", "/api/v1/session"), ("POST", "/api/v1/password-reset")}
 # Routes outside a PBX (the caller's own session).
 SESSION_ROUTES = {("DELETE", "/api/v1/session"), ("GET", "/api/v1/me")}
 PARAMS = {

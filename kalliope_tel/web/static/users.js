@@ -23,6 +23,26 @@ function openEdit(user) {
   $("user-dialog").showModal();
 }
 
+async function sendReset(user) {
+  if (!window.confirm(KT.t("users.reset_confirm", { name: user.name }))) return;
+  try {
+    const answer = await KT.api("POST", API() + "/" + encodeURIComponent(user.name) + "/reset");
+    KT.toast(answer.message);
+  } catch (exc) {
+    KT.toast(exc.message, true);
+  }
+}
+
+function openKey(user) {
+  editing = user.name;
+  const form = $("pgp-form");
+  KT.formErrors(form, null);
+  form.reset();
+  $("pgp-dialog-title").textContent = KT.t("users.pgp_title") + " · " + user.name;
+  $("pgp-remove").hidden = !user.pgp;
+  $("pgp-dialog").showModal();
+}
+
 async function remove(user) {
   if (!window.confirm(KT.t("users.remove_confirm", { name: user.name }))) return;
   try {
@@ -35,6 +55,7 @@ async function remove(user) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  KT.cfgPgp = Boolean(KT.pgp);
   table = KT.table($("users"), {
     columns: [
       { key: "name", label: KT.t("users.name") },
@@ -42,6 +63,7 @@ document.addEventListener("DOMContentLoaded", () => {
       { key: "email", label: KT.t("users.email") },
       { key: "roles", label: KT.t("users.roles"), text: (u) => roleNames(u.roles) },
       { key: "has_password", label: KT.t("users.password"), text: (u) => KT.t(u.has_password ? "users.password_set" : "users.password_none") },
+      ...(KT.cfgPgp ? [{ key: "pgp", label: KT.t("users.pgp"), text: (u) => (u.pgp ? "✓" : KT.t("users.pgp_none")) }] : []),
       {
         key: "actions",
         label: "",
@@ -51,6 +73,9 @@ document.addEventListener("DOMContentLoaded", () => {
         cell: (u) => [
           KT.el("button", { type: "button", "data-action": "edit", onclick: () => openEdit(u) }, KT.t("users.edit")),
           " ",
+          KT.el("button", { type: "button", "data-action": "reset", onclick: () => sendReset(u) }, KT.t("users.send_reset")),
+          " ",
+          KT.cfgPgp ? [KT.el("button", { type: "button", "data-action": "pgp", onclick: () => openKey(u) }, KT.t("users.pgp")), " "] : null,
           KT.el("button", { type: "button", class: "danger", "data-action": "remove", onclick: () => remove(u) }, KT.t("users.remove")),
         ],
       },
@@ -73,6 +98,29 @@ document.addEventListener("DOMContentLoaded", () => {
       await load();
     } catch (exc) {
       KT.formErrors(form, exc);
+    }
+  });
+  $("pgp-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    try {
+      const done = await KT.api("PUT", API() + "/" + encodeURIComponent(editing) + "/pgp-key", { key: form.key.value });
+      $("pgp-dialog").close();
+      KT.toast(KT.t("users.pgp_set", { name: editing, fingerprint: done.pgp_fingerprint }));
+      await load();
+    } catch (exc) {
+      if (exc.params && exc.params.field === "key") exc.fields = { key: exc.message };
+      KT.formErrors(form, exc);
+    }
+  });
+  $("pgp-remove").addEventListener("click", async () => {
+    try {
+      await KT.api("DELETE", API() + "/" + encodeURIComponent(editing) + "/pgp-key");
+      $("pgp-dialog").close();
+      KT.toast(KT.t("users.pgp_removed", { name: editing }));
+      await load();
+    } catch (exc) {
+      KT.toast(exc.message, true);
     }
   });
   $("user-edit").addEventListener("submit", async (event) => {
