@@ -14,6 +14,7 @@ owed and retried; the files already written stay.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,11 +23,15 @@ import structlog
 
 from kalliope_tel.asterisk.apply import reload, write_files
 from kalliope_tel.asterisk.targets import config_target
+from kalliope_tel.db.base import utcnow
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.dialplan.generator import render
+from kalliope_tel.tenancy.models import ConfigState, Pbx
 from kalliope_tel.tenancy.services import list_pbxs
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from kalliope_tel.container import Container
     from kalliope_tel.features.base import AsteriskLink
 
@@ -55,11 +60,57 @@ class Applied:
         }
 
 
+def record_applied(session: Session, serials: dict[int, int]) -> None:
+    """The PBXs' configuration up to these serials is written and reloaded."""
+    now = utcnow()
+    for pbx_id, serial in serials.items():
+        if session.get(Pbx, pbx_id) is None:
+            continue  # removed meanwhile
+        state = session.get(ConfigState, pbx_id) or ConfigState(pbx_id=pbx_id)
+        # Another node on the same Asterisk may have recorded a later serial.
+        state.applied_serial = max(state.applied_serial or 0, serial)
+        state.applied_at, state.error, state.error_at = now, "", None
+        session.add(state)
+
+
+def record_error(session: Session, pbx_ids: list[int], error: str) -> None:
+    for pbx_id in pbx_ids:
+        if session.get(Pbx, pbx_id) is None:
+            continue
+        state = session.get(ConfigState, pbx_id) or ConfigState(pbx_id=pbx_id, applied_serial=0)
+        state.error, state.error_at = error[:300], utcnow()
+        session.add(state)
+
+
+def state_of(session: Session, pbx: Pbx) -> dict[str, Any]:
+    """For the administration pages: applied, applying (a change not yet
+    through), or failing (with the reason)."""
+    state = session.get(ConfigState, pbx.id)
+    applied = state.applied_serial if state else 0
+    error = state.error if state else ""
+    word = "applied" if applied >= pbx.config_serial else ("failing" if error else "applying")
+    return {
+        "state": word,
+        "serial": pbx.config_serial,
+        "applied_serial": applied,
+        "applied_at": state.applied_at.isoformat(timespec="seconds") if state and state.applied_at else None,
+        "error": error if word == "failing" else "",
+    }
+
+
 class ConfigApplier:
     def __init__(self, container: Container, link: AsteriskLink) -> None:
         self.container = container
         self.link = link
         self.applied = Applied()
+        self.pending: dict[int, int] = {}  # PBX id -> serial on its way (written, or to write), not yet reloaded
+
+    def _record(self, serials: dict[int, int] | None = None, error: str = "") -> None:
+        with transaction(self.container.sessions) as session:
+            if error:
+                record_error(session, sorted(self.pending), error)
+            elif serials:
+                record_applied(session, serials)
 
     def due(self) -> dict[int, int]:
         """The PBXs on this Asterisk whose serial moved since this node applied them."""
@@ -87,6 +138,7 @@ class ConfigApplier:
     async def apply_once(self) -> list[str]:
         """Apply what moved; return the files whose content changed."""
         due = await asyncio.to_thread(self.due)
+        self.pending.update(due)
         changed: list[str] = []
         if due:
             directory, files = await asyncio.to_thread(self.render, set(due))
@@ -106,6 +158,9 @@ class ConfigApplier:
             self.applied.owed_reload.difference_update(owed)
             self.applied.reloads += len(outputs)
             log.info("asterisk.config_reloaded", asterisk=self.link.label, files=owed, commands=len(outputs))
+        if self.pending:  # written and reloaded: the pages say so
+            done, self.pending = self.pending, {}
+            await asyncio.to_thread(self._record, done)
         return changed
 
     async def run(self) -> None:
@@ -117,5 +172,7 @@ class ConfigApplier:
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 if error != self.applied.last_error:  # once per new error, not every round
                     log.warning("asterisk.config_apply_failed", asterisk=self.link.label, error=error)
+                    with contextlib.suppress(Exception):  # the store may be what fails
+                        await asyncio.to_thread(self._record, None, error)
                 self.applied.last_error = error
             await asyncio.sleep(APPLY_EVERY)

@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from kalliope_tel.cli import asterisk_cmd, bench_cmd, config_cmd, db_cmd, lab_cmd, pbx_cmd, users_cmd
+from kalliope_tel.cli import asterisk_cmd, bench_cmd, config_cmd, db_cmd, lab_cmd, omnia_cmd, pbx_cmd, users_cmd
 from kalliope_tel.cli.context import STATE, console, err_console, print_json, print_table
 
 app = typer.Typer(
@@ -31,6 +31,7 @@ app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(asterisk_cmd.app, name="asterisk")
 app.add_typer(pbx_cmd.app, name="pbx")
 app.add_typer(users_cmd.app, name="users")
+app.add_typer(omnia_cmd.app, name="omnia")
 
 
 def _mount_features() -> None:

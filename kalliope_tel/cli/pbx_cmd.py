@@ -40,6 +40,7 @@ def _pbx_row(session: Session, pbx: Pbx) -> dict[str, Any]:
         "default": pbx.is_default,
         "timezone": pbx.timezone,
         "asterisk": pbx.asterisk_name or "default",
+        "company": pbx.company_id,
         "rooms": count(Room),
         "sip_accounts": count(SipAccount),
         "created_at": pbx.created_at.isoformat(),
@@ -69,12 +70,18 @@ def add(
     name: str = typer.Option("", "--name", help="Display name."),
     timezone: str = typer.Option("UTC", "--timezone", help="The PBX's time zone, e.g. Europe/Rome."),
     asterisk: str = typer.Option("", "--asterisk", help="Asterisk server it lives on (default: the default one)."),
+    company: int | None = typer.Option(None, "--company", help="The company it belongs to (default: the partner's)."),
     as_json: bool = JSON,
 ) -> None:
     """Add a PBX."""
+    from kalliope_tel.tenancy.companies import get_company
     from kalliope_tel.tenancy.services import create_pbx
 
-    row = _in_transaction(lambda s: _pbx_row(s, create_pbx(s, slug, name, timezone, asterisk or None)))
+    def work(session: Session) -> dict[str, Any]:
+        owner = get_company(session, company) if company else None
+        return _pbx_row(session, create_pbx(session, slug, name, timezone, asterisk or None, owner))
+
+    row = _in_transaction(work)
     _show(row, as_json, "added")
 
 
@@ -124,10 +131,7 @@ def remove(
     as_json: bool = JSON,
 ) -> None:
     """Remove a PBX with everything it owns, and its generated files from its Asterisk."""
-    from kalliope_tel.asterisk.apply import remove_files
-    from kalliope_tel.cli.asterisk_cmd import reload_through_ami, where
-    from kalliope_tel.dialplan.generator import dialplan_file, pjsip_file
-    from kalliope_tel.errors import KalliopeError
+    from kalliope_tel.cli.asterisk_cmd import where
     from kalliope_tel.tenancy.services import get_pbx, remove_pbx
 
     def plan(session: Session) -> tuple[Any, Any, dict[str, Any]]:
@@ -138,18 +142,30 @@ def remove(
     if not yes and not typer.confirm(f"Remove PBX {slug} with its {row['rooms']} room(s) and all its data?"):
         raise typer.Exit(1)
     _in_transaction(lambda s: remove_pbx(s, slug))
-    removed = remove_files(target.directory, [dialplan_file(slug), pjsip_file(slug)])
-    reloaded = False
-    if removed and endpoints is not None:
-        try:
-            asyncio.run(reload_through_ami(endpoints, removed))
-            reloaded = True
-        except (KalliopeError, OSError) as exc:
-            console.print(f"removed files, but Asterisk was not reloaded: {exc}", highlight=False, markup=False)
+    removed, reloaded = remove_generated(slug, target, endpoints)
     if as_json:
         print_json({"removed": slug, "files": removed, "reloaded": reloaded})
     else:
         console.print(f"removed PBX {slug}" + (f" and {', '.join(removed)}" if removed else ""), highlight=False)
+
+
+def remove_generated(slug: str, target: Any, endpoints: Any) -> tuple[list[str], bool]:
+    """A removed PBX's generated files off its Asterisk, and the reload:
+    (the files that existed, whether Asterisk was reloaded)."""
+    from kalliope_tel.asterisk.apply import remove_files
+    from kalliope_tel.cli.asterisk_cmd import reload_through_ami
+    from kalliope_tel.dialplan.generator import dialplan_file, pjsip_file
+    from kalliope_tel.errors import KalliopeError
+
+    removed = remove_files(target.directory, [dialplan_file(slug), pjsip_file(slug)])
+    if not removed or endpoints is None:
+        return removed, False
+    try:
+        asyncio.run(reload_through_ami(endpoints, removed))
+        return removed, True
+    except (KalliopeError, OSError) as exc:
+        console.print(f"removed files, but Asterisk was not reloaded: {exc}", highlight=False, markup=False)
+        return removed, False
 
 
 # ------------------------------------------------------------------ servers

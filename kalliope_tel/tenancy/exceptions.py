@@ -21,3 +21,11 @@ class AsteriskServerNotFound(TenancyError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no Asterisk server named {name!r} ('kalliope-tel pbx servers' lists them)")
         self.name = name
+
+
+class InvalidCompany(TenancyError):
+    """Company data that cannot be accepted (with the field it concerns)."""
+
+
+class CompanyNotFound(TenancyError):
+    pass

@@ -1,18 +1,24 @@
-"""The PBX, root of tenancy, and the Asterisk servers PBXs live on.
+"""Companies and their PBXs, the root of tenancy, and the Asterisk servers
+PBXs live on.
 
-Later domain tables carry ``pbx_id`` to the PBX. ``AsteriskServer`` and
+A company is the installation's partner (a provider) or one of a partner's
+customers: a fixed two-level tree (a stored ancestry goes stale on moves,
+omnia-notes lesson 8). Every PBX belongs to a company, and every domain row
+carries ``pbx_id`` to its PBX; deleting a company deletes its PBXs and, by
+the foreign keys' cascades, every row of theirs. ``AsteriskServer`` and
 ``ServeNode`` are the installation's infrastructure, not a tenant's data.
 """
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from kalliope_tel.db.base import Base, ReachesAsterisk, UTCDateTime, utcnow
+from kalliope_tel.db.base import Base, ReachesAsterisk, UTCDateTime, str_enum, utcnow
 
 DEFAULT_PBX_SLUG = "default"
 
@@ -40,6 +46,43 @@ class AsteriskServer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class CompanyKind(enum.StrEnum):
+    PARTNER = "partner"  # a provider: runs its customers' PBXs
+    CUSTOMER = "customer"
+
+
+class CompanyStatus(enum.StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # its PBXs stop serving, its users cannot log in
+
+
+class Company(Base):
+    """The seed's company data (Ragione Sociale, Codice identificativo
+    Cliente, Partita IVA, Codice fiscale), checked by ``tenancy.companies``."""
+
+    __tablename__ = "company"
+    __table_args__ = (
+        CheckConstraint(
+            "(kind = 'partner' AND parent_id IS NULL) OR (kind = 'customer' AND parent_id IS NOT NULL)",
+            name="partner_has_no_parent",
+        ),
+        UniqueConstraint("parent_id", "customer_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[CompanyKind] = mapped_column(str_enum(CompanyKind, "company_kind"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"), index=True)
+    legal_name: Mapped[str] = mapped_column(String(200))
+    customer_code: Mapped[str | None] = mapped_column(String(40))  # unique among a partner's customers
+    vat_number: Mapped[str] = mapped_column(String(13), default="")  # IT + 11 digits, stored compact
+    fiscal_code: Mapped[str] = mapped_column(String(16), default="")
+    status: Mapped[CompanyStatus] = mapped_column(
+        str_enum(CompanyStatus, "company_status"), default=CompanyStatus.ACTIVE
+    )
+    manager_enabled: Mapped[bool] = mapped_column(Boolean, default=True)  # the "Omnia Manager enabled" service
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
 class Pbx(ReachesAsterisk, Base):
     __tablename__ = "pbx"
 
@@ -56,6 +99,8 @@ class Pbx(ReachesAsterisk, Base):
     # Goes up with every change of what the generated Asterisk configuration
     # is made from (kalliope_tel.asterisk.config_serial); serve applies it.
     config_serial: Mapped[int] = mapped_column(Integer, default=0)
+    # Its company; deleting the company deletes the PBX and everything of it.
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"), index=True)
 
     asterisk_server: Mapped[AsteriskServer | None] = relationship(lazy="joined")
 
@@ -87,3 +132,19 @@ class ServeNode(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # {"tasks": {name: {"state", "restarts", "last_error"}}, "loop_lag_ms": {...}}
     status: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ConfigState(Base):
+    """How far a PBX's configuration has reached its Asterisk: the serial the
+    last successful write and reload carried, when, and the last error.
+    Written by the ``serve`` node that applied it; shown on the
+    administration pages. Not ``ReachesAsterisk``: recording the state must
+    not look like a change to apply."""
+
+    __tablename__ = "pbx_config_state"
+
+    pbx_id: Mapped[int] = mapped_column(ForeignKey("pbx.id", ondelete="CASCADE"), primary_key=True)
+    applied_serial: Mapped[int] = mapped_column(Integer, default=0)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str] = mapped_column(String(300), default="")
+    error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from kalliope_tel.asterisk import confgate
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.db.prepared import Prepared
+from kalliope_tel.tenancy import companies
 from kalliope_tel.tenancy.exceptions import AsteriskServerNotFound, InvalidPbx, PbxNotFound
-from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG, AsteriskServer, Pbx, PbxOwned
+from kalliope_tel.tenancy.models import DEFAULT_PBX_SLUG, AsteriskServer, Company, Pbx, PbxOwned
 
 
 def get_pbx(session: Session, slug: str | None = None) -> Pbx:
@@ -98,15 +99,26 @@ def _check_timezone(tz: str) -> str:
     return tz
 
 
-def create_pbx(session: Session, slug: str, name: str, timezone: str = "UTC", asterisk: str | None = None) -> Pbx:
-    """A new PBX (tenant). Its slug names everything it has in Asterisk."""
+def create_pbx(
+    session: Session,
+    slug: str,
+    name: str,
+    timezone: str = "UTC",
+    asterisk: str | None = None,
+    company: Company | None = None,
+) -> Pbx:
+    """A new PBX (tenant) of ``company`` (the installation's partner when not
+    given). Its slug names everything it has in Asterisk."""
     try:
         confgate.slug(slug)
     except confgate.UnsafeValue as exc:
         raise InvalidPbx(exc.code, **exc.params) from None
     if session.scalars(select(Pbx).where(Pbx.slug == slug)).first():
         raise InvalidPbx(f"PBX {slug!r} exists already")
-    pbx = Pbx(slug=slug, name=name.strip() or slug, timezone=_check_timezone(timezone), is_default=False)
+    owner = company or companies.installation_partner(session)
+    pbx = Pbx(
+        slug=slug, name=name.strip() or slug, timezone=_check_timezone(timezone), is_default=False, company_id=owner.id
+    )
     if asterisk:
         pbx.asterisk_server_id = get_asterisk_server(session, asterisk).id
     session.add(pbx)

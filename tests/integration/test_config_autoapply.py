@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from kalliope_tel.asterisk.autoapply import state_of
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.hotel import services as hotel
 from kalliope_tel.hotel import stays
@@ -22,6 +23,11 @@ from tests.integration.test_wakeup_serve import calls_by_room, setup_hotel, stop
 from tests.integration.test_wakeup_serve import serve as serve_process
 
 pytestmark = [pytest.mark.integration]
+
+
+def _state(container: object) -> dict[str, object]:
+    with transaction(container.sessions, read_only=True) as s:  # type: ignore[attr-defined]
+        return state_of(s, get_pbx(s))
 
 
 def _serial(container: object) -> int:
@@ -77,6 +83,11 @@ def test_a_room_added_while_serve_runs_rings_within_10_s_with_no_command_run(
                 line for line in proc.output().splitlines() if "asterisk" in line or "error" in line
             )[-3000:]
             time.sleep(0.25)
+        # The administration pages' state: applied, up to the room's serial.
+        while (state := _state(container))["state"] != "applied":
+            assert time.monotonic() - added < 15, state
+            time.sleep(0.25)
+        assert state["applied_serial"] >= _serial(container) and state["applied_at"]
         before = calls_by_room(lab).get(new, 0)
         site = HotelLab(container, lab, lab_state, None)  # type: ignore[arg-type]
         report = asyncio.run(site.dial(room, new, max_duration=4))

@@ -12,7 +12,7 @@ from typing import Any
 import axe_playwright_python
 import pytest
 
-from tests.browser import browser  # noqa: F401 - browser is a fixture
+from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
 from tests.web_node import RunningWeb, browser_login, seeded_web
 from tests.web_support import ADMIN, FAX_USER
 
@@ -63,6 +63,12 @@ def test_no_page_has_an_accessibility_violation(browser: Any, web: RunningWeb, l
         # The described pages' add forms are folded: unfolded, axe checks them too.
         page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
         found[path] = _violations(page)
+        if lang == "it":  # every page kept as a test artifact, on a desk and on an upright tablet
+            name = path.strip("/").replace("/", "-").replace("pbx-default-", "") or "home"
+            screenshot(page, f"page-{name}-1280x800-it")
+            page.set_viewport_size({"width": 800, "height": 1100})
+            screenshot(page, f"page-{name}-800x1100-it")
+            page.set_viewport_size({"width": 1280, "height": 800})
     page.context.close()
     serious = {p: [v for v in vs if v[1] in ("serious", "critical")] for p, vs in found.items()}
     assert {p: v for p, v in serious.items() if v} == {}

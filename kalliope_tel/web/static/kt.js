@@ -91,7 +91,27 @@ KT.el = function (tag, attrs, ...children) {
   return node;
 };
 
+// On the administration pages: whether the changes made have reached the
+// phones yet (serve applies them within seconds), asked every few seconds.
+KT.watchConfig = function (box) {
+  const show = (state) => {
+    box.dataset.state = state.state;
+    if (state.state === "applied")
+      box.textContent = "✓ " + KT.t("config.applied", { at: state.applied_at ? KT.localTime(state.applied_at) : "" });
+    else if (state.state === "applying") box.textContent = "⟳ " + KT.t("config.applying");
+    else box.textContent = "⚠ " + KT.t("config.failing", { error: state.error });
+  };
+  const ask = () =>
+    KT.api("GET", KT.pbxApi("/config-state"))
+      .then(show)
+      .catch(() => {})
+      .finally(() => setTimeout(ask, 3000));
+  ask();
+};
+
 document.addEventListener("DOMContentLoaded", () => {
+  const config = document.getElementById("config-state");
+  if (config && KT.pbx) KT.watchConfig(config);
   const logout = document.getElementById("logout");
   if (logout)
     logout.addEventListener("click", async () => {
