@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(default=60.0, gt=0)
     # This node's name in job records (default: host name and pid).
     node_name: str = ""
+    # A node silent this long (no heartbeat, written every 5 s) is gone: its
+    # calls, claimed jobs and fax slots are taken up by the others. The same
+    # on every node of an installation.
+    node_gone_seconds: int = Field(default=60, ge=15, le=3600)
 
     # Billing: Asterisk's CDR file (asterisk-conf/cdr_custom.conf) that serve
     # reconciles against, so calls made while it was down are recorded; ""

@@ -28,8 +28,21 @@ log = structlog.get_logger(__name__)
 HEARTBEAT_SECONDS = 5.0
 # A node that has not written its heartbeat for this long is gone: whatever
 # it was doing (a fax call, a claimed job, channels in its Stasis app) is over
-# and any live node takes it up.
+# and any live node takes it up. The ``node_gone_seconds`` setting, the same
+# on every node of an installation; serve sets it at start.
 NODE_GONE_AFTER = timedelta(seconds=60)
+_gone_after = NODE_GONE_AFTER
+
+
+def gone_after() -> timedelta:
+    return _gone_after
+
+
+def set_gone_after(seconds: float) -> None:
+    global _gone_after
+    _gone_after = timedelta(seconds=seconds)
+
+
 STALE_SECONDS = 20.0
 # A node silent for this long is forgotten: nodes named by host and pid get a
 # new name at every start, and one that crashed must not fail doctor forever

@@ -57,7 +57,7 @@ from kalliope_tel.container import Container
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.features import AsteriskLink, ServeContext
 from kalliope_tel.looplag import LoopLagMonitor
-from kalliope_tel.nodes import NODE_GONE_AFTER, gone_nodes, heartbeat_loop, write_status
+from kalliope_tel.nodes import gone_after, gone_nodes, heartbeat_loop, set_gone_after, write_status
 from kalliope_tel.supervisor import Supervisor
 from kalliope_tel.tenancy.models import AsteriskServer
 from kalliope_tel.tenancy.services import list_asterisk_servers, list_pbxs
@@ -169,7 +169,7 @@ async def _sweep_dead_nodes(container: Container, links: list[AsteriskLink], nod
 
     def dead_apps() -> set[str]:
         with transaction(container.sessions, read_only=True) as session:
-            return {node_app_name(app, n) for n in gone_nodes(session, NODE_GONE_AFTER) if n != node}
+            return {node_app_name(app, n) for n in gone_nodes(session, gone_after()) if n != node}
 
     while True:
         await asyncio.sleep(SWEEP_EVERY)
@@ -215,6 +215,7 @@ async def serve(
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    set_gone_after(container.settings.node_gone_seconds)
     if container.settings.debug_slow_callback_ms:
         loop.set_debug(True)
         loop.slow_callback_duration = container.settings.debug_slow_callback_ms / 1000

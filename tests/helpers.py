@@ -119,6 +119,9 @@ def serve_env(state: LabState, database_url: str, **extra: str) -> dict[str, str
         KALLIOPE_LOG_FORMAT="json",
         # Any free port: several nodes and test workers run side by side.
         KALLIOPE_HTTP_BIND="127.0.0.1:0",
+        # A killed node counts as gone after 20 s (60 by default): the tests
+        # that kill one wait for that, and the suite's minutes are counted.
+        KALLIOPE_NODE_GONE_SECONDS="20",
     )
     env.update(extra)
     return env

@@ -101,3 +101,15 @@ def browser_login(chromium: Any, web: RunningWeb, email: str, *, lang: str = "en
     page.locator("#login-form button[type=submit]").click()
     page.wait_for_url(re.compile(landing))
     return page
+
+
+def assert_refused(web: RunningWeb, user: WebUser, routes: list[tuple[str, str]], pages: tuple[str, ...]) -> None:
+    """``user`` gets 403 from each of ``routes`` (method, path under the
+    default PBX's API) and each of ``pages`` (under /pbx/default/)."""
+    client, csrf = web.login(user)
+    for method, path in routes:
+        body = {} if method != "GET" else None
+        answer = client.request(method, "/api/v1/pbx/default" + path, json=body, headers={"x-csrf-token": csrf})
+        assert answer.status_code == 403, (method, path, answer.status_code)
+    for page in pages:
+        assert client.get(f"/pbx/default/{page}").status_code == 403, page

@@ -28,7 +28,7 @@ from kalliope_tel.fax.exceptions import InvalidValue, NotAllowed, NotFound, Refu
 from kalliope_tel.fax.models import Direction, FaxAttempt, FaxInstance, FaxJob, FaxSlot, JobState, Media
 from kalliope_tel.fax.session import FaxOptions
 from kalliope_tel.hotel.models import OutboundClass
-from kalliope_tel.nodes import NODE_GONE_AFTER, gone_nodes
+from kalliope_tel.nodes import gone_after, gone_nodes
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users.models import User
 
@@ -301,7 +301,7 @@ def abandoned_attempts(session: Session, *, node: str | None = None) -> list[Aba
     if node is not None:
         query = query.where(FaxJob.claimed_by == node)
     out = []
-    dead = gone_nodes(session, NODE_GONE_AFTER, now)
+    dead = gone_nodes(session, gone_after(), now)
     for job, attempt in session.execute(query).all():
         gone = node is not None or job.claimed_by in dead or (job.lease_until is not None and job.lease_until < now)
         if gone:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.fax.config import Effective, get_settings
 from kalliope_tel.fax.models import Direction, FaxReceived, FaxSettings, FaxSlot
-from kalliope_tel.nodes import NODE_GONE_AFTER, gone_nodes
+from kalliope_tel.nodes import gone_after, gone_nodes
 from kalliope_tel.tenancy.models import Pbx
 
 # Longer than a fax call can be: slots older are dropped too.
@@ -113,7 +113,7 @@ def forget_dead_slots(session: Session, pbx: Pbx | None = None) -> int:
     now = utcnow()
     # A slot counts while its node beats, or while its node has not written
     # its first heartbeat yet (a node just started), for at most SLOT_MAX_AGE.
-    gone = gone_nodes(session, NODE_GONE_AFTER, now)
+    gone = gone_nodes(session, gone_after(), now)
     query = select(FaxSlot).where(or_(FaxSlot.started_at < now - SLOT_MAX_AGE, FaxSlot.node.in_(gone)))
     if pbx is not None:
         query = query.where(FaxSlot.pbx_id == pbx.id)

@@ -92,18 +92,26 @@ class BodyGate:
             return
         started = False
         seen = 0
+        read_all = declared == 0
 
         async def counting() -> MutableMapping[str, Any]:
-            nonlocal seen
+            nonlocal seen, read_all
             message: MutableMapping[str, Any] = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                read_all = not message.get("more_body", False)
                 if seen > limit:
                     raise BodyTooLarge(limit)
             return message
 
         async def sending(message: MutableMapping[str, Any]) -> None:
             nonlocal started
+            if message["type"] == "http.response.start" and not read_all:
+                # Answered before the body was read (a refusal from a
+                # dependency): the server will close this connection, so
+                # tell the client, or its next request on it is reset.
+                headers = [*message.get("headers", []), (b"connection", b"close")]
+                message = {**message, "headers": headers}
             started = started or message["type"] == "http.response.start"
             await send(message)
 

@@ -145,7 +145,7 @@ async def test_two_nodes_behind_haproxy_share_the_calls_and_survive_a_kill(
                     calls = FaxCalls(runtime, lab, document, OUTBOUND_APP)
                     await calls.run(TOTAL, PARALLEL, after_start={KILL_AFTER - 1: kill_a_mid_call})
                 # The killed node's calls in progress are registered by the
-                # survivor once node a counts as gone (60 s without heartbeat).
+                # survivor once node a counts as gone (20 s without heartbeat here).
                 # A call hung up before it reached a node (unanswered) is no reception.
                 unanswered = [i for i, r in calls.results.items() if r[0] == "UNANSWERED"]
                 rows = await until(

@@ -18,7 +18,7 @@ from kalliope_tel.hotel import services as hotel
 from kalliope_tel.tenancy.services import get_pbx
 from kalliope_tel.wakeup import series
 from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
-from tests.web_node import RunningWeb, browser_login, seeded_web
+from tests.web_node import RunningWeb, assert_refused, browser_login, seeded_web
 from tests.web_support import ADMIN, FAX_USER, OTHER_RECEPTION, RECEPTION
 
 pytestmark = [pytest.mark.integration]
@@ -128,14 +128,7 @@ ROUTES = [
 
 @pytest.mark.parametrize("user", [RECEPTION, FAX_USER, OTHER_RECEPTION], ids=lambda u: u.name)
 def test_nobody_else_reads_or_changes_them(web: RunningWeb, user: Any) -> None:
-    client, csrf = web.login(user)
-    for method, path in ROUTES:
-        answer = client.request(
-            method, API + path, json={} if method != "GET" else None, headers={"x-csrf-token": csrf}
-        )
-        assert answer.status_code == 403, (method, path, answer.status_code)
-    for page in ("admin", "admin/classes", "admin/templates", "admin/wakeup-daily"):
-        assert client.get(f"/pbx/default/{page}").status_code == 403, page
+    assert_refused(web, user, ROUTES, ("admin", "admin/classes", "admin/templates", "admin/wakeup-daily"))
 
 
 def test_the_pages_add_edit_refuse_and_remove_in_the_browser(browser: Any, web: RunningWeb) -> None:  # noqa: F811

@@ -22,7 +22,7 @@ from kalliope_tel.lam import services as lam
 from kalliope_tel.tenancy.services import get_pbx
 from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
 from tests.mail2fax_support import dovecot, new_mailbox
-from tests.web_node import RunningWeb, browser_login, seeded_web
+from tests.web_node import RunningWeb, assert_refused, browser_login, seeded_web
 from tests.web_support import ADMIN, FAX_USER, LAM_USER, OTHER_RECEPTION, RECEPTION
 
 pytestmark = [pytest.mark.integration]
@@ -196,14 +196,7 @@ PAGES = ("admin/fax", "admin/fax-instances", "admin/mail2fax", "admin/lam", "adm
 
 @pytest.mark.parametrize("user", [RECEPTION, FAX_USER, LAM_USER, OTHER_RECEPTION], ids=lambda u: u.name)
 def test_nobody_else_reads_or_changes_them(web: RunningWeb, user: Any) -> None:
-    client, csrf = web.login(user)
-    for method, path in ROUTES:
-        answer = client.request(
-            method, API + path, json={} if method != "GET" else None, headers={"x-csrf-token": csrf}
-        )
-        assert answer.status_code == 403, (method, path, answer.status_code)
-    for page in PAGES:
-        assert client.get(f"/pbx/default/{page}").status_code == 403, page
+    assert_refused(web, user, ROUTES, PAGES)
 
 
 def test_the_office_pages_in_the_browser(browser: Any, web: RunningWeb) -> None:  # noqa: F811
