@@ -178,7 +178,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     SQLite, the embedded store a hotel runs on day one. The store-level tests
     keep both; so does a call test marked ``both_stores`` (its behaviour
     differs per store, as a database outage does; and the browser tests), and
-    one that picks its database itself (several nodes: PostgreSQL).
+    one that picks its database itself (several nodes: PostgreSQL). So do the
+    command-line tests (``commands``): a process per command, the services
+    underneath tested on both stores already.
     KALLIOPE_REALTIME_DATABASES=both runs both (a full soak, not the suite)."""
     import inspect
 
@@ -189,7 +191,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         if callspec is None or callspec.params.get("db_backend") != "postgresql":
             continue
-        if item.get_closest_marker("realtime") is None and item.get_closest_marker("asterisk") is None:
+        if not any(item.get_closest_marker(m) for m in ("realtime", "asterisk", "commands")):
             continue
         if item.get_closest_marker("both_stores") is not None:
             continue

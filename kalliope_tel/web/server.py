@@ -21,8 +21,17 @@ class _Server(uvicorn.Server):
 
 async def run_http(app: FastAPI, sock: socket.socket) -> None:
     """Serve ``app`` on the bound ``sock`` until cancelled."""
+    # An idle keep-alive connection is closed after 20 s (uvicorn's default is
+    # 5): a client that sends on it just as it closes is reset, which a
+    # loaded node made happen to the API walk's client with 5.
     config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="off", proxy_headers=False, timeout_graceful_shutdown=2
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        proxy_headers=False,
+        timeout_graceful_shutdown=2,
+        timeout_keep_alive=20,
     )
     server = _Server(config)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))

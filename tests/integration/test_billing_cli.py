@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import kalliope
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.commands]
 
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:

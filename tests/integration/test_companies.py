@@ -109,6 +109,7 @@ def test_deleting_a_customer_leaves_no_row_of_its_pbxs_and_frees_the_slug(db: Se
     assert create_pbx(db, "sole", "Again", company=companies.create_customer(db, partner, "Sole again")).slug == "sole"
 
 
+@pytest.mark.commands
 def test_the_omnia_commands_add_list_suspend_and_delete_customers(fresh_db_url: str, tmp_path: Path) -> None:
     env = {"KALLIOPE_DATABASE_URL": fresh_db_url, "KALLIOPE_DATA_DIR": str(tmp_path)}
 

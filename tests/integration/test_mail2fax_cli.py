@@ -16,6 +16,7 @@ from tests.conftest import kalliope
 from tests.mail2fax_support import BOX, MARKS, Keys, dovecot, imap_folder, new_mailbox, pdf_bytes, request
 
 pytestmark = [
+    pytest.mark.commands,
     *MARKS,
     pytest.mark.timeout(300),
 ]

@@ -65,7 +65,7 @@ def test_default_pbx_exists_and_is_unique(db: Session) -> None:
     assert pbx.slug == "default"
     assert pbx.is_default
     assert pbx.created_at.tzinfo is not None
-    db.add(Pbx(slug="hotel-roma", name="Hotel Roma"))
+    db.add(Pbx(slug="hotel-roma", name="Hotel Roma", company_id=pbx.company_id))
     db.flush()
     assert get_pbx(db, "hotel-roma").name == "Hotel Roma"
     with pytest.raises(PbxNotFound):

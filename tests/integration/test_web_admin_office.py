@@ -229,6 +229,8 @@ def test_the_office_pages_in_the_browser(browser: Any, web: RunningWeb) -> None:
     page.locator("#instances tr[data-key=reception]").wait_for(state="detached")
     # Meeting rooms: owners chosen with check boxes.
     page.goto(web.url + "/pbx/default/admin/lam")
+    # The form is filled from the API once the page is up: type after that.
+    page.wait_for_function("() => document.querySelector('#lam-settings [name=licences]').value !== ''")
     page.locator("#lam-settings [name=licences]").fill("3")
     page.locator("#lam-settings button[type=submit]").click()
     page.wait_for_selector("#toast.show:not(.error)")
@@ -237,6 +239,9 @@ def test_the_office_pages_in_the_browser(browser: Any, web: RunningWeb) -> None:
     add.get_by_label("Sala", exact=True).fill("Garden")
     add.get_by_label("luca").check()
     add.locator("button[type=submit]").click()
+    toast = "document.getElementById('toast')"
+    page.wait_for_function(f"() => {toast}.textContent.includes('Garden') || {toast}.classList.contains('error')")
+    assert "Garden" in page.locator("#toast").inner_text(), page.locator("#toast").inner_text()  # added, not refused
     page.locator("#lam-rooms tr", has_text="Garden").wait_for()
     assert "luca" in page.locator("#lam-rooms tr", has_text="Garden").inner_text()
     screenshot(page, "admin-lam-it")
@@ -253,8 +258,26 @@ def test_the_office_pages_in_the_browser(browser: Any, web: RunningWeb) -> None:
         page.locator("#profiles tr[data-key=default] button[data-action='rules.csv']").click()
     assert re.fullmatch(r"default-rules\.csv", download.value.suggested_filename)
     screenshot(page, "admin-billing-800x1100-it")
-    for path, name in (("admin/fax", "admin-fax-settings-it"), ("admin/mail2fax", "admin-mail2fax-it")):
-        page.goto(f"{web.url}/pbx/default/{path}")
-        page.locator("#sections section").first.wait_for()
-        screenshot(page, name + "-800x1100")
+    # Fax settings: an archival path that is not absolute, refused under its field.
+    page.goto(f"{web.url}/pbx/default/admin/fax")
+    add = page.locator("[data-section=paths] details.add")
+    add.locator("summary").click()
+    add.get_by_label("Cartella").fill("faxes/in")
+    add.locator("button[type=submit]").click()
+    page.wait_for_selector("#paths-add .field-error")
+    assert "non è un percorso assoluto" in add.locator(".field-error").inner_text()
+    screenshot(page, "admin-fax-settings-refused-800x1100-it")
+    # Mail2Fax: a box with an address that is not one, refused under its field.
+    page.goto(f"{web.url}/pbx/default/admin/mail2fax")
+    add = page.locator("[data-section=boxes] details.add")
+    add.locator("summary").click()
+    add.get_by_label("Nome", exact=True).fill("requests")
+    add.get_by_label("Indirizzo e-mail").fill("not-an-address")
+    add.get_by_label("Server", exact=True).fill("127.0.0.1")
+    add.get_by_label("Password", exact=True).fill("a password")
+    add.evaluate("(form) => form.querySelector('form').noValidate = true")  # the server's refusal, not the browser's
+    add.locator("button[type=submit]").click()
+    page.wait_for_selector("#boxes-add .field-error")
+    assert "indirizzo e-mail" in add.locator(".field-error").inner_text()
+    screenshot(page, "admin-mail2fax-refused-800x1100-it")
     page.context.close()
