@@ -71,6 +71,17 @@ def _open(chromium: Any, web: RunningWeb, width: int, height: int, lang: str = "
     return page
 
 
+def _box(locator: Any) -> dict[str, float]:
+    """An element's box; the live feed may be redrawing the rack just then
+    (the element replaced): measured again, briefly."""
+    for _ in range(30):
+        box = locator.bounding_box()
+        if box is not None:
+            return box  # type: ignore[no-any-return]
+        locator.page.wait_for_timeout(100)
+    raise AssertionError(f"{locator} has no box")
+
+
 def _boxes(page: Any) -> list[dict[str, float]]:
     return page.evaluate(
         """() => [...document.querySelectorAll('#matrix article.room')].map((el) => {
@@ -120,9 +131,8 @@ def test_eighty_rooms_fit_one_1280x800_screen_readable_at_arms_length(browser: A
 
 def test_on_a_tablet_the_alerts_stay_in_view(browser: Any, web: RunningWeb) -> None:  # noqa: F811
     page = _open(browser, web, 800, 1100, lang="it")
-    alerts = page.locator("aside.alerts").bounding_box()
-    first_room = page.locator("#matrix article.room").first.bounding_box()
-    assert alerts is not None and first_room is not None
+    alerts = _box(page.locator("aside.alerts"))
+    first_room = _box(page.locator("#matrix article.room").first)
     assert alerts["y"] < first_room["y"], "the alerts fall below the rooms"
     page.mouse.wheel(0, 2000)
     page.wait_for_timeout(300)
