@@ -80,6 +80,14 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 T = TypeVar("T")
 
 
+def in_transaction(work: Callable[[Session], T]) -> T:
+    """``work`` in one transaction of the store (commands not tied to one PBX)."""
+    from kalliope_tel.db.engine import transaction
+
+    with transaction(STATE.container.sessions) as session:
+        return work(session)
+
+
 def run_in_pbx(work: Callable[[Session, Pbx], T]) -> T:
     """One command's work in one transaction, for the PBX chosen by --pbx.
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kalliope_tel.cli.context import STATE, console, print_json, print_table
+from kalliope_tel.cli.context import console, in_transaction, print_json, print_table
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -27,13 +27,6 @@ app.add_typer(customers_app, name="customers")
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 PARTNER = typer.Option(None, "--partner", help="The partner's id (default: the installation's partner).")
-
-
-def _in_transaction(work: Any) -> Any:
-    from kalliope_tel.db.engine import transaction
-
-    with transaction(STATE.container.sessions) as session:
-        return work(session)
 
 
 def company_row(session: Session, company: Company) -> dict[str, Any]:
@@ -73,7 +66,7 @@ def companies_list(as_json: bool = JSON) -> None:
     """The partners."""
     from kalliope_tel.tenancy import companies
 
-    rows = _in_transaction(lambda s: [company_row(s, c) for c in companies.partners(s)])
+    rows = in_transaction(lambda s: [company_row(s, c) for c in companies.partners(s)])
     _show(rows, as_json, "partners")
 
 
@@ -87,7 +80,7 @@ def companies_add(
     """Add a partner (a provider running its own customers)."""
     from kalliope_tel.tenancy import companies
 
-    row = _in_transaction(lambda s: company_row(s, companies.create_partner(s, legal_name, vat=vat, fiscal=fiscal)))
+    row = in_transaction(lambda s: company_row(s, companies.create_partner(s, legal_name, vat=vat, fiscal=fiscal)))
     print_json(row) if as_json else console.print(f"partner {row['id']}: {row['legal_name']}", highlight=False)
 
 
@@ -96,7 +89,7 @@ def customers_list(partner: int | None = PARTNER, as_json: bool = JSON) -> None:
     """A partner's customers."""
     from kalliope_tel.tenancy import companies
 
-    rows = _in_transaction(lambda s: [company_row(s, c) for c in companies.customers_of(s, _partner(s, partner))])
+    rows = in_transaction(lambda s: [company_row(s, c) for c in companies.customers_of(s, _partner(s, partner))])
     _show(rows, as_json, "customers")
 
 
@@ -120,7 +113,7 @@ def customers_add(
         )
         return company_row(session, made)
 
-    row = _in_transaction(work)
+    row = in_transaction(work)
     print_json(row) if as_json else console.print(f"customer {row['id']}: {row['legal_name']}", highlight=False)
 
 
@@ -144,7 +137,7 @@ def customers_update(
         )
         return company_row(session, changed)
 
-    row = _in_transaction(work)
+    row = in_transaction(work)
     print_json(row) if as_json else console.print(f"customer {row['id']}: {row['legal_name']}", highlight=False)
 
 
@@ -153,7 +146,7 @@ def _set_status(customer: int, suspended: bool, as_json: bool) -> None:
     from kalliope_tel.tenancy.models import CompanyStatus
 
     status = CompanyStatus.SUSPENDED if suspended else CompanyStatus.ACTIVE
-    row = _in_transaction(lambda s: company_row(s, companies.set_status(s, companies.get_company(s, customer), status)))
+    row = in_transaction(lambda s: company_row(s, companies.set_status(s, companies.get_company(s, customer), status)))
     print_json(row) if as_json else console.print(f"customer {row['id']}: {row['status']}", highlight=False)
 
 
@@ -188,12 +181,12 @@ def customers_delete(
         pbxs = session.scalars(select(Pbx).where(Pbx.company_id == row.id)).all()
         return company_row(session, row), [(p.slug, *where(p)) for p in pbxs]
 
-    row, targets = _in_transaction(plan)
+    row, targets = in_transaction(plan)
     if not yes and not typer.confirm(
         f"Delete customer {row['legal_name']} with its {len(targets)} PBX(s) and all their data?"
     ):
         raise typer.Exit(1)
-    _in_transaction(lambda s: companies.remove_customer(s, companies.get_company(s, customer)))
+    in_transaction(lambda s: companies.remove_customer(s, companies.get_company(s, customer)))
     files = {slug: remove_generated(slug, target, endpoints)[0] for slug, target, endpoints in targets}
     if as_json:
         print_json(

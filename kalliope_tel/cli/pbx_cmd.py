@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kalliope_tel.cli.context import STATE, console, print_json, print_table, read_secrets
+from kalliope_tel.cli.context import console, in_transaction, print_json, print_table, read_secrets
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -47,13 +47,6 @@ def _pbx_row(session: Session, pbx: Pbx) -> dict[str, Any]:
     }
 
 
-def _in_transaction(work: Any) -> Any:
-    from kalliope_tel.db.engine import transaction
-
-    with transaction(STATE.container.sessions) as session:
-        return work(session)
-
-
 def _show(row: dict[str, Any], as_json: bool, verb: str = "") -> None:
     if as_json:
         print_json(row)
@@ -81,7 +74,7 @@ def add(
         owner = get_company(session, company) if company else None
         return _pbx_row(session, create_pbx(session, slug, name, timezone, asterisk or None, owner))
 
-    row = _in_transaction(work)
+    row = in_transaction(work)
     _show(row, as_json, "added")
 
 
@@ -90,7 +83,7 @@ def list_cmd(as_json: bool = JSON) -> None:
     """Every PBX, with its Asterisk and sizes."""
     from kalliope_tel.tenancy.services import list_pbxs
 
-    rows = _in_transaction(lambda s: [_pbx_row(s, p) for p in list_pbxs(s)])
+    rows = in_transaction(lambda s: [_pbx_row(s, p) for p in list_pbxs(s)])
     if as_json:
         print_json(rows)
         return
@@ -106,7 +99,7 @@ def show(slug: str, as_json: bool = JSON) -> None:
     """One PBX."""
     from kalliope_tel.tenancy.services import get_pbx
 
-    _show(_in_transaction(lambda s: _pbx_row(s, get_pbx(s, slug))), as_json)
+    _show(in_transaction(lambda s: _pbx_row(s, get_pbx(s, slug))), as_json)
 
 
 @app.command("update")
@@ -120,7 +113,7 @@ def update(
     """Rename a PBX, change its time zone or move it to another Asterisk (then 'asterisk apply')."""
     from kalliope_tel.tenancy.services import update_pbx
 
-    row = _in_transaction(lambda s: _pbx_row(s, update_pbx(s, slug, name=name, timezone=timezone, asterisk=asterisk)))
+    row = in_transaction(lambda s: _pbx_row(s, update_pbx(s, slug, name=name, timezone=timezone, asterisk=asterisk)))
     _show(row, as_json, "updated")
 
 
@@ -138,10 +131,10 @@ def remove(
         pbx = get_pbx(session, slug)
         return (*where(pbx), _pbx_row(session, pbx))
 
-    target, endpoints, row = _in_transaction(plan)
+    target, endpoints, row = in_transaction(plan)
     if not yes and not typer.confirm(f"Remove PBX {slug} with its {row['rooms']} room(s) and all its data?"):
         raise typer.Exit(1)
-    _in_transaction(lambda s: remove_pbx(s, slug))
+    in_transaction(lambda s: remove_pbx(s, slug))
     removed, reloaded = remove_generated(slug, target, endpoints)
     if as_json:
         print_json({"removed": slug, "files": removed, "reloaded": reloaded})
@@ -210,7 +203,7 @@ def servers_add(
     values = ServerValues(
         lab, ari_url, ari_username, ari_password, ami_url, ami_username, ami_password, config_dir, device_template
     )
-    row = _in_transaction(lambda s: _server_row(add_asterisk_server(s, name, values)))
+    row = in_transaction(lambda s: _server_row(add_asterisk_server(s, name, values)))
     if as_json:
         print_json(row)
     else:
@@ -222,7 +215,7 @@ def servers_list(as_json: bool = JSON) -> None:
     """Asterisk servers (passwords masked)."""
     from kalliope_tel.tenancy.services import list_asterisk_servers
 
-    rows = _in_transaction(lambda s: [_server_row(x) for x in list_asterisk_servers(s)])
+    rows = in_transaction(lambda s: [_server_row(x) for x in list_asterisk_servers(s)])
     if as_json:
         print_json(rows)
         return
@@ -238,7 +231,7 @@ def servers_remove(name: str, as_json: bool = JSON) -> None:
     """Remove an Asterisk server no PBX is bound to."""
     from kalliope_tel.tenancy.services import remove_asterisk_server
 
-    _in_transaction(lambda s: remove_asterisk_server(s, name))
+    in_transaction(lambda s: remove_asterisk_server(s, name))
     if as_json:
         print_json({"removed": name})
     else:

@@ -92,6 +92,19 @@ def pbx_page(request: Request, pbx: str, template: str, *roles: Role, **extra: A
     return page(request, template, principal, **extra)
 
 
+def form_page(request: Request, template: str) -> Response:
+    """A page whose form is posted before any session (login, password
+    reset): a fresh token in its config and in a strict cookie, checked by
+    ``deps.check_login_csrf``."""
+    token = secrets.token_urlsafe(32)
+    response = page(request, template, None, config={"login_csrf": token})
+    settings = deps.container_of(request).settings
+    response.set_cookie(
+        deps.LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=settings.http_secure_cookies
+    )
+    return response
+
+
 def refused_page(request: Request, principal: access.Principal, reason: str) -> Response:
     """A page, not bare text: the navigation (what the user may open) and logout stay."""
     response = page(request, "refused.html", principal, reason=reason)
@@ -147,10 +160,7 @@ def core_router() -> APIRouter:
         """Log in: opens a session (HttpOnly cookie) and returns the CSRF token for later changes.
 
         The login form's CSRF token (cookie and header, set by /login) must match."""
-        expected = request.cookies.get(deps.LOGIN_CSRF_COOKIE, "")
-        if not expected:
-            raise deps.Refusal(403, "web.login_csrf")
-        deps.check_csrf(request, expected)
+        deps.check_login_csrf(request)
         ip = deps.client_ip(request)
         settings = deps.container_of(request).settings
         limits = access.LoginLimits(
@@ -199,13 +209,7 @@ def core_router() -> APIRouter:
 
     @router.get("/login", include_in_schema=False)
     def login_page(request: Request) -> Response:
-        token = secrets.token_urlsafe(32)
-        response = page(request, "login.html", None, config={"login_csrf": token})
-        settings = deps.container_of(request).settings
-        response.set_cookie(
-            deps.LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=settings.http_secure_cookies
-        )
-        return response
+        return form_page(request, "login.html")
 
     @router.get("/api/docs", include_in_schema=False)
     def api_docs(request: Request) -> Response:

@@ -98,6 +98,15 @@ class Refusal(KalliopeError):
         self.retry_after = retry_after
 
 
+def check_login_csrf(request: Request) -> None:
+    """A form posted before any session (login, password reset): its page's
+    token, cookie and header, must match."""
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected:
+        raise Refusal(403, "web.login_csrf")
+    check_csrf(request, expected)
+
+
 def check_csrf(request: Request, expected: str) -> None:
     if request.method in SAFE_METHODS:
         return

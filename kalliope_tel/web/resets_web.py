@@ -6,7 +6,6 @@ are sent by every serve node's ``password-resets`` job."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
@@ -19,7 +18,7 @@ from kalliope_tel.mail.owed import Owed, send_owed
 from kalliope_tel.users import resets
 from kalliope_tel.users.services import MAX_PASSWORD
 from kalliope_tel.web import deps
-from kalliope_tel.web.app import page
+from kalliope_tel.web.app import form_page
 from kalliope_tel.web.i18n import pick_language
 
 API = "/api/v1/pbx/{pbx}/users"
@@ -49,21 +48,12 @@ def router(_container: Container) -> APIRouter:
 
     @r.get(resets.PATH, include_in_schema=False)
     def reset_page(request: Request) -> Response:
-        token = secrets.token_urlsafe(32)
-        response = page(request, "reset.html", None, config={"login_csrf": token})
-        settings = deps.container_of(request).settings
-        response.set_cookie(
-            deps.LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=settings.http_secure_cookies
-        )
-        return response
+        return form_page(request, "reset.html")
 
     @r.post("/api/v1/password-reset", tags=["core"])
     def complete_reset(request: Request, body: NewPassword) -> dict[str, str]:
         """Choose a new password with a reset link's token (the page's CSRF token, cookie and header, must match)."""
-        expected = request.cookies.get(deps.LOGIN_CSRF_COOKIE, "")
-        if not expected:
-            raise deps.Refusal(403, "web.login_csrf")
-        deps.check_csrf(request, expected)
+        deps.check_login_csrf(request)
         with deps.unit_of_work(request, writes=True) as session:
             user = resets.complete(session, body.token, body.password)
             return {"email": user.email}
