@@ -207,6 +207,6 @@ def router(_container: Container) -> APIRouter:
 
     @r.get("/pbx/{pbx}/admin/billing", include_in_schema=False)
     def page(request: Request, pbx: str) -> Response:
-        return records.render(request, pbx, PAGE, choices=records.choices(request, _profiles))
+        return records.render(request, pbx, PAGE, choices=records.choices(request, pbx, _profiles))
 
     return r

@@ -216,11 +216,11 @@ def router(container: Container) -> APIRouter:
 
     @r.get("/pbx/{pbx}/admin/fax", include_in_schema=False)
     def settings_page(request: Request, pbx: str) -> Response:
-        return records.render(request, pbx, SETTINGS, choices=records.choices(request, lists))
+        return records.render(request, pbx, SETTINGS, choices=records.choices(request, pbx, lists))
 
     @r.get("/pbx/{pbx}/admin/fax-instances", include_in_schema=False)
     def instances_page(request: Request, pbx: str) -> Response:
-        return records.render(request, pbx, INSTANCES, choices=records.choices(request, lists))
+        return records.render(request, pbx, INSTANCES, choices=records.choices(request, pbx, lists))
 
     r.include_router(instances_router(container))
     return r

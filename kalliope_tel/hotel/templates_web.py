@@ -266,7 +266,7 @@ def router(_container: Container) -> APIRouter:
 
     @r.get("/pbx/{pbx}/admin/templates", include_in_schema=False)
     def templates_page(request: Request, pbx: str) -> Response:
-        return records.render(request, pbx, TEMPLATES, choices=records.choices(request, _classes))
+        return records.render(request, pbx, TEMPLATES, choices=records.choices(request, pbx, _classes))
 
     return r
 

@@ -168,7 +168,8 @@ def router(container: Container) -> APIRouter:
     def _still_allowed(caller: deps.Caller, token: str) -> bool:
         with deps.unit_of_work(caller.request) as session:
             principal = access.resolve(session, token)
-        return principal is not None and principal.pbx_id == caller.pbx_id and principal.may(Role.RECEPTIONIST)
+        seated = principal.at(caller.principal.pbx_slug) if principal is not None else None
+        return seated is not None and seated.may(Role.RECEPTIONIST)
 
     def _render(caller: deps.Caller, room_ids: frozenset[int]) -> str:
         with deps.unit_of_work(caller.request) as session:

@@ -136,6 +136,6 @@ def router(_container: Container) -> APIRouter:
 
     @r.get("/pbx/{pbx}/admin/lam", include_in_schema=False)
     def page(request: Request, pbx: str) -> Response:
-        return records.render(request, pbx, PAGE, Role.ADMIN, choices=records.choices(request, _users))
+        return records.render(request, pbx, PAGE, Role.ADMIN, choices=records.choices(request, pbx, _users))
 
     return r

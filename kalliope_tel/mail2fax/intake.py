@@ -223,8 +223,8 @@ class Intake:
         from kalliope_tel.users.services import find_by_email
 
         with transaction(self.sessions) as session:
-            user = find_by_email(session, ctx.sender) if ctx.sender else None
-            if user is not None and user.pbx_id == box.pbx_id:
+            user = find_by_email(session, box.pbx_id, ctx.sender) if ctx.sender else None
+            if user is not None:
                 ctx.user = Sender(user.id, user.name, user.email, user.pgp_public_key, user.pgp_fingerprint)
         if ctx.user is None:
             raise _Drop()

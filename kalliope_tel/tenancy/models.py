@@ -80,6 +80,8 @@ class Company(Base):
         str_enum(CompanyStatus, "company_status"), default=CompanyStatus.ACTIVE
     )
     manager_enabled: Mapped[bool] = mapped_column(Boolean, default=True)  # the "Omnia Manager enabled" service
+    # Its PBX users need a second factor too (Console and Manager members always do).
+    pbx_users_second_factor: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 

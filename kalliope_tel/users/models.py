@@ -1,9 +1,9 @@
-"""Users of a PBX: the people fax instances (and later web panels) serve.
+"""Users of a PBX: a person's membership of one PBX, with its roles.
 
-The e-mail address is unique across all PBXs and compared exactly (case
-included), as the KalliopePBX fax documentation requires: Mail2Fax finds the
-sender's user by it, and two users with one address would make that lookup
-ambiguous.
+The person is an ``accounts.models.Account`` (e-mail, password, second
+factor), which may be a user of several PBXs and a member of companies. The
+e-mail address is the account's: unique and compared exactly, as Mail2Fax
+finds a sender's user by it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from kalliope_tel.accounts.models import Account
 from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
 from kalliope_tel.db.leases import Leased
 from kalliope_tel.hotel.models import pbx_row
@@ -23,7 +24,7 @@ from kalliope_tel.tenancy.models import PbxOwned
 class Role(enum.StrEnum):
     """What a user may do in the web panels and the API, within their PBX.
 
-    A user belongs to one PBX, so a role is always a role *in that PBX*.
+    A user is a membership of one PBX, so a role is always a role *in that PBX*.
     """
 
     ADMIN = "admin"  # everything of the PBX: hotel, alarms, every fax
@@ -34,22 +35,30 @@ class Role(enum.StrEnum):
 
 class User(PbxOwned, Base):
     __tablename__ = "app_user"
-    __table_args__ = (UniqueConstraint("pbx_id", "name"), UniqueConstraint("email"), pbx_row("app_user"))
+    __table_args__ = (
+        UniqueConstraint("pbx_id", "name"),
+        UniqueConstraint("pbx_id", "account_id", name="uq_app_user_pbx_account"),
+        pbx_row("app_user"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
-    email: Mapped[str] = mapped_column(String(254))
-    full_name: Mapped[str] = mapped_column(String(120), default="")
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
     # Mail2Fax "PGP signature" authentication: the user's public key.
     pgp_public_key: Mapped[str] = mapped_column(Text, default="")
     pgp_fingerprint: Mapped[str] = mapped_column(String(40), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    # argon2id hash ("" : the user cannot log in to the web panels).
-    password_hash: Mapped[str] = mapped_column(String(200), default="")
-    # Bumped when the password changes: sessions of an older generation end.
-    password_generation: Mapped[int] = mapped_column(default=0)
 
     roles: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    account: Mapped[Account] = relationship(lazy="joined")
+
+    @property
+    def email(self) -> str:
+        return self.account.email
+
+    @property
+    def full_name(self) -> str:
+        return self.account.full_name
 
     @property
     def role_set(self) -> frozenset[Role]:
@@ -73,15 +82,21 @@ class ResetState(enum.StrEnum):
     REPLACED = "replaced"  # a newer link for the same user
 
 
-class PasswordReset(PbxOwned, Leased, Base):
-    """A password reset link mailed to a user. Only the token's SHA-256 is
-    kept for checking; the token itself stays until the mail is sent (it is
-    in the mail), then is wiped."""
+class LinkKind(enum.StrEnum):
+    RESET = "reset"  # a new password for an account that has one (24 h)
+    INVITE = "invite"  # a new account's password and second factor (72 h)
+
+
+class PasswordReset(Leased, Base):
+    """A password reset or invitation link mailed to an account. Only the
+    token's SHA-256 is kept for checking; the token itself stays until the
+    mail is sent (it is in the mail), then is wiped."""
 
     __tablename__ = "app_password_reset"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[LinkKind] = mapped_column(str_enum(LinkKind, "link_kind"), default=LinkKind.RESET)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     token: Mapped[str] = mapped_column(String(64), default="")  # until sent
     link_base: Mapped[str] = mapped_column(String(300))

@@ -83,7 +83,7 @@ def router(_container: Container) -> APIRouter:
 
     @r.get("/pbx/{pbx}/admin/wakeup-daily", include_in_schema=False)
     def page(request: Request, pbx: str) -> Response:
-        return records.render(request, pbx, PAGE, choices=records.choices(request, _rooms))
+        return records.render(request, pbx, PAGE, choices=records.choices(request, pbx, _rooms))
 
     return r
 

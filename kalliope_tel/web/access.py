@@ -15,16 +15,28 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kalliope_tel import attempts
+from kalliope_tel.accounts import passwords
+from kalliope_tel.accounts import services as accounts
+from kalliope_tel.accounts.models import Account, AccountStatus
 from kalliope_tel.attempts import TooManyAttempts
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.errors import KalliopeError
-from kalliope_tel.tenancy.models import Pbx
-from kalliope_tel.users import services as users
-from kalliope_tel.users.models import Role, User
+from kalliope_tel.web import principal as principals
 from kalliope_tel.web.models import AuditEntry, WebSession
+from kalliope_tel.web.principal import CompanySeat, Principal, Seat, Stage
 
-__all__ = ["LoginLimits", "LoginRefused", "Principal", "TooManyAttempts", "login", "resolve"]
+__all__ = [
+    "CompanySeat",
+    "LoginLimits",
+    "LoginRefused",
+    "Principal",
+    "Seat",
+    "Stage",
+    "TooManyAttempts",
+    "login",
+    "resolve",
+]
 
 SESSION_LIFETIME = timedelta(hours=12)
 # An address that logged in to an account within this long is that
@@ -51,27 +63,6 @@ class LoginRefused(KalliopeError):
     """Wrong address or password (never which of the two)."""
 
 
-@dataclass(frozen=True)
-class Principal:
-    """A logged-in user, as every request sees them."""
-
-    user_id: int
-    name: str
-    email: str
-    full_name: str
-    pbx_id: int
-    pbx_slug: str
-    pbx_name: str
-    timezone: str
-    roles: frozenset[Role]
-    csrf_token: str
-    token_hash: str
-
-    def may(self, *roles: Role) -> bool:
-        """Holds one of ``roles`` (an administrator holds every role of their PBX)."""
-        return Role.ADMIN in self.roles or any(r in self.roles for r in roles)
-
-
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -83,7 +74,7 @@ def audit(
     *,
     ip: str,
     login: str = "",
-    user_id: int | None = None,
+    account_id: int | None = None,
     pbx_id: int | None = None,
     detail: str = "",
 ) -> None:
@@ -93,7 +84,7 @@ def audit(
             ok=ok,
             ip=ip[:64],
             login=login[:254],
-            user_id=user_id,
+            account_id=account_id,
             pbx_id=pbx_id,
             detail=detail[:200],
         )
@@ -104,6 +95,7 @@ def login(
     sessions: sessionmaker[Session], email: str, password: str, *, ip: str, limits: LoginLimits | None = None
 ) -> tuple[str, Principal]:
     """Check the credentials and open a session: (cookie token, principal).
+    The session's stage says whether a second factor is owed first.
 
     Three short transactions, and the password hash (about 0.1 s of CPU) in
     none of them: on SQLite a hash inside the write lock made a login flood
@@ -117,32 +109,33 @@ def login(
     now = utcnow()
     with transaction(sessions) as session:
         _count_attempt(session, limits, login_key, ip, now)
-        user = users.find_by_email(session, typed)
-        found = None if user is None else (user.id, user.password_hash, user.password_generation)
+        account = accounts.find_account(session, typed)
+        found = None if account is None else (account.id, account.password_hash, account.password_generation)
     if found is None:
-        users.dummy_password_check(password)
+        passwords.dummy_password_check(password)
         ok, new_hash = False, None
     else:
-        ok, new_hash = users.verify_password(found[1], password)
+        ok, new_hash = passwords.verify_password(found[1], password)
     with transaction(sessions) as session:
-        user = None if found is None else session.get(User, found[0])
-        if user is None or found is None:
+        account = None if found is None else session.get(Account, found[0])
+        if account is None or found is None:
             audit(session, "login", False, ip=ip, login=login_key, detail="unknown address")
             failure = "login.wrong"
-        elif not ok or user.password_generation != found[2]:  # changed while we hashed: check again
-            audit(session, "login", False, ip=ip, login=login_key, user_id=user.id, pbx_id=user.pbx_id,
-                  detail="wrong password" if user.password_hash else "no web password set")  # fmt: skip
+        elif not ok or account.password_generation != found[2]:  # changed while we hashed: check again
+            audit(session, "login", False, ip=ip, login=login_key, account_id=account.id,
+                  detail="wrong password" if account.password_hash else "no web password set")  # fmt: skip
             failure = "login.wrong"
-        elif not user.role_set:
-            audit(session, "login", False, ip=ip, login=login_key, user_id=user.id, pbx_id=user.pbx_id,
-                  detail="no role")  # fmt: skip
-            failure = "login.no_role"
+        elif account.status is AccountStatus.SUSPENDED or not principals.live_memberships(session, account):
+            suspended = account.status is AccountStatus.SUSPENDED or principals.suspended_memberships(session, account)
+            audit(session, "login", False, ip=ip, login=login_key, account_id=account.id,
+                  detail="suspended" if suspended else "no role")  # fmt: skip
+            failure = "login.suspended" if suspended else "login.no_role"
         else:
             if new_hash is not None:
-                user.password_hash = new_hash
-            audit(session, "login", True, ip=ip, login=login_key, user_id=user.id, pbx_id=user.pbx_id)
+                account.password_hash = new_hash
+            audit(session, "login", True, ip=ip, login=login_key, account_id=account.id)
             attempts.forget(session, _pair_key(login_key, ip))
-            return open_session(session, user, ip=ip, now=now)
+            return open_session(session, account, ip=ip, now=now)
     raise LoginRefused(failure)  # after the audit has committed
 
 
@@ -177,56 +170,61 @@ def _known_address(session: Session, login: str, ip: str, now: datetime) -> bool
     )
 
 
-def open_session(session: Session, user: User, *, ip: str = "", now: datetime | None = None) -> tuple[str, Principal]:
+def open_session(
+    session: Session, account: Account, *, ip: str = "", now: datetime | None = None
+) -> tuple[str, Principal]:
+    """A new session; its stage asks for the second factor (or its
+    enrolment) first when the account has one or needs one."""
     now = now or utcnow()
     token = secrets.token_urlsafe(32)
+    if account.totp_secret:
+        stage = Stage.SECOND_FACTOR
+    elif principals.second_factor_required(session, account):
+        stage = Stage.ENROL
+    else:
+        stage = Stage.IN
+    companies = principals.company_seats(session, account)
+    chosen = companies[0].company_id if len(companies) == 1 else None
     row = WebSession(
         token_hash=token_hash(token),
-        user_id=user.id,
-        generation=user.password_generation,
+        account_id=account.id,
+        generation=account.password_generation,
         csrf_token=secrets.token_urlsafe(32),
         created_at=now,
         expires_at=now + SESSION_LIFETIME,
         ip=ip[:64],
+        stage=stage,
+        company_id=chosen,
+        view_company_id=chosen,
     )
     session.add(row)  # expired rows go in the hourly housekeeping (prune)
     session.flush()
-    principal = _principal(session, row, user)
+    principal = principals.principal_of(session, row, account)
     assert principal is not None
     return token, principal
 
 
-def _principal(session: Session, row: WebSession, user: User) -> Principal | None:
-    pbx = session.get(Pbx, user.pbx_id)
-    if pbx is None or not user.role_set:
-        return None
-    return Principal(
-        user_id=user.id,
-        name=user.name,
-        email=user.email,
-        full_name=user.full_name,
-        pbx_id=pbx.id,
-        pbx_slug=pbx.slug,
-        pbx_name=pbx.name,
-        timezone=pbx.timezone,
-        roles=user.role_set,
-        csrf_token=row.csrf_token,
-        token_hash=row.token_hash,
-    )
-
-
 def resolve(session: Session, token: str) -> Principal | None:
     """The principal of a session cookie, or None (unknown, expired, password
-    changed or roles taken away since)."""
+    changed, suspended, or every right taken away since)."""
     if not token or len(token) > 100:
         return None
     row = session.get(WebSession, token_hash(token))
     if row is None or row.expires_at <= utcnow():
         return None
-    user = session.get(User, row.user_id)
-    if user is None or user.password_generation != row.generation:
+    account = session.get(Account, row.account_id)
+    if account is None or account.password_generation != row.generation:
         return None
-    return _principal(session, row, user)
+    if account.status is AccountStatus.SUSPENDED:
+        return None
+    return principals.principal_of(session, row, account)
+
+
+def session_row(session: Session, principal: Principal) -> WebSession:
+    row = session.get(WebSession, principal.token_hash)
+    if row is None:
+        raise LoginRefused("web.log_in_first")
+    return row
 
 
 def prune(session: Session, audit_days: int, now: datetime | None = None) -> tuple[int, int]:
@@ -240,5 +238,4 @@ def prune(session: Session, audit_days: int, now: datetime | None = None) -> tup
 
 def logout(session: Session, principal: Principal, *, ip: str) -> None:
     session.execute(delete(WebSession).where(WebSession.token_hash == principal.token_hash))
-    audit(session, "logout", True, ip=ip, login=principal.email.lower(), user_id=principal.user_id,
-          pbx_id=principal.pbx_id)  # fmt: skip
+    audit(session, "logout", True, ip=ip, login=principal.email.lower(), account_id=principal.account_id)

@@ -85,11 +85,12 @@ def pbx_page(request: Request, pbx: str, template: str, *roles: Role, **extra: A
     """A page of PBX ``pbx`` for callers with one of ``roles`` there: the login
     page for anonymous callers, 403 for other roles and other PBXs."""
     principal = deps.current_principal(request)
-    if principal is None:
+    if principal is None or principal.stage is not access.Stage.IN:
         return RedirectResponse("/login", status_code=303)
-    if principal.pbx_slug != pbx or not principal.may(*roles):
+    seated = principal.at(pbx)
+    if seated is None or not seated.may(*roles):
         return refused_page(request, principal, "web.page_forbidden")
-    return page(request, template, principal, **extra)
+    return page(request, template, seated, **extra)
 
 
 def form_page(request: Request, template: str) -> Response:
@@ -128,6 +129,14 @@ def _me(principal: access.Principal) -> dict[str, Any]:
         "timezone": principal.timezone,
         "roles": sorted(principal.roles),
         "csrf_token": principal.csrf_token,
+        "stage": str(principal.stage),
+        "pbxs": [{"pbx": s.pbx_slug, "name": s.pbx_name, "roles": sorted(s.roles)} for s in principal.seats],
+        "companies": [
+            {"id": c.company_id, "name": c.name, "kind": str(c.kind), "console": c.console, "manager": c.manager}
+            for c in principal.companies
+        ],
+        "company": principal.company_id,
+        "view": principal.view_company_id,
     }
 
 
@@ -191,11 +200,11 @@ def core_router() -> APIRouter:
             path="/",
         )
         response.delete_cookie(deps.LOGIN_CSRF_COOKIE, path="/")
-        log.info("web.login", user=principal.name, pbx=principal.pbx_slug, ip=ip)
+        log.info("web.login", account=principal.account_id, stage=str(principal.stage), ip=ip)
         return _me(principal)
 
     @router.delete(f"/api/{API_VERSION}/session", tags=["core"])
-    def log_out(request: Request, response: Response, principal: deps.LoggedIn) -> dict[str, Any]:
+    def log_out(request: Request, response: Response, principal: deps.HalfLoggedIn) -> dict[str, Any]:
         """Log out: the session ends on every node."""
         with deps.unit_of_work(request) as session:
             access.logout(session, principal, ip=deps.client_ip(request))
@@ -215,7 +224,7 @@ def core_router() -> APIRouter:
     def api_docs(request: Request) -> Response:
         """The OpenAPI document as a page (no scripts from elsewhere), behind login."""
         principal = deps.current_principal(request)
-        if principal is None:
+        if principal is None or principal.stage is not access.Stage.IN:
             return RedirectResponse("/login", status_code=303)
         groups: dict[str, list[tuple[str, str, str]]] = {}
         for path, operations in request.app.openapi()["paths"].items():
@@ -232,7 +241,7 @@ def core_router() -> APIRouter:
     @router.get("/", include_in_schema=False)
     def home(request: Request) -> Response:
         principal = deps.current_principal(request)
-        if principal is None:
+        if principal is None or principal.stage is not access.Stage.IN:
             return RedirectResponse("/login", status_code=303)
         landing = navigation.home(request, principal)
         if landing is None:
@@ -289,7 +298,8 @@ class WebMiddleware:
         with transaction(self.container.sessions) as session:
             access.audit(
                 session, f"{scope['method']} {scope['path']}", code < 400, ip=ip,
-                login=principal.email.lower(), user_id=principal.user_id, pbx_id=principal.pbx_id, detail=str(code),
+                login=principal.email.lower(), account_id=principal.account_id, pbx_id=principal.pbx_id or None,
+                detail=str(code),
             )  # fmt: skip
 
 

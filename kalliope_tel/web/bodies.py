@@ -132,12 +132,15 @@ class BodyGate:
             principal = access.resolve(session, token)
         if principal is None:
             return 401, "web.log_in_first"
-        if pbx is not None and pbx != principal.pbx_slug:
+        if principal.stage is not access.Stage.IN:
+            return 401, "web.second_factor_first"
+        seated = principal.at(pbx) if pbx is not None else principal
+        if seated is None:
             return 403, "web.not_allowed"
         sent = headers.get(deps.CSRF_HEADER.encode(), b"").decode("latin-1")
-        if not sent or not hmac.compare_digest(sent, principal.csrf_token):
+        if not sent or not hmac.compare_digest(sent, seated.csrf_token):
             return 403, "web.csrf"
-        scope.setdefault("state", {})["principal"] = principal
+        scope.setdefault("state", {})["principal"] = seated
         return None
 
 

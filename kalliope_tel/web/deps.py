@@ -145,19 +145,36 @@ def allow(*roles: Role) -> Callable[..., Caller]:
     (403), and changes without the session's CSRF token (403)."""
 
     def dependency(request: Request, pbx: Annotated[str, Path(max_length=40)]) -> Caller:
-        principal = current_principal(request)
-        if principal is None:
-            raise Refusal(401, "web.log_in_first")
+        principal = signed_in(request)
         # Another PBX's slug gets the same answer whether it exists or not.
-        if pbx != principal.pbx_slug or not principal.may(*roles):
+        seated = principal.at(pbx)
+        if seated is None or not seated.may(*roles):
             raise Refusal(403, "web.not_allowed")
         check_csrf(request, principal.csrf_token)
-        return Caller(principal, request)
+        return Caller(seated, request)
 
     return dependency
 
 
+def signed_in(request: Request) -> Principal:
+    """The caller, all the way in (password and, when owed, the second factor)."""
+    principal = current_principal(request)
+    if principal is None:
+        raise Refusal(401, "web.log_in_first")
+    if principal.stage is not access.Stage.IN:
+        raise Refusal(401, "web.second_factor_first")
+    return principal
+
+
 def logged_in(request: Request) -> Principal:
+    principal = signed_in(request)
+    check_csrf(request, principal.csrf_token)
+    return principal
+
+
+def half_logged_in(request: Request) -> Principal:
+    """The caller with a right password, whatever the second factor's stage
+    (the second-factor step, the enrolment, the logout)."""
     principal = current_principal(request)
     if principal is None:
         raise Refusal(401, "web.log_in_first")
@@ -169,6 +186,7 @@ Receptionist = Annotated[Caller, Depends(allow(Role.RECEPTIONIST))]
 FaxUser = Annotated[Caller, Depends(allow(Role.FAX))]
 Admin = Annotated[Caller, Depends(allow())]  # administrators only
 LoggedIn = Annotated[Principal, Depends(logged_in)]
+HalfLoggedIn = Annotated[Principal, Depends(half_logged_in)]
 
 
 def problem(exc: Exception) -> dict[str, Any]:

@@ -20,9 +20,17 @@ class WebSession(Base):
     __tablename__ = "web_session"
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
-    # The password generation the session was opened under.
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    # The account's generation the session was opened under.
     generation: Mapped[int] = mapped_column(Integer)
+    # How far the login has come: "second_factor" (the code is owed),
+    # "enrol" (a second factor must be enrolled first) or "in".
+    stage: Mapped[str] = mapped_column(String(20), default="in")
+    # The company chosen after login, and the view: that company or, for a
+    # partner, one of its customers. Every page, call and log entry acts in
+    # the view.
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"))
+    view_company_id: Mapped[int | None] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"))
     # Sent back in X-CSRF-Token (or a form's csrf_token) with every change.
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -44,7 +52,7 @@ class AuditEntry(Base):
     ip: Mapped[str] = mapped_column(String(64), default="", index=True)
     # The login as typed for login attempts (lower-cased), else the user's e-mail.
     login: Mapped[str] = mapped_column(String(254), default="", index=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"))
     pbx_id: Mapped[int | None] = mapped_column(ForeignKey("pbx.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(80))  # "login", "logout", "POST /api/v1/pbx/x/rooms/101/checkin"
     ok: Mapped[bool] = mapped_column(Boolean)

@@ -134,15 +134,17 @@ def page(spec: Page) -> Page:
     return spec
 
 
-def choices(request: Request, lists: Callable[[Session, Pbx], dict[str, list[str]]]) -> dict[str, list[str]]:
+def choices(request: Request, pbx: str, lists: Callable[[Session, Pbx], dict[str, list[str]]]) -> dict[str, list[str]]:
     """The lists a page's selects offer (the PBX's classes, rooms...), read
-    for the caller's own PBX; nothing for an anonymous caller (sent to log in)."""
+    for PBX ``pbx`` when the caller is one of its users; nothing otherwise
+    (the page itself then refuses or sends to log in)."""
     principal = deps.current_principal(request)
-    if principal is None:
+    seated = principal.at(pbx) if principal is not None else None
+    if seated is None:
         return {}
     with deps.unit_of_work(request, writes=False) as session:
-        pbx = session.get(Pbx, principal.pbx_id)
-        return lists(session, pbx) if pbx is not None else {}
+        row = session.get(Pbx, seated.pbx_id)
+        return lists(session, row) if row is not None else {}
 
 
 def render(

@@ -50,7 +50,15 @@ def _job(db: Session, pbx: Pbx, number: str = "501", user: str = "alice") -> Fax
 
 
 def test_email_unique_across_pbxs_and_case_sensitive(db: Session, pbx: Pbx) -> None:
-    other = create_pbx(db, "hotel2", "Second hotel")
+    """One account per address: a second PBX of the same company makes the
+    same person its user; another company's PBX is refused the address."""
+    from kalliope_tel.tenancy import companies
+
+    sibling = create_pbx(db, "hotel2b", "Sibling hotel")
+    alice = _user(db, pbx, "alice")
+    assert add_user(db, sibling, "alice", "alice@example.com").account_id == alice.account_id
+    customer = companies.create_customer(db, companies.installation_partner(db), "Other Srl")
+    other = create_pbx(db, "hotel2", "Second hotel", company=customer)
     with pytest.raises(UserError, match="belongs to another user"):
         add_user(db, other, "alice", "alice@example.com")
     # Compared exactly, as KalliopePBX does: another case is another address.

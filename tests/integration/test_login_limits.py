@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from kalliope_tel.accounts import passwords
 from kalliope_tel.db import migrate
 from kalliope_tel.db.engine import make_engine, make_session_factory, transaction
-from kalliope_tel.users import services as users
 from kalliope_tel.web.models import AuditEntry
 from tests.conftest import drop_pg_database, new_database_url
 from tests.web_node import RunningWeb
@@ -150,7 +150,7 @@ def test_a_login_hashes_outside_the_write_lock_and_one_at_a_time_per_node(
             with guard:
                 running[0] -= 1
 
-    real_verify, real_dummy = users.verify_password, users.dummy_password_check
+    real_verify, real_dummy = passwords.verify_password, passwords.dummy_password_check
 
     def verify(password_hash: str, password: str) -> tuple[bool, str | None]:
         probe()
@@ -160,8 +160,8 @@ def test_a_login_hashes_outside_the_write_lock_and_one_at_a_time_per_node(
         probe()
         real_dummy(password)
 
-    monkeypatch.setattr(users, "verify_password", verify)
-    monkeypatch.setattr(users, "dummy_password_check", dummy)
+    monkeypatch.setattr(passwords, "verify_password", verify)
+    monkeypatch.setattr(passwords, "dummy_password_check", dummy)
     with ThreadPoolExecutor(max_workers=8) as pool:
         flood = [pool.submit(_attempt, a, RECEPTION.email if n % 2 else f"user{n}@hotel.test", "wrong",
                              f"10.88.{n}.1") for n in range(16)]  # fmt: skip
