@@ -26,6 +26,10 @@ class AccountError(KalliopeError):
     pass
 
 
+class AccountNotFound(AccountError):
+    pass
+
+
 def check_email(value: str) -> str:
     try:
         return check_address(value)

@@ -21,6 +21,7 @@ ALL_FEATURES: dict[str, str] = {
     "mail2fax": "kalliope_tel.mail2fax.feature",
     "billing": "kalliope_tel.billing.feature",
     "lam": "kalliope_tel.lam.feature",
+    "omnia": "kalliope_tel.omnia.feature",
     "web": "kalliope_tel.web.feature",
 }
 

@@ -70,8 +70,8 @@ def page(request: Request, template: str, principal: access.Principal | None, **
             "lang": lang,
             "languages": LANGUAGES,
             "principal": principal,
-            "nav": navigation.navigation(request, principal) if principal else [],
-            "subnav": navigation.administration(request, principal) if principal else [],
+            "nav": navigation.navigation(request, principal) if principal and _inside(principal) else [],
+            "subnav": navigation.administration(request, principal) if principal and _inside(principal) else [],
             "config": config,
             **extra,
         },
@@ -79,6 +79,10 @@ def page(request: Request, template: str, principal: access.Principal | None, **
     if request.query_params.get("lang") in LANGUAGES:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
     return response
+
+
+def _inside(principal: access.Principal) -> bool:
+    return principal.stage is access.Stage.IN
 
 
 def pbx_page(request: Request, pbx: str, template: str, *roles: Role, **extra: Any) -> Response:
@@ -305,7 +309,12 @@ class WebMiddleware:
 
 # ---------------------------------------------------------------- the app
 # The core's own pages and routes (people and accounts), beside the features'.
-CORE_WEB = ("kalliope_tel.users.web:router", "kalliope_tel.web.admin_hub:router", "kalliope_tel.web.resets_web:router")
+CORE_WEB = (
+    "kalliope_tel.users.web:router",
+    "kalliope_tel.web.admin_hub:router",
+    "kalliope_tel.web.resets_web:router",
+    "kalliope_tel.web.second_factor_web:router",
+)
 
 
 def feature_routers(container: Container) -> list[APIRouter]:

@@ -25,6 +25,8 @@ _STATUS_BY_NAME = {
     "NotFound": 404,
     "AlarmNotFound": 404,
     "PbxNotFound": 404,
+    "CompanyNotFound": 404,
+    "AccountNotFound": 404,
     "StayNotFound": 404,
     "RoomOccupied": 409,
     "RoomFree": 409,

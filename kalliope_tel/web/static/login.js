@@ -6,13 +6,13 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     error.hidden = true;
     try {
-      await KT.api(
+      const me = await KT.api(
         "POST",
         "/api/v1/session",
         { email: form.email.value, password: form.password.value },
         { "X-CSRF-Token": KT.login_csrf },
       );
-      window.location.assign("/");
+      window.location.assign(me.stage === "in" ? "/" : "/login/second-factor");
     } catch (exc) {
       error.textContent = exc.message;
       error.hidden = false;

@@ -1,0 +1,189 @@
+"""Omnia's Admin Console through its API, on both stores: the second
+factor (enrolment, a replayed code refused, a recovery code once), the
+company choice and the customer view, customers with checked company data,
+invitations, who may do what, suspension of logins, deletion leaving no
+row of the customer, and the log with actor and address, append-only."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyotp
+import pytest
+from sqlalchemy import select, text
+
+from kalliope_tel.accounts.models import Account, CompanyMember
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.tenancy.models import Company
+from kalliope_tel.users.models import LinkKind, PasswordReset
+from tests.console_support import (
+    ALFA_ADMIN,
+    BETA_ADMIN,
+    NO_CUSTOMERS,
+    PARTNER_ADMIN,
+    READ_ONLY,
+    Factors,
+    console_login,
+    password_step,
+    seed_console,
+)
+from tests.web_node import RunningWeb, seeded_web
+
+pytestmark = [pytest.mark.integration]
+API = "/api/v1/console"
+IT = {"accept-language": "it"}
+
+
+@pytest.fixture(scope="module")
+def web(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWeb]:
+    with seeded_web(db_backend, tmp_path_factory.mktemp("console"), seed=seed_console) as node:
+        yield node
+
+
+@pytest.fixture(scope="module")
+def factors() -> Factors:
+    return Factors()
+
+
+def test_the_second_factor_is_enrolled_then_owed_and_a_code_works_once(web: RunningWeb, factors: Factors) -> None:
+    client, me = password_step(web, PARTNER_ADMIN)
+    assert me["stage"] == "enrol"
+    headers = {"x-csrf-token": str(me["csrf_token"])}
+    # Nothing else works before the second factor.
+    assert client.get("/api/v1/me").status_code == 401
+    assert client.get(API + "/customers").status_code == 401
+    secret = client.post("/api/v1/session/enrolment", headers=headers).json()["secret"]
+    wrong = client.post("/api/v1/session/enrolment/confirm", json={"code": "000000"}, headers=headers | IT)
+    assert wrong.status_code == 400 and "non è corretto" in wrong.json()["detail"]
+    totp = pyotp.TOTP(secret)
+    used = totp.now()
+    done = client.post("/api/v1/session/enrolment/confirm", json={"code": used}, headers=headers)
+    assert done.status_code == 200 and len(done.json()["recovery_codes"]) == 10
+    assert client.get("/api/v1/me").json()["company"] is not None  # one company: chosen already
+    recovery = done.json()["recovery_codes"]
+
+    # The next login owes a code; the one used at enrolment is refused (replayed).
+    again, me = password_step(web, PARTNER_ADMIN)
+    assert me["stage"] == "second_factor"
+    h = {"x-csrf-token": str(me["csrf_token"])}
+    assert again.post("/api/v1/session/second-factor", json={"code": used}, headers=h).status_code == 400
+    later = totp.at(time.time() + 30)  # the next step (one step of drift is accepted)
+    assert again.post("/api/v1/session/second-factor", json={"code": later}, headers=h).status_code == 200
+    assert again.get("/api/v1/me").status_code == 200
+    third, me = password_step(web, PARTNER_ADMIN)
+    h = {"x-csrf-token": str(me["csrf_token"])}
+    assert third.post("/api/v1/session/second-factor", json={"code": later}, headers=h).status_code == 400
+    # A recovery code works once.
+    assert third.post("/api/v1/session/second-factor", json={"code": recovery[0]}, headers=h).status_code == 200
+    fourth, me = password_step(web, PARTNER_ADMIN)
+    h = {"x-csrf-token": str(me["csrf_token"])}
+    assert fourth.post("/api/v1/session/second-factor", json={"code": recovery[0]}, headers=h).status_code == 400
+    assert fourth.post("/api/v1/session/second-factor", json={"code": recovery[1]}, headers=h).status_code == 200
+    factors.secrets[PARTNER_ADMIN], factors.recovery[PARTNER_ADMIN] = secret, recovery[2:]
+
+
+def test_customers_users_rights_suspension_deletion_and_the_log(web: RunningWeb, factors: Factors) -> None:
+    pa, pa_csrf = console_login(web, PARTNER_ADMIN, factors)
+    h = {"x-csrf-token": pa_csrf}
+    bad = pa.post(API + "/customers", json={"legal_name": "Gamma Srl", "vat_number": "IT00743110158"}, headers=h | IT)
+    assert bad.status_code == 400 and "partita IVA" in bad.json()["detail"] and "controllo" in bad.json()["detail"]
+    made = pa.post(API + "/customers", json={"legal_name": "Gamma Srl", "vat_number": "00743110157",
+                                            "customer_code": "GAMMA"}, headers=h)  # fmt: skip
+    assert made.status_code == 201, made.text
+    gamma = made.json()["id"]
+    assert {c["legal_name"] for c in pa.get(API + "/customers").json()} == {"Alfa Srl", "Beta Spa", "Gamma Srl"}
+    assert pa.get(API + "/customers.csv").text.splitlines()[0].startswith("legal_name,customer_code,vat_number")
+
+    # The partner switches to Gamma's view and invites its administrator.
+    assert pa.post("/api/v1/session/view", json={"company": gamma}, headers=h).json()["view"] == gamma
+    invited = pa.post(API + "/users", json={"email": "boss@gamma.test", "first_name": "Gina", "last_name": "Boss",
+                                           "console_role": "admin"}, headers=h)  # fmt: skip
+    assert invited.status_code == 201 and invited.json()["status"] == "invited", invited.text
+    assert [u["email"] for u in pa.get(API + "/users").json()] == ["boss@gamma.test"]
+    with transaction(web.container.sessions) as session:
+        link = session.scalars(select(PasswordReset).join(Account).where(Account.email == "boss@gamma.test")).one()
+        assert link.kind is LinkKind.INVITE
+        assert 71.9 * 3600 < (link.expires_at - link.created_at).total_seconds() <= 72 * 3600
+    gamma_log = pa.get(API + "/log").json()
+    assert [e["operation"] for e in gamma_log] == ["log.user_invited"]
+    assert gamma_log[0]["actor"] == PARTNER_ADMIN and gamma_log[0]["ip"] == "127.0.0.1"
+    assert pa.post("/api/v1/session/view", json={"company": None}, headers=h).status_code == 200
+    assert pa.post(API + "/customers", json={"legal_name": "Wrong View"}, headers=h).status_code == 201
+
+    # Who may do what.
+    ro, ro_csrf = console_login(web, READ_ONLY, factors)
+    assert ro.get(API + "/users").status_code == 200 and ro.get(API + "/customers").status_code == 200
+    for method, path in [("POST", "/customers"), ("POST", "/users"), ("DELETE", f"/customers/{gamma}"),
+                         ("POST", f"/customers/{gamma}/suspend")]:  # fmt: skip
+        assert ro.request(method, API + path, json={}, headers={"x-csrf-token": ro_csrf}).status_code in (403, 422)
+    nm, _ = console_login(web, NO_CUSTOMERS, factors)
+    assert nm.get(API + "/customers").status_code == 403 and nm.get(API + "/users").status_code == 200
+    alfa, alfa_csrf = console_login(web, ALFA_ADMIN, factors)
+    assert alfa.get(API + "/customers").status_code == 403
+    assert [u["email"] for u in alfa.get(API + "/users").json()] == [ALFA_ADMIN]
+    partner_users = {u["email"]: u["id"] for u in pa.get(API + "/users").json()}
+    for target in (partner_users[READ_ONLY],):
+        hit = alfa.patch(f"{API}/users/{target}", json={"department": "x"}, headers={"x-csrf-token": alfa_csrf})
+        assert hit.status_code == 404
+    view = alfa.post("/api/v1/session/view", json={"company": gamma}, headers={"x-csrf-token": alfa_csrf})
+    assert view.status_code == 403
+    assert web.client().get(API + "/users").status_code == 401
+
+    # Suspend Alfa: its administrator's session ends and logins are refused; resume.
+    alfa_id = next(c["id"] for c in pa.get(API + "/customers").json() if c["legal_name"] == "Alfa Srl")
+    assert pa.post(f"{API}/customers/{alfa_id}/suspend", headers=h).json()["status"] == "suspended"
+    assert alfa.get(API + "/users").status_code == 401
+    refused = web.client()
+    refused.get("/login")
+    answer = refused.post("/api/v1/session", json={"email": ALFA_ADMIN, "password": "correct horse battery"},
+                          headers={"x-csrf-token": refused.cookies["kt_login_csrf"]} | IT)  # fmt: skip
+    assert answer.status_code == 401 and "sospes" in answer.json()["detail"]
+    assert pa.post(f"{API}/customers/{alfa_id}/resume", headers=h).json()["status"] == "active"
+    alfa, _ = console_login(web, ALFA_ADMIN, factors)
+    assert alfa.get(API + "/users").status_code == 200
+
+    # Delete Beta: no row of it is left, its administrator's account included.
+    beta_id = next(c["id"] for c in pa.get(API + "/customers").json() if c["legal_name"] == "Beta Spa")
+    assert pa.delete(f"{API}/customers/{beta_id}", headers=h).status_code == 204
+    with transaction(web.container.sessions) as session:
+        assert session.get(Company, beta_id) is None
+        assert session.scalars(select(Account).where(Account.email == BETA_ADMIN)).first() is None
+        assert session.scalars(select(CompanyMember).where(CompanyMember.company_id == beta_id)).first() is None
+
+    # The partner's log: every change, newest first, with actor, address and before/after.
+    log = pa.get(API + "/log").json()
+    operations = [e["operation"] for e in log]
+    assert operations[:5] == ["log.customer_deleted", "log.customer_resumed", "log.customer_suspended",
+                              "log.customer_created", "log.customer_created"]  # fmt: skip
+    suspended = log[2]
+    assert suspended["before"] == {"status": "active"} and suspended["after"] == {"status": "suspended"}
+    assert all(e["actor"] == PARTNER_ADMIN and e["ip"] == "127.0.0.1" and e["via"] == "api" for e in log)
+
+    # Append-only, in the database itself.
+    with pytest.raises(Exception, match="append-only"), transaction(web.container.sessions) as session:
+        session.execute(text("UPDATE oplog_entry SET actor = 'someone else'"))
+
+
+def test_suspended_customer_pbx_users_cannot_log_in(web: RunningWeb, tmp_path: Path) -> None:
+    """A customer's PBX users (not Console members) are refused while it is suspended."""
+    from kalliope_tel.tenancy import companies
+    from kalliope_tel.tenancy.models import CompanyStatus
+    from kalliope_tel.tenancy.services import create_pbx
+    from kalliope_tel.users import services as users
+    from kalliope_tel.users.models import Role
+    from tests.web_support import PASSWORD
+
+    with transaction(web.container.sessions) as session:
+        partner = companies.installation_partner(session)
+        delta = companies.create_customer(session, partner, "Delta Srl")
+        pbx = create_pbx(session, "delta", "Delta", company=delta)
+        users.add_user(session, pbx, "desk", "desk@delta.test", "Desk Delta")
+        users.set_password(session, pbx, "desk", PASSWORD)
+        users.set_roles(session, pbx, "desk", {Role.RECEPTIONIST})
+    desk, me = password_step(web, "desk@delta.test")
+    assert me["stage"] == "in" and me["pbx"] == "delta"
+    with transaction(web.container.sessions) as session:
+        companies.set_status(session, session.get(Company, delta.id), CompanyStatus.SUSPENDED)  # type: ignore[arg-type]
+    assert desk.get("/api/v1/me").status_code == 401
