@@ -3,7 +3,8 @@ and their customers (Omnia's Admin Console, from the command line).
 
 A customer's company data is checked as the web checks it (VAT number and
 fiscal code by python-stdnum); deleting a customer deletes its PBXs, every
-row of theirs, and their generated Asterisk files.
+row of theirs, and their generated Asterisk files. Every change is in the
+log of operations, done by the operating-system user (marked "os").
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kalliope_tel.cli.context import console, in_transaction, print_json, print_table
+from kalliope_tel.cli.omnia_accounts_cmd import accounts_app, log_app
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from kalliope_tel.oplog.services import Actor
     from kalliope_tel.tenancy.models import Company
 
 app = typer.Typer(help="Omnia: partners, their customers and the customers' PBXs.", no_args_is_help=True)
@@ -24,27 +27,23 @@ companies_app = typer.Typer(help="The installation's partners.", no_args_is_help
 customers_app = typer.Typer(help="A partner's customers.", no_args_is_help=True)
 app.add_typer(companies_app, name="companies")
 app.add_typer(customers_app, name="customers")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(log_app, name="log")
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 PARTNER = typer.Option(None, "--partner", help="The partner's id (default: the installation's partner).")
 
 
 def company_row(session: Session, company: Company) -> dict[str, Any]:
-    from kalliope_tel.tenancy import companies
+    from kalliope_tel.omnia.console import company_fields
 
-    return {
-        "id": company.id,
-        "kind": company.kind.value,
-        "partner": company.parent_id,
-        "legal_name": company.legal_name,
-        "customer_code": company.customer_code or "",
-        "vat_number": company.vat_number,
-        "fiscal_code": company.fiscal_code,
-        "status": company.status.value,
-        "manager_enabled": company.manager_enabled,
-        "pbxs": companies.pbx_count(session, company),
-        "created_at": company.created_at.isoformat(timespec="seconds"),
-    }
+    return company_fields(session, company)
+
+
+def _cli() -> Actor:
+    from kalliope_tel.oplog.services import Actor
+
+    return Actor.cli()
 
 
 def _show(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
@@ -80,7 +79,15 @@ def companies_add(
     """Add a partner (a provider running its own customers)."""
     from kalliope_tel.tenancy import companies
 
-    row = in_transaction(lambda s: company_row(s, companies.create_partner(s, legal_name, vat=vat, fiscal=fiscal)))
+    def work(session: Session) -> dict[str, Any]:
+        from kalliope_tel.oplog.services import record
+
+        made = companies.create_partner(session, legal_name, vat=vat, fiscal=fiscal)
+        row = company_row(session, made)
+        record(session, _cli(), "log.partner_created", "partner", made.legal_name, company_id=made.id, after=row)
+        return row
+
+    row = in_transaction(work)
     print_json(row) if as_json else console.print(f"partner {row['id']}: {row['legal_name']}", highlight=False)
 
 
@@ -104,12 +111,12 @@ def customers_add(
     as_json: bool = JSON,
 ) -> None:
     """Add a customer to a partner."""
-    from kalliope_tel.tenancy import companies
+    from kalliope_tel.omnia import console as omnia
 
     def work(session: Session) -> dict[str, Any]:
         owner = _partner(session, partner)
-        made = companies.create_customer(
-            session, owner, legal_name, code=code, vat=vat, fiscal=fiscal, manager_enabled=manager
+        made = omnia.create_customer(
+            session, _cli(), owner, legal_name=legal_name, code=code, vat=vat, fiscal=fiscal, manager_enabled=manager
         )
         return company_row(session, made)
 
@@ -128,25 +135,43 @@ def customers_update(
     as_json: bool = JSON,
 ) -> None:
     """Change a customer's company data (what is given)."""
-    from kalliope_tel.tenancy import companies
+    from kalliope_tel.omnia import console as omnia
 
     def work(session: Session) -> dict[str, Any]:
-        row = companies.get_company(session, customer)
-        changed = companies.update_company(
-            session, row, legal_name=legal_name, code=code, vat=vat, fiscal=fiscal, manager_enabled=manager
-        )
+        row, owner = _customer(session, customer)
+        changed = omnia.update_customer(
+            session, _cli(), owner, row, legal_name=legal_name, code=code, vat=vat, fiscal=fiscal,
+            manager_enabled=manager,
+        )  # fmt: skip
         return company_row(session, changed)
 
     row = in_transaction(work)
     print_json(row) if as_json else console.print(f"customer {row['id']}: {row['legal_name']}", highlight=False)
 
 
-def _set_status(customer: int, suspended: bool, as_json: bool) -> None:
+def _customer(session: Session, customer_id: int) -> tuple[Company, Company]:
+    """A customer and its partner."""
     from kalliope_tel.tenancy import companies
+    from kalliope_tel.tenancy.exceptions import InvalidCompany
+    from kalliope_tel.tenancy.models import CompanyKind
+
+    row = companies.get_company(session, customer_id)
+    if row.kind is not CompanyKind.CUSTOMER or row.parent_id is None:
+        raise InvalidCompany("company.partner_status")
+    return row, companies.get_company(session, row.parent_id)
+
+
+def _set_status(customer: int, suspended: bool, as_json: bool) -> None:
+    from kalliope_tel.omnia import console as omnia
     from kalliope_tel.tenancy.models import CompanyStatus
 
     status = CompanyStatus.SUSPENDED if suspended else CompanyStatus.ACTIVE
-    row = in_transaction(lambda s: company_row(s, companies.set_status(s, companies.get_company(s, customer), status)))
+
+    def work(session: Session) -> dict[str, Any]:
+        row, owner = _customer(session, customer)
+        return company_row(session, omnia.set_customer_status(session, _cli(), owner, row, status))
+
+    row = in_transaction(work)
     print_json(row) if as_json else console.print(f"customer {row['id']}: {row['status']}", highlight=False)
 
 
@@ -171,6 +196,7 @@ def customers_delete(
     """Delete a customer, its PBXs with everything of theirs, and their generated Asterisk files."""
     from kalliope_tel.cli.asterisk_cmd import where
     from kalliope_tel.cli.pbx_cmd import remove_generated
+    from kalliope_tel.omnia import console as omnia
     from kalliope_tel.tenancy import companies
     from kalliope_tel.tenancy.models import Pbx
 
@@ -186,7 +212,12 @@ def customers_delete(
         f"Delete customer {row['legal_name']} with its {len(targets)} PBX(s) and all their data?"
     ):
         raise typer.Exit(1)
-    in_transaction(lambda s: companies.remove_customer(s, companies.get_company(s, customer)))
+
+    def delete(session: Session) -> list[str]:
+        row, owner = _customer(session, customer)
+        return omnia.delete_customer(session, _cli(), owner, row)
+
+    in_transaction(delete)
     files = {slug: remove_generated(slug, target, endpoints)[0] for slug, target, endpoints in targets}
     if as_json:
         print_json(

@@ -6,7 +6,9 @@ its PBXs in any table, its slug free again."""
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -133,3 +135,21 @@ def test_the_omnia_commands_add_list_suspend_and_delete_customers(fresh_db_url: 
     assert gone.returncode == 0 and json.loads(gone.stdout)["pbxs"] == ["bella"], gone.stderr
     assert [p["slug"] for p in json.loads(cli("pbx", "list", "--json").stdout)] == ["default"]
     assert json.loads(cli("omnia", "companies", "list", "--json").stdout)[0]["legal_name"] == "Installation"
+
+    # Users of the partner, invited from the command line; the log names the operating-system user.
+    invited = cli("omnia", "accounts", "invite", "ops@partner.test", "--first-name", "Olga", "--console", "admin",
+                  "--manage-customers", "--json")  # fmt: skip
+    assert invited.returncode == 0 and json.loads(invited.stdout)["status"] == "invited", invited.stderr
+    again = cli("omnia", "accounts", "invite", "ops@partner.test", "--json")
+    assert again.returncode == 1 and "belongs to another user" in again.stderr
+    listed_users = json.loads(cli("omnia", "accounts", "list", "--json").stdout)
+    assert [(u["email"], u["console_role"], u["manage_customers"]) for u in listed_users] == [
+        ("ops@partner.test", "admin", True)
+    ]
+    assert cli("omnia", "accounts", "suspend", "ops@partner.test").returncode == 0
+    log = json.loads(cli("omnia", "log", "--json").stdout)
+    assert [e["operation"] for e in log] == ["log.user_status", "log.user_invited", "log.customer_deleted",
+                                             "log.customer_suspended", "log.customer_created"]  # fmt: skip
+    who = f"{os.environ.get('SUDO_USER') or getpass.getuser()} (os)"
+    assert {(e["actor"], e["via"]) for e in log} == {(who, "cli")}
+    assert log[2]["before"]["legal_name"] == "Hotel Bella Vista srl"
