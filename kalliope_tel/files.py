@@ -15,6 +15,7 @@ import re
 import stat
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 PRIVATE_UMASK = 0o077
 
@@ -79,3 +80,19 @@ def safe_file_name(value: str, limit: int = 120, default: str = "document") -> s
         keep = f"{dot}{suffix}" if dot and stem and len(suffix) <= 10 else ""
         cleaned = cleaned[: limit - len(keep)] + keep
     return cleaned or default
+
+
+def read_bounded(stream: BinaryIO, limit: int) -> bytes | None:
+    """At most ``limit`` bytes of an upload; None when it holds more (the
+    caller refuses it, having read one byte past the limit, not the rest)."""
+    data = stream.read(limit + 1)
+    return None if len(data) > limit else data
+
+
+def decode_text(data: bytes) -> str:
+    """A text upload: UTF-8 (with or without a BOM), else Windows' own
+    encoding, which spreadsheets on Windows save CSV in."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")

@@ -18,7 +18,7 @@ from kalliope_tel.billing import profiles
 from kalliope_tel.billing.models import CostProfile
 from kalliope_tel.billing.rating import Match, RuleConflict
 from kalliope_tel.container import Container
-from kalliope_tel.files import safe_file_name
+from kalliope_tel.files import decode_text, read_bounded, safe_file_name
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.web import deps, records
 from kalliope_tel.web.i18n import pick_language
@@ -118,13 +118,10 @@ def _profiles(session: Session, pbx: Pbx) -> dict[str, list[str]]:
 
 
 def _read_csv(file: UploadFile) -> str:
-    data = file.file.read(MAX_CSV_BYTES + 1)
-    if len(data) > MAX_CSV_BYTES:
+    data = read_bounded(file.file, MAX_CSV_BYTES)
+    if data is None:
         raise RuleConflict("costs.csv_too_large", limit=MAX_CSV_BYTES >> 10)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")  # a spreadsheet saved in Windows' own encoding
+    return decode_text(data)
 
 
 def router(_container: Container) -> APIRouter:

@@ -8,6 +8,7 @@ is in the log, done by the operating-system user.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -166,3 +167,50 @@ def log_list(
         return
     columns = ["at", "operation", "object", "actor", "via", "ip"]
     print_table("log", columns, [[r[c] for c in columns] for r in rows])
+
+
+@accounts_app.command("export")
+def accounts_export(company: int | None = COMPANY) -> None:
+    """The company's users as CSV on standard output (the columns the import reads)."""
+    from kalliope_tel.omnia import users_csv
+
+    typer.echo(in_transaction(lambda s: users_csv.export(s, _company(s, company))), nl=False)
+
+
+@accounts_app.command("import")
+def accounts_import(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check every row and report, writing nothing."),
+    lang: str = typer.Option("it", "--lang", help="The invitations' language (it or en)."),
+    company: int | None = COMPANY,
+    as_json: bool = JSON,
+) -> None:
+    """Import users from CSV: all rows or none (every error listed by line and column)."""
+    from kalliope_tel.files import decode_text, read_bounded
+    from kalliope_tel.omnia import users_csv
+    from kalliope_tel.oplog.services import Actor
+
+    with path.open("rb") as stream:
+        data = read_bounded(stream, users_csv.MAX_BYTES)
+    if data is None:
+        raise users_csv.ImportRefused("csv.too_large", limit=users_csv.MAX_BYTES >> 10)
+
+    def work(session: Session) -> dict[str, Any]:
+        report = users_csv.import_users(
+            session, Actor.cli(), _company(session, company), decode_text(data), dry_run=dry_run, site=_site(),
+            lang=lang,
+        )  # fmt: skip
+        return report.as_dict()
+
+    try:
+        row = in_transaction(work)
+    except users_csv.ImportRefused as exc:
+        for line, column, error in exc.items:
+            typer.echo(f"line {line}, column {column}: {error}", err=True)
+        raise
+    if as_json:
+        print_json(row)
+    else:
+        what = "would be" if dry_run else "were"
+        console.print(f"{row['created']} created, {row['updated']} updated, {row['unchanged']} unchanged "
+                      f"({what} written)", highlight=False)  # fmt: skip

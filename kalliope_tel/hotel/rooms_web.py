@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from kalliope_tel.container import Container
-from kalliope_tel.files import safe_file_name
+from kalliope_tel.files import read_bounded, safe_file_name
 from kalliope_tel.hotel import importer, services
 from kalliope_tel.hotel.exceptions import InvalidValue
 from kalliope_tel.users.models import Role
@@ -151,8 +151,8 @@ def router(_container: Container) -> APIRouter:
 
 def _read_upload(file: UploadFile) -> list[importer.Row]:
     """The upload, bounded before it is read whole, parsed from a private temporary file."""
-    data = file.file.read(MAX_IMPORT_BYTES + 1)
-    if len(data) > MAX_IMPORT_BYTES:
+    data = read_bounded(file.file, MAX_IMPORT_BYTES)
+    if data is None:
         raise InvalidValue("hotel.import_too_large", limit=MAX_IMPORT_BYTES >> 10)
     suffix = Path(safe_file_name(file.filename or "rooms.csv")).suffix.lower() or ".csv"
     with tempfile.TemporaryDirectory(prefix="kt-import-") as folder:

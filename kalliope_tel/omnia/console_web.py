@@ -8,13 +8,14 @@ import csv
 import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from kalliope_tel.accounts.models import AccountStatus, ConsoleRole, ManagerRole
 from kalliope_tel.container import Container
-from kalliope_tel.omnia import console
+from kalliope_tel.files import decode_text, read_bounded
+from kalliope_tel.omnia import console, users_csv
 from kalliope_tel.omnia.generated import forget_generated
 from kalliope_tel.omnia.rights import ConsoleView, Need, NotAllowed, check
 from kalliope_tel.oplog import services as oplog
@@ -127,8 +128,6 @@ def _csv(name: str, columns: list[str], rows: list[dict[str, Any]]) -> Response:
 
 CUSTOMER_COLUMNS = ["legal_name", "customer_code", "vat_number", "fiscal_code", "status", "manager_enabled", "pbxs",
                     "created_at"]  # fmt: skip
-USER_COLUMNS = ["email", "first_name", "last_name", "department", "console_role", "manager_role", "manage_customers",
-                "status", "created_at"]  # fmt: skip
 
 
 def router(_container: Container) -> APIRouter:
@@ -236,7 +235,24 @@ def router(_container: Container) -> APIRouter:
     @r.get(API + "/users.csv")
     def export_users(c: Reader) -> Response:
         """The users as CSV (the columns the import reads)."""
-        return _csv("users.csv", USER_COLUMNS, list_users(c))
+        with deps.unit_of_work(c.request) as session:
+            text = users_csv.export(session, c.company(session))
+        return Response(text, media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": 'attachment; filename="users.csv"'})  # fmt: skip
+
+    @r.post(API + "/users.csv")
+    def import_users(c: Changer, file: UploadFile, dry_run: bool = False) -> dict[str, Any]:
+        """Import users from CSV (header names): every row is checked first and nothing is written when any
+        is wrong (each error by line and column); ``dry_run`` reports without writing."""
+        data = read_bounded(file.file, users_csv.MAX_BYTES)
+        if data is None:
+            raise users_csv.ImportRefused("csv.too_large", limit=users_csv.MAX_BYTES >> 10)
+        with deps.unit_of_work(c.request) as session:
+            report = users_csv.import_users(
+                session, c.actor, c.company(session), decode_text(data), dry_run=dry_run, site=site_of(c.request),
+                lang=pick_language(c.request),
+            )  # fmt: skip
+        return report.as_dict()
 
     @r.post(API + "/users", status_code=201)
     def invite_user(c: Changer, body: UserIn) -> dict[str, Any]:

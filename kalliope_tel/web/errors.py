@@ -83,6 +83,12 @@ def refusal(request: Request, exc: KalliopeError) -> JSONResponse:
     body: dict[str, Any] = {"detail": exc.text(lang), "code": exc.code or "error.other"}
     if exc.code:
         body["params"] = {k: str(v) for k, v in exc.params.items()}
+    items = getattr(exc, "items", None)  # a file's rows, each refused for its own reason
+    if isinstance(items, list) and items:
+        body["errors"] = [
+            {"line": line, "column": column, "code": error.code, "detail": error.text(lang)}
+            for line, column, error in items
+        ]
     retry_after = getattr(exc, "retry_after", None)  # TooManyAttempts, a busy converter
     headers = {"retry-after": str(retry_after)} if retry_after else None
     return JSONResponse(body, status_code=status_for(exc), headers=headers)

@@ -153,3 +153,10 @@ def test_the_omnia_commands_add_list_suspend_and_delete_customers(fresh_db_url: 
     who = f"{os.environ.get('SUDO_USER') or getpass.getuser()} (os)"
     assert {(e["actor"], e["via"]) for e in log} == {(who, "cli")}
     assert log[2]["before"]["legal_name"] == "Hotel Bella Vista srl"
+    exported = tmp_path / "users.csv"
+    exported.write_text(cli("omnia", "accounts", "export").stdout)
+    dry = cli("omnia", "accounts", "import", str(exported), "--dry-run", "--json")
+    assert json.loads(dry.stdout) == {"dry_run": True, "created": 0, "updated": 0, "unchanged": 1}, dry.stderr
+    exported.write_text("email,console_role\nnew@partner.test,boss\n")
+    bad = cli("omnia", "accounts", "import", str(exported))
+    assert bad.returncode == 1 and "line 2, column console_role" in bad.stderr, bad.stderr

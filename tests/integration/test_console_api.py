@@ -6,10 +6,13 @@ row of the customer, and the log with actor and address, append-only."""
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pyotp
 import pytest
 from sqlalchemy import select, text
@@ -187,3 +190,52 @@ def test_suspended_customer_pbx_users_cannot_log_in(web: RunningWeb, tmp_path: P
     with transaction(web.container.sessions) as session:
         companies.set_status(session, session.get(Company, delta.id), CompanyStatus.SUSPENDED)  # type: ignore[arg-type]
     assert desk.get("/api/v1/me").status_code == 401
+
+
+def _users_csv(rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["first_name", "last_name", "email", "department", "console_role", "manager_role"])
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def test_a_users_csv_imports_all_rows_or_none_and_its_export_imports_unchanged(
+    web: RunningWeb, factors: Factors
+) -> None:
+    alfa, csrf = console_login(web, ALFA_ADMIN, factors)
+    h = {"x-csrf-token": csrf}
+    rows = [[f"Nome{i}", f"Cognome{i}", f"user{i}@alfa.test", "Vendite" if i % 2 else "", "read_only" if i % 3 else "",
+             "admin" if i % 5 == 0 else ""] for i in range(500)]  # fmt: skip
+    bad = [list(r) for r in rows]
+    bad[9][2] = "not-an-address"
+    bad[199][4] = "boss"
+    bad[399][2] = "user0@alfa.test"
+
+    def upload(data: bytes, dry_run: bool = False, **headers: str) -> httpx.Response:
+        return alfa.post(API + f"/users.csv?dry_run={str(dry_run).lower()}", files={"file": ("users.csv", data)},
+                         headers=h | headers)  # fmt: skip
+
+    refused = upload(_users_csv(bad), **IT)
+    assert refused.status_code == 400, refused.text
+    errors = refused.json()["errors"]
+    assert [(e["line"], e["column"]) for e in errors] == [(11, "email"), (201, "console_role"), (401, "email")]
+    assert "riga 2" in errors[2]["detail"]  # the duplicate names the first line it is on
+    assert len(alfa.get(API + "/users").json()) == 1  # nothing written
+
+    dry = upload(_users_csv(rows), dry_run=True)
+    assert dry.json() == {"dry_run": True, "created": 500, "updated": 0, "unchanged": 0}, dry.text
+    assert len(alfa.get(API + "/users").json()) == 1
+    done = upload(_users_csv(rows))
+    assert done.json() == {"dry_run": False, "created": 500, "updated": 0, "unchanged": 0}, done.text
+    listed = alfa.get(API + "/users").json()
+    assert len(listed) == 501 and {u["status"] for u in listed if u["email"] != ALFA_ADMIN} == {"invited"}
+    assert next(u for u in listed if u["email"] == "user5@alfa.test")["manager_role"] == "admin"
+
+    exported = alfa.get(API + "/users.csv").content
+    again = upload(exported)
+    assert again.json() == {"dry_run": False, "created": 0, "updated": 0, "unchanged": 501}, again.text
+    assert alfa.get(API + "/users.csv").content == exported
+    # Header names, not positions: a column named wrongly is refused as a whole.
+    wrong = upload(b"mail,first_name\nx@alfa.test,X\n")
+    assert wrong.status_code == 400 and wrong.json()["code"] == "csv.no_email_column"
