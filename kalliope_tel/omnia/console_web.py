@@ -8,14 +8,16 @@ import csv
 import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from kalliope_tel.accounts.models import AccountStatus, ConsoleRole, ManagerRole
 from kalliope_tel.container import Container
+from kalliope_tel.db.base import utcnow
 from kalliope_tel.files import decode_text, read_bounded
 from kalliope_tel.omnia import console, users_csv
+from kalliope_tel.omnia.dashboard import dashboard
 from kalliope_tel.omnia.generated import forget_generated
 from kalliope_tel.omnia.rights import ConsoleView, Need, NotAllowed, check
 from kalliope_tel.oplog import services as oplog
@@ -311,6 +313,13 @@ def router(_container: Container) -> APIRouter:
             account, member = console.find_member(session, company, account_id)
             console.reset_second_factor(session, c.actor, company, account)
             return console.member_fields(account, member)
+
+    # ---------------------------------------------------------- dashboard
+    @r.get(API + "/dashboard")
+    def read_dashboard(c: Reader, months: int = Query(12, ge=1, le=36)) -> dict[str, Any]:
+        """Customers acquired per month, and totals of customers, PBXs and licences against the previous month."""
+        with deps.unit_of_work(c.request) as session:
+            return dashboard(session, c.company(session), utcnow().date(), months)
 
     # ---------------------------------------------------------- log
     @r.get(API + "/log")
