@@ -8,5 +8,5 @@ from kalliope_tel.features.base import Feature
 FEATURE = Feature(
     name="omnia",
     summary="Omnia Admin Console: a partner's customers, company users with a second factor, the log",
-    web="kalliope_tel.omnia.console_web:router",
+    web="kalliope_tel.omnia.web:router",
 )

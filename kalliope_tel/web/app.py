@@ -247,7 +247,9 @@ def core_router() -> APIRouter:
         principal = deps.current_principal(request)
         if principal is None or principal.stage is not access.Stage.IN:
             return RedirectResponse("/login", status_code=303)
-        landing = navigation.home(request, principal)
+        landing = navigation.home(request, principal) if principal.seats else None
+        if landing is None and principal.companies:
+            landing = "/console"  # a Console member with no PBX of their own
         if landing is None:
             return refused_page(request, principal, "web.no_pages")
         return RedirectResponse(landing, status_code=303)

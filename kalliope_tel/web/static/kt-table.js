@@ -4,9 +4,11 @@
 "use strict";
 
 KT.table = function (root, spec) {
-  // spec: {columns: [{key, label, text?(row), cell?(row)}], filter?: input, csv?: link, csvName?, empty?}
-  const state = { rows: [], sortKey: spec.columns[0].key, ascending: true };
+  // spec: {columns: [{key, label, text?(row), cell?(row), order?(row)}], filter?: input, csv?: link, csvName?,
+  // empty?, descending?}. order(row) sorts a column whose text does not (a local date: its ISO form).
+  const state = { rows: [], sortKey: spec.columns[0].key, ascending: !spec.descending };
   const text = (column, row) => String(column.text ? column.text(row) : row[column.key] ?? "");
+  const order = (column, row) => (column.order ? String(column.order(row)) : text(column, row));
 
   function visible() {
     const needle = spec.filter ? spec.filter.value.trim().toLocaleLowerCase() : "";
@@ -14,7 +16,7 @@ KT.table = function (root, spec) {
       (row) => !needle || spec.columns.some((c) => text(c, row).toLocaleLowerCase().includes(needle)),
     );
     const column = spec.columns.find((c) => c.key === state.sortKey);
-    rows.sort((a, b) => text(column, a).localeCompare(text(column, b), KT.lang, { numeric: true }));
+    rows.sort((a, b) => order(column, a).localeCompare(order(column, b), KT.lang, { numeric: true }));
     if (!state.ascending) rows.reverse();
     return rows;
   }

@@ -13,7 +13,8 @@ KT.t = function (key, vars) {
 KT.state = (code) => KT.messages["state." + code] || code;
 
 KT.api = async function (method, path, body, extraHeaders) {
-  const headers = Object.assign({ "X-CSRF-Token": KT.csrf || "" }, extraHeaders || {});
+  // X-Requested-With marks the pages' own calls: the log says "web" for them, "api" for scripts.
+  const headers = Object.assign({ "X-CSRF-Token": KT.csrf || "", "X-Requested-With": "kt" }, extraHeaders || {});
   const options = { method, headers, credentials: "same-origin" };
   if (body instanceof FormData) options.body = body;
   else if (body !== undefined) {
@@ -35,6 +36,7 @@ KT.api = async function (method, path, body, extraHeaders) {
     error.params = (data && data.params) || {};
     error.fields = (data && data.fields) || {};
     error.status = response.status;
+    error.data = data;
     throw error;
   }
   return data;
@@ -112,6 +114,21 @@ KT.watchConfig = function (box) {
 document.addEventListener("DOMContentLoaded", () => {
   const config = document.getElementById("config-state");
   if (config && KT.pbx) KT.watchConfig(config);
+  // The view menu (the Console): another company of the caller's, or one of the partner's customers.
+  const views = document.getElementById("view-switch");
+  if (views)
+    views.addEventListener("change", async () => {
+      const [company, view] = views.value.split(":").map(Number);
+      try {
+        if (company !== KT.company) await KT.api("POST", "/api/v1/session/company", { company });
+        if (view !== company) await KT.api("POST", "/api/v1/session/view", { company: view });
+        else if (company === KT.company) await KT.api("POST", "/api/v1/session/view", { company: null });
+      } catch (exc) {
+        KT.toast(exc.message, true);
+        return;
+      }
+      window.location.assign("/console");
+    });
   const logout = document.getElementById("logout");
   if (logout)
     logout.addEventListener("click", async () => {
