@@ -85,3 +85,45 @@ def test_the_login_and_a_forbidden_page_too(browser: Any, web: RunningWeb) -> No
     assert response is not None and response.status == 403
     assert _violations(page) == []
     page.context.close()
+
+
+def test_the_console_and_the_second_factor_pages_too(browser: Any, web: RunningWeb) -> None:  # noqa: F811
+    """A partner's administrator: the enrolment page, the recovery codes, and the Console in both languages."""
+    import re
+
+    import pyotp
+
+    from kalliope_tel.accounts import services as accounts
+    from kalliope_tel.accounts.models import ConsoleRole
+    from kalliope_tel.db.engine import transaction
+    from kalliope_tel.tenancy import companies
+    from tests.web_support import PASSWORD
+
+    with transaction(web.container.sessions) as session:
+        partner = companies.installation_partner(session)
+        companies.create_customer(session, partner, "Alfa Srl", vat="00743110157")
+        account = accounts.create_account(session, "console@a11y.test", "Carla", "Console")
+        accounts.set_password(session, account, PASSWORD)
+        accounts.join_company(session, account, partner, console=ConsoleRole.ADMIN, manage_customers=True)
+    page = browser.new_context(locale="it", viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(web.url + "/login")
+    page.fill("#email", "console@a11y.test")
+    page.fill("#password", PASSWORD)
+    page.locator("#login-form button[type=submit]").click()
+    page.wait_for_selector("#enrol:not([hidden])")
+    found = {"enrol": _violations(page)}
+    page.fill("#code", pyotp.TOTP(page.locator("#enrol-secret").inner_text()).now())
+    page.locator("#code-form button[type=submit]").click()
+    page.wait_for_selector("#recovery:not([hidden])")
+    found["recovery"] = _violations(page)
+    page.locator("#recovery a").click()
+    page.wait_for_url(re.compile(r"/console$"))
+    for lang in ("it", "en"):
+        page.goto(web.url + f"/console?lang={lang}")
+        page.wait_for_selector("#customers-table tbody tr")
+        found[f"console-{lang}"] = _violations(page)
+        screenshot(page, f"page-console-1280x800-{lang}")
+    page.set_viewport_size({"width": 800, "height": 1100})
+    screenshot(page, "page-console-800x1100-en")
+    page.context.close()
+    assert {p: v for p, v in found.items() if v} == {}
