@@ -31,6 +31,7 @@ from kalliope_tel.asterisk import confgate as gate
 from kalliope_tel.asterisk.targets import LAB_DEVICE, PRODUCTION_DEVICE
 from kalliope_tel.dialplan.naming import GENERATED_DIR, context, dialplan_file, pjsip_file
 from kalliope_tel.features import Feature, enabled_features
+from kalliope_tel.tenancy.companies import is_serving
 from kalliope_tel.tenancy.models import Pbx
 
 __all__ = [
@@ -100,9 +101,29 @@ def render(
     session: Session, pbx: Pbx, device_template: str = PRODUCTION_DEVICE, features: Sequence[Feature] | None = None
 ) -> RenderedConfig:
     chosen = enabled_features() if features is None else features
+    if not is_serving(session, pbx.id):
+        return render_suspended(pbx)
     return RenderedConfig(
         {
             dialplan_file(pbx.slug): render_dialplan(session, pbx, device_template, chosen),
             pjsip_file(pbx.slug): render_pjsip(session, pbx, chosen),
+        }
+    )
+
+
+def render_suspended(pbx: Pbx) -> RenderedConfig:
+    """A suspended customer's PBX: no PJSIP section (its phones' registrations
+    and calls are refused: no such endpoint), and entry contexts that reject
+    whatever still reaches them (a trunk's call to its numbers) with cause
+    21, "call rejected". Resuming renders the PBX in full again."""
+    slug = gate.slug(pbx.slug)
+    note = "; Suspended: its company (or the company's partner) is suspended."
+    dialplan = [_header(pbx), note]
+    for entry in ("phones", "from-trunk", "internal"):
+        dialplan += ["", f"[{context(slug, entry)}]", "exten => _[0-9*#+]!,1,Hangup(21)"]
+    return RenderedConfig(
+        {
+            dialplan_file(pbx.slug): "\n".join(dialplan) + "\n",
+            pjsip_file(pbx.slug): "\n".join([_header(pbx), note]) + "\n",
         }
     )

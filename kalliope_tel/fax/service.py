@@ -160,7 +160,8 @@ class FaxService:
         def work(session: Session, pbx: Pbx) -> None:
             claims.extend(jobs.claim_due(session, pbx, self.node, room - len(claims)))
 
-        await asyncio.to_thread(for_each_pbx, self.container.sessions, work, asterisk=asterisk)
+        # A suspended customer's PBXs send nothing (their jobs wait for the resume).
+        await asyncio.to_thread(for_each_pbx, self.container.sessions, work, asterisk=asterisk, serving_only=True)
         return claims
 
     async def sending(self, claim: jobs.SendClaim) -> None:

@@ -17,6 +17,7 @@ from kalliope_tel.errors import KalliopeError
 from kalliope_tel.fax.models import FaxInstance
 from kalliope_tel.mail.addresses import check_address
 from kalliope_tel.mail2fax.models import Mail2FaxBox, Protocol
+from kalliope_tel.tenancy.companies import serving_pbx_ids
 from kalliope_tel.tenancy.models import Pbx
 
 LEASE = timedelta(seconds=30)
@@ -183,6 +184,7 @@ def hold_boxes(session: Session, node: str, now: datetime | None = None) -> list
         select(Mail2FaxBox)
         .where(
             Mail2FaxBox.enabled.is_(True),
+            Mail2FaxBox.pbx_id.in_(serving_pbx_ids()),  # a suspended customer's boxes are not read
             or_(
                 Mail2FaxBox.holder == node,
                 Mail2FaxBox.holder.is_(None),

@@ -11,8 +11,8 @@ Callers own the transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 from stdnum.exceptions import ValidationError
 from stdnum.it import codicefiscale, iva
 
@@ -184,9 +184,31 @@ def set_status(session: Session, company: Company, status: CompanyStatus) -> Com
     """Suspend or resume a customer (a partner is not suspended from here)."""
     if company.kind is not CompanyKind.CUSTOMER:
         raise InvalidCompany("company.partner_status")
-    company.status = status
+    if company.status is not status:
+        company.status = status
+        # Its PBXs' generated configuration changes (a suspended PBX has no
+        # endpoints and refuses calls): serve applies it like any change.
+        session.execute(update(Pbx).where(Pbx.company_id == company.id).values(config_serial=Pbx.config_serial + 1))
     session.flush()
     return company
+
+
+def serving_pbx_ids() -> Select[int]:
+    """The PBXs that serve: their company is active, and so is its partner.
+    Every path that acts for a PBX on its own (calls placed, faxes sent,
+    mailboxes read, configuration written) filters with this."""
+    partner = aliased(Company)
+    return (
+        select(Pbx.id)
+        .join(Company, Company.id == Pbx.company_id)
+        .outerjoin(partner, partner.id == Company.parent_id)
+        .where(Company.status == CompanyStatus.ACTIVE)
+        .where(or_(partner.id.is_(None), partner.status == CompanyStatus.ACTIVE))
+    )
+
+
+def is_serving(session: Session, pbx_id: int) -> bool:
+    return session.scalar(serving_pbx_ids().where(Pbx.id == pbx_id)) is not None
 
 
 def pbx_count(session: Session, company: Company) -> int:

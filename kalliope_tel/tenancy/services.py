@@ -49,16 +49,23 @@ def for_each_pbx(
     *,
     asterisk: str | None = None,
     read_only: bool = False,
+    serving_only: bool = False,
 ) -> dict[str, T]:
     """Run ``work`` for every PBX, each in its own transaction (one tenant's
     failure or lock never holds up another's); results by PBX slug.
+    ``serving_only``: not the PBXs of a suspended company.
 
     ``asterisk`` limits it to the PBXs bound to that Asterisk server ("" for
     the default one), so a node only acts for PBXs on the Asterisk it drives.
     ``read_only``: see ``db.engine.transaction``.
     """
     with sessions() as session:
-        ids = [p.id for p in list_pbxs(session) if asterisk is None or p.asterisk_name == asterisk]
+        serving = set(session.scalars(companies.serving_pbx_ids())) if serving_only else None
+        ids = [
+            p.id
+            for p in list_pbxs(session)
+            if (asterisk is None or p.asterisk_name == asterisk) and (serving is None or p.id in serving)
+        ]
     results: dict[str, T] = {}
     for pbx_id in ids:
         with transaction(sessions, read_only=read_only) as session:

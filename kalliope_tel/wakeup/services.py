@@ -27,6 +27,7 @@ from kalliope_tel.db import leases
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.hotel.models import Room, Stay
 from kalliope_tel.hotel.services import get_room
+from kalliope_tel.tenancy.companies import serving_pbx_ids
 from kalliope_tel.tenancy.models import AsteriskServer, Pbx
 from kalliope_tel.tenancy.services import per_pbx_row
 from kalliope_tel.wakeup.exceptions import AlarmNotFound, InvalidAlarm
@@ -285,7 +286,8 @@ def due_pbxs(session: Session, asterisk: str | None = None, now: datetime | None
     due = select(Alarm.id).where(
         Alarm.pbx_id == Pbx.id, Alarm.state == AlarmState.SCHEDULED, Alarm.next_attempt_at <= (now or utcnow())
     )
-    query = select(Pbx.id, Pbx.slug).where(due.exists()).order_by(Pbx.id)
+    # A suspended customer's PBXs place no calls.
+    query = select(Pbx.id, Pbx.slug).where(due.exists(), Pbx.id.in_(serving_pbx_ids())).order_by(Pbx.id)
     if asterisk == "":
         query = query.where(Pbx.asterisk_server_id.is_(None))
     elif asterisk is not None:
