@@ -62,6 +62,17 @@ def update_customer(session: Session, actor: Actor, partner: Company, customer: 
     return customer
 
 
+def update_own_company(session: Session, actor: Actor, company: Company, **fields: Any) -> Company:
+    """The company in view's own data (the seed's "Azienda"), and whether its PBX users need a second factor."""
+    before = company_fields(session, company)
+    companies.update_company(session, company, **fields)
+    old, new = _changes(before, company_fields(session, company))
+    if new:
+        record(session, actor, "log.company_updated", company.kind.value, company.legal_name, company_id=company.id,
+               before=old, after=new)  # fmt: skip
+    return company
+
+
 def set_customer_status(
     session: Session, actor: Actor, partner: Company, customer: Company, status: CompanyStatus
 ) -> Company:

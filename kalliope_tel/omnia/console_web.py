@@ -50,6 +50,13 @@ class CustomerPatch(BaseModel):
     manager_enabled: bool | None = None
 
 
+class CompanyPatch(BaseModel):
+    legal_name: str | None = Field(None, max_length=200)
+    vat_number: str | None = Field(None, max_length=20)
+    fiscal_code: str | None = Field(None, max_length=20)
+    pbx_users_second_factor: bool | None = None
+
+
 class UserIn(BaseModel):
     email: str = Field(max_length=254)
     first_name: str = Field("", max_length=80)
@@ -166,6 +173,23 @@ def router(_container: Container) -> APIRouter:
             row = access.session_row(session, principal)
             row.view_company_id = body.company if body.company is not None else seat.company_id
             return {"company": seat.company_id, "view": row.view_company_id}
+
+    # ---------------------------------------------------------- the company in view
+    @r.get(API + "/company")
+    def read_company(c: Reader) -> dict[str, Any]:
+        """The company in view: legal name, customer code, VAT number, fiscal code, services."""
+        with deps.unit_of_work(c.request) as session:
+            return console.company_fields(session, c.company(session))
+
+    @r.patch(API + "/company")
+    def update_company(c: Changer, body: CompanyPatch) -> dict[str, Any]:
+        """Change the company's data, and whether its PBX users need a second factor."""
+        with deps.unit_of_work(c.request) as session:
+            company = console.update_own_company(
+                session, c.actor, c.company(session), legal_name=body.legal_name, vat=body.vat_number,
+                fiscal=body.fiscal_code, pbx_users_second_factor=body.pbx_users_second_factor,
+            )  # fmt: skip
+            return console.company_fields(session, company)
 
     # ---------------------------------------------------------- customers
     @r.get(API + "/customers")

@@ -145,6 +145,7 @@ def update_company(
     vat: str | None = None,
     fiscal: str | None = None,
     manager_enabled: bool | None = None,
+    pbx_users_second_factor: bool | None = None,
 ) -> Company:
     if legal_name is not None:
         company.legal_name = _legal_name(legal_name)
@@ -161,6 +162,8 @@ def update_company(
         company.fiscal_code = fiscal_code(fiscal)
     if manager_enabled is not None and company.kind is CompanyKind.CUSTOMER:
         company.manager_enabled = manager_enabled
+    if pbx_users_second_factor is not None:
+        company.pbx_users_second_factor = pbx_users_second_factor
     session.flush()
     return company
 

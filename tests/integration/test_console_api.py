@@ -239,3 +239,85 @@ def test_a_users_csv_imports_all_rows_or_none_and_its_export_imports_unchanged(
     # Header names, not positions: a column named wrongly is refused as a whole.
     wrong = upload(b"mail,first_name\nx@alfa.test,X\n")
     assert wrong.status_code == 400 and wrong.json()["code"] == "csv.no_email_column"
+
+
+def _console_routes(web: RunningWeb) -> list[tuple[str, str]]:
+    document = httpx.get(web.url + "/api/openapi.json").json()
+    return sorted(
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+        if path.startswith(API + "/")
+    )
+
+
+def _fill(path: str, customer: int, account: int) -> str:
+    return path.replace("{customer_id}", str(customer)).replace("{account_id}", str(account))
+
+
+def test_the_openapi_walk_every_console_route_per_role_and_company(web: RunningWeb, factors: Factors) -> None:
+    """Every Console route of the OpenAPI document: anonymous callers get 401; read-only members 403 on
+    every change; a customer's administrator 403 on customers and 404 on the partner's and another
+    customer's users; a member who may not manage customers 403 on every customer route."""
+    table = _console_routes(web)
+    assert len(table) >= 14
+    from kalliope_tel.accounts import services as accounts
+    from kalliope_tel.accounts.models import ConsoleRole
+    from kalliope_tel.tenancy import companies
+
+    with transaction(web.container.sessions) as session:  # a customer of the walk's own
+        partner = companies.installation_partner(session)
+        omega = companies.create_customer(session, partner, "Omega Walk Srl")
+        boss = accounts.create_account(session, "boss@omega.test", "Omega", "Boss")
+        accounts.join_company(session, boss, omega, console=ConsoleRole.ADMIN)
+        beta_id, beta_admin_id = omega.id, boss.id
+        partner_user = session.scalars(select(Account.id).where(Account.email == READ_ONLY)).one()
+
+    def walk(client: httpx.Client, csrf: str, customer: int, account: int) -> dict[tuple[str, str], int]:
+        out = {}
+        for method, path in table:
+            url = _fill(path, customer, account)
+            body = None if method == "GET" else {}
+            files = {"file": ("u.csv", b"email\n")} if path.endswith("/users.csv") and method == "POST" else None
+            answer = client.request(method, url, json=None if files else body, files=files,
+                                    headers={"x-csrf-token": csrf} if csrf else {})  # fmt: skip
+            out[(method, path)] = answer.status_code
+        return out
+
+    anonymous = walk(web.client(), "", beta_id, beta_admin_id)
+    assert set(anonymous.values()) == {401}, anonymous
+    ro, ro_csrf = console_login(web, READ_ONLY, factors)
+    changes = {k: v for k, v in walk(ro, ro_csrf, beta_id, beta_admin_id).items() if k[0] != "GET"}
+    assert set(changes.values()) == {403}, changes
+    nm, nm_csrf = console_login(web, NO_CUSTOMERS, factors)
+    on_customers = {k: v for k, v in walk(nm, nm_csrf, beta_id, beta_admin_id).items() if "/customers" in k[1]}
+    assert set(on_customers.values()) == {403}, on_customers
+    alfa, alfa_csrf = console_login(web, ALFA_ADMIN, factors)
+    for target in (partner_user, beta_admin_id):  # the partner's user, another customer's user
+        walked = walk(alfa, alfa_csrf, beta_id, target)
+        assert {v for k, v in walked.items() if "/customers" in k[1]} == {403}, walked
+        assert {v for k, v in walked.items() if "{account_id}" in k[1]} == {404}, walked
+
+
+def test_a_company_can_ask_a_second_factor_of_its_pbx_users(web: RunningWeb, factors: Factors) -> None:
+    from kalliope_tel.tenancy import companies
+    from kalliope_tel.tenancy.services import create_pbx
+    from kalliope_tel.users import services as users
+    from kalliope_tel.users.models import Role
+    from tests.web_support import PASSWORD
+
+    with transaction(web.container.sessions) as session:
+        alfa = session.scalars(select(Company).where(Company.legal_name == "Alfa Srl")).one()
+        pbx = create_pbx(session, "alfa2fa", "Alfa", company=alfa)
+        users.add_user(session, pbx, "front", "front@alfa.test", "Front Desk")
+        users.set_password(session, pbx, "front", PASSWORD)
+        users.set_roles(session, pbx, "front", {Role.RECEPTIONIST})
+        assert companies.get_company(session, alfa.id).pbx_users_second_factor is False
+    assert password_step(web, "front@alfa.test")[1]["stage"] == "in"
+    alfa_client, csrf = console_login(web, ALFA_ADMIN, factors)
+    changed = alfa_client.patch(API + "/company", json={"pbx_users_second_factor": True},
+                                headers={"x-csrf-token": csrf})  # fmt: skip
+    assert changed.status_code == 200 and changed.json()["pbx_users_second_factor"] is True, changed.text
+    assert password_step(web, "front@alfa.test")[1]["stage"] == "enrol"
+    log = alfa_client.get(API + "/log").json()
+    assert log[0]["operation"] == "log.company_updated" and log[0]["after"] == {"pbx_users_second_factor": True}
