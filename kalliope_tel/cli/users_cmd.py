@@ -12,6 +12,7 @@ from kalliope_tel.cli.context import STATE, console, done, print_json, print_tab
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from kalliope_tel.oplog.services import Actor
     from kalliope_tel.tenancy.models import Pbx
     from kalliope_tel.users import services
 else:
@@ -21,6 +22,12 @@ else:
 
 app = typer.Typer(help="Users of a PBX: name and e-mail (unique across all PBXs).", no_args_is_help=True)
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
+
+
+def _cli() -> Actor:
+    from kalliope_tel.oplog.services import Actor
+
+    return Actor.cli()
 
 
 @app.callback()
@@ -36,7 +43,13 @@ def add_cmd(
     as_json: bool = JSON,
 ) -> None:
     """Add a user."""
-    data = run_in_pbx(lambda s, p: services.as_dict(services.add_user(s, p, name, email, full_name)))
+
+    def work(session: Session, pbx: Pbx) -> dict[str, Any]:
+        data = services.as_dict(services.add_user(session, pbx, name, email, full_name))
+        services.logged(session, _cli(), pbx, "log.pbx_user_added", name, None, data)
+        return data
+
+    data = run_in_pbx(work)
     if as_json:
         print_json(data)
     else:
@@ -85,7 +98,13 @@ def show_cmd(name: str, as_json: bool = JSON) -> None:
 @app.command("remove")
 def remove_cmd(name: str, as_json: bool = JSON) -> None:
     """Remove a user (their faxes stay in the register)."""
-    run_in_pbx(lambda s, p: services.remove_user(s, p, name))
+
+    def work(session: Session, pbx: Pbx) -> None:
+        before = services.as_dict(services.get_user(session, pbx, name))
+        services.remove_user(session, pbx, name)
+        services.logged(session, _cli(), pbx, "log.pbx_user_removed", name, before, None)
+
+    run_in_pbx(work)
     if as_json:
         print_json({"removed": name})
     else:
@@ -110,7 +129,9 @@ def pgp_key_cmd(
 
     def work(session: Session, pbx: Pbx) -> dict[str, Any]:
         user = services.get_user(session, pbx, name)
+        before = {"pgp_fingerprint": user.pgp_fingerprint}
         user.pgp_public_key, user.pgp_fingerprint = armored, fingerprint
+        services.logged(session, _cli(), pbx, "log.pbx_user_pgp", name, before, {"pgp_fingerprint": fingerprint})
         return {"name": user.name, "pgp_fingerprint": fingerprint}
 
     data = run_in_pbx(work)
@@ -134,7 +155,12 @@ def passwd_cmd(
     password = "" if remove else read_secrets([f"password for {name}"], from_stdin=password_stdin)[0]
     if not remove and not password:
         raise typer.BadParameter("empty password (use --remove to take the password away)")
-    run_in_pbx(lambda s, p: services.set_password(s, p, name, password))
+
+    def work(session: Session, pbx: Pbx) -> None:
+        services.set_password(session, pbx, name, password)
+        services.logged(session, _cli(), pbx, "log.pbx_user_password", name, None, {"password": bool(password)})
+
+    run_in_pbx(work)
     done(
         f"user {name}: " + ("password removed" if remove else "password set"),
         {"name": name, "password": not remove},
@@ -168,6 +194,8 @@ def roles_cmd(
             current = user.role_set
             target = current | wanted if add else (current - wanted if remove else wanted)
             user = services.set_roles(session, pbx, name, set(target))
+            services.logged(session, _cli(), pbx, "log.pbx_user_updated", name, {"roles": sorted(current)},
+                            {"roles": sorted(user.role_set)})  # fmt: skip
         return sorted(user.role_set)
 
     result = run_in_pbx(work)

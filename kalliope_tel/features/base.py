@@ -141,6 +141,9 @@ class Feature:
     web: str | None = None
     # The feature's pages a user may open (the navigation, and their home page).
     pages: Callable[[Session, Visitor], list[PageLink]] | None = None
+    # What the core's users page offers for this feature: flags merged into
+    # the page's configuration (Mail2Fax: {"pgp": True}, the user's PGP key).
+    user_page: dict[str, Any] = field(default_factory=dict)
     # Benchmarks: {command name: "module:attribute" of a typer command function}.
     benches: dict[str, str] = field(default_factory=dict)
     # Features this one works with when they run too, never requires (the

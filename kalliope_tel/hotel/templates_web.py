@@ -229,8 +229,7 @@ def router(_container: Container) -> APIRouter:
         with deps.unit_of_work(caller.request) as session:
             pbx = caller.pbx(session)
             row = services.get_template(session, pbx, name)
-            services.check_failovers(failovers)
-            merged = _failovers_for(row, failovers)
+            merged = _failovers_for(row, failovers)  # checked by replace_failovers; a refusal rolls all back
             row = services.update_template(session, pbx, name, **values)
             services.replace_failovers(row, merged)
             session.flush()

@@ -66,4 +66,5 @@ FEATURE = Feature(
     benches={"mail2fax": "kalliope_tel.mail2fax.bench:bench_command"},
     web="kalliope_tel.mail2fax.web:router",
     pages=_pages,
+    user_page={"pgp": True},  # "PGP signature" authentication: the users page sets each user's key
 )

@@ -18,7 +18,7 @@ from kalliope_tel.mail2fax.mailbox import probe
 from kalliope_tel.mail2fax.models import Mail2FaxBox, Protocol
 from kalliope_tel.mail2fax.pgp import PgpError, key_fingerprint
 from kalliope_tel.mail2fax.watcher import box_access, network_errors
-from kalliope_tel.users.services import get_user
+from kalliope_tel.users.services import get_user, logged
 from kalliope_tel.web import deps, records
 from kalliope_tel.web.i18n import pick_language
 from kalliope_tel.web.records import Field as F
@@ -182,16 +182,22 @@ def router(_container: Container) -> APIRouter:
             raise PgpError("pgp.secret_given", field="key")
         fingerprint = key_fingerprint(body.key, secret=False)  # one key, checked in a scratch keyring
         with deps.unit_of_work(caller.request) as session:
-            user = get_user(session, caller.pbx(session), name)
+            pbx = caller.pbx(session)
+            user = get_user(session, pbx, name)
+            before = {"pgp_fingerprint": user.pgp_fingerprint}
             user.pgp_public_key, user.pgp_fingerprint = body.key, fingerprint
+            logged(session, caller.actor, pbx, "log.pbx_user_pgp", name, before, {"pgp_fingerprint": fingerprint})
         return {"name": name, "pgp_fingerprint": fingerprint}
 
     @r.delete(USERS, tags=["users"])
     def remove_user_key(caller: deps.Admin, name: str) -> dict[str, str]:
         """Remove the user's PGP public key."""
         with deps.unit_of_work(caller.request) as session:
-            user = get_user(session, caller.pbx(session), name)
+            pbx = caller.pbx(session)
+            user = get_user(session, pbx, name)
+            before = {"pgp_fingerprint": user.pgp_fingerprint}
             user.pgp_public_key, user.pgp_fingerprint = "", ""
+            logged(session, caller.actor, pbx, "log.pbx_user_pgp", name, before, {"pgp_fingerprint": ""})
         return {"name": name, "pgp_fingerprint": ""}
 
     @r.get("/pbx/{pbx}/admin/mail2fax", include_in_schema=False)

@@ -90,8 +90,7 @@ class Console:
 
     @property
     def actor(self) -> Actor:
-        via = "web" if self.request.headers.get("x-requested-with") == "kt" else "api"
-        return Actor(self.principal.email, via, deps.client_ip(self.request))
+        return deps.web_actor(self.request, self.principal.email)
 
     def company(self, session: Session) -> Company:
         """The company in view."""

@@ -20,6 +20,7 @@ from kalliope_tel.accounts import services as accounts
 from kalliope_tel.accounts.models import Account
 from kalliope_tel.accounts.services import AccountError
 from kalliope_tel.asterisk import confgate
+from kalliope_tel.oplog.services import Actor, record
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users.models import Role, User, UserRole
 
@@ -73,6 +74,25 @@ def update_user(
             first = last = None
     accounts.change_identity(session, user.account, {pbx.company_id}, email=email, first_name=first, last_name=last)
     return user
+
+
+def logged(
+    session: Session,
+    actor: Actor,
+    pbx: Pbx,
+    operation: str,
+    name: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """A change of the PBX's users in its company's log (only what changed, when both are given)."""
+    if before is not None and after is not None:
+        keys = [k for k in after if before.get(k) != after[k]]
+        if not keys:
+            return
+        before, after = {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+    record(session, actor, operation, "pbx_user", f"{name} ({pbx.slug})", company_id=pbx.company_id,
+           before=before, after=after)  # fmt: skip
 
 
 def as_dict(user: User) -> dict[str, Any]:

@@ -53,6 +53,7 @@ def router(_container: Container) -> APIRouter:
             pbx = caller.pbx(session)
             user = services.add_user(session, pbx, body.name, body.email, body.full_name)
             services.set_roles(session, pbx, user.name, set(body.roles))
+            services.logged(session, caller.actor, pbx, "log.pbx_user_added", user.name, None, services.as_dict(user))
             return services.as_dict(user)
 
     @r.patch(API + "/{name}")
@@ -60,27 +61,34 @@ def router(_container: Container) -> APIRouter:
         """Change a user's e-mail address, full name or roles (taking a role away ends their sessions)."""
         with deps.unit_of_work(caller.request) as session:
             pbx = caller.pbx(session)
+            before = services.as_dict(services.get_user(session, pbx, name))
             user = services.update_user(session, pbx, name, email=body.email, full_name=body.full_name)
             if body.roles is not None:
                 if user.id == caller.principal.user_id and Role.ADMIN not in body.roles:
                     raise UserError("user.keep_own_admin")
                 services.set_roles(session, pbx, name, set(body.roles))
-            return services.as_dict(user)
+            after = services.as_dict(user)
+            services.logged(session, caller.actor, pbx, "log.pbx_user_updated", name, before, after)
+            return after
 
     @r.delete(API + "/{name}")
     def remove_user(caller: deps.Admin, name: str) -> dict[str, Any]:
         """Remove a user (their faxes stay in the register, without a sender)."""
         with deps.unit_of_work(caller.request) as session:
             pbx = caller.pbx(session)
-            if services.get_user(session, pbx, name).id == caller.principal.user_id:
+            user = services.get_user(session, pbx, name)
+            if user.id == caller.principal.user_id:
                 raise UserError("user.keep_self")
+            before = services.as_dict(user)
             services.remove_user(session, pbx, name)
+            services.logged(session, caller.actor, pbx, "log.pbx_user_removed", name, before, None)
             return {"removed": name}
 
     @r.get("/pbx/{pbx}/admin/users", include_in_schema=False)
     def users_page(request: Request, pbx: str) -> Response:
-        # The PGP key is Mail2Fax's (its route is there when Mail2Fax runs).
-        pgp = any(getattr(route, "path", "").endswith("/users/{name}/pgp-key") for route in request.app.routes)
-        return pbx_page(request, pbx, "users.html", Role.ADMIN, config={"roles": [r.value for r in Role], "pgp": pgp})
+        # What the running features offer on this page (Mail2Fax: the PGP key).
+        extras = {k: v for f in deps.container_of(request).features for k, v in f.user_page.items()}
+        config = {"roles": [r.value for r in Role], "pgp": False, **extras}
+        return pbx_page(request, pbx, "users.html", Role.ADMIN, config=config)
 
     return r

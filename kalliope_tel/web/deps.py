@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from kalliope_tel.container import Container
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.errors import KalliopeError
+from kalliope_tel.oplog.services import Actor
 from kalliope_tel.peers import LOOPBACK, Peers
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users.models import Role, User
@@ -132,11 +133,22 @@ class Caller:
             raise Refusal(404, "web.pbx_gone")
         return pbx
 
+    @property
+    def actor(self) -> Actor:
+        """Who, for the log of operations."""
+        return web_actor(self.request, self.principal.email)
+
     def user(self, session: Session) -> User:
         user = session.get(User, self.principal.user_id)
         if user is None:
             raise Refusal(401, "web.user_gone")
         return user
+
+
+def web_actor(request: Request, email: str) -> Actor:
+    """The log's actor for a request: the pages' own calls say "web", scripts "api"."""
+    via = "web" if request.headers.get("x-requested-with") == "kt" else "api"
+    return Actor(email, via, client_ip(request))
 
 
 def allow(*roles: Role) -> Callable[..., Caller]:

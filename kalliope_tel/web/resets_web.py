@@ -16,7 +16,7 @@ from kalliope_tel.config import Settings
 from kalliope_tel.container import Container
 from kalliope_tel.mail.owed import Owed, send_owed
 from kalliope_tel.users import resets
-from kalliope_tel.users.services import MAX_PASSWORD
+from kalliope_tel.users.services import MAX_PASSWORD, logged
 from kalliope_tel.web import deps
 from kalliope_tel.web.app import form_page
 from kalliope_tel.web.i18n import pick_language
@@ -43,7 +43,9 @@ def router(_container: Container) -> APIRouter:
         """Mail the user a link to choose a new password (valid 24 hours, once; a newer link replaces it)."""
         lang = pick_language(caller.request)
         with deps.unit_of_work(caller.request) as session:
-            email = resets.request_reset(session, caller.pbx(session), name, site_of(caller.request), lang)
+            pbx = caller.pbx(session)
+            email = resets.request_reset(session, pbx, name, site_of(caller.request), lang)
+            logged(session, caller.actor, pbx, "log.pbx_user_reset", name, None, {"email": email})
         return {"message": catalogue.render(lang, "reset.owed", {"name": name, "email": email})}
 
     @r.get(resets.PATH, include_in_schema=False)

@@ -50,6 +50,20 @@ def test_an_administrator_adds_changes_and_removes_a_user(web: RunningWeb) -> No
     assert "giulia" in names and "otto" not in names  # the other PBX's users are not listed
     assert client.delete(f"{API}/giulia", headers=h).json() == {"removed": "giulia"}
     assert "giulia" not in [u["name"] for u in client.get(API).json()]
+    # Each change is in the log of the PBX's company, with who, from where, and what changed.
+    from sqlalchemy import select
+
+    from kalliope_tel.db.engine import transaction
+    from kalliope_tel.oplog.models import LogEntry
+
+    with transaction(web.container.sessions, read_only=True) as session:
+        entries = session.scalars(select(LogEntry).where(LogEntry.object_label == "giulia (default)")
+                                  .order_by(LogEntry.id)).all()  # fmt: skip
+        assert [e.operation for e in entries] == ["log.pbx_user_added", "log.pbx_user_updated",
+                                                  "log.pbx_user_removed"]  # fmt: skip
+        assert {(e.actor, e.via, e.ip) for e in entries} == {(ADMIN.email, "api", "127.0.0.1")}
+        assert entries[1].before == {"full_name": "Giulia B", "roles": ["receptionist"]}
+        assert entries[1].after == {"full_name": "Giulia Bianchi", "roles": ["fax", "receptionist"]}
 
 
 def test_an_administrator_keeps_their_own_access(web: RunningWeb) -> None:
