@@ -51,6 +51,7 @@ class AttemptOutcome(enum.StrEnum):
     NO_DIGIT = "no_digit"  # answered, never pressed the digit
     WRONG_DIGIT = "wrong_digit"
     LOST = "lost"  # our node or Asterisk died during the attempt
+    SUSPENDED = "suspended"  # no call placed: the PBX's customer was suspended when it fell due
 
 
 class WakeupSettings(PbxOwned, ReachesAsterisk, Base):

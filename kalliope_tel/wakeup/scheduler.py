@@ -22,7 +22,9 @@ from kalliope_tel.wakeup.services import (
     claim_due,
     complete_attempt,
     due_pbxs,
+    due_suspended,
     expired_attempts,
+    skip_suspended,
 )
 
 if TYPE_CHECKING:
@@ -99,6 +101,10 @@ class WakeupScheduler:
         # its idle PBXs.
         with self.container.sessions() as session:
             pbxs = due_pbxs(session, self.asterisk)
+            suspended = due_suspended(session)
+        if suspended:  # rare: a write only when a suspended PBX has an alarm due
+            with transaction(self.container.sessions) as session:
+                skip_suspended(session, self.node)
         claimed: list[Claim] = []
         for pbx in pbxs:  # each in its own transaction: one PBX's lock never holds up another's
             # A claim reads then writes while the engine's attempts commit;

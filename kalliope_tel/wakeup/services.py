@@ -297,6 +297,50 @@ def due_pbxs(session: Session, asterisk: str | None = None, now: datetime | None
     return [PbxRef(pbx_id, slug) for pbx_id, slug in session.connection().execute(query)]
 
 
+def due_suspended(session: Session, now: datetime | None = None) -> bool:
+    """Whether a suspended customer's PBX has an alarm due (a read: no lock)."""
+    query = select(Alarm.id).where(
+        Alarm.state == AlarmState.SCHEDULED,
+        Alarm.next_attempt_at <= (now or utcnow()),
+        Alarm.pbx_id.not_in(serving_pbx_ids()),
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def skip_suspended(session: Session, node: str, now: datetime | None = None) -> int:
+    """Due alarms of a suspended customer's PBXs are not called, now or at
+    the resume (a call hours late wakes nobody on time): each ends not
+    answered, an alert for the reception, its attempt marked "suspended"."""
+    now = now or utcnow()
+    due = session.scalars(
+        select(Alarm)
+        .where(
+            Alarm.state == AlarmState.SCHEDULED,
+            Alarm.next_attempt_at <= now,
+            Alarm.pbx_id.not_in(serving_pbx_ids()),
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    for alarm in due:
+        alarm.attempts_made += 1
+        session.add(
+            AlarmAttempt(
+                alarm_id=alarm.id,
+                number=alarm.attempts_made,
+                node=node,
+                started_at=now,
+                ended_at=now,
+                outcome=AttemptOutcome.SUSPENDED,
+                cause="customer suspended",
+            )  # fmt: skip
+        )
+        alarm.state, alarm.finished_at, alarm.next_attempt_at = AlarmState.NOT_ANSWERED, now, None
+    if due:
+        session.flush()
+        changes.record_rooms(session, [(a.pbx_id, a.room_id) for a in due])
+    return len(due)
+
+
 def claim_due(
     session: Session, pbx: Pbx | PbxRef, node: str, now: datetime | None = None, limit: int | None = None
 ) -> list[Claim]:

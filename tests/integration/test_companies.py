@@ -160,3 +160,31 @@ def test_the_omnia_commands_add_list_suspend_and_delete_customers(fresh_db_url: 
     exported.write_text("email,console_role\nnew@partner.test,boss\n")
     bad = cli("omnia", "accounts", "import", str(exported))
     assert bad.returncode == 1 and "line 2, column console_role" in bad.stderr, bad.stderr
+
+
+def test_a_suspended_customers_due_alarms_end_not_answered_and_are_never_called(db: Session) -> None:
+    from datetime import timedelta
+
+    from kalliope_tel.db.base import utcnow
+    from kalliope_tel.tenancy.models import CompanyStatus
+    from kalliope_tel.wakeup import services as wakeup
+    from kalliope_tel.wakeup.models import AlarmAttempt, AlarmState, AttemptOutcome
+
+    partner = companies.installation_partner(db)
+    customer = companies.create_customer(db, partner, "Albergo Luna")
+    pbx = create_pbx(db, "luna", "Albergo Luna", company=customer)
+    hotel.ensure_default_classes(db, pbx)
+    hotel.create_template(db, pbx, "std")
+    hotel.create_room(db, pbx, "101", "Room 101", "std", new_accounts=1)
+    alarm = wakeup.set_alarm(db, pbx, "101", utcnow() + timedelta(minutes=5))
+    later = utcnow() + timedelta(minutes=10)
+    assert [p.slug for p in wakeup.due_pbxs(db, now=later)] == ["luna"]
+    companies.set_status(db, customer, CompanyStatus.SUSPENDED)
+    assert wakeup.due_pbxs(db, now=later) == [] and wakeup.due_suspended(db, now=later)
+    assert wakeup.skip_suspended(db, "node-a", now=later) == 1
+    db.refresh(alarm)
+    assert alarm.state is AlarmState.NOT_ANSWERED and alarm.next_attempt_at is None
+    attempts = db.scalars(select(AlarmAttempt).where(AlarmAttempt.alarm_id == alarm.id)).all()
+    assert [(a.outcome, a.cause) for a in attempts] == [(AttemptOutcome.SUSPENDED, "customer suspended")]
+    companies.set_status(db, customer, CompanyStatus.ACTIVE)
+    assert wakeup.due_pbxs(db, now=later) == []  # not called at the resume either
