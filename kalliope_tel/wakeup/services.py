@@ -332,7 +332,7 @@ def skip_suspended(session: Session, node: str, now: datetime | None = None) -> 
                 ended_at=now,
                 outcome=AttemptOutcome.SUSPENDED,
                 cause="customer suspended",
-            )  # fmt: skip
+            )
         )
         alarm.state, alarm.finished_at, alarm.next_attempt_at = AlarmState.NOT_ANSWERED, now, None
     if due:
