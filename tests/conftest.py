@@ -202,3 +202,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if item not in deselected]
+
+
+@pytest.fixture(scope="module")
+def mail() -> Iterator[tuple[object, int]]:
+    """A real SMTP server for the module: (its sink of received mails, its port)."""
+    from tests.fax_service_support import smtp_server
+
+    with smtp_server() as sink_and_port:
+        yield sink_and_port

@@ -8,6 +8,8 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from sqlalchemy.orm import Session
+
 from kalliope_tel.asterisk.ami.client import AmiClient
 from kalliope_tel.asterisk.apply import reload, write_files
 from kalliope_tel.asterisk.ari.client import AriClient
@@ -194,3 +196,18 @@ class ServeNode:
         # What the node was doing when it would not stop says why.
         assert not stuck, f"serve did not stop within {timeout} s; its last lines:\n{out[-8000:]}"
         return out
+
+
+def rows_of(session: Session, pbx_id: int) -> dict[str, int]:
+    """Every table with a pbx_id column, and how many rows of ``pbx_id`` it holds (a deletion leaves none)."""
+    from sqlalchemy import inspect, text
+
+    found = {}
+    for table in inspect(session.get_bind()).get_table_names():
+        columns = {c["name"] for c in inspect(session.get_bind()).get_columns(table)}
+        if "pbx_id" in columns:
+            query = text(f"SELECT count(*) FROM {table} WHERE pbx_id = :p")
+            count = session.execute(query, {"p": pbx_id}).scalar_one()
+            if count:
+                found[table] = count
+    return found

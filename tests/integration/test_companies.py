@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.it import codicefiscale
 
@@ -24,6 +24,7 @@ from kalliope_tel.tenancy.models import Company, CompanyKind, CompanyStatus, Pbx
 from kalliope_tel.tenancy.services import create_pbx, get_pbx
 from kalliope_tel.users.services import add_user
 from tests.conftest import kalliope
+from tests.helpers import rows_of
 
 pytestmark = pytest.mark.integration
 VALID_VAT = "IT00743110157"
@@ -80,18 +81,6 @@ def test_customers_are_stored_compact_with_codes_unique_per_partner(db: Session)
         companies.set_status(db, partner, CompanyStatus.SUSPENDED)
 
 
-def _rows_of(db: Session, pbx_id: int) -> dict[str, int]:
-    """Every table with a pbx_id column, and how many rows of ``pbx_id`` it holds."""
-    found = {}
-    for table in inspect(db.get_bind()).get_table_names():
-        columns = {c["name"] for c in inspect(db.get_bind()).get_columns(table)}
-        if "pbx_id" in columns:
-            count = db.execute(text(f"SELECT count(*) FROM {table} WHERE pbx_id = :p"), {"p": pbx_id}).scalar_one()
-            if count:
-                found[table] = count
-    return found
-
-
 def test_deleting_a_customer_leaves_no_row_of_its_pbxs_and_frees_the_slug(db: Session) -> None:
     partner = companies.installation_partner(db)
     customer = companies.create_customer(db, partner, "Albergo Sole")
@@ -101,11 +90,11 @@ def test_deleting_a_customer_leaves_no_row_of_its_pbxs_and_frees_the_slug(db: Se
     hotel.create_room(db, pbx, "101", "Room 101", "std", new_accounts=1)
     add_user(db, pbx, "desk", "desk@sole.test")
     pbx_id = pbx.id
-    before = _rows_of(db, pbx_id)
+    before = rows_of(db, pbx_id)
     assert {"hotel_room", "hotel_outbound_class", "app_user"} <= set(before), before
     assert companies.remove_customer(db, customer) == ["sole"]
     db.expire_all()
-    assert _rows_of(db, pbx_id) == {}
+    assert rows_of(db, pbx_id) == {}
     assert db.scalars(select(Pbx).where(Pbx.slug == "sole")).first() is None
     assert db.get(Company, customer.id) is None
     assert create_pbx(db, "sole", "Again", company=companies.create_customer(db, partner, "Sole again")).slug == "sole"

@@ -9,11 +9,9 @@ each view shows every step with the actor and the address."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyotp
@@ -22,11 +20,10 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.accounts import services as accounts
 from kalliope_tel.accounts.models import ConsoleRole, ManagerRole
-from kalliope_tel.mail.owed import send_owed
 from kalliope_tel.tenancy import companies
-from kalliope_tel.web.resets_web import _claim, _finish
 from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
-from tests.fax_service_support import MailSink, smtp_server
+from tests.fax_service_support import MailSink
+from tests.owed_mail import send_owed_links
 from tests.web_node import RunningWeb, seeded_web
 from tests.web_support import PASSWORD
 
@@ -48,23 +45,11 @@ def _seed(session: Session) -> None:
 
 
 @pytest.fixture(scope="module")
-def mail() -> Iterator[tuple[MailSink, int]]:
-    with smtp_server() as sink_and_port:
-        yield sink_and_port
-
-
-@pytest.fixture(scope="module")
 def web(db_backend: str, tmp_path_factory: pytest.TempPathFactory, mail: tuple[MailSink, int]) -> Iterator[RunningWeb]:
     folder = tmp_path_factory.mktemp("console-browser")
     with seeded_web(db_backend, folder, seed=_seed, smtp_url=f"smtp://127.0.0.1:{mail[1]}",
                     mail_from="console@partner.test") as node:  # fmt: skip
         yield node
-
-
-def _send_owed(web: RunningWeb) -> int:
-    job = send_owed(web.container, "test-node", _claim, _finish, what="users.reset", send_seconds=20)
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, job).result(timeout=60)
 
 
 def _log_in(page: Any, web: RunningWeb, email: str, password: str) -> None:
@@ -127,7 +112,7 @@ def test_a_partner_runs_a_customer_from_the_console(browser: Any, web: RunningWe
     page.select_option("#i-console", "admin")
     page.locator("#invite-form button[type=submit]").click()
     page.wait_for_selector("#users-table tr[data-key='Gino']")
-    assert _send_owed(web) == 1
+    assert send_owed_links(web) == 1
     body = sink.to(NEW_ADMIN)[-1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "72 ore" in body
     link = re.search(r"(http://\S+/password-reset#\S+)", body)

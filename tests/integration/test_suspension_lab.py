@@ -14,8 +14,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import inspect, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import select, text
 
 from kalliope_tel.asterisk.autoapply import state_of
 from kalliope_tel.config import Settings
@@ -36,7 +35,7 @@ from kalliope_tel.users.models import Role
 from kalliope_tel.wakeup import services as wakeup
 from kalliope_tel.wakeup.models import Alarm, AlarmAttempt, AlarmState, AttemptOutcome
 from kalliope_tel.web import access
-from tests.helpers import ServeNode, serve_env
+from tests.helpers import ServeNode, rows_of, serve_env
 from tests.integration.test_wakeup_serve import stop
 from tests.web_support import PASSWORD
 
@@ -243,21 +242,10 @@ def test_suspend_reaches_sip_wakeup_and_logins_resume_restores_them_delete_leave
     assert sorted(remove()) == [f"kalliope/extensions_{SLUG}.conf", f"kalliope/pjsip_{SLUG}.conf"]
     assert [p.name for p in config.iterdir() if SLUG in p.name] == []
     with transaction(container.sessions) as s:
-        assert _rows_of(s, pbx_id) == {}
+        assert rows_of(s, pbx_id) == {}
         assert s.get(Company, customer_id) is None
         assert s.scalar(text("SELECT count(*) FROM account WHERE email = 'desk@sospesa.test'")) == 0
         partner = companies.installation_partner(s)
         again = create_pbx(s, SLUG, "Again", company=companies.create_customer(s, partner, "Nuova Srl"))
         assert (again.slug == SLUG and again.id != pbx_id) or again.slug == SLUG
     container.close()
-
-
-def _rows_of(session: Session, pbx_id: int) -> dict[str, int]:
-    found = {}
-    for table in inspect(session.get_bind()).get_table_names():
-        columns = {c["name"] for c in inspect(session.get_bind()).get_columns(table)}
-        if "pbx_id" in columns:
-            count = session.execute(text(f"SELECT count(*) FROM {table} WHERE pbx_id = :p"), {"p": pbx_id}).scalar_one()
-            if count:
-                found[table] = count
-    return found

@@ -6,24 +6,21 @@ in no request line. Each other role is refused."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kalliope_tel.db.engine import transaction
-from kalliope_tel.mail.owed import send_owed
 from kalliope_tel.tenancy.services import get_pbx
 from kalliope_tel.users.models import PasswordReset, ResetState
 from kalliope_tel.users.services import get_user
-from kalliope_tel.web.resets_web import _claim, _finish
 from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
-from tests.fax_service_support import MailSink, smtp_server
+from tests.fax_service_support import MailSink
 from tests.mail2fax_support import Keys, stop_gpg_agents
+from tests.owed_mail import send_owed_links
 from tests.web_node import RunningWeb, seeded_web
 from tests.web_support import ADMIN, FAX_USER, OTHER_RECEPTION, PASSWORD, RECEPTION
 
@@ -34,24 +31,10 @@ NEW_PASSWORD = "a new password for rita"
 
 
 @pytest.fixture(scope="module")
-def mail() -> Iterator[tuple[MailSink, int]]:
-    with smtp_server() as sink_and_port:
-        yield sink_and_port
-
-
-@pytest.fixture(scope="module")
 def web(db_backend: str, tmp_path_factory: pytest.TempPathFactory, mail: tuple[MailSink, int]) -> Iterator[RunningWeb]:
     folder = tmp_path_factory.mktemp("web-resets")
     with seeded_web(db_backend, folder, smtp_url=f"smtp://127.0.0.1:{mail[1]}", mail_from="pbx@hotel.test") as node:
         yield node
-
-
-def _send_owed(web: RunningWeb) -> int:
-    """What serve's password-resets job does on one tick (in a thread of its
-    own: Playwright's sync API keeps an event loop on this one)."""
-    job = send_owed(web.container, "test-node", _claim, _finish, what="users.reset", send_seconds=20)
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, job).result(timeout=60)
 
 
 def _link(sink: MailSink, address: str) -> str:
@@ -72,11 +55,11 @@ def test_a_reset_link_sets_the_password_once_and_ends_the_old_sessions(
     assert rita.get("/api/v1/me").status_code == 200
     first = admin.post(f"{USERS}/rita/reset", headers={"x-csrf-token": csrf} | IT)
     assert first.status_code == 200 and "rita@hotel.test" in first.json()["message"], first.text
-    assert _send_owed(web) == 1
+    assert send_owed_links(web) == 1
     old_link = _link(sink, RECEPTION.email)
     # A newer link replaces it (the mail in the reader's language of the administrator who asked).
     admin.post(f"{USERS}/rita/reset", headers={"x-csrf-token": csrf} | IT)
-    assert _send_owed(web) == 1 and _send_owed(web) == 0  # each mail once
+    assert send_owed_links(web) == 1 and send_owed_links(web) == 0  # each mail once
     message = sink.to(RECEPTION.email)[-1]
     assert message["Subject"] == "La tua nuova password di kalliope-tel"
     link = _link(sink, RECEPTION.email)
@@ -121,7 +104,7 @@ def test_a_used_link_is_refused_through_the_api_in_italian(web: RunningWeb, mail
     sink, _ = mail
     admin, csrf = web.login(ADMIN)
     admin.post(f"{USERS}/fabio/reset", headers={"x-csrf-token": csrf})
-    assert _send_owed(web) == 1
+    assert send_owed_links(web) == 1
     token = _link(sink, FAX_USER.email).split("#", 1)[1]
     with web.client() as anonymous:
         anonymous.get("/password-reset")
