@@ -18,6 +18,8 @@ cannot carry a formula and a report must keep them.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -39,6 +41,15 @@ def csv_field(value: Any) -> Any:
 
 def csv_row(values: Iterable[Any]) -> list[Any]:
     return [csv_field(v) for v in values]
+
+
+def csv_table(columns: list[str], rows: Iterable[dict[str, Any]]) -> str:
+    """A header of ``columns``, then each row's values in that order, as CSV text."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    writer.writerows(csv_row(row[c] for c in columns) for row in rows)
+    return out.getvalue()
 
 
 def unquote(text: str) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from kalliope_tel.accounts import second_factor
 from kalliope_tel.accounts import services as accounts
 from kalliope_tel.accounts.models import Account, AccountStatus, CompanyMember, ConsoleRole, ManagerRole
-from kalliope_tel.oplog.services import Actor, record
+from kalliope_tel.oplog.services import Actor, changed, record
 from kalliope_tel.tenancy import companies
 from kalliope_tel.tenancy.models import Company, CompanyStatus, Pbx
 from kalliope_tel.users import resets
@@ -39,11 +39,6 @@ def company_fields(session: Session, company: Company) -> dict[str, Any]:
     }
 
 
-def _changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    keys = [k for k in after if before.get(k) != after[k]]
-    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
-
-
 # ------------------------------------------------------------------ customers
 def create_customer(session: Session, actor: Actor, partner: Company, **fields: Any) -> Company:
     customer = companies.create_customer(session, partner, **fields)
@@ -53,23 +48,23 @@ def create_customer(session: Session, actor: Actor, partner: Company, **fields: 
 
 
 def update_customer(session: Session, actor: Actor, partner: Company, customer: Company, **fields: Any) -> Company:
-    before = company_fields(session, customer)
-    companies.update_company(session, customer, **fields)
-    old, new = _changes(before, company_fields(session, customer))
-    if new:
-        record(session, actor, "log.customer_updated", "customer", customer.legal_name, company_id=partner.id,
-               before=old, after=new)  # fmt: skip
-    return customer
+    """A customer's data, changed by its partner (in the partner's log)."""
+    return _update(session, actor, customer, "log.customer_updated", "customer", partner.id, fields)
 
 
 def update_own_company(session: Session, actor: Actor, company: Company, **fields: Any) -> Company:
     """The company in view's own data (the seed's "Azienda"), and whether its PBX users need a second factor."""
+    return _update(session, actor, company, "log.company_updated", company.kind.value, company.id, fields)
+
+
+def _update(
+    session: Session, actor: Actor, company: Company, operation: str, kind: str, log_of: int, fields: dict[str, Any]
+) -> Company:
     before = company_fields(session, company)
     companies.update_company(session, company, **fields)
-    old, new = _changes(before, company_fields(session, company))
+    old, new = changed(before, company_fields(session, company))
     if new:
-        record(session, actor, "log.company_updated", company.kind.value, company.legal_name, company_id=company.id,
-               before=old, after=new)  # fmt: skip
+        record(session, actor, operation, kind, company.legal_name, company_id=log_of, before=old, after=new)
     return company
 
 
@@ -183,7 +178,7 @@ def update_member(
         manage_customers=fields.get("manage_customers", member.manage_customers),
         department=fields.get("department", member.department),
     )  # fmt: skip
-    old, new = _changes(before, member_fields(account, member))
+    old, new = changed(before, member_fields(account, member))
     if new:
         record(session, actor, "log.user_updated", "user", account.email, company_id=company.id, before=old, after=new)
 

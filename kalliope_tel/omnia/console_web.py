@@ -4,8 +4,6 @@ and view. Thin: authorise (``rights``), one transaction, a service of
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile
@@ -22,13 +20,13 @@ from kalliope_tel.omnia.generated import forget_generated
 from kalliope_tel.omnia.rights import ConsoleView, Need, NotAllowed, check
 from kalliope_tel.oplog import services as oplog
 from kalliope_tel.oplog.services import Actor
-from kalliope_tel.spreadsheets import csv_row
+from kalliope_tel.spreadsheets import csv_table
 from kalliope_tel.tenancy import companies
 from kalliope_tel.tenancy.exceptions import CompanyNotFound
 from kalliope_tel.tenancy.models import Company, CompanyStatus
 from kalliope_tel.web import access, deps
 from kalliope_tel.web.i18n import pick_language
-from kalliope_tel.web.principal import Principal
+from kalliope_tel.web.principal import Principal, customer_of
 from kalliope_tel.web.resets_web import site_of
 
 API = "/api/v1/console"
@@ -122,16 +120,10 @@ CustomerReader = Annotated[Console, allow(Need.CUSTOMERS)]
 CustomerChanger = Annotated[Console, allow(Need.CUSTOMERS_CHANGE)]
 
 
-def _csv(name: str, columns: list[str], rows: list[dict[str, Any]]) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(csv_row(row[c] for c in columns))
+def _csv(name: str, text: str) -> Response:
     return Response(
-        out.getvalue(), media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": f'attachment; filename="{name}"'},
-    )  # fmt: skip
+        text, media_type="text/csv; charset=utf-8", headers={"content-disposition": f'attachment; filename="{name}"'}
+    )
 
 
 CUSTOMER_COLUMNS = ["legal_name", "customer_code", "vat_number", "fiscal_code", "status", "manager_enabled", "pbxs",
@@ -161,14 +153,8 @@ def router(_container: Container) -> APIRouter:
         if seat is None or not seat.manage_customers:
             raise deps.Refusal(403, "web.not_allowed")
         with deps.unit_of_work(request) as session:
-            if body.company is not None:
-                customer = session.get(Company, body.company)
-                if (
-                    customer is None
-                    or customer.parent_id != seat.company_id
-                    or (customer.status is not CompanyStatus.ACTIVE)
-                ):
-                    raise deps.Refusal(403, "web.not_allowed")
+            if body.company is not None and not customer_of(session, body.company, seat.company_id):
+                raise deps.Refusal(403, "web.not_allowed")
             row = access.session_row(session, principal)
             row.view_company_id = body.company if body.company is not None else seat.company_id
             return {"company": seat.company_id, "view": row.view_company_id}
@@ -201,7 +187,7 @@ def router(_container: Container) -> APIRouter:
     @r.get(API + "/customers.csv")
     def export_customers(c: CustomerReader) -> Response:
         """The customers as CSV."""
-        return _csv("customers.csv", CUSTOMER_COLUMNS, list_customers(c))
+        return _csv("customers.csv", csv_table(CUSTOMER_COLUMNS, list_customers(c)))
 
     @r.post(API + "/customers", status_code=201)
     def create_customer(c: CustomerChanger, body: CustomerIn) -> dict[str, Any]:
@@ -261,9 +247,7 @@ def router(_container: Container) -> APIRouter:
     def export_users(c: Reader) -> Response:
         """The users as CSV (the columns the import reads)."""
         with deps.unit_of_work(c.request) as session:
-            text = users_csv.export(session, c.company(session))
-        return Response(text, media_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": 'attachment; filename="users.csv"'})  # fmt: skip
+            return _csv("users.csv", users_csv.export(session, c.company(session)))
 
     @r.post(API + "/users.csv")
     def import_users(c: Changer, file: UploadFile, dry_run: bool = False) -> dict[str, Any]:

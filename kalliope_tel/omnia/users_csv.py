@@ -23,7 +23,7 @@ from kalliope_tel.accounts.models import ConsoleRole, ManagerRole
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.omnia import console
 from kalliope_tel.oplog.services import Actor
-from kalliope_tel.spreadsheets import unquote
+from kalliope_tel.spreadsheets import csv_table, unquote
 from kalliope_tel.tenancy.models import Company
 
 COLUMNS = ["email", "first_name", "last_name", "department", "console_role", "manager_role", "manage_customers"]
@@ -62,16 +62,12 @@ class Report:
 
 
 def export(session: Session, company: Company) -> str:
-    from kalliope_tel.spreadsheets import csv_row
-
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS + EXPORT_ONLY)
+    rows = []
     for account, member in console.accounts_of(session, company.id):
         row = console.member_fields(account, member)
         row["manage_customers"] = "yes" if row["manage_customers"] else "no"
-        writer.writerow(csv_row(row[c] for c in COLUMNS + EXPORT_ONLY))
-    return out.getvalue()
+        rows.append(row)
+    return csv_table(COLUMNS + EXPORT_ONLY, rows)
 
 
 def import_users(

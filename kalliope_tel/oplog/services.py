@@ -46,6 +46,12 @@ def masked(fields: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the fields that changed, as (before, after); both empty when nothing did."""
+    keys = [k for k in after if before.get(k) != after[k]]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
 def record(
     session: Session,
     actor: Actor,

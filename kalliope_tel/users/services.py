@@ -20,7 +20,7 @@ from kalliope_tel.accounts import services as accounts
 from kalliope_tel.accounts.models import Account
 from kalliope_tel.accounts.services import AccountError
 from kalliope_tel.asterisk import confgate
-from kalliope_tel.oplog.services import Actor, record
+from kalliope_tel.oplog.services import Actor, changed, record
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users.models import Role, User, UserRole
 
@@ -87,10 +87,9 @@ def logged(
 ) -> None:
     """A change of the PBX's users in its company's log (only what changed, when both are given)."""
     if before is not None and after is not None:
-        keys = [k for k in after if before.get(k) != after[k]]
-        if not keys:
+        before, after = changed(before, after)
+        if not after:
             return
-        before, after = {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
     record(session, actor, operation, "pbx_user", f"{name} ({pbx.slug})", company_id=pbx.company_id,
            before=before, after=after)  # fmt: skip
 

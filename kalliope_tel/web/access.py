@@ -125,8 +125,10 @@ def login(
             audit(session, "login", False, ip=ip, login=login_key, account_id=account.id,
                   detail="wrong password" if account.password_hash else "no web password set")  # fmt: skip
             failure = "login.wrong"
-        elif account.status is AccountStatus.SUSPENDED or not principals.live_memberships(session, account):
-            suspended = account.status is AccountStatus.SUSPENDED or principals.suspended_memberships(session, account)
+        elif account.status is AccountStatus.SUSPENDED or not (live := principals.memberships(session, account)):
+            suspended = account.status is AccountStatus.SUSPENDED or bool(
+                principals.memberships(session, account, live=False)
+            )
             audit(session, "login", False, ip=ip, login=login_key, account_id=account.id,
                   detail="suspended" if suspended else "no role")  # fmt: skip
             failure = "login.suspended" if suspended else "login.no_role"
@@ -135,7 +137,7 @@ def login(
                 account.password_hash = new_hash
             audit(session, "login", True, ip=ip, login=login_key, account_id=account.id)
             attempts.forget(session, _pair_key(login_key, ip))
-            return open_session(session, account, ip=ip, now=now)
+            return open_session(session, account, ip=ip, now=now, known=live)
     raise LoginRefused(failure)  # after the audit has committed
 
 
@@ -171,10 +173,16 @@ def _known_address(session: Session, login: str, ip: str, now: datetime) -> bool
 
 
 def open_session(
-    session: Session, account: Account, *, ip: str = "", now: datetime | None = None
+    session: Session,
+    account: Account,
+    *,
+    ip: str = "",
+    now: datetime | None = None,
+    known: principals.Memberships | None = None,
 ) -> tuple[str, Principal]:
     """A new session; its stage asks for the second factor (or its
-    enrolment) first when the account has one or needs one."""
+    enrolment) first when the account has one or needs one. ``known``: the
+    account's live memberships, when the caller read them already."""
     now = now or utcnow()
     token = secrets.token_urlsafe(32)
     if account.totp_secret:
@@ -183,8 +191,8 @@ def open_session(
         stage = Stage.ENROL
     else:
         stage = Stage.IN
-    companies = principals.company_seats(session, account)
-    chosen = companies[0].company_id if len(companies) == 1 else None
+    known = known if known is not None else principals.memberships(session, account)
+    chosen = known.companies[0].company_id if len(known.companies) == 1 else None
     row = WebSession(
         token_hash=token_hash(token),
         account_id=account.id,
@@ -199,7 +207,7 @@ def open_session(
     )
     session.add(row)  # expired rows go in the hourly housekeeping (prune)
     session.flush()
-    principal = principals.principal_of(session, row, account)
+    principal = principals.principal_of(session, row, account, known)
     assert principal is not None
     return token, principal
 

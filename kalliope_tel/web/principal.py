@@ -166,7 +166,7 @@ def _pbx_seats(session: Session, account: Account, *, live: bool = True) -> tupl
     )
 
 
-def company_seats(session: Session, account: Account, *, live: bool = True) -> tuple[CompanySeat, ...]:
+def _company_seats(session: Session, account: Account, *, live: bool = True) -> tuple[CompanySeat, ...]:
     members = list(session.scalars(select(CompanyMember).where(CompanyMember.account_id == account.id)))
     companies = _companies(session, {m.company_id for m in members})
     seats = [
@@ -186,21 +186,33 @@ def company_seats(session: Session, account: Account, *, live: bool = True) -> t
     return tuple(sorted(seats, key=lambda c: (c.kind is not CompanyKind.PARTNER, c.name.lower())))
 
 
-def live_memberships(session: Session, account: Account) -> bool:
-    return bool(_pbx_seats(session, account) or company_seats(session, account))
+@dataclass(frozen=True)
+class Memberships:
+    """An account's live PBX seats and company memberships, read once per request (or login)."""
+
+    seats: tuple[Seat, ...]
+    companies: tuple[CompanySeat, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.seats or self.companies)
 
 
-def suspended_memberships(session: Session, account: Account) -> bool:
-    return bool(_pbx_seats(session, account, live=False) or company_seats(session, account, live=False))
+def memberships(session: Session, account: Account, *, live: bool = True) -> Memberships:
+    """``live``: only those whose company, and its partner, are active."""
+    return Memberships(_pbx_seats(session, account, live=live), _company_seats(session, account, live=live))
 
 
-def principal_of(session: Session, row: WebSession, account: Account) -> Principal | None:
-    seats, companies = _pbx_seats(session, account), company_seats(session, account)
-    if not seats and not companies:
+def principal_of(
+    session: Session, row: WebSession, account: Account, known: Memberships | None = None
+) -> Principal | None:
+    """The session's principal (``known``: the account's live memberships, when already read)."""
+    found = known if known is not None else memberships(session, account)
+    if not found:
         return None
+    seats, companies = found.seats, found.companies
     chosen = row.company_id if any(c.company_id == row.company_id for c in companies) else None
     view = row.view_company_id if chosen is not None else None
-    if view is not None and view != chosen and not _customer_of(session, view, chosen):
+    if view is not None and view != chosen and not customer_of(session, view, chosen):
         view = chosen  # the customer went (deleted, suspended): back to the partner
     return Principal(
         account_id=account.id,
@@ -217,6 +229,7 @@ def principal_of(session: Session, row: WebSession, account: Account) -> Princip
     )
 
 
-def _customer_of(session: Session, customer_id: int | None, partner_id: int | None) -> bool:
+def customer_of(session: Session, customer_id: int | None, partner_id: int | None) -> bool:
+    """Whether ``customer_id`` is an active customer of partner ``partner_id`` (a view it may switch to)."""
     customer = session.get(Company, customer_id) if customer_id is not None else None
     return customer is not None and customer.parent_id == partner_id and customer.status is CompanyStatus.ACTIVE
