@@ -149,6 +149,9 @@ def test_the_omnia_commands_add_list_suspend_and_delete_customers(fresh_db_url: 
     exported.write_text("email,console_role\nnew@partner.test,boss\n")
     bad = cli("omnia", "accounts", "import", str(exported))
     assert bad.returncode == 1 and "line 2, column console_role" in bad.stderr, bad.stderr
+    exported.write_bytes(b"email\n" + b"x" * (2 << 20))  # over the command's cap: refused before it is read
+    large = cli("omnia", "accounts", "import", str(exported))
+    assert large.returncode == 1 and "larger than 2048 KiB" in large.stderr, large.stderr
 
 
 def test_a_suspended_customers_due_alarms_end_not_answered_and_are_never_called(db: Session) -> None:

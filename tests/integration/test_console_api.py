@@ -236,6 +236,10 @@ def test_a_users_csv_imports_all_rows_or_none_and_its_export_imports_unchanged(
     again = upload(exported)
     assert again.json() == {"dry_run": False, "created": 0, "updated": 0, "unchanged": 501}, again.text
     assert alfa.get(API + "/users.csv").content == exported
+    # Hostile sizes: a body over the web's cap is refused before it is read (the CLI's own cap is 2 MiB).
+    huge = b"email\n" + b"x" * (300 << 10)
+    assert upload(huge).status_code == 413
+    assert len(alfa.get(API + "/users").json()) == 501
     # Header names, not positions: a column named wrongly is refused as a whole.
     wrong = upload(b"mail,first_name\nx@alfa.test,X\n")
     assert wrong.status_code == 400 and wrong.json()["code"] == "csv.no_email_column"
