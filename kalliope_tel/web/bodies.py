@@ -104,12 +104,28 @@ class BodyGate:
                     raise BodyTooLarge(limit)
             return message
 
+        async def drained() -> bool:
+            """Read and drop the rest of a body the app answered without
+            reading (a refusal from a dependency), when it is small: a
+            connection closed with unread bytes in its buffer is reset, and
+            the reset can destroy the answer before the client reads it."""
+            nonlocal seen, read_all
+            while not read_all:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return False
+                seen += len(message.get("body", b""))
+                read_all = not message.get("more_body", False)
+                if seen > DEFAULT_LIMIT:
+                    return False
+            return True
+
         async def sending(message: MutableMapping[str, Any]) -> None:
             nonlocal started
-            if message["type"] == "http.response.start" and not read_all:
-                # Answered before the body was read (a refusal from a
-                # dependency): the server will close this connection, so
-                # tell the client, or its next request on it is reset.
+            if message["type"] == "http.response.start" and not read_all and not await drained():
+                # Answered before a large body was read: the server will
+                # close this connection, so tell the client, or its next
+                # request on it is reset.
                 headers = [*message.get("headers", []), (b"connection", b"close")]
                 message = {**message, "headers": headers}
             started = started or message["type"] == "http.response.start"

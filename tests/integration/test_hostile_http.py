@@ -123,3 +123,16 @@ def test_a_real_upload_still_passes(web: RunningWeb, tmp_path: Path) -> None:
                            files={"documents": ("letter.pdf", f, "application/pdf")},
                            headers={"x-csrf-token": csrf})  # fmt: skip
     assert sent.status_code == 201, sent.text
+
+
+def test_a_refusal_before_a_small_body_is_read_drains_it_and_keeps_the_connection(web: RunningWeb) -> None:
+    """A dependency refuses (another PBX) before the route reads its body: the gate reads and drops the
+    small body first, so the connection stays usable; closed with the bytes unread it was reset, and the
+    reset destroyed the answer on the client's side now and then (CI, twice)."""
+    client, csrf = web.login(OTHER_RECEPTION)
+    padding = {"padding": "x" * (100 << 10)}
+    for _ in range(5):  # the same connection, again and again
+        answer = client.request("DELETE", "/api/v1/pbx/default/mail2fax/boxes/x", json=padding,
+                                headers={"x-csrf-token": csrf})  # fmt: skip
+        assert answer.status_code == 403 and answer.json()["code"] == "web.not_allowed"
+        assert answer.headers.get("connection") != "close"
