@@ -129,6 +129,25 @@ def test_eighty_rooms_fit_one_1280x800_screen_readable_at_arms_length(browser: A
     page.context.close()
 
 
+def test_a_live_redraw_keeps_the_keyboards_place(browser: Any, web: RunningWeb) -> None:  # noqa: F811
+    """A change arriving on the live feed redraws the rack; the tile's control that had the keyboard
+    focus has it again in the new tiles (it fell to the page, and Enter then opened nothing)."""
+    page = _open(browser, web, 1280, 800)
+    page.locator("#matrix [data-room='301'] .room-open").focus()
+    with transaction(web.container.sessions) as s:
+        room = services.get_room(s, get_pbx(s), "302")
+        now_clean = not room.clean
+        cleaning.set_cleaning(s, get_pbx(s), "302", now_clean, CleaningSource.OPERATOR)
+    page.locator(f"#matrix [data-room='302'][data-clean='{str(now_clean).lower()}']").wait_for()
+    focused = page.evaluate(
+        "() => [document.activeElement.closest('[data-room]')?.dataset.room, document.activeElement.className]"
+    )
+    assert focused == ["301", "room-open"]
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#room-dialog[open]")
+    page.context.close()
+
+
 def test_on_a_tablet_the_alerts_stay_in_view(browser: Any, web: RunningWeb) -> None:  # noqa: F811
     page = _open(browser, web, 800, 1100, lang="it")
     alerts = _box(page.locator("aside.alerts"))

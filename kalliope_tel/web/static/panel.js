@@ -129,9 +129,18 @@ function render() {
       KT.el("div", { class: "rooms" }, g.rooms.map(roomCard)),
     ),
   );
+  // A live redraw must not take the keyboard's place away: the control that
+  // had the focus (a tile's button or toggle) gets it back in the new tiles.
+  const focused = document.activeElement;
+  const tile = focused && $("matrix").contains(focused) ? focused.closest("[data-room]") : null;
+  const control = tile && focused.classList.length ? "." + CSS.escape(focused.classList[0]) : null;
   $("matrix").replaceChildren(
     ...(sections.length ? sections : [KT.el("p", { class: "rack-empty muted", role: "status" }, KT.t("panel.no_match"))]),
   );
+  if (tile && control) {
+    const again = $("matrix").querySelector(`[data-room="${CSS.escape(tile.dataset.room)}"] ${control}`);
+    if (again) again.focus({ preventScroll: true });
+  }
   renderAlerts(all);
 }
 
