@@ -2,8 +2,8 @@
 
 Dialplan: the cleaning service code, one context per room (dial its devices,
 then the failover of the outcome and origin), one context per outbound class
-and the fallback class used while kalliope-tel cannot be asked. PJSIP: the
-endpoint, auth and AOR of every room account. Every value passes the gate
+and the fallback class used while kalliope-tel cannot be asked. PJSIP
+sections are the core's (``dialplan.extensions``). Every value passes the gate
 (``kalliope_tel.asterisk.confgate``) here, where it is written.
 """
 
@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk import confgate as gate
 from kalliope_tel.dialplan.naming import context, devices
+from kalliope_tel.extensions.accounts import list_classes, sip_login
+from kalliope_tel.extensions.models import OutboundClass
 from kalliope_tel.features.base import DialplanFragment
-from kalliope_tel.hotel.models import Origin, OutboundClass, Outcome, Room, SipAccount
-from kalliope_tel.hotel.services import effective, get_settings, get_template_defaults, list_classes, sip_login
+from kalliope_tel.hotel.models import Origin, Outcome, Room
+from kalliope_tel.hotel.services import effective, get_settings, get_template_defaults
 from kalliope_tel.tenancy.models import Pbx
 
 # What happens when no failover is configured for an outcome.
@@ -36,6 +38,10 @@ def _ending(slug: str, outcome: Outcome, destination: str | None) -> str:
 
 
 def dialplan_fragment(session: Session, pbx: Pbx, device_template: str) -> DialplanFragment:
+    if not pbx.hotel_enabled:
+        # No room contexts, no service codes: its rooms ring as the plain
+        # extensions they are, and *33X is not a cleaning code.
+        return DialplanFragment()
     slug = gate.slug(pbx.slug)
     settings = get_settings(session, pbx)
     classes = list_classes(session, pbx)
@@ -96,7 +102,9 @@ def dialplan_fragment(session: Session, pbx: Pbx, device_template: str) -> Dialp
         f"[{context(slug, 'class', 'fallback')}]",
     ]
     out += _class_lines(fallback) if fallback is not None else _refuse_lines()
-    return DialplanFragment([context(slug, "rooms"), context(slug, "hotel-services")], out)
+    return DialplanFragment(
+        [context(slug, "rooms"), context(slug, "hotel-services")], out, frozenset(v.extension for v in views)
+    )
 
 
 def _refuse_lines() -> list[str]:
@@ -107,53 +115,3 @@ def _class_lines(cls: OutboundClass) -> list[str]:
     trunk = gate.identifier(cls.trunk_context, "trunk context")
     lines = [f"exten => {gate.pattern(p)},1,Goto({trunk},${{EXTEN}},1)" for p in sorted(cls.patterns)]
     return lines + _refuse_lines()
-
-
-def pjsip_sections(session: Session, pbx: Pbx) -> list[str]:
-    slug = gate.slug(pbx.slug)
-    accounts = session.scalars(
-        select(SipAccount).where(SipAccount.pbx_id == pbx.id).order_by(SipAccount.username)
-    ).all()
-    rooms = {r.id: r for r in session.scalars(select(Room).where(Room.pbx_id == pbx.id))}
-    out: list[str] = []
-    for acc in accounts:
-        login = gate.sip_user(sip_login(pbx, acc.username))
-        room = rooms.get(acc.room_id) if acc.room_id else None
-        ext = gate.extension(room.extension) if room else ""
-        label = gate.callerid_label(room.name if room else acc.username)
-        out += [
-            "",
-            f"[{login}]",
-            "type = endpoint",
-            f"context = {context(slug, 'phones')}",
-            "disallow = all",
-            "allow = ulaw,alaw",
-            f"auth = {login}-auth",
-            f"aors = {login}",
-            "direct_media = no",
-            "rtp_symmetric = yes",
-            "force_rport = yes",
-            "rewrite_contact = yes",
-            "t38_udptl = yes",
-            "t38_udptl_ec = redundancy",
-            # Asterisk 22 copies tenantid into CDRs and CEL (billing per PBX).
-            f"tenantid = {slug}",
-        ]
-        if ext:
-            out += [f'callerid = "{label}" <{ext}>', f"set_var = KALLIOPE_FROM_EXTEN={ext}"]
-        out += [
-            "",
-            f"[{login}-auth]",
-            "type = auth",
-            "auth_type = md5",
-            f"username = {login}",
-            f"realm = {gate.identifier(acc.realm, 'SIP realm')}",
-            f"md5_cred = {gate.hex_digest(acc.ha1)}",
-            "",
-            f"[{login}]",
-            "type = aor",
-            f"max_contacts = {int(acc.max_contacts)}",
-            "remove_existing = yes",
-            "qualify_frequency = 60",
-        ]
-    return out

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk import confgate as gate
 from kalliope_tel.dialplan.naming import devices
+from kalliope_tel.extensions.accounts import sip_login
 from kalliope_tel.features.base import DialplanFragment
 from kalliope_tel.hotel.models import Room
-from kalliope_tel.hotel.services import sip_login
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.wakeup.dialplan import wakeup_dial_context
 

@@ -79,12 +79,13 @@ class Container:
         return enabled_features(self.settings.features)
 
     def agi_router(self) -> AgiRouter:
-        """The core's diagnostic handlers, then every enabled feature's."""
-        from kalliope_tel.agi import diagnostics
+        """The core's handlers (diagnostics, the service PIN), then every enabled feature's."""
+        from kalliope_tel.agi import diagnostics, pin
         from kalliope_tel.asterisk.agi.server import AgiRouter
 
         router = AgiRouter()
         diagnostics.register(router, self)
+        pin.register(router, self)
         for feature in self.features:
             if feature.agi is not None:
                 feature.agi(router, self)

@@ -48,3 +48,6 @@ FAX_REACHED = "KALLIOPE_FAX_REACHED"  # the number the caller dialled
 LAM_RESULT = "KALLIOPE_LAM_RESULT"
 LAM_CONFERENCE = "KALLIOPE_LAM_CONFERENCE"
 LAM_PROFILE = "KALLIOPE_LAM_PROFILE"
+
+# The service PIN (service-pin): ok, wrong, paused (too many wrong tries) or no_pin.
+PIN_RESULT = "KALLIOPE_PIN_RESULT"

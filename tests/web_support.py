@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kalliope_tel.extensions import accounts as ext_accounts
 from kalliope_tel.fax import config as fax_config
 from kalliope_tel.hotel import services
 from kalliope_tel.tenancy.services import create_pbx, get_pbx
@@ -67,7 +68,7 @@ def seed_web_hotel(
         users.set_password(session, owner, user.name, PASSWORD)
         users.set_roles(session, owner, user.name, set(user.roles))
     fax_config.update_settings(session, pbx, serial_number="KPBX40299998")
-    services.create_class(session, pbx, "faxnet", ["_5XX", "_6XX"], "kt-lab-faxnet")
+    ext_accounts.create_class(session, pbx, "faxnet", ["_5XX", "_6XX"], "kt-lab-faxnet")
     fax_config.add_instance(session, pbx, "office", "700", outbound_class="faxnet", local_ident="KT HOTEL")
     fax_config.set_permission(session, pbx, "office", FAX_USER.name, "both")
 

@@ -21,17 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from kalliope_tel.asterisk.apply import reload, write_files
+from kalliope_tel.asterisk.apply import reload, remove_files, write_files
+from kalliope_tel.asterisk.config_state import record_applied, record_error
 from kalliope_tel.asterisk.targets import config_target
-from kalliope_tel.db.base import utcnow
 from kalliope_tel.db.engine import transaction
-from kalliope_tel.dialplan.generator import render
-from kalliope_tel.tenancy.models import ConfigState, Pbx
-from kalliope_tel.tenancy.services import list_pbxs
+from kalliope_tel.dialplan.generator import GENERATED_DIR, GENERATED_HEADER, render
+from kalliope_tel.tenancy.services import get_asterisk_server, list_pbxs
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from kalliope_tel.container import Container
     from kalliope_tel.features.base import AsteriskLink
 
@@ -60,42 +57,14 @@ class Applied:
         }
 
 
-def record_applied(session: Session, serials: dict[int, int]) -> None:
-    """The PBXs' configuration up to these serials is written and reloaded."""
-    now = utcnow()
-    for pbx_id, serial in serials.items():
-        if session.get(Pbx, pbx_id) is None:
-            continue  # removed meanwhile
-        state = session.get(ConfigState, pbx_id) or ConfigState(pbx_id=pbx_id)
-        # Another node on the same Asterisk may have recorded a later serial.
-        state.applied_serial = max(state.applied_serial or 0, serial)
-        state.applied_at, state.error, state.error_at = now, "", None
-        session.add(state)
-
-
-def record_error(session: Session, pbx_ids: list[int], error: str) -> None:
-    for pbx_id in pbx_ids:
-        if session.get(Pbx, pbx_id) is None:
-            continue
-        state = session.get(ConfigState, pbx_id) or ConfigState(pbx_id=pbx_id, applied_serial=0)
-        state.error, state.error_at = error[:300], utcnow()
-        session.add(state)
-
-
-def state_of(session: Session, pbx: Pbx) -> dict[str, Any]:
-    """For the administration pages: applied, applying (a change not yet
-    through), or failing (with the reason)."""
-    state = session.get(ConfigState, pbx.id)
-    applied = state.applied_serial if state else 0
-    error = state.error if state else ""
-    word = "applied" if applied >= pbx.config_serial else ("failing" if error else "applying")
-    return {
-        "state": word,
-        "serial": pbx.config_serial,
-        "applied_serial": applied,
-        "applied_at": state.applied_at.isoformat(timespec="seconds") if state and state.applied_at else None,
-        "error": error if word == "failing" else "",
-    }
+def _generated(path: Path) -> bool:
+    """Written by the generator (its header): another file of that name (an
+    operator's, a test's phone) is never removed."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(GENERATED_HEADER)) == GENERATED_HEADER
+    except OSError:
+        return False
 
 
 class ConfigApplier:
@@ -135,11 +104,34 @@ class ConfigApplier:
             directory = config_target(self.container.settings, None).directory
         return directory, files
 
+    def stale(self) -> tuple[Path, list[str]]:
+        """This Asterisk's generated files of PBXs no longer in the store (a
+        PBX deleted, from any node or the CLI): removed, their reload owed."""
+        with transaction(self.container.sessions, read_only=True) as session:
+            pbxs = list_pbxs(session)
+            server = next((p.asterisk_server for p in pbxs if p.asterisk_name == self.link.name), None)
+            if self.link.name and server is None:
+                server = get_asterisk_server(session, self.link.name)
+            slugs = {p.slug for p in pbxs if p.asterisk_name == self.link.name}
+        directory = config_target(self.container.settings, server).directory
+        generated = directory / GENERATED_DIR
+        names = sorted(
+            f"{GENERATED_DIR}/{path.name}"
+            for pattern in ("extensions_*.conf", "pjsip_*.conf")
+            for path in (generated.glob(pattern) if generated.is_dir() else [])
+            if path.stem.partition("_")[2] not in slugs and _generated(path)
+        )
+        return directory, remove_files(directory, names)
+
     async def apply_once(self) -> list[str]:
         """Apply what moved; return the files whose content changed."""
         due = await asyncio.to_thread(self.due)
         self.pending.update(due)
         changed: list[str] = []
+        _, removed = await asyncio.to_thread(self.stale)
+        if removed:
+            self.applied.owed_reload.update(removed)
+            log.info("asterisk.config_removed", asterisk=self.link.label, files=removed)
         if due:
             directory, files = await asyncio.to_thread(self.render, set(due))
             changed = await asyncio.to_thread(write_files, directory, files)

@@ -91,4 +91,5 @@ FEATURE = Feature(
     benches={"billing": "kalliope_tel.billing.bench:bench_command"},
     web="kalliope_tel.billing.web:router",
     pages=_pages,
+    provides={"occupied_costs": "kalliope_tel.billing.reports:occupied_costs"},
 )

@@ -19,8 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kalliope_tel.billing.rating import Match
 from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
-from kalliope_tel.hotel.models import pbx_row, same_pbx
-from kalliope_tel.tenancy.models import PbxOwned
+from kalliope_tel.tenancy.models import PbxOwned, pbx_row, same_pbx
 
 
 class Direction(enum.StrEnum):

@@ -1,7 +1,7 @@
 """Write change rows in the writer's transaction, and ring this process's bell on commit.
 
-ORM writes are seen by a session hook (rooms, stays, alarms, cleaning
-events, new, changed or deleted); the few bulk ``UPDATE``s that bypass the
+ORM writes are seen by a session hook (rows marked ``RoomFeed``: rooms,
+stays, alarms, cleaning events; new, changed or deleted); the few bulk ``UPDATE``s that bypass the
 ORM call ``record_rooms`` themselves (the phone's cleaning code, alarm
 cancellation).
 """
@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Integer, bindparam, event, insert
 from sqlalchemy.orm import Session
 
-from kalliope_tel.changes.models import Change
+from kalliope_tel.changes.models import Change, RoomFeed
 
 _FLAG = "kalliope_live_changes"
 _bells: list[Callable[[], None]] = []
@@ -39,18 +39,15 @@ def record_rooms(conn: Connection | Session, rooms: Iterable[tuple[int, int]]) -
 
 
 def _rooms_touched(session: Session) -> set[tuple[int, int]]:
-    from kalliope_tel.hotel.models import CleaningEvent, Room, Stay
-    from kalliope_tel.wakeup.models import Alarm
-
     rooms: set[tuple[int, int]] = set()
     for obj in chain(session.new, session.dirty, session.deleted):
-        if isinstance(obj, Room):
-            if obj.id is not None:
-                rooms.add((obj.pbx_id, obj.id))
-        elif isinstance(obj, Stay | Alarm | CleaningEvent) and obj.room_id is not None:
-            if obj in session.dirty and not session.is_modified(obj):
-                continue
-            rooms.add((obj.pbx_id, obj.room_id))
+        if not isinstance(obj, RoomFeed):
+            continue
+        if obj in session.dirty and not session.is_modified(obj) and not obj.feed_always:
+            continue  # loaded and looked at, not changed
+        key = obj.feed_room()
+        if key is not None:
+            rooms.add(key)
     return rooms
 
 

@@ -261,7 +261,7 @@ INSTANCE_OPTIONS = {
 def _instance_data(session: Session, row: FaxInstance) -> dict[str, Any]:
     from dataclasses import asdict
 
-    from kalliope_tel.hotel.models import OutboundClass
+    from kalliope_tel.extensions.models import OutboundClass
 
     values = asdict(config.effective(session, row))
     values.pop("pbx_id")

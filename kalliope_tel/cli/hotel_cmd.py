@@ -27,11 +27,13 @@ from kalliope_tel.localtime import parse_local_time
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from kalliope_tel.extensions import accounts
     from kalliope_tel.hotel import cleaning, importer, services, stays
     from kalliope_tel.tenancy.models import Pbx
 else:
     from kalliope_tel.lazy import LazyModule
 
+    accounts = LazyModule("kalliope_tel.extensions.accounts")
     cleaning = LazyModule("kalliope_tel.hotel.cleaning")
     importer = LazyModule("kalliope_tel.hotel.importer")
     services = LazyModule("kalliope_tel.hotel.services")
@@ -155,7 +157,7 @@ def classes_list(as_json: bool = JSON) -> None:
     rows = run(
         lambda s, p: [
             {"name": c.name, "patterns": c.patterns, "trunk_context": c.trunk_context, "description": c.description}
-            for c in services.list_classes(s, p)
+            for c in accounts.list_classes(s, p)
         ]
     )
     if as_json:
@@ -176,7 +178,7 @@ def classes_add(
     description: str = typer.Option(""),
     as_json: bool = JSON,
 ) -> None:
-    run(lambda s, p: services.create_class(s, p, name, pattern, trunk_context, description))
+    run(lambda s, p: accounts.create_class(s, p, name, pattern, trunk_context, description))
     done(f"class {name} added", {"class": name, "added": True}, as_json)
 
 
@@ -195,7 +197,7 @@ def classes_init(trunk_context: str = typer.Option("kalliope-trunk"), as_json: b
 
 # ------------------------------------------------------------------ defaults and templates
 def _template_row(session: Session, pbx: Pbx, t: Any) -> dict[str, Any]:
-    names = {c.id: c.name for c in services.list_classes(session, pbx)}
+    names = {c.id: c.name for c in accounts.list_classes(session, pbx)}
     failovers = (
         t.failovers
         if isinstance(t.failovers, dict)
@@ -367,7 +369,7 @@ def rooms_update(
                 services.update_room(
                     s, p, extension, name=name, template=template, failovers=fo, clear=clear, **values
                 ),
-                {c.id: c.name for c in services.list_classes(s, p)},
+                {c.id: c.name for c in accounts.list_classes(s, p)},
             )
         )
     )
@@ -420,8 +422,8 @@ def rooms_import_template(
 def accounts_list(as_json: bool = JSON) -> None:
     rows = run(
         lambda s, p: [
-            {"username": a.username, "realm": a.realm, "room": a.room.extension if a.room else ""}
-            for a in services.list_accounts(s, p)
+            {"username": a.username, "realm": a.realm, "room": a.extension.number if a.extension else ""}
+            for a in accounts.list_accounts(s, p)
         ]
     )
     if as_json:
@@ -445,8 +447,8 @@ def accounts_add(
         (given,) = read_secrets(["SIP password"], from_stdin=password_stdin)
 
     def work(session: Session, pbx: Pbx) -> tuple[str, str]:
-        created, secret = services.create_account(session, pbx, username, given)
-        return services.sip_login(pbx, created.username), secret
+        created, secret = accounts.create_account(session, pbx, username, given)
+        return accounts.sip_login(pbx, created.username), secret
 
     account, secret = run(work)
     if as_json:

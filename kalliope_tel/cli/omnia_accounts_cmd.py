@@ -189,11 +189,12 @@ def accounts_import(
     from kalliope_tel.files import decode_text, read_bounded
     from kalliope_tel.omnia import users_csv
     from kalliope_tel.oplog.services import Actor
+    from kalliope_tel.tables import ImportRefused
 
     with path.open("rb") as stream:
         data = read_bounded(stream, users_csv.MAX_BYTES)
     if data is None:
-        raise users_csv.ImportRefused("csv.too_large", limit=users_csv.MAX_BYTES >> 10)
+        raise ImportRefused("csv.too_large", limit=users_csv.MAX_BYTES >> 10)
 
     def work(session: Session) -> dict[str, Any]:
         report = users_csv.import_users(
@@ -204,7 +205,7 @@ def accounts_import(
 
     try:
         row = in_transaction(work)
-    except users_csv.ImportRefused as exc:
+    except ImportRefused as exc:
         for line, column, error in exc.items:
             typer.echo(f"line {line}, column {column}: {error}", err=True)
         raise

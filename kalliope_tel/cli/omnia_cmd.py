@@ -1,5 +1,6 @@
 """``kalliope-tel omnia companies|customers``: the installation's partners
-and their customers (Omnia's Admin Console, from the command line).
+and their customers (Omnia's Admin Console, from the command line);
+``omnia pbxs|extensions`` are the Manager's (``omnia_manager_cmd``).
 
 A customer's company data is checked as the web checks it (VAT number and
 fiscal code by python-stdnum); deleting a customer deletes its PBXs, every
@@ -15,6 +16,7 @@ import typer
 
 from kalliope_tel.cli.context import console, in_transaction, print_json, print_table
 from kalliope_tel.cli.omnia_accounts_cmd import accounts_app, log_app
+from kalliope_tel.cli.omnia_manager_cmd import extensions_app, pbxs_app
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -29,6 +31,8 @@ app.add_typer(companies_app, name="companies")
 app.add_typer(customers_app, name="customers")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(log_app, name="log")
+app.add_typer(pbxs_app, name="pbxs")
+app.add_typer(extensions_app, name="extensions")
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 PARTNER = typer.Option(None, "--partner", help="The partner's id (default: the installation's partner).")

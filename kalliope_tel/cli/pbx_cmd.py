@@ -29,7 +29,8 @@ JSON = typer.Option(False, "--json", help="Machine-readable output.")
 def _pbx_row(session: Session, pbx: Pbx) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from kalliope_tel.hotel.models import Room, SipAccount
+    from kalliope_tel.extensions.models import SipAccount
+    from kalliope_tel.hotel.models import Room
 
     def count(model: Any) -> int:
         return int(session.scalar(select(func.count()).select_from(model).where(model.pbx_id == pbx.id)) or 0)

@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from kalliope_tel.container import Container
+from kalliope_tel.extensions.accounts import list_classes
+from kalliope_tel.extensions.models import OutboundClass
 from kalliope_tel.fax import config
 from kalliope_tel.fax.feature import FEATURE
 from kalliope_tel.fax.models import (
@@ -27,10 +29,7 @@ from kalliope_tel.fax.models import (
     Permission,
     Separation,
 )
-from kalliope_tel.features.registry import partner_runs
-from kalliope_tel.hotel.models import OutboundClass
-from kalliope_tel.hotel.services import list_classes
-from kalliope_tel.mail2fax.boxes import list_boxes
+from kalliope_tel.features.registry import partner_function, partner_runs
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users.services import list_users
 from kalliope_tel.web import deps, records
@@ -294,7 +293,7 @@ def page_lists(container: Container) -> Callable[[Session, Pbx], dict[str, list[
             "instances": [i.name for i in config.list_instances(session, pbx)],
             "storages": [s.name for s in config.list_storages(session, pbx)],
             "users": [u.name for u in list_users(session, pbx)],
-            "boxes": [b.name for b in list_boxes(session, pbx)] if boxes else [],
+            "boxes": partner_function(FEATURE, "mail2fax", "box_names")(session, pbx) if boxes else [],
         }
 
     return lists

@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk import confgate
 from kalliope_tel.catalogue import Term
+from kalliope_tel.extensions.models import OutboundClass
 from kalliope_tel.fax.exceptions import InUse, InvalidValue, NotFound
+from kalliope_tel.fax.feature import FEATURE as FAX
 from kalliope_tel.fax.models import (
     TEMPLATE_FIELDS,
     ArchivePath,
@@ -36,7 +38,7 @@ from kalliope_tel.fax.models import (
 )
 from kalliope_tel.fax.session import MODEM_RATES, FaxOptions
 from kalliope_tel.fax.spandsp import V17, V27TER, V29
-from kalliope_tel.hotel.models import OutboundClass
+from kalliope_tel.features.registry import partner_function
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.tenancy.services import per_pbx_row
 from kalliope_tel.users.models import User
@@ -345,12 +347,9 @@ def _own_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[str,
             out["template_id"] = get_template(session, pbx, value).id if value else None
         elif key == "mail2fax_box":
             # The seed links an instance to a box by the box's name.
-            from kalliope_tel.mail2fax.boxes import BoxError, get_box
-
-            try:
-                out[key] = get_box(session, pbx, value).name if value else ""
-            except BoxError as exc:
-                raise InvalidValue("faxconf.box", reason=exc.phrase(), setting=key) from None
+            if value and value not in partner_function(FAX, "mail2fax", "box_names")(session, pbx):
+                raise InvalidValue("faxconf.no_box", box=value, setting=key)
+            out[key] = value or ""
         elif key == "mail2fax_pin":
             if value and (not str(value).isdigit() or not 4 <= len(str(value)) <= 16):
                 raise InvalidValue("faxconf.pin", setting=key)

@@ -22,12 +22,12 @@ from kalliope_tel.catalogue import Term
 from kalliope_tel.db import leases
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.dialplan.naming import context
+from kalliope_tel.extensions.models import OutboundClass
 from kalliope_tel.fax import deliveries, limits
 from kalliope_tel.fax.config import Effective, effective, get_instance, options_for, permission_of
 from kalliope_tel.fax.exceptions import InvalidValue, NotAllowed, NotFound, Refused
 from kalliope_tel.fax.models import Direction, FaxAttempt, FaxInstance, FaxJob, FaxSlot, JobState, Media
 from kalliope_tel.fax.session import FaxOptions
-from kalliope_tel.hotel.models import OutboundClass
 from kalliope_tel.nodes import gone_after, gone_nodes
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users.models import User

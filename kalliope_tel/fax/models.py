@@ -12,13 +12,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kalliope_tel.db.base import Base, ReachesAsterisk, UTCDateTime, str_enum, utcnow
 from kalliope_tel.db.leases import Leased
-from kalliope_tel.hotel.models import pbx_row, same_pbx
-from kalliope_tel.tenancy.models import PbxOwned
+from kalliope_tel.tenancy.models import PbxOwned, pbx_row, same_pbx
 
 
 class Permission(enum.StrEnum):
@@ -268,13 +267,15 @@ class FaxJob(PbxOwned, Leased, Base):
     __table_args__ = (
         pbx_row("fax_job"),
         same_pbx("fax_job", "instance_id", "fax_instance", "RESTRICT"),
-        same_pbx("fax_job", "user_id", "app_user"),  # removing a user nulls it first (services)
         Index("ix_fax_job_due", "state", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(Integer)
-    user_id: Mapped[int | None] = mapped_column(Integer)
+    # The sender; a removed user's faxes stay in the register without one. A
+    # single-column key: SET NULL on the composite (pbx_id, user_id) would
+    # null pbx_id too (the services pick users of the job's PBX).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"), index=True)
     number: Mapped[str] = mapped_column(String(32))
     state: Mapped[JobState] = mapped_column(str_enum(JobState, "fax_job_state"), default=JobState.QUEUED)
     pages: Mapped[int] = mapped_column(Integer)

@@ -82,6 +82,9 @@ class DialplanFragment:
 
     includes: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+    # Extension numbers whose calls these contexts handle (the hotel's
+    # rooms): the core renders only their hints, not their calls.
+    answers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -150,3 +153,9 @@ class Feature:
     # hotel's stay history offers billing's call report): asked through
     # ``features.registry.partner_runs``, which refuses an undeclared name.
     uses: tuple[str, ...] = ()
+    # What this feature lends to the features that declare it in their
+    # ``uses``: {name: "module:function"}, asked through
+    # ``features.registry.partner_function``. The user never imports the
+    # lender's modules, so the two packages never import each other (the
+    # hotel's check-out cancels wake-up alarms through "cancel_room_alarms").
+    provides: dict[str, str] = field(default_factory=dict)

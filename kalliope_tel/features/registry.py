@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.features.base import Feature
@@ -32,6 +32,20 @@ def partner_runs(container: Container, feature: Feature, partner: str) -> bool:
     if partner not in feature.uses:
         raise ValueError(f"feature {feature.name!r} does not declare {partner!r} in its uses")
     return any(f.name == partner for f in container.features)
+
+
+def partner_function(feature: Feature, partner: str, name: str) -> Callable[..., Any]:
+    """The function ``partner`` lends as ``name`` (its ``provides``) to
+    ``feature``, which declares it in ``uses``. An undeclared partner or an
+    unknown name is a programming error."""
+    if partner not in feature.uses:
+        raise ValueError(f"feature {feature.name!r} does not declare {partner!r} in its uses")
+    target = load_feature(partner).provides.get(name)
+    if target is None:
+        raise ValueError(f"feature {partner!r} provides no {name!r}")
+    module, _, attribute = target.partition(":")
+    function: Callable[..., Any] = getattr(importlib.import_module(module), attribute)
+    return function
 
 
 def load_feature(name: str) -> Feature:

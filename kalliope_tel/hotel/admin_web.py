@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from kalliope_tel.container import Container
+from kalliope_tel.extensions import accounts as classes
 from kalliope_tel.hotel import services
 from kalliope_tel.hotel.exceptions import InvalidValue
 from kalliope_tel.tenancy.models import Pbx
@@ -34,8 +35,8 @@ class SettingsChange(BaseModel):
 
 
 def as_dict(session: Session, pbx: Pbx) -> dict[str, Any]:
-    classes = sorted(c.name for c in services.list_classes(session, pbx))
-    return services.settings_view(session, pbx) | {"classes": classes}
+    names = sorted(c.name for c in classes.list_classes(session, pbx))
+    return services.settings_view(session, pbx) | {"classes": names}
 
 
 def router(_container: Container) -> APIRouter:

@@ -42,6 +42,7 @@ from sqlalchemy.orm import aliased
 
 from kalliope_tel.changes import record as changes
 from kalliope_tel.db.base import utcnow
+from kalliope_tel.extensions.models import OutboundClass
 from kalliope_tel.hotel.calls import LimitVerdict, RoomToRoom, limit_verdict
 from kalliope_tel.hotel.cleaning import PhoneCodeResult
 from kalliope_tel.hotel.models import (
@@ -49,7 +50,6 @@ from kalliope_tel.hotel.models import (
     CleaningEvent,
     CleaningSource,
     HotelSettings,
-    OutboundClass,
     Room,
     RoomTemplate,
     Stay,

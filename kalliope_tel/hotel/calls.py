@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kalliope_tel.hotel.models import ClassKind, OutboundClass
-from kalliope_tel.hotel.services import effective, find_room, get_settings, list_classes, open_stay
+from kalliope_tel.extensions.accounts import list_classes
+from kalliope_tel.extensions.models import OutboundClass
+from kalliope_tel.hotel.models import ClassKind
+from kalliope_tel.hotel.services import effective, find_room, get_settings, open_stay
 from kalliope_tel.tenancy.models import Pbx
 
 

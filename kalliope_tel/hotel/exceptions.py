@@ -1,13 +1,17 @@
-"""Hotel errors: each message is what the receptionist or admin should read."""
+"""Hotel errors: each message is what the receptionist or admin should read.
+
+A room is an extension with hotel data, so the refusals of values, of
+missing rows and of rows in use are the extensions' own (one class each,
+whichever of the two refuses).
+"""
 
 from kalliope_tel.errors import KalliopeError
+from kalliope_tel.extensions.exceptions import InUse as InUse
+from kalliope_tel.extensions.exceptions import InvalidValue as InvalidValue
+from kalliope_tel.extensions.exceptions import NotFound as NotFound
 
 
 class HotelError(KalliopeError):
-    pass
-
-
-class NotFound(HotelError):
     pass
 
 
@@ -16,14 +20,6 @@ class RoomOccupied(HotelError):
 
 
 class RoomFree(HotelError):
-    pass
-
-
-class InvalidValue(HotelError):
-    pass
-
-
-class InUse(HotelError):
     pass
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from kalliope_tel.features.base import DialplanFragment, Feature, Job, PageLink, ServeContext, Visitor
 from kalliope_tel.features.registry import partner_runs
+from kalliope_tel.tenancy.models import Pbx
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -13,7 +14,6 @@ if TYPE_CHECKING:
     from kalliope_tel.asterisk.agi.server import AgiRouter
     from kalliope_tel.checks import Check
     from kalliope_tel.container import Container
-    from kalliope_tel.tenancy.models import Pbx
 
 
 def _agi(router: AgiRouter, container: Container) -> None:
@@ -36,20 +36,14 @@ def _dialplan(session: Session, pbx: Pbx, device_template: str) -> DialplanFragm
     return dialplan_fragment(session, pbx, device_template)
 
 
-def _pjsip(session: Session, pbx: Pbx) -> list[str]:
-    from kalliope_tel.dialplan.hotel import pjsip_sections
-
-    return pjsip_sections(session, pbx)
-
-
 def _doctor(container: Container) -> list[Check]:
     """A PBX with rooms needs outbound classes, or its rooms can call nobody."""
     from sqlalchemy import func, select
 
     from kalliope_tel.checks import Check
     from kalliope_tel.db.engine import transaction
+    from kalliope_tel.extensions.accounts import list_classes
     from kalliope_tel.hotel.models import Room
-    from kalliope_tel.hotel.services import list_classes
     from kalliope_tel.tenancy.services import list_pbxs
 
     missing = []
@@ -70,7 +64,10 @@ def _doctor(container: Container) -> list[Check]:
     return [Check("hotel", True, "every PBX with rooms has outbound classes")]
 
 
-def _pages(_session: Session, visitor: Visitor) -> list[PageLink]:
+def _pages(session: Session, visitor: Visitor) -> list[PageLink]:
+    pbx = session.get(Pbx, visitor.pbx_id)
+    if pbx is None or not pbx.hotel_enabled:
+        return []
     pages = (
         [PageLink("panel", "nav.panel", 10), PageLink("stays", "nav.stays", 15)] if visitor.may("receptionist") else []
     )
@@ -90,12 +87,13 @@ FEATURE = Feature(
     agi=_agi,
     jobs=_jobs,
     dialplan=_dialplan,
-    pjsip=_pjsip,
     doctor=_doctor,
     cli=("hotel", "kalliope_tel.cli.hotel_cmd:app"),
     web="kalliope_tel.hotel.web:router",
     pages=_pages,
-    uses=("billing",),
+    uses=("billing", "wakeup"),
+    # The receptionist panels' live updates under load ("bench web": its name since it began).
+    benches={"web": "kalliope_tel.hotel.panel_bench:bench_command"},
 )
 
 

@@ -8,8 +8,6 @@ row rolls the whole import back and nothing is imported.
 from __future__ import annotations
 
 import csv
-import io
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from kalliope_tel import archives
+from kalliope_tel import tables
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.hotel.exceptions import HotelError, ImportRejected, InvalidValue
 from kalliope_tel.hotel.services import create_room
@@ -59,7 +57,7 @@ EXAMPLE = {
     "new_accounts": "1",
     "failovers": "noanswer.internal=900;busy.external=hangup",
 }
-Row = tuple[int, dict[str, str]]
+Row = tables.Row
 
 
 @dataclass
@@ -73,84 +71,7 @@ class ImportReport:
 
 def read_rows(path: Path) -> list[Row]:
     """The file's data rows with their line numbers (the header is line 1)."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(path)
-    if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path)
-    raise InvalidValue("import.kind", file=path.name)
-
-
-def _normalise_header(header: list[str], source: str) -> list[str]:
-    names = [str(h or "").strip().lower().replace(" ", "_") for h in header]
-    unknown = [n for n in names if n and n not in COLUMNS]
-    if unknown:
-        raise InvalidValue("import.unknown_columns", file=source, columns=unknown, expected=list(COLUMNS))
-    missing = [c for c in REQUIRED if c not in names]
-    if missing:
-        raise InvalidValue("import.missing_columns", file=source, columns=missing)
-    return names
-
-
-def _read_csv(path: Path) -> list[Row]:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidValue("import.not_utf8", file=path.name) from None
-    if not text.strip():
-        raise InvalidValue("import.empty", file=path.name)
-    try:
-        dialect: Any = csv.Sniffer().sniff(text.splitlines()[0], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    header = _normalise_header(next(reader), path.name)
-    rows = []
-    for values in reader:
-        line = reader.line_num
-        if not any(v.strip() for v in values):
-            continue
-        if len(values) > len(header):
-            rows.append(
-                (line, {"__error__": "import.fields", "__fields__": str(len(values)), "__header__": str(len(header))})
-            )
-            continue
-        rows.append((line, {k: v.strip() for k, v in zip(header, values, strict=False) if k}))
-    return rows
-
-
-def _read_xlsx(path: Path) -> list[Row]:
-    import openpyxl
-
-    # The directory first: a spreadsheet from outside may be a zip bomb.
-    try:
-        with zipfile.ZipFile(path) as archive:
-            refusal = archives.zip_refusal(archive)
-    except zipfile.BadZipFile:
-        refusal = None  # openpyxl says so below, with the file's name
-    if refusal is not None:
-        code, params = refusal
-        raise InvalidValue(code, **params)
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise InvalidValue("import.bad_xlsx", file=path.name, reason=type(exc).__name__) from None
-    sheet = book.worksheets[0]
-    iterator = sheet.iter_rows(values_only=True)
-    try:
-        header = _normalise_header([str(h) if h is not None else "" for h in next(iterator)], path.name)
-    except StopIteration:
-        raise InvalidValue("import.empty", file=path.name) from None
-    rows = []
-    for line, values in enumerate(iterator, start=2):
-        cells = [
-            "" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)) for v in values
-        ]
-        if not any(c.strip() for c in cells):
-            continue
-        rows.append((line, {k: v.strip() for k, v in zip(header, cells, strict=False) if k}))
-    book.close()
-    return rows
+    return tables.read_table(path, COLUMNS, REQUIRED)
 
 
 def _row_arguments(row: dict[str, str]) -> dict[str, Any]:

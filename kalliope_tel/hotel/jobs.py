@@ -19,7 +19,11 @@ log = structlog.get_logger(__name__)
 
 def nightly_reset_all(container: Container, node: str) -> dict[str, int]:
     """Run every PBX's reset that is due; rooms marked dirty, by PBX slug."""
-    results = for_each_pbx(container.sessions, lambda session, pbx: run_nightly_reset(session, pbx, node))
+    results = for_each_pbx(
+        container.sessions,
+        # PBXs without the hotel module have no cleaning to reset.
+        lambda session, pbx: run_nightly_reset(session, pbx, node) if pbx.hotel_enabled else None,
+    )
     return {slug: count for slug, count in results.items() if count is not None}
 
 

@@ -24,30 +24,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from kalliope_tel.changes.models import RoomFeed
 from kalliope_tel.db.base import Base, ReachesAsterisk, UTCDateTime, str_enum, utcnow
-from kalliope_tel.tenancy.models import PbxOwned
+from kalliope_tel.extensions.models import Extension, SipAccount
+from kalliope_tel.tenancy.models import PbxOwned, pbx_row, same_pbx
 
 
 class LdapMode(enum.StrEnum):
     NONE = "none"
     INTERNAL = "internal"
     PUBLIC = "public"
-
-
-def same_pbx(table: str, column: str, parent: str, ondelete: str | None = None) -> ForeignKeyConstraint:
-    """``(pbx_id, column)`` references ``parent (pbx_id, id)``: the database
-    itself refuses a row that points at another PBX's row."""
-    return ForeignKeyConstraint(
-        ["pbx_id", column],
-        [f"{parent}.pbx_id", f"{parent}.id"],
-        name=f"fk_{table}_{column}_same_pbx",
-        ondelete=ondelete,
-    )
-
-
-def pbx_row(table: str) -> UniqueConstraint:
-    """``(pbx_id, id)`` unique: what ``same_pbx`` keys refer to."""
-    return UniqueConstraint("pbx_id", "id", name=f"uq_{table}_pbx_row")
 
 
 def class_refs(table: str) -> tuple[ForeignKeyConstraint, ForeignKeyConstraint]:
@@ -101,20 +87,6 @@ class HotelSettings(PbxOwned, ReachesAsterisk, Base):
     checkout_dirty: Mapped[bool] = mapped_column(Boolean, default=True)
     # Class of outbound calls from extensions that are not rooms.
     non_room_class_id: Mapped[int | None] = mapped_column(Integer)
-
-
-class OutboundClass(PbxOwned, ReachesAsterisk, Base):
-    """A named set of destination patterns a caller may dial, routed to a trunk context."""
-
-    __tablename__ = "hotel_outbound_class"
-    __table_args__ = (UniqueConstraint("pbx_id", "name"), pbx_row("hotel_outbound_class"))
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(40))
-    description: Mapped[str] = mapped_column(String(200), default="")
-    # Asterisk extension patterns, e.g. ["112", "113", "_1XX"] or ["_X."].
-    patterns: Mapped[list[str]] = mapped_column(JSON, default=list)
-    trunk_context: Mapped[str] = mapped_column(String(80))
 
 
 class TemplateValues:
@@ -172,13 +144,22 @@ class RoomTemplate(TemplateValues, PbxOwned, ReachesAsterisk, Base):
     )
 
 
-class Room(TemplateValues, PbxOwned, ReachesAsterisk, Base):
+class Room(TemplateValues, PbxOwned, ReachesAsterisk, RoomFeed, Base):
     __tablename__ = "hotel_room"
     __table_args__ = (
         UniqueConstraint("pbx_id", "extension"),
         pbx_row("hotel_room"),
         *class_refs("hotel_room"),
         same_pbx("hotel_room", "template_id", "hotel_room_template", "RESTRICT"),
+        # The room is its extension's hotel data: deleting the extension
+        # deletes the room, and the number is the extension's.
+        ForeignKeyConstraint(
+            ["pbx_id", "extension"],
+            ["extension.pbx_id", "extension.number"],
+            name="fk_hotel_room_extension",
+            ondelete="CASCADE",
+            onupdate="CASCADE",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -192,7 +173,20 @@ class Room(TemplateValues, PbxOwned, ReachesAsterisk, Base):
     failovers: Mapped[list[Failover]] = relationship(
         primaryjoin="Failover.room_id == Room.id", cascade="all, delete-orphan", lazy="selectin"
     )
-    accounts: Mapped[list[SipAccount]] = relationship(back_populates="room", lazy="selectin")
+    ext: Mapped[Extension] = relationship(
+        primaryjoin="and_(Room.pbx_id == foreign(Extension.pbx_id), Room.extension == foreign(Extension.number))",
+        viewonly=True,
+        lazy="joined",
+    )
+
+    @property
+    def accounts(self) -> list[SipAccount]:
+        return self.ext.accounts
+
+    feed_always = True
+
+    def feed_room(self) -> tuple[int, int] | None:
+        return (self.pbx_id, self.id) if self.id is not None else None
 
 
 class Failover(ReachesAsterisk, Base):
@@ -216,31 +210,7 @@ class Failover(ReachesAsterisk, Base):
         return owner.pbx_id if owner is not None else None
 
 
-class SipAccount(PbxOwned, ReachesAsterisk, Base):
-    """A SIP account (PJSIP endpoint + auth + AOR); rooms may have several.
-
-    Only the digest hash (HA1 = md5(login:realm:password)) is stored, not the
-    password. HA1 is still a secret: SIP digest authentication needs nothing
-    more, so whoever reads it can register as the phone. It is never printed
-    or returned by the CLI (nor ``--json``), the store and the generated
-    PJSIP file are readable by their owner (and Asterisk's group) only.
-    """
-
-    __tablename__ = "sip_account"
-    __table_args__ = (UniqueConstraint("pbx_id", "username"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64))
-    realm: Mapped[str] = mapped_column(String(64))
-    ha1: Mapped[str] = mapped_column(String(32))
-    max_contacts: Mapped[int] = mapped_column(Integer, default=1)
-    room_id: Mapped[int | None] = mapped_column(ForeignKey("hotel_room.id", ondelete="SET NULL"), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-    room: Mapped[Room | None] = relationship(back_populates="accounts")
-
-
-class Stay(PbxOwned, Base):
+class Stay(PbxOwned, RoomFeed, Base):
     """A reservation: from check-in to check-out. Open while ``checkout_at`` is null."""
 
     __tablename__ = "hotel_stay"
@@ -260,7 +230,7 @@ class Stay(PbxOwned, Base):
     room: Mapped[Room] = relationship(lazy="joined")
 
 
-class CleaningEvent(PbxOwned, Base):
+class CleaningEvent(PbxOwned, RoomFeed, Base):
     """Every change of a room's cleaning status, and who made it."""
 
     __tablename__ = "hotel_cleaning_event"

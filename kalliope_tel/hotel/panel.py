@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kalliope_tel.extensions.accounts import class_names
+from kalliope_tel.features.registry import partner_function
+from kalliope_tel.hotel.feature import FEATURE
 from kalliope_tel.hotel.models import Room, Stay
-from kalliope_tel.hotel.services import class_names, effective
+from kalliope_tel.hotel.services import effective
 from kalliope_tel.tenancy.models import Pbx
-from kalliope_tel.wakeup.models import PENDING_STATES, Alarm, AlarmState
 
 
 def panel_rooms(
@@ -27,28 +29,19 @@ def panel_rooms(
     ``room_ids`` that no longer exists comes back as ``{"id": .., "removed": true}``."""
     query = select(Room).where(Room.pbx_id == pbx.id).order_by(Room.extension)
     stays_q = select(Stay).where(Stay.pbx_id == pbx.id, Stay.checkout_at.is_(None))
-    alarms_q = (
-        select(Alarm)
-        .where(Alarm.pbx_id == pbx.id, Alarm.state.in_((*PENDING_STATES, AlarmState.NOT_ANSWERED)))
-        .order_by(Alarm.due_at, Alarm.id)
-    )
     if room_ids is not None:
         ids = list(room_ids)
         query = query.where(Room.id.in_(ids))
         stays_q = stays_q.where(Stay.room_id.in_(ids))
-        alarms_q = alarms_q.where(Alarm.room_id.in_(ids))
     rooms = session.scalars(query).all()
     stays = {s.room_id: s for s in session.scalars(stays_q)}
-    alarms: dict[int, list[Alarm]] = {}
-    for alarm in session.scalars(alarms_q):
-        alarms.setdefault(alarm.room_id, []).append(alarm)
+    alarms = partner_function(FEATURE, "wakeup", "panel_alarms")(session, pbx, room_ids)
     costs = _costs(session, pbx) if with_costs and stays else {}
     names = class_names(session, pbx)
     out = []
     for room in rooms:
         view = effective(room, names, stays.get(room.id))
-        mine = alarms.get(room.id, [])
-        pending = [a for a in mine if a.state in PENDING_STATES]
+        mine = alarms.get(room.id, {"next_alarm": None, "alerts": []})
         out.append(
             {
                 "id": room.id,
@@ -59,12 +52,8 @@ def panel_rooms(
                 "clean": room.clean,
                 "occupied": view.occupied,
                 "stay": view.stay,
-                "next_alarm": pending[0].due_at.isoformat() if pending else None,
-                "alerts": [
-                    {"id": a.id, "due_at": a.due_at.isoformat(), "attempts": a.attempts_made}
-                    for a in mine
-                    if a.state is AlarmState.NOT_ANSWERED
-                ],
+                "next_alarm": mine["next_alarm"],
+                "alerts": mine["alerts"],
                 "cost": costs.get(room.extension),
             }
         )
@@ -75,6 +64,5 @@ def panel_rooms(
 
 
 def _costs(session: Session, pbx: Pbx) -> dict[str, dict[str, Any]]:
-    from kalliope_tel.billing.reports import occupied_costs
-
-    return {ext: totals.as_dict() for ext, totals in occupied_costs(session, pbx).items()}
+    costs = partner_function(FEATURE, "billing", "occupied_costs")(session, pbx)
+    return {ext: totals.as_dict() for ext, totals in costs.items()}

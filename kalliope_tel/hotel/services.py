@@ -7,10 +7,7 @@ transaction (the CLI and AGI adapters commit once per command or call).
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +16,17 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk import confgate
 from kalliope_tel.catalogue import Term
+from kalliope_tel.extensions import services as extensions
+from kalliope_tel.extensions.accounts import (
+    bounded_text,
+    class_names,
+    create_account,
+    create_class,
+    gated,
+    get_account,
+    get_class,
+    list_classes,
+)
 from kalliope_tel.hotel.exceptions import InUse, InvalidValue, NotFound
 from kalliope_tel.hotel.models import (
     TEMPLATE_FIELDS,
@@ -27,11 +35,9 @@ from kalliope_tel.hotel.models import (
     HotelSettings,
     LdapMode,
     Origin,
-    OutboundClass,
     Outcome,
     Room,
     RoomTemplate,
-    SipAccount,
     Stay,
     TemplateDefaults,
 )
@@ -39,28 +45,7 @@ from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.tenancy.services import per_pbx_row
 
 FAILOVER_KEYS = [f"{o.value}.{g.value}" for o in Outcome for g in Origin]
-DEFAULT_REALM = "kalliope"
 EMERGENCY_NUMBERS = ["112", "113", "115", "118"]
-
-
-def gated(check: Callable[[object], str], value: object, setting: str = "") -> str:
-    """A value through the Asterisk config gate, refused as a hotel error
-    (naming ``setting``, the field a form shows it under)."""
-    try:
-        return check(value)
-    except confgate.UnsafeValue as exc:
-        raise InvalidValue(exc.code, **exc.params, **({"setting": setting} if setting else {})) from None
-
-
-def bounded_text(value: str, limit: int, what: str) -> str:
-    """Free text for a column of ``limit`` characters: refused, with the
-    reason, when longer (PostgreSQL would refuse it with a database error)."""
-    value = value.strip()
-    if len(value) > limit:
-        raise InvalidValue("hotel.text_length", what=what, limit=limit, given=len(value))
-    if "\x00" in value:
-        raise InvalidValue("hotel.text_nul", what=what)
-    return value
 
 
 # Template values when nothing else is configured.
@@ -110,77 +95,6 @@ def update_settings(session: Session, pbx: Pbx, **values: Any) -> HotelSettings:
             setattr(settings, key, value)
     session.flush()
     return settings
-
-
-# ------------------------------------------------------------------ classes
-def create_class(
-    session: Session,
-    pbx: Pbx,
-    name: str,
-    patterns: list[str],
-    trunk_context: str,
-    description: str = "",
-) -> OutboundClass:
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", name) or name == "fallback":
-        raise InvalidValue("hotel.class_name", name=repr(name))
-    if not patterns:
-        raise InvalidValue("hotel.class_patterns", name=name, setting="patterns")
-    for p in patterns:
-        gated(confgate.pattern, p, "patterns")
-    gated(lambda v: confgate.identifier(v, "what.trunk_context"), trunk_context, "trunk_context")
-    if session.scalars(select(OutboundClass).where(OutboundClass.pbx_id == pbx.id, OutboundClass.name == name)).first():
-        raise InvalidValue("hotel.class_exists", name=repr(name))
-    cls = OutboundClass(
-        pbx_id=pbx.id,
-        name=name,
-        patterns=patterns,
-        trunk_context=trunk_context,
-        description=bounded_text(description, 200, "class description"),
-    )
-    session.add(cls)
-    session.flush()
-    return cls
-
-
-def update_class(
-    session: Session,
-    pbx: Pbx,
-    name: str,
-    *,
-    patterns: list[str] | None = None,
-    trunk_context: str | None = None,
-    description: str | None = None,
-) -> OutboundClass:
-    """Change a class's patterns, trunk context or description (its name is its key)."""
-    cls = get_class(session, pbx, name)
-    if patterns is not None:
-        if not patterns:
-            raise InvalidValue("hotel.class_patterns", name=name, setting="patterns")
-        for p in patterns:
-            gated(confgate.pattern, p, "patterns")
-        cls.patterns = patterns
-    if trunk_context is not None:
-        gated(lambda v: confgate.identifier(v, "what.trunk_context"), trunk_context, "trunk_context")
-        cls.trunk_context = trunk_context
-    if description is not None:
-        cls.description = bounded_text(description, 200, "class description")
-    session.flush()
-    return cls
-
-
-def get_class(session: Session, pbx: Pbx, name: str) -> OutboundClass:
-    cls = session.scalars(
-        select(OutboundClass).where(OutboundClass.pbx_id == pbx.id, OutboundClass.name == name)
-    ).first()
-    if cls is None:
-        raise NotFound("hotel.no_class", name=name)
-    return cls
-
-
-def list_classes(session: Session, pbx: Pbx) -> list[OutboundClass]:
-    return list(
-        session.scalars(select(OutboundClass).where(OutboundClass.pbx_id == pbx.id).order_by(OutboundClass.name))
-    )
 
 
 def delete_class(session: Session, pbx: Pbx, name: str) -> None:
@@ -378,10 +292,6 @@ class EffectiveRoom:
     stay: dict[str, Any] | None = field(default=None)
 
 
-def class_names(session: Session, pbx: Pbx) -> dict[int, str]:
-    return {c.id: c.name for c in list_classes(session, pbx)}
-
-
 def effective(room: Room, class_names: dict[int, str], stay: Stay | None = None) -> EffectiveRoom:
     def pick(attr: str) -> Any:
         own = getattr(room, attr)
@@ -421,60 +331,6 @@ def effective(room: Room, class_names: dict[int, str], stay: Stay | None = None)
     )
 
 
-def sip_login(pbx: Pbx, username: str) -> str:
-    """What a phone registers with, and its PJSIP endpoint, auth and AOR id.
-
-    The default PBX keeps plain names (a single-site install registers
-    ``101``); every other PBX's are ``<slug>-<name>``, so PBXs that share one
-    Asterisk never share an endpoint. Slugs have no ``-``, so the first ``-``
-    always separates them; ``create_account`` refuses a default-PBX name that
-    would read as another PBX's.
-    """
-    return username if pbx.is_default else f"{pbx.slug}-{username}"
-
-
-def ha1(username: str, realm: str, password: str) -> str:
-    return hashlib.md5(f"{username}:{realm}:{password}".encode(), usedforsecurity=False).hexdigest()
-
-
-def create_account(
-    session: Session,
-    pbx: Pbx,
-    username: str,
-    password: str | None = None,
-    realm: str = DEFAULT_REALM,
-) -> tuple[SipAccount, str]:
-    """Create a SIP account; return it and its password (generated if not given), shown once."""
-    gated(confgate.sip_user, username, "username")
-    if session.scalars(select(SipAccount).where(SipAccount.pbx_id == pbx.id, SipAccount.username == username)).first():
-        raise InvalidValue("hotel.account_exists", account=repr(username))
-    head, dash, _ = username.partition("-")
-    if pbx.is_default and dash and session.scalars(select(Pbx.id).where(Pbx.slug == head)).first():
-        raise InvalidValue("hotel.account_other_pbx", account=repr(username), pbx=repr(head))
-    secret = password or secrets.token_urlsafe(15)
-    if len(secret) < 10:
-        raise InvalidValue("hotel.account_password")
-    account = SipAccount(
-        pbx_id=pbx.id, username=username, realm=realm, ha1=ha1(sip_login(pbx, username), realm, secret)
-    )
-    session.add(account)
-    session.flush()
-    return account, secret
-
-
-def list_accounts(session: Session, pbx: Pbx) -> list[SipAccount]:
-    return list(session.scalars(select(SipAccount).where(SipAccount.pbx_id == pbx.id).order_by(SipAccount.username)))
-
-
-def _get_account(session: Session, pbx: Pbx, username: str) -> SipAccount:
-    found = session.scalars(
-        select(SipAccount).where(SipAccount.pbx_id == pbx.id, SipAccount.username == username)
-    ).first()
-    if found is None:
-        raise NotFound("hotel.no_account", account=repr(username))
-    return found
-
-
 def find_room(session: Session, pbx: Pbx, extension: str) -> Room | None:
     """The room with this extension, or None (a caller that is not a room)."""
     if not extension:
@@ -507,16 +363,22 @@ def create_room(
     failovers: dict[str, str] | None = None,
     **overrides: Any,
 ) -> CreatedRoom:
+    """A room: the hotel's data on an extension, made here when the number
+    is not one yet (an existing extension becomes a room)."""
     gated(confgate.extension, extension, "extension")
     if find_room(session, pbx, extension) is not None:
         raise InvalidValue("hotel.room_exists", room=extension, setting="extension")
     prefix = get_settings(session, pbx).cleaning_prefix
     if prefix and extension.startswith(prefix):
         raise InvalidValue("hotel.room_prefix", room=extension, prefix=prefix, setting="extension")
+    room_name = bounded_text(name, 80, "room name") or extension
+    ext = extensions.find_extension(session, pbx, extension)
+    if ext is None:
+        ext = extensions.create_extension(session, pbx, extension, name=room_name, accounts=0).extension
     room = Room(
         pbx_id=pbx.id,
         extension=extension,
-        name=bounded_text(name, 80, "room name") or extension,
+        name=room_name,
         template_id=get_template(session, pbx, template).id,
         **_check_values(session, pbx, overrides),
     )
@@ -524,17 +386,19 @@ def create_room(
     session.flush()
     _set_failovers(room, check_failovers(failovers or {}), replace=True)
     for username in attach or []:
-        account = _get_account(session, pbx, username)
-        if account.room_id not in (None, room.id):
+        account = get_account(session, pbx, username)
+        if account.extension_id not in (None, ext.id):
             raise InUse("hotel.account_taken", account=repr(username))
-        account.room_id = room.id
+        account.extension_id = ext.id
     credentials: dict[str, str] = {}
+    taken = len(ext.accounts)
     for i in range(new_accounts):
-        username = extension if i == 0 and not attach else f"{extension}-{i + 1}"
+        username = extension if i == 0 and not attach and not taken else f"{extension}-{taken + i + 1}"
         account, secret = create_account(session, pbx, username)
-        account.room_id = room.id
+        account.extension_id = ext.id
         credentials[username] = secret
     session.flush()
+    session.refresh(ext)
     session.refresh(room)
     return CreatedRoom(room, credentials)
 
@@ -553,6 +417,7 @@ def update_room(
     room = get_room(session, pbx, extension)
     if name is not None:
         room.name = bounded_text(name, 80, "room name") or room.extension
+        extensions.update_extension(session, pbx, room.extension, name=room.name)
     if template is not None:
         room.template_id = get_template(session, pbx, template).id
     for key, value in _check_values(session, pbx, overrides).items():
@@ -578,8 +443,11 @@ def delete_room(session: Session, pbx: Pbx, extension: str) -> None:
     room = get_room(session, pbx, extension)
     if open_stay(session, room) is not None:
         raise InUse("hotel.occupied_check_out_first", room=extension)
+    # The room first (the live panels see it go), then its extension and,
+    # by cascade, its accounts: nothing of it is left, the number is free.
     session.delete(room)
     session.flush()
+    extensions.delete_extension(session, pbx, extension)
 
 
 def open_stay(session: Session, room: Room) -> Stay | None:

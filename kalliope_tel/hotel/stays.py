@@ -7,17 +7,17 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.db.base import utcnow
+from kalliope_tel.features.registry import partner_function
 from kalliope_tel.hotel.cleaning import set_cleaning
 from kalliope_tel.hotel.exceptions import InvalidValue, RoomFree, RoomOccupied
+from kalliope_tel.hotel.feature import FEATURE
 from kalliope_tel.hotel.models import ClassKind, CleaningSource, Stay
 from kalliope_tel.hotel.services import get_room, get_settings, open_stay
 from kalliope_tel.tenancy.models import Pbx
-from kalliope_tel.wakeup.models import PENDING_STATES, Alarm, AlarmState
-from kalliope_tel.wakeup.services import set_alarm
 
 
 def _names(owner: str, guests: list[str]) -> tuple[str, list[str]]:
@@ -62,7 +62,7 @@ def check_in(
     session.flush()
     for due in alarms or []:
         # The wake-up service validates the time and ties the alarm to this stay.
-        set_alarm(session, pbx, extension, due)
+        partner_function(FEATURE, "wakeup", "set_alarm")(session, pbx, extension, due)
     return stay
 
 
@@ -105,11 +105,7 @@ def check_out(session: Session, pbx: Pbx, extension: str, *, at: datetime | None
     stay.checkout_at = at or utcnow()
     if get_settings(session, pbx).checkout_dirty:
         set_cleaning(session, pbx, extension, False, CleaningSource.CHECKOUT)
-    session.execute(
-        update(Alarm)
-        .where(Alarm.room_id == stay.room_id, Alarm.state.in_(PENDING_STATES))
-        .values(state=AlarmState.CANCELLED, finished_at=utcnow())
-    )
+    partner_function(FEATURE, "wakeup", "cancel_room_alarms")(session, stay.room_id)
     session.flush()
     return stay
 

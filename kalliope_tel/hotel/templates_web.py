@@ -14,9 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from kalliope_tel.container import Container
+from kalliope_tel.extensions import accounts as classes
+from kalliope_tel.extensions.models import OutboundClass
 from kalliope_tel.hotel import services
 from kalliope_tel.hotel.exceptions import InvalidValue
-from kalliope_tel.hotel.models import LdapMode, OutboundClass, RoomTemplate, TemplateDefaults
+from kalliope_tel.hotel.models import LdapMode, RoomTemplate, TemplateDefaults
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.web import deps, records
 from kalliope_tel.web.records import Field as F
@@ -139,7 +141,7 @@ def class_view(row: OutboundClass) -> dict[str, Any]:
 
 
 def values_view(session: Session, pbx: Pbx, row: RoomTemplate | TemplateDefaults) -> dict[str, Any]:
-    names = services.class_names(session, pbx)
+    names = classes.class_names(session, pbx)
     failovers = (
         row.failovers
         if isinstance(row, TemplateDefaults)
@@ -177,14 +179,14 @@ def router(_container: Container) -> APIRouter:
     def list_classes(caller: deps.Admin) -> list[dict[str, Any]]:
         """The PBX's outbound classes: what each lets a room dial, and through which trunk context."""
         with deps.unit_of_work(caller.request) as session:
-            return [class_view(c) for c in services.list_classes(session, caller.pbx(session))]
+            return [class_view(c) for c in classes.list_classes(session, caller.pbx(session))]
 
     @r.post(API + "/classes", status_code=201)
     def add_class(caller: deps.Admin, body: NewClass) -> dict[str, Any]:
         """Add an outbound class."""
         with deps.unit_of_work(caller.request) as session:
             patterns = [p.strip() for p in body.patterns if p.strip()]
-            row = services.create_class(
+            row = classes.create_class(
                 session, caller.pbx(session), body.name, patterns, body.trunk_context, body.description
             )
             return class_view(row)
@@ -196,7 +198,7 @@ def router(_container: Container) -> APIRouter:
         if "patterns" in values:
             values["patterns"] = [p.strip() for p in values["patterns"] if p.strip()]
         with deps.unit_of_work(caller.request) as session:
-            return class_view(services.update_class(session, caller.pbx(session), name, **values))
+            return class_view(classes.update_class(session, caller.pbx(session), name, **values))
 
     @r.delete(API + "/classes/{name}", status_code=204)
     def remove_class(caller: deps.Admin, name: str) -> None:
@@ -271,4 +273,4 @@ def router(_container: Container) -> APIRouter:
 
 
 def _classes(session: Session, pbx: Pbx) -> dict[str, list[str]]:
-    return {"classes": [c.name for c in services.list_classes(session, pbx)]}
+    return {"classes": [c.name for c in classes.list_classes(session, pbx)]}

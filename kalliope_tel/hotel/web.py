@@ -12,10 +12,11 @@ import json
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sse_starlette.sse import EventSourceResponse
 
 from kalliope_tel.container import Container
@@ -24,6 +25,7 @@ from kalliope_tel.hotel.feature import billing_runs
 from kalliope_tel.hotel.models import ClassKind, CleaningSource
 from kalliope_tel.hotel.services import RoomFilter, get_room
 from kalliope_tel.localtime import parse_local_time
+from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.users.models import Role
 from kalliope_tel.web import access, deps
 from kalliope_tel.web.app import pbx_page
@@ -185,7 +187,23 @@ def router(container: Container) -> APIRouter:
     r.include_router(rooms_web.router(container))
     r.include_router(history_web.router(container))
     r.include_router(templates_web.router(container))
-    return r
+    # Every page and route of the hotel exists only for PBXs that have the module.
+    gated = APIRouter(dependencies=[Depends(hotel_on)])
+    gated.include_router(r)
+    return gated
+
+
+def hotel_on(request: Request, pbx: Annotated[str, Path(max_length=40)]) -> None:
+    """404 for the hotel's pages and routes of a PBX without the module. Only
+    for a caller seated in that PBX: anyone else gets the route's own
+    refusal, which says nothing of another PBX's modules."""
+    principal = deps.current_principal(request)
+    if principal is None or principal.at(pbx) is None:
+        return
+    with deps.unit_of_work(request, writes=False) as session:
+        enabled = session.scalars(select(Pbx.hotel_enabled).where(Pbx.slug == pbx)).first()
+    if enabled is False:
+        raise deps.Refusal(404, "hotel.module_off")
 
 
 async def _nothing() -> AsyncIterator[dict[str, str]]:

@@ -21,8 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kalliope_tel.db.base import Base, ReachesAsterisk, UTCDateTime, str_enum, utcnow
 from kalliope_tel.db.leases import Leased
-from kalliope_tel.hotel.models import pbx_row, same_pbx
-from kalliope_tel.tenancy.models import PbxOwned
+from kalliope_tel.tenancy.models import PbxOwned, pbx_row, same_pbx
 
 
 class LamSettings(PbxOwned, ReachesAsterisk, Base):

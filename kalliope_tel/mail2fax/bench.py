@@ -115,8 +115,8 @@ def _run_one(
     from kalliope_tel.container import Container
     from kalliope_tel.db import migrate
     from kalliope_tel.db.engine import transaction
+    from kalliope_tel.extensions.accounts import create_class
     from kalliope_tel.fax import config
-    from kalliope_tel.hotel.services import create_class
     from kalliope_tel.lab.dovecot import LabDovecot
     from kalliope_tel.mail2fax.boxes import add_box
     from kalliope_tel.mail2fax.intake import Handled, Intake, Item

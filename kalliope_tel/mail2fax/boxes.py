@@ -151,6 +151,13 @@ def get_box(session: Session, pbx: Pbx, name: str) -> Mail2FaxBox:
     return box
 
 
+def box_names(session: Session, pbx: Pbx) -> list[str]:
+    """The PBX's boxes by name (what a fax instance links to; lent to fax)."""
+    return list(
+        session.scalars(select(Mail2FaxBox.name).where(Mail2FaxBox.pbx_id == pbx.id).order_by(Mail2FaxBox.name))
+    )
+
+
 def list_boxes(session: Session, pbx: Pbx) -> list[Mail2FaxBox]:
     return list(session.scalars(select(Mail2FaxBox).where(Mail2FaxBox.pbx_id == pbx.id).order_by(Mail2FaxBox.name)))
 

@@ -67,4 +67,5 @@ FEATURE = Feature(
     web="kalliope_tel.mail2fax.web:router",
     pages=_pages,
     user_page={"pgp": True},  # "PGP signature" authentication: the users page sets each user's key
+    provides={"box_names": "kalliope_tel.mail2fax.boxes:box_names"},
 )

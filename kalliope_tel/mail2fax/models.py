@@ -15,8 +15,7 @@ from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, Unique
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
-from kalliope_tel.hotel.models import pbx_row, same_pbx
-from kalliope_tel.tenancy.models import PbxOwned
+from kalliope_tel.tenancy.models import PbxOwned, pbx_row, same_pbx
 
 
 class Protocol(enum.StrEnum):

@@ -21,6 +21,7 @@ from kalliope_tel.omnia.rights import ConsoleView, Need, NotAllowed, check
 from kalliope_tel.oplog import services as oplog
 from kalliope_tel.oplog.services import Actor
 from kalliope_tel.spreadsheets import csv_table
+from kalliope_tel.tables import ImportRefused
 from kalliope_tel.tenancy import companies
 from kalliope_tel.tenancy.exceptions import CompanyNotFound
 from kalliope_tel.tenancy.models import Company, CompanyStatus
@@ -255,7 +256,7 @@ def router(_container: Container) -> APIRouter:
         is wrong (each error by line and column); ``dry_run`` reports without writing."""
         data = read_bounded(file.file, users_csv.MAX_BYTES)
         if data is None:
-            raise users_csv.ImportRefused("csv.too_large", limit=users_csv.MAX_BYTES >> 10)
+            raise ImportRefused("csv.too_large", limit=users_csv.MAX_BYTES >> 10)
         with deps.unit_of_work(c.request) as session:
             report = users_csv.import_users(
                 session, c.actor, c.company(session), decode_text(data), dry_run=dry_run, site=site_of(c.request),

@@ -1,4 +1,4 @@
-"""A deleted customer's generated Asterisk files: found while its PBXs are
+"""A deleted customer's (or PBX's) generated Asterisk files: found while its PBXs are
 still in the store, removed once the deletion has committed."""
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from kalliope_tel.tenancy.models import Pbx
 def forget_generated(settings: Settings, session: Session, company_id: int) -> Callable[[], list[str]]:
     """A function that removes the files of the company's PBXs (call it
     after the commit: a rolled-back deletion keeps its files)."""
-    targets = [
-        (pbx.slug, config_target(settings, pbx.asterisk_server).directory)
-        for pbx in session.scalars(select(Pbx).where(Pbx.company_id == company_id))
-    ]
+    return forget_pbx_files(settings, list(session.scalars(select(Pbx).where(Pbx.company_id == company_id))))
+
+
+def forget_pbx_files(settings: Settings, pbxs: list[Pbx]) -> Callable[[], list[str]]:
+    """The same for the PBXs given (Omnia Manager deletes them one by one)."""
+    targets = [(pbx.slug, config_target(settings, pbx.asterisk_server).directory) for pbx in pbxs]
 
     def remove() -> list[str]:
         return [

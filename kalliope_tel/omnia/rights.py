@@ -8,6 +8,9 @@ Console role and its "may manage customers" flag.
   company; changing needs the administrator role.
 - Customers are a partner's, in the partner's own view, for members who
   may manage customers; a customer's members never see them.
+- The Manager (PBXs, extensions) needs a Manager role instead: read-only
+  to read, administrator to change, in the view (a partner's member works
+  on a customer's PBXs in the customer's view).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from kalliope_tel.accounts.models import ConsoleRole
+from kalliope_tel.accounts.models import ConsoleRole, ManagerRole
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.tenancy.models import CompanyKind
 from kalliope_tel.web.principal import CompanySeat, Principal
@@ -26,6 +29,8 @@ class Need(enum.Enum):
     CHANGE = "change"
     CUSTOMERS = "customers"  # read the partner's customers
     CUSTOMERS_CHANGE = "customers_change"
+    MANAGER = "manager"  # read the PBXs and extensions of the company in view
+    MANAGER_CHANGE = "manager_change"
 
 
 class NotAllowed(KalliopeError):
@@ -52,6 +57,8 @@ def check(principal: Principal, need: Need) -> ConsoleView:
         if principal.companies:
             raise NotAllowed(409, "console.choose_company")
         raise NotAllowed(403, "web.not_allowed")
+    if need in (Need.MANAGER, Need.MANAGER_CHANGE):
+        return _manager(principal, seat, need)
     if seat.console is None:
         raise NotAllowed(403, "web.not_allowed")
     view = ConsoleView(seat, principal.view_company_id or seat.company_id)
@@ -63,3 +70,11 @@ def check(principal: Principal, need: Need) -> ConsoleView:
     ):
         raise NotAllowed(403, "web.not_allowed")
     return view
+
+
+def _manager(principal: Principal, seat: CompanySeat, need: Need) -> ConsoleView:
+    """The Manager: a Manager role in the chosen company (administrator to
+    change); a partner's member works on a customer's PBXs in its view."""
+    if seat.manager is None or (need is Need.MANAGER_CHANGE and seat.manager is not ManagerRole.ADMIN):
+        raise NotAllowed(403, "web.not_allowed")
+    return ConsoleView(seat, principal.view_company_id or seat.company_id)

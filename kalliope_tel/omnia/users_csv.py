@@ -24,6 +24,7 @@ from kalliope_tel.errors import KalliopeError
 from kalliope_tel.omnia import console
 from kalliope_tel.oplog.services import Actor
 from kalliope_tel.spreadsheets import csv_table, unquote
+from kalliope_tel.tables import ImportRefused
 from kalliope_tel.tenancy.models import Company
 
 COLUMNS = ["email", "first_name", "last_name", "department", "console_role", "manager_role", "manage_customers"]
@@ -32,14 +33,6 @@ MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5000
 _YES = {"1", "true", "yes", "si", "sì", "y", "x"}
 _NO = {"", "0", "false", "no", "n"}
-
-
-class ImportRefused(KalliopeError):
-    """The file as a whole, or its rows: ``items`` holds (line, column, error) for each."""
-
-    def __init__(self, code: str, items: list[tuple[int, str, KalliopeError]] | None = None, **params: Any) -> None:
-        super().__init__(code, **params)
-        self.items = items or []
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from kalliope_tel.container import Container
-from kalliope_tel.omnia import console_web, pages
+from kalliope_tel.omnia import console_web, manager_web, pages
 
 
 def router(container: Container) -> APIRouter:
     r = APIRouter()
     r.include_router(console_web.router(container))
+    r.include_router(manager_web.router(container))
     r.include_router(pages.router(container))
     return r

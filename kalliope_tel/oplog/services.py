@@ -80,10 +80,18 @@ def record(
 
 
 def entries(
-    session: Session, company_ids: set[int], *, limit: int = 500, before_id: int | None = None
+    session: Session,
+    company_ids: set[int],
+    *,
+    limit: int = 500,
+    before_id: int | None = None,
+    kinds: tuple[str, ...] = (),
 ) -> list[LogEntry]:
-    """The newest entries of these companies' logs (``before_id``: the page after)."""
+    """The newest entries of these companies' logs (``before_id``: the page
+    after; ``kinds``: only these objects, e.g. the Manager's PBXs and extensions)."""
     query = select(LogEntry).where(LogEntry.company_id.in_(company_ids))
+    if kinds:
+        query = query.where(LogEntry.object_kind.in_(kinds))
     if before_id is not None:
         query = query.where(LogEntry.id < before_id)
     return list(session.scalars(query.order_by(LogEntry.id.desc()).limit(limit)))

@@ -197,7 +197,8 @@ def set_status(session: Session, company: Company, status: CompanyStatus) -> Com
 
 
 def serving_pbx_ids() -> Select[int]:
-    """The PBXs that serve: their company is active, and so is its partner.
+    """The PBXs that serve: not suspended themselves, their company is
+    active, and so is its partner.
     Every path that acts for a PBX on its own (calls placed, faxes sent,
     mailboxes read, configuration written) filters with this."""
     partner = aliased(Company)
@@ -205,7 +206,7 @@ def serving_pbx_ids() -> Select[int]:
         select(Pbx.id)
         .join(Company, Company.id == Pbx.company_id)
         .outerjoin(partner, partner.id == Company.parent_id)
-        .where(Company.status == CompanyStatus.ACTIVE)
+        .where(Company.status == CompanyStatus.ACTIVE, Pbx.suspended.is_(False))
         .where(or_(partner.id.is_(None), partner.status == CompanyStatus.ACTIVE))
     )
 

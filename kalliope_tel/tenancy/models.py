@@ -15,7 +15,16 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from kalliope_tel.db.base import Base, ReachesAsterisk, UTCDateTime, str_enum, utcnow
@@ -85,6 +94,12 @@ class Company(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
+class PbxKind(enum.StrEnum):
+    SINGLE = "single"
+    SHARED = "shared"  # shares queues, ring groups and BLF with other customers' PBXs
+    GROUP = "group"  # shares one numbering plan with other customers' PBXs
+
+
 class Pbx(ReachesAsterisk, Base):
     __tablename__ = "pbx"
 
@@ -103,6 +118,19 @@ class Pbx(ReachesAsterisk, Base):
     config_serial: Mapped[int] = mapped_column(Integer, default=0)
     # Its company; deleting the company deletes the PBX and everything of it.
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"), index=True)
+    # "single" today; the shared and group kinds of the Omnia seed have room here.
+    kind: Mapped[PbxKind] = mapped_column(str_enum(PbxKind, "pbx_kind"), default=PbxKind.SINGLE)
+    # Licences purchased (Omnia Manager): None is no limit (an installation
+    # that does not count them); an extension past the count is refused.
+    start_licences: Mapped[int | None] = mapped_column(Integer)
+    plus_licences: Mapped[int | None] = mapped_column(Integer)
+    call_centre: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Suspended by its partner alone (its company may be active): it stops
+    # serving like a suspended company's PBXs (``companies.serving_pbx_ids``).
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The hotel module: its dialplan, service codes, panel and jobs exist
+    # only for PBXs that have it.
+    hotel_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
     asterisk_server: Mapped[AsteriskServer | None] = relationship(lazy="joined")
 
@@ -118,6 +146,22 @@ class PbxOwned:
     """Mixin for domain rows: the PBX (tenant) a row belongs to."""
 
     pbx_id: Mapped[int] = mapped_column(ForeignKey("pbx.id", ondelete="CASCADE"), index=True)
+
+
+def same_pbx(table: str, column: str, parent: str, ondelete: str | None = None) -> ForeignKeyConstraint:
+    """``(pbx_id, column)`` references ``parent (pbx_id, id)``: the database
+    itself refuses a row that points at another PBX's row."""
+    return ForeignKeyConstraint(
+        ["pbx_id", column],
+        [f"{parent}.pbx_id", f"{parent}.id"],
+        name=f"fk_{table}_{column}_same_pbx",
+        ondelete=ondelete,
+    )
+
+
+def pbx_row(table: str) -> UniqueConstraint:
+    """``(pbx_id, id)`` unique: what ``same_pbx`` keys refer to."""
+    return UniqueConstraint("pbx_id", "id", name=f"uq_{table}_pbx_row")
 
 
 class ServeNode(Base):

@@ -17,8 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from kalliope_tel.accounts.models import Account
 from kalliope_tel.db.base import Base, UTCDateTime, str_enum, utcnow
 from kalliope_tel.db.leases import Leased
-from kalliope_tel.hotel.models import pbx_row
-from kalliope_tel.tenancy.models import PbxOwned
+from kalliope_tel.tenancy.models import PbxOwned, pbx_row
 
 
 class Role(enum.StrEnum):

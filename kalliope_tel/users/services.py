@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.accounts import passwords
@@ -131,11 +131,8 @@ def find_by_email(session: Session, pbx_id: int, email: str) -> User | None:
 
 
 def remove_user(session: Session, pbx: Pbx, name: str) -> None:
-    from kalliope_tel.fax.models import FaxJob
-
     user = get_user(session, pbx, name)
-    # Their faxes stay in the register, without a sender.
-    session.execute(update(FaxJob).where(FaxJob.pbx_id == pbx.id, FaxJob.user_id == user.id).values(user_id=None))
+    # Their faxes stay in the register, without a sender (the key's SET NULL).
     account = user.account
     session.delete(user)
     session.flush()

@@ -77,4 +77,9 @@ FEATURE = Feature(
     web="kalliope_tel.wakeup.web:router",
     pages=_pages,
     benches={"wakeup": "kalliope_tel.cli.bench_cmd:wakeup"},
+    provides={
+        "set_alarm": "kalliope_tel.wakeup.services:set_alarm",
+        "panel_alarms": "kalliope_tel.wakeup.for_hotel:panel_alarms",
+        "cancel_room_alarms": "kalliope_tel.wakeup.for_hotel:cancel_room_alarms",
+    },
 )

@@ -22,10 +22,10 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from kalliope_tel.changes.models import RoomFeed
 from kalliope_tel.db.base import Base, ReachesAsterisk, UTCDateTime, str_enum, utcnow
 from kalliope_tel.db.leases import Leased
-from kalliope_tel.hotel.models import same_pbx
-from kalliope_tel.tenancy.models import PbxOwned
+from kalliope_tel.tenancy.models import PbxOwned, same_pbx
 
 
 class AlarmState(enum.StrEnum):
@@ -72,7 +72,7 @@ class WakeupSettings(PbxOwned, ReachesAsterisk, Base):
     max_concurrent: Mapped[int] = mapped_column(Integer, default=50)  # simultaneous wake-up calls
 
 
-class Alarm(PbxOwned, Leased, Base):
+class Alarm(PbxOwned, Leased, RoomFeed, Base):
     __tablename__ = "wakeup_alarm"
     __table_args__ = (same_pbx("wakeup_alarm", "room_id", "hotel_room", "CASCADE"),)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from kalliope_tel.asterisk.autoapply import state_of
+from kalliope_tel.asterisk.config_state import state_of
 from kalliope_tel.container import Container
 from kalliope_tel.features.base import PageLink
 from kalliope_tel.users.models import Role

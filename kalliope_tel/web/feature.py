@@ -126,5 +126,5 @@ FEATURE = Feature(
     summary="REST API, receptionist panel and fax pages, with live updates",
     jobs=jobs,
     doctor=doctor,
-    benches={"web": "kalliope_tel.web.bench:bench_command", "logins": "kalliope_tel.web.bench_logins:bench_command"},
+    benches={"logins": "kalliope_tel.web.bench_logins:bench_command"},
 )

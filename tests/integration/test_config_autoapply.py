@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from kalliope_tel.asterisk.autoapply import state_of
+from kalliope_tel.asterisk.config_state import state_of
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.hotel import services as hotel
 from kalliope_tel.hotel import stays

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from kalliope_tel.asterisk import confgate
 from kalliope_tel.asterisk.apply import remove_files, write_files
 from kalliope_tel.dialplan.generator import LAB_DEVICE, render
+from kalliope_tel.extensions import accounts as ext_accounts
 from kalliope_tel.hotel import services as hotel
 from kalliope_tel.lab.instance import LabInstance, LabState
 from kalliope_tel.tenancy.models import Pbx
@@ -90,7 +91,7 @@ class Scene:
         room = hotel.get_room(self.db, self.pbx, "302")
         room.name = room_name[:80]
         room.template.name = template_name[:60]  # the column's length
-        for cls in hotel.list_classes(self.db, self.pbx):
+        for cls in ext_accounts.list_classes(self.db, self.pbx):
             cls.description = class_text
         self.pbx.name = pbx_name
         self.db.flush()
@@ -115,11 +116,11 @@ def test_identifiers_need_a_full_match(db: Session) -> None:
         with pytest.raises(hotel.InvalidValue, match="extension"):
             hotel.create_room(db, pbx, bad, "x", "std")
     with pytest.raises(hotel.InvalidValue, match="SIP user name"):
-        hotel.create_account(db, pbx, "abc\n")
+        ext_accounts.create_account(db, pbx, "abc\n")
     with pytest.raises(hotel.InvalidValue, match="pattern"):
-        hotel.create_class(db, pbx, "evil", ["112\n"], "kt-lab-trunk")
+        ext_accounts.create_class(db, pbx, "evil", ["112\n"], "kt-lab-trunk")
     with pytest.raises(hotel.InvalidValue, match="trunk context"):
-        hotel.create_class(db, pbx, "evil", ["112"], "ctx\n[evil]")
+        ext_accounts.create_class(db, pbx, "evil", ["112"], "ctx\n[evil]")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

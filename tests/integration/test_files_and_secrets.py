@@ -52,6 +52,13 @@ def test_store_generated_files_and_sip_secrets(tmp_path: Path) -> None:
     listed = cli("hotel", "accounts", "list", "--json", db=db).stdout
     assert "ha1" not in listed and "correct-horse-42" not in listed and generated["password"] not in listed
 
+    # An account has an endpoint once it rings on an extension (here room 102).
+    assert (
+        cli(
+            "hotel", "rooms", "add", "102", "--template", "std", "--account", "201", "--account", "202", db=db
+        ).returncode
+        == 0
+    )
     out = tmp_path / "render"
     assert cli("asterisk", "render", "-o", str(out), db=db).returncode == 0
     pjsip = out / "kalliope" / "pjsip_default.conf"

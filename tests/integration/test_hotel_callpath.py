@@ -10,6 +10,7 @@ import itertools
 import pytest
 from sqlalchemy.orm import Session
 
+from kalliope_tel.extensions import accounts as ext_accounts
 from kalliope_tel.hotel import callpath, calls, services, stays
 from kalliope_tel.hotel.cleaning import PhoneCodeResult
 from kalliope_tel.hotel.models import ClassKind
@@ -23,7 +24,7 @@ CALLERS = ["101", "102", "103", "104", "555", ""]
 def _hotel(db: Session, slug: str | None, *, block: bool, other_class: bool) -> None:
     pbx = get_pbx(db) if slug is None else create_pbx(db, slug, slug.title())
     services.ensure_default_classes(db, pbx, "kt-lab-pstn")
-    services.create_class(db, pbx, "special", ["_0X."], "kt-lab-pstn")
+    ext_accounts.create_class(db, pbx, "special", ["_0X."], "kt-lab-pstn")
     services.update_settings(db, pbx, block_room_to_room=block)
     if not other_class:
         services.get_settings(db, pbx).non_room_class_id = None

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.changes.models import Change
 from kalliope_tel.dialplan.generator import LAB_DEVICE, render
+from kalliope_tel.extensions import accounts as ext_accounts
 from kalliope_tel.hotel import calls, cleaning, services, stays
 from kalliope_tel.hotel.exceptions import InUse, InvalidValue, NotFound, RoomFree, RoomOccupied
 from kalliope_tel.hotel.models import ClassKind, CleaningEvent, CleaningSource, NightlyReset, Room
@@ -55,8 +56,8 @@ def test_template_seeded_from_defaults_and_room_overrides(db: Session, pbx: Pbx)
     services.update_room(db, pbx, "101", clear=["floor"])
     view = services.room_view(db, pbx, "101")
     assert (view.building, view.floor, view.calls_limit) == ("Annex", "1", 5)
-    account = services.list_accounts(db, pbx)[0]
-    assert account.ha1 == services.ha1("101", "kalliope", created.new_credentials["101"])
+    account = ext_accounts.list_accounts(db, pbx)[0]
+    assert account.ha1 == ext_accounts.ha1("101", "kalliope", created.new_credentials["101"])
 
 
 def test_invalid_values_are_refused(db: Session, pbx: Pbx) -> None:
@@ -190,7 +191,7 @@ def test_render_is_deterministic_and_complete(db: Session, pbx: Pbx) -> None:
     secrets = [pw for c in created for pw in c.new_credentials.values()]
     assert len(secrets) == 3 and not any(pw in pjsip for pw in secrets)
     for user, pw in (kv for c in created for kv in c.new_credentials.items()):
-        assert f"md5_cred = {services.ha1(user, 'kalliope', pw)}" in pjsip
+        assert f"md5_cred = {ext_accounts.ha1(user, 'kalliope', pw)}" in pjsip
     lab_files = render(db, pbx, LAB_DEVICE).files
     assert "Local/101@kt-lab-room/n" in lab_files[f"kalliope/extensions_{slug}.conf"]
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from kalliope_tel.db import migrate
 from kalliope_tel.db.base import Base
 from kalliope_tel.db.engine import make_engine, make_session_factory, transaction
+from kalliope_tel.extensions import accounts as ext_accounts
 from kalliope_tel.tenancy.exceptions import PbxNotFound
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.tenancy.services import get_pbx
@@ -131,7 +132,7 @@ def test_the_database_refuses_a_row_that_refers_to_another_pbx(db: Session) -> N
         hotel.create_template(db, pbx, "std")
     room_a = hotel.create_room(db, a, "101", "A 101", "std").room
     template_a = hotel.get_template(db, a, "std")
-    class_a = hotel.get_class(db, a, "standard")
+    class_a = ext_accounts.get_class(db, a, "standard")
     from kalliope_tel.db.base import utcnow
 
     bad_rows = [

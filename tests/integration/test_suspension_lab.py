@@ -16,12 +16,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
-from kalliope_tel.asterisk.autoapply import state_of
+from kalliope_tel.asterisk.config_state import state_of
 from kalliope_tel.config import Settings
 from kalliope_tel.container import Container
 from kalliope_tel.db import migrate
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.db.engine import transaction
+from kalliope_tel.extensions import accounts as ext_accounts
 from kalliope_tel.hotel import services as hotel
 from kalliope_tel.lab.instance import LabInstance, LabState
 from kalliope_tel.omnia import console
@@ -62,7 +63,7 @@ def _setup(url: str) -> tuple[Container, str, str]:
         users.set_password(s, pbx, "desk", PASSWORD)
         users.set_roles(s, pbx, "desk", {Role.RECEPTIONIST})
         ((username, password),) = made.new_credentials.items()
-        return container, hotel.sip_login(pbx, username), password
+        return container, ext_accounts.sip_login(pbx, username), password
 
 
 def _phone_conf(lab_state: LabState, login: str, password: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from kalliope_tel.db.engine import transaction
+from kalliope_tel.extensions import accounts as ext_accounts
 from kalliope_tel.hotel import services as hotel
 from kalliope_tel.tenancy.services import get_pbx
 from kalliope_tel.wakeup import series
@@ -145,7 +146,7 @@ def test_the_pages_add_edit_refuse_and_remove_in_the_browser(browser: Any, web: 
     add.locator("button[type=submit]").click()
     page.locator("#classes tr[data-key=mobile]").wait_for()
     with transaction(web.container.sessions, read_only=True) as s:
-        assert hotel.get_class(s, get_pbx(s), "mobile").patterns == ["_3XXXXXXXXX", "112"]
+        assert ext_accounts.get_class(s, get_pbx(s), "mobile").patterns == ["_3XXXXXXXXX", "112"]
     # Edit in the dialog; a bad pattern is refused under its field, in Italian.
     page.locator("#classes tr[data-key=mobile] button[data-action=edit]").click()
     dialog = page.locator("#record-dialog")

@@ -45,6 +45,12 @@ class _NoRows:
     def scalars(self, *_args: object, **_kw: object) -> list[object]:
         return []
 
+    def get(self, *_args: object, **_kw: object) -> object:
+        """The visitor's PBX, with every module (the hotel's pages exist only where it is on)."""
+        from types import SimpleNamespace
+
+        return SimpleNamespace(hotel_enabled=True)
+
 
 def test_every_page_link_has_its_label_group_and_line_in_both_languages() -> None:
     admin = Visitor(1, 1, frozenset({"admin"}))

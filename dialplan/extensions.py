@@ -1,0 +1,103 @@
+"""The core's part of a PBX's generated configuration: every extension.
+
+Dialplan: one context with each active extension's hint (its devices'
+state, for BLF keys) and its call (ring its devices); a suspended one
+refuses calls. Features that keep more on an extension (the hotel's rooms)
+are included before it, so their contexts answer their numbers first.
+PJSIP: the endpoint, auth and AOR of every SIP account of an active
+extension; a suspended extension has none (its phones can neither register
+nor call). Every value passes the gate here, where it is written.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kalliope_tel.asterisk import confgate as gate
+from kalliope_tel.dialplan.naming import context, devices
+from kalliope_tel.extensions.accounts import sip_login
+from kalliope_tel.extensions.models import Extension, ExtensionStatus
+from kalliope_tel.tenancy.models import Pbx
+
+RING_SECONDS = 30
+
+
+def _extensions(session: Session, pbx: Pbx) -> list[Extension]:
+    return list(session.scalars(select(Extension).where(Extension.pbx_id == pbx.id).order_by(Extension.number)))
+
+
+PIN_CHECK = "*80"  # a phone checks its service PIN (kalliope-pin-check)
+
+
+def dialplan_lines(session: Session, pbx: Pbx, device_template: str, answered: frozenset[str]) -> list[str]:
+    """``answered``: numbers a feature's contexts take the calls of (hints only)."""
+    slug = gate.slug(pbx.slug)
+    out = [
+        "",
+        "; Extensions: the hint (state for BLF keys), then the call; the service PIN check.",
+        f"[{context(slug, 'extensions')}]",
+        f"exten => {PIN_CHECK},1,Goto(kalliope-pin-check,s,1)",
+    ]
+    for ext in _extensions(session, pbx):
+        number = gate.extension(ext.number)
+        if ext.status is ExtensionStatus.SUSPENDED:
+            out.append(f"exten => {number},1,Hangup(21)")
+            continue
+        logins = [gate.sip_user(sip_login(pbx, a.username)) for a in sorted(ext.accounts, key=lambda a: a.username)]
+        if logins:
+            out.append(f"exten => {number},hint,{'&'.join(f'PJSIP/{login}' for login in logins)}")
+        dial = devices(number, logins, device_template)
+        if number in answered:
+            continue
+        if dial:
+            out += [f"exten => {number},1,Dial({dial},{RING_SECONDS})", " same => n,Hangup()"]
+        else:
+            out.append(f"exten => {number},1,Congestion(5)")
+    return out
+
+
+def pjsip_sections(session: Session, pbx: Pbx) -> list[str]:
+    slug = gate.slug(pbx.slug)
+    out: list[str] = []
+    for ext in _extensions(session, pbx):
+        if ext.status is ExtensionStatus.SUSPENDED:
+            continue
+        number = gate.extension(ext.number)
+        label = gate.callerid_label(ext.name or ext.number)
+        for acc in sorted(ext.accounts, key=lambda a: a.username):
+            login = gate.sip_user(sip_login(pbx, acc.username))
+            out += [
+                "",
+                f"[{login}]",
+                "type = endpoint",
+                f"context = {context(slug, 'phones')}",
+                "disallow = all",
+                "allow = ulaw,alaw",
+                f"auth = {login}-auth",
+                f"aors = {login}",
+                "direct_media = no",
+                "rtp_symmetric = yes",
+                "force_rport = yes",
+                "rewrite_contact = yes",
+                "t38_udptl = yes",
+                "t38_udptl_ec = redundancy",
+                # Asterisk 22 copies tenantid into CDRs and CEL (billing per PBX).
+                f"tenantid = {slug}",
+                f'callerid = "{label}" <{number}>',
+                f"set_var = KALLIOPE_FROM_EXTEN={number}",
+                "",
+                f"[{login}-auth]",
+                "type = auth",
+                "auth_type = md5",
+                f"username = {login}",
+                f"realm = {gate.identifier(acc.realm, 'SIP realm')}",
+                f"md5_cred = {gate.hex_digest(acc.ha1)}",
+                "",
+                f"[{login}]",
+                "type = aor",
+                f"max_contacts = {int(acc.max_contacts)}",
+                "remove_existing = yes",
+                "qualify_frequency = 60",
+            ]
+    return out

@@ -1,0 +1,50 @@
+"""How far each PBX's configuration has reached its Asterisk, in the store:
+written by the ``serve`` node that applied it (``autoapply``), read by the
+administration pages and Omnia (a PBX or extension is Pending until then)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from kalliope_tel.db.base import utcnow
+from kalliope_tel.tenancy.models import ConfigState, Pbx
+
+
+def record_applied(session: Session, serials: dict[int, int]) -> None:
+    """The PBXs' configuration up to these serials is written and reloaded."""
+    now = utcnow()
+    for pbx_id, serial in serials.items():
+        if session.get(Pbx, pbx_id) is None:
+            continue  # removed meanwhile
+        state = session.get(ConfigState, pbx_id) or ConfigState(pbx_id=pbx_id)
+        # Another node on the same Asterisk may have recorded a later serial.
+        state.applied_serial = max(state.applied_serial or 0, serial)
+        state.applied_at, state.error, state.error_at = now, "", None
+        session.add(state)
+
+
+def record_error(session: Session, pbx_ids: list[int], error: str) -> None:
+    for pbx_id in pbx_ids:
+        if session.get(Pbx, pbx_id) is None:
+            continue
+        state = session.get(ConfigState, pbx_id) or ConfigState(pbx_id=pbx_id, applied_serial=0)
+        state.error, state.error_at = error[:300], utcnow()
+        session.add(state)
+
+
+def state_of(session: Session, pbx: Pbx) -> dict[str, Any]:
+    """For the administration pages: applied, applying (a change not yet
+    through), or failing (with the reason)."""
+    state = session.get(ConfigState, pbx.id)
+    applied = state.applied_serial if state else 0
+    error = state.error if state else ""
+    word = "applied" if applied >= pbx.config_serial else ("failing" if error else "applying")
+    return {
+        "state": word,
+        "serial": pbx.config_serial,
+        "applied_serial": applied,
+        "applied_at": state.applied_at.isoformat(timespec="seconds") if state and state.applied_at else None,
+        "error": error if word == "failing" else "",
+    }

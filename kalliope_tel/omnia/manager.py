@@ -1,0 +1,285 @@
+"""Omnia Manager as services: a company's PBXs and their extensions, each
+change written to the log of operations (the Manager log) with before and
+after. No HTTP here: the web, the API and the CLI call these with an
+``Actor``; callers own the transaction and decide who may call
+(``omnia.rights``). Asterisk follows on its own: every change here bumps
+the PBX's configuration serial and ``serve`` applies it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from kalliope_tel.asterisk.config_state import state_of
+from kalliope_tel.extensions import services as extensions
+from kalliope_tel.extensions.exceptions import InvalidValue, NotFound
+from kalliope_tel.extensions.models import Extension, ExtensionStatus, Licence
+from kalliope_tel.oplog.services import Actor, changed, record
+from kalliope_tel.tenancy import companies
+from kalliope_tel.tenancy import services as tenancy
+from kalliope_tel.tenancy.models import Company, Pbx
+from kalliope_tel.users import services as users
+from kalliope_tel.users.models import User
+
+PBX_FIELDS = ("name", "timezone", "start_licences", "plus_licences", "call_centre", "hotel_enabled")
+
+
+def pbx_status(session: Session, pbx: Pbx) -> str:
+    """Active, Pending (its configuration is not yet live on its Asterisk) or Suspended."""
+    if not companies.is_serving(session, pbx.id):
+        return "suspended"
+    return "active" if state_of(session, pbx)["state"] == "applied" else "pending"
+
+
+def pbx_fields(session: Session, pbx: Pbx) -> dict[str, Any]:
+    used = extensions.licences_used(session, pbx)
+    state = state_of(session, pbx)
+    return {
+        "number": pbx.id,
+        "slug": pbx.slug,
+        "name": pbx.name,
+        "kind": pbx.kind.value,
+        "timezone": pbx.timezone,
+        "status": pbx_status(session, pbx),
+        "error": state["error"],
+        "extensions": sum(used.values()),
+        "numbers": 0,  # the trunks-and-numbers part of Omnia adds them
+        "start_licences": pbx.start_licences,
+        "plus_licences": pbx.plus_licences,
+        "start_used": used[Licence.START],
+        "plus_used": used[Licence.PLUS],
+        "call_centre": pbx.call_centre,
+        "hotel_enabled": pbx.hotel_enabled,
+        "suspended": pbx.suspended,
+        "created_at": pbx.created_at.isoformat(timespec="seconds"),
+    }
+
+
+def pbxs_of(session: Session, company: Company) -> list[Pbx]:
+    return list(session.scalars(select(Pbx).where(Pbx.company_id == company.id).order_by(Pbx.id)))
+
+
+def pbx_of(session: Session, company: Company, slug: str) -> Pbx:
+    """The company's PBX ``slug``; another company's is "not found" like a missing one."""
+    pbx = session.scalars(select(Pbx).where(Pbx.slug == slug, Pbx.company_id == company.id)).first()
+    if pbx is None:
+        raise NotFound("manager.no_pbx", pbx=slug)
+    return pbx
+
+
+def _licences(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100_000:
+        raise InvalidValue("manager.licence_count", setting=what)
+    return value
+
+
+def _check_pbx_values(session: Session, pbx: Pbx | None, fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(fields) - set(PBX_FIELDS))
+    if unknown:
+        raise InvalidValue("manager.unknown_field", field=unknown[0])
+    values = dict(fields)
+    for key in ("start_licences", "plus_licences"):
+        if key in values:
+            values[key] = _licences(values[key], key)
+            if pbx is not None and values[key] is not None:
+                licence = Licence.START if key == "start_licences" else Licence.PLUS
+                used = extensions.licences_used(session, pbx)[licence]
+                if values[key] < used:
+                    raise InvalidValue("manager.licences_below_used", setting=key, used=used)
+    return values
+
+
+def create_pbx(session: Session, actor: Actor, company: Company, slug: str, **fields: Any) -> Pbx:
+    values = _check_pbx_values(session, None, fields)
+    pbx = tenancy.create_pbx(
+        session, slug, values.pop("name", "") or slug, values.pop("timezone", "UTC"), company=company
+    )
+    pbx.hotel_enabled = False  # a new PBX of the Manager is an office until the hotel module is switched on
+    for key, value in values.items():
+        setattr(pbx, key, value)
+    session.flush()
+    record(session, actor, "log.pbx_created", "pbx", pbx.slug, company_id=company.id,
+           after=pbx_fields(session, pbx))  # fmt: skip
+    return pbx
+
+
+def update_pbx(session: Session, actor: Actor, company: Company, pbx: Pbx, **fields: Any) -> Pbx:
+    values = _check_pbx_values(session, pbx, fields)
+    before = pbx_fields(session, pbx)
+    if "timezone" in values or "name" in values:
+        tenancy.update_pbx(session, pbx.slug, name=values.pop("name", None), timezone=values.pop("timezone", None))
+    for key, value in values.items():
+        setattr(pbx, key, value)
+    session.flush()
+    old, new = changed(before, pbx_fields(session, pbx))
+    if new:
+        record(session, actor, "log.pbx_updated", "pbx", pbx.slug, company_id=company.id, before=old, after=new)
+    return pbx
+
+
+def set_pbx_suspended(session: Session, actor: Actor, company: Company, pbx: Pbx, suspended: bool) -> Pbx:
+    if pbx.suspended is not suspended:
+        pbx.suspended = suspended
+        # What serves changes: its configuration is rendered again (no endpoints while suspended).
+        session.execute(update(Pbx).where(Pbx.id == pbx.id).values(config_serial=Pbx.config_serial + 1))
+        session.flush()
+        session.refresh(pbx)
+        operation = "log.pbx_suspended" if suspended else "log.pbx_resumed"
+        record(session, actor, operation, "pbx", pbx.slug, company_id=company.id,
+               before={"suspended": not suspended}, after={"suspended": suspended})  # fmt: skip
+    return pbx
+
+
+def delete_pbx(session: Session, actor: Actor, company: Company, pbx: Pbx) -> str:
+    """The PBX and every row of it; returns the slug whose generated files the caller removes."""
+    before, slug = pbx_fields(session, pbx), pbx.slug
+    tenancy.remove_pbx(session, slug)
+    record(session, actor, "log.pbx_deleted", "pbx", slug, company_id=company.id, before=before)
+    return slug
+
+
+# ------------------------------------------------------------------ extensions
+def extension_fields(session: Session, pbx: Pbx, ext: Extension, *, pending: bool | None = None) -> dict[str, Any]:
+    user = session.get(User, ext.user_id) if ext.user_id else None
+    if ext.status is ExtensionStatus.SUSPENDED or not companies.is_serving(session, pbx.id):
+        status = "suspended"
+    else:
+        live = state_of(session, pbx)["state"] == "applied" if pending is None else not pending
+        status = "active" if live else "pending"
+    return {
+        "number": ext.number,
+        "name": ext.name,
+        "first_name": user.account.first_name if user else "",
+        "last_name": user.account.last_name if user else "",
+        "email": user.email if user else "",
+        "user": user.name if user else "",
+        "licence": ext.licence.value,
+        "meeting_id": None,  # Plus extensions' personal meeting rooms: see the Manager's closing note
+        "status": status,
+        "accounts": sorted(a.username for a in ext.accounts),
+        "pin": extensions.has_pin(session, ext),
+        "created_at": ext.created_at.isoformat(timespec="seconds"),
+    }
+
+
+def list_extensions(
+    session: Session, pbx: Pbx, filters: extensions.ExtensionFilter | None = None
+) -> list[dict[str, Any]]:
+    pending = state_of(session, pbx)["state"] != "applied"
+    return [
+        extension_fields(session, pbx, e, pending=pending) for e in extensions.list_extensions(session, pbx, filters)
+    ]
+
+
+@dataclass(frozen=True)
+class NewUser:
+    """A user for the apps, made with the extension (the invitation follows)."""
+
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+
+
+def user_for(session: Session, pbx: Pbx, user: str | NewUser | None, number: str) -> int | None:
+    if user is None or user == "":
+        return None
+    if isinstance(user, str):
+        return users.get_user(session, pbx, user).id
+    full_name = f"{user.first_name} {user.last_name}".strip()
+    name = user.email.split("@")[0].lower()[:60] or f"ext{number}"
+    if users.find_user(session, pbx, name) is not None:
+        name = f"{name}-{number}"
+    return users.add_user(session, pbx, name, user.email, full_name).id
+
+
+def create_extension(
+    session: Session,
+    actor: Actor,
+    company: Company,
+    pbx: Pbx,
+    number: str,
+    *,
+    name: str = "",
+    licence: Licence = Licence.START,
+    pin: str | None = None,
+    user: str | NewUser | None = None,
+    password: str | None = None,
+) -> extensions.CreatedExtension:
+    """The extension with one SIP account (its password returned once)."""
+    user_id = user_for(session, pbx, user, number)
+    created = extensions.create_extension(
+        session, pbx, number, name=name, licence=licence, pin=pin, user_id=user_id, password=password
+    )
+    record(session, actor, "log.extension_created", "extension", f"{pbx.slug} {number}", company_id=company.id,
+           after=extension_fields(session, pbx, created.extension, pending=True))  # fmt: skip
+    return created
+
+
+def update_extension(
+    session: Session,
+    actor: Actor,
+    company: Company,
+    pbx: Pbx,
+    number: str,
+    *,
+    name: str | None = None,
+    licence: Licence | None = None,
+    pin: str | None = None,
+    user: str | NewUser | None = None,
+    clear_user: bool = False,
+) -> Extension:
+    ext = extensions.get_extension(session, pbx, number)
+    before = extension_fields(session, pbx, ext, pending=False)
+    user_id = user_for(session, pbx, user, number)
+    ext = extensions.update_extension(
+        session, pbx, number, name=name, licence=licence, user_id=user_id, clear_user=clear_user
+    )
+    if pin:
+        extensions.set_pin(session, ext, pin)
+    after = extension_fields(session, pbx, ext, pending=False)
+    old, new = changed(before, after)
+    if pin:
+        old["pin"], new["pin"] = True, True  # masked in the log: "set"
+    if new:
+        record(session, actor, "log.extension_updated", "extension", f"{pbx.slug} {number}", company_id=company.id,
+               before=old, after=new)  # fmt: skip
+    return ext
+
+
+def set_extension_status(
+    session: Session, actor: Actor, company: Company, pbx: Pbx, number: str, status: ExtensionStatus
+) -> Extension:
+    ext = extensions.get_extension(session, pbx, number)
+    before = ext.status.value
+    if ext.status is not status:
+        extensions.set_status(session, pbx, number, status)
+        operation = "log.extension_suspended" if status is ExtensionStatus.SUSPENDED else "log.extension_resumed"
+        record(session, actor, operation, "extension", f"{pbx.slug} {number}", company_id=company.id,
+               before={"status": before}, after={"status": status.value})  # fmt: skip
+    return ext
+
+
+def new_passwords(session: Session, actor: Actor, company: Company, pbx: Pbx, number: str) -> dict[str, str]:
+    secrets = extensions.new_passwords(session, pbx, number)
+    record(session, actor, "log.extension_password", "extension", f"{pbx.slug} {number}", company_id=company.id,
+           after={"password": True})  # fmt: skip
+    return secrets
+
+
+def delete_extension(session: Session, actor: Actor, company: Company, pbx: Pbx, number: str) -> None:
+    ext = extensions.get_extension(session, pbx, number)
+    before = extension_fields(session, pbx, ext, pending=False)
+    extensions.delete_extension(session, pbx, number)
+    record(session, actor, "log.extension_deleted", "extension", f"{pbx.slug} {number}", company_id=company.id,
+           before=before)  # fmt: skip
+
+
+def extension_count(session: Session, company: Company) -> int:
+    query = select(func.count()).select_from(Extension).join(Pbx, Pbx.id == Extension.pbx_id)
+    return session.scalar(query.where(Pbx.company_id == company.id)) or 0

@@ -1,0 +1,236 @@
+"""Omnia Manager on the lab Asterisk, with a running serve applying every
+change on its own (no 'asterisk apply'): an extension made through the
+Manager registers a phone over real SIP (the lab Asterisk registering to
+itself with the extension's credentials) and calls another extension of its
+PBX; a wrong password is refused; suspended, its registration ends and its
+calls are refused; resumed, it registers again; deleted, no endpoint, hint,
+row or file is left. The service PIN answers *80 through FastAGI: right,
+wrong, and refused during the pause even when right. A PBX without the
+hotel module has no cleaning code; switched on, *331 marks the room dirty."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from kalliope_tel.asterisk.ari.client import AriClient
+from kalliope_tel.asterisk.config_state import state_of
+from kalliope_tel.config import Settings
+from kalliope_tel.container import Container
+from kalliope_tel.db import migrate
+from kalliope_tel.db.engine import transaction
+from kalliope_tel.extensions.models import Extension, ExtensionStatus, Licence, SipAccount
+from kalliope_tel.hotel import services as hotel
+from kalliope_tel.hotel.models import Room
+from kalliope_tel.lab.dial import DialReport, lab_dial
+from kalliope_tel.lab.instance import LabInstance, LabState
+from kalliope_tel.omnia import manager
+from kalliope_tel.oplog.services import Actor
+from kalliope_tel.tenancy import companies
+from kalliope_tel.tenancy.models import Company, Pbx
+from tests.helpers import ServeNode, serve_env
+from tests.integration.test_wakeup_serve import stop
+
+pytestmark = [pytest.mark.integration, pytest.mark.asterisk]
+SLUG, PHONE, CALLED = "ufficio", "201", "202"
+ACTOR = Actor("manager@partner.test", "api", "127.0.0.1")
+
+
+def _setup(url: str) -> tuple[Container, str, str]:
+    container = Container(Settings(database_url=url))
+    migrate.upgrade(container.engine)
+    with transaction(container.sessions) as s:
+        customer = companies.create_customer(s, companies.installation_partner(s), "Ufficio Srl")
+        pbx = manager.create_pbx(s, ACTOR, customer, SLUG, name="Ufficio", start_licences=10, plus_licences=2)
+        hotel.ensure_default_classes(s, pbx, "kt-lab-trunk")
+        created = manager.create_extension(s, ACTOR, customer, pbx, PHONE, name="Anna", pin="4321")
+        manager.create_extension(s, ACTOR, customer, pbx, CALLED, name="Bruno", licence=Licence.PLUS)
+        ((login, password),) = created.credentials.items()
+        return container, login, password
+
+
+def _do(container: Container, work: object) -> object:
+    with transaction(container.sessions) as s:
+        pbx = s.scalars(select(Pbx).where(Pbx.slug == SLUG)).one()
+        company = s.get(Company, pbx.company_id)
+        return work(s, company, pbx)  # type: ignore[operator]
+
+
+def _phone_conf(lab_state: LabState, login: str, password: str, name: str = "mgrphone") -> str:
+    server = f"sip:127.0.0.1:{lab_state.sip_port}"
+    return f"""; TEST ONLY: the lab Asterisk as the phone of extension {PHONE}
+[{name}-auth]
+type = auth
+auth_type = userpass
+username = {login}
+password = {password}
+
+[{name}]
+type = registration
+transport = transport-udp
+outbound_auth = {name}-auth
+server_uri = {server}
+client_uri = sip:{login}@127.0.0.1:{lab_state.sip_port}
+contact_user = {name}
+retry_interval = 60
+forbidden_retry_interval = 60
+expiration = 120
+auth_rejection_permanent = no
+
+[{name}-aor]
+type = aor
+contact = {server}
+
+[{name}]
+type = endpoint
+context = kt-lab-nowhere
+disallow = all
+allow = ulaw
+outbound_auth = {name}-auth
+aors = {name}-aor
+from_user = {login}
+direct_media = no
+"""
+
+
+def _registration(lab: LabInstance, name: str = "mgrphone") -> str:
+    out = lab.cli("pjsip show registrations", check=False)
+    found = re.search(rf"{name}/\S+\s+\S+\s+(\w+)", out)
+    return found.group(1) if found else out
+
+
+def _wait(what: str, check: object, seconds: float) -> float:
+    started = time.monotonic()
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() - started < seconds, what
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def _applied(container: Container) -> bool:
+    with transaction(container.sessions, read_only=True) as s:
+        pbx = s.scalars(select(Pbx).where(Pbx.slug == SLUG)).one()
+        return state_of(s, pbx)["state"] == "applied"
+
+
+def _calls(lab: LabInstance) -> int:
+    out = lab.cli("database show ktlab/calls")
+    found = re.search(rf"/ktlab/calls/{SLUG}-{CALLED}\s*:\s*(\d+)", out)
+    return int(found.group(1)) if found else 0
+
+
+def _call_lands(lab: LabInstance) -> bool:
+    before = _calls(lab)
+    lab.cli(f"channel originate PJSIP/{CALLED}@mgrphone application Wait 2", check=False)
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        if _calls(lab) > before:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _dial(state: LabState, caller: str, number: str, digits: str, seconds: float = 12) -> DialReport:
+    client = AriClient(state.ari_url, state.ari_username, state.ari_password, apps=[f"kt-mgr-{uuid.uuid4().hex[:6]}"])
+    return asyncio.run(
+        lab_dial(client, caller, number, digits=digits, digit_delay=0.5, max_duration=seconds,
+                 variables={"KT_LAB_PBX": SLUG})
+    )  # fmt: skip
+
+
+def test_manager_extension_lives_on_asterisk_by_serve_alone(
+    lab: LabInstance, lab_state: LabState, fresh_db_url: str
+) -> None:
+    container, login, password = _setup(fresh_db_url)
+    phone = lab.dir / "etc" / "kalliope" / "pjsip_mgrphone.conf"
+    env = serve_env(lab_state, fresh_db_url, KALLIOPE_AGI_BIND=lab_state.agi_bind, KALLIOPE_NODE_NAME="manager-node")
+    proc = ServeNode(env)
+    out = ""
+    try:
+        _wait("the new PBX live (Pending until then)", lambda: _applied(container), 30)
+        assert _do(container, lambda s, c, p: manager.pbx_status(s, p)) == "active"
+        # Two phones: one with a wrong password (refused), one with the right one.
+        phone.write_text(
+            _phone_conf(lab_state, login, password) + _phone_conf(lab_state, login, password + "x", "mgrbad")
+        )
+        lab.cli("module reload res_pjsip.so", check=False)
+        lab.cli("pjsip send register mgrbad", check=False)
+        lab.cli("pjsip send register mgrphone", check=False)
+        took = _wait("the phone registered", lambda: _registration(lab) == "Registered", 5)
+        _wait("the wrong password refused", lambda: _registration(lab, "mgrbad") == "Rejected", 10)
+        assert took < 5
+        assert _call_lands(lab), "a call from the registered phone to another extension"
+
+        # Suspended: within 5 s the endpoint is gone (its registration with it) and calls are refused.
+        _do(container, lambda s, c, p: manager.set_extension_status(s, ACTOR, c, p, PHONE, ExtensionStatus.SUSPENDED))
+        _wait("the suspension live", lambda: "Unable to find" in lab.cli(f"pjsip show aor {login}", check=False), 5)
+        assert not _call_lands(lab), "a call from a suspended extension"
+        # Resumed: it registers again and calls.
+        _do(container, lambda s, c, p: manager.set_extension_status(s, ACTOR, c, p, PHONE, ExtensionStatus.ACTIVE))
+        _wait("the resume live", lambda: "Unable to find" not in lab.cli(f"pjsip show aor {login}", check=False), 5)
+        lab.cli("pjsip send register mgrphone", check=False)
+        _wait("registered again", lambda: _registration(lab) == "Registered", 5)
+        assert _call_lands(lab)
+
+        # The service PIN: right, then three wrong ones, then the right one refused during the pause.
+        assert _dial(lab_state, PHONE, "*80", "4321#").variables.get("KALLIOPE_PIN_RESULT") == "ok"
+        wrong = _dial(lab_state, PHONE, "*80", "1111#", seconds=16)
+        assert wrong.variables.get("KALLIOPE_PIN_RESULT") in ("wrong", "paused")
+        for _ in range(2):
+            _dial(lab_state, PHONE, "*80", "1111#", seconds=6)
+        assert _dial(lab_state, PHONE, "*80", "4321#").variables.get("KALLIOPE_PIN_RESULT") == "paused"
+
+        # Deleted: no endpoint, hint, row or file of it; the number is free at once.
+        _do(container, lambda s, c, p: manager.delete_extension(s, ACTOR, c, p, PHONE))
+        _wait("the deletion live", lambda: "Unable to find" in lab.cli(f"pjsip show endpoint {login}", check=False), 5)
+        hints = lab.cli("core show hints", check=False)
+        assert f"{PHONE}@kt-{SLUG}-extensions" not in hints and f"{CALLED}@kt-{SLUG}-extensions" in hints
+        generated = "".join(p.read_text() for p in (lab.dir / "etc" / "kalliope").glob(f"*_{SLUG}.conf"))
+        assert login not in generated and f"exten => {PHONE}," not in generated
+        with transaction(container.sessions, read_only=True) as s:
+            assert s.scalars(select(Extension.number).where(Extension.number == PHONE)).all() == []
+            assert s.scalars(select(SipAccount.username).where(SipAccount.username == PHONE)).all() == []
+        _do(container, lambda s, c, p: manager.create_extension(s, ACTOR, c, p, PHONE))
+    except AssertionError:
+        out = stop(proc)
+        raise
+    finally:
+        phone.unlink(missing_ok=True)
+        lab.cli("module reload res_pjsip.so", check=False)
+        out = out or stop(proc)
+    container.close()
+
+
+def test_hotel_module_per_pbx_on_the_phone(lab: LabInstance, lab_state: LabState, fresh_db_url: str) -> None:
+    container = Container(Settings(database_url=fresh_db_url))
+    migrate.upgrade(container.engine)
+    with transaction(container.sessions) as s:
+        customer = companies.create_customer(s, companies.installation_partner(s), "Albergo Srl")
+        pbx = manager.create_pbx(s, ACTOR, customer, SLUG, name="Albergo")
+        assert not pbx.hotel_enabled  # a Manager's new PBX is an office until switched on
+        hotel.ensure_default_classes(s, pbx, "kt-lab-trunk")
+        hotel.create_template(s, pbx, "std")
+        hotel.create_room(s, pbx, "101", "", "std")
+    env = serve_env(lab_state, fresh_db_url, KALLIOPE_AGI_BIND=lab_state.agi_bind, KALLIOPE_NODE_NAME="hotel-off")
+    proc = ServeNode(env)
+
+    def clean() -> bool:
+        with transaction(container.sessions, read_only=True) as s:
+            return bool(s.scalars(select(Room.clean).where(Room.extension == "101")).one())
+
+    try:
+        _wait("applied", lambda: _applied(container), 30)
+        off = _dial(lab_state, "101", "*331", "", seconds=6)
+        assert "Gosub" not in off.applications and clean(), "*331 is not a cleaning code without the module"
+        _do(container, lambda s, c, p: manager.update_pbx(s, ACTOR, c, p, hotel_enabled=True))
+        _wait("the hotel module live", lambda: _applied(container), 10)
+        _dial(lab_state, "101", "*331", "", seconds=6)
+        _wait("room 101 dirty by its phone", lambda: not clean(), 5)
+    finally:
+        stop(proc)
+        container.close()
