@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kalliope_tel.db.base import utcnow
@@ -40,10 +41,13 @@ def state_of(session: Session, pbx: Pbx) -> dict[str, Any]:
     state = session.get(ConfigState, pbx.id)
     applied = state.applied_serial if state else 0
     error = state.error if state else ""
-    word = "applied" if applied >= pbx.config_serial else ("failing" if error else "applying")
+    # From the row, not the object: the serial goes up by a bulk UPDATE in
+    # the flush (config_serial), which an object loaded earlier does not see.
+    serial = session.scalar(select(Pbx.config_serial).where(Pbx.id == pbx.id)) or 0
+    word = "applied" if applied >= serial else ("failing" if error else "applying")
     return {
         "state": word,
-        "serial": pbx.config_serial,
+        "serial": serial,
         "applied_serial": applied,
         "applied_at": state.applied_at.isoformat(timespec="seconds") if state and state.applied_at else None,
         "error": error if word == "failing" else "",

@@ -208,7 +208,8 @@ def extensions_add(
     from kalliope_tel.omnia import manager
 
     pin = read_secrets(["service PIN"], from_stdin=True)[0] if pin_stdin else None
-    who: str | manager.NewUser | None = manager.NewUser(email, first_name, last_name) if email else (user or None)
+    site = STATE.settings.http_public_url or f"http://{STATE.settings.http_bind}"
+    who: str | manager.NewUser | None = manager.NewUser(email, first_name, last_name, site) if email else (user or None)
 
     def work(session: Session, c: Company, p: Pbx) -> dict[str, Any]:
         created = manager.create_extension(

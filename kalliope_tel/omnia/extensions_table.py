@@ -46,7 +46,7 @@ def export(session: Session, pbx: Pbx) -> str:
     return csv_table(columns, manager.list_extensions(session, pbx))
 
 
-def _arguments(values: dict[str, str]) -> dict[str, Any]:
+def _arguments(values: dict[str, str], site: str, lang: str) -> dict[str, Any]:
     if "__error__" in values:
         raise InvalidValue(values["__error__"], fields=values["__fields__"], header=values["__header__"])
     values = {k: unquote(v) for k, v in values.items()}
@@ -57,7 +57,7 @@ def _arguments(values: dict[str, str]) -> dict[str, Any]:
         raise InvalidValue("extension.licence_form", value=licence_text)
     user: str | manager.NewUser | None = values.get("user") or None
     if values.get("email"):
-        user = manager.NewUser(values["email"], values.get("first_name", ""), values.get("last_name", ""))
+        user = manager.NewUser(values["email"], values.get("first_name", ""), values.get("last_name", ""), site, lang)
     return {
         "number": values["number"],
         "name": values.get("name", ""),
@@ -68,7 +68,15 @@ def _arguments(values: dict[str, str]) -> dict[str, Any]:
 
 
 def import_file(
-    session: Session, actor: Actor, company: Company, pbx: Pbx, path: Path, *, dry_run: bool = False
+    session: Session,
+    actor: Actor,
+    company: Company,
+    pbx: Pbx,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    site: str = "",
+    lang: str = "en",
 ) -> Report:
     """Create the file's extensions, all or none (``ImportRefused`` with each line's reason)."""
     rows = tables.read_table(path, COLUMNS + EXPORT_ONLY, REQUIRED)
@@ -88,7 +96,8 @@ def import_file(
         seen[number] = line
         savepoint = session.begin_nested()
         try:
-            created = extensions.create_extension(session, pbx, **_with_user(session, pbx, _arguments(values)))
+            arguments = _with_user(session, pbx, _arguments(values, site, lang))
+            created = extensions.create_extension(session, pbx, **arguments)
         except KalliopeError as exc:
             savepoint.rollback()
             errors.append((line, str(exc.params.get("setting", "")), exc))

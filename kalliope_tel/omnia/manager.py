@@ -8,12 +8,15 @@ the PBX's configuration serial and ``serve`` applies it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from kalliope_tel.accounts.models import AccountStatus
+from kalliope_tel.accounts.services import find_account
 from kalliope_tel.asterisk.config_state import state_of
 from kalliope_tel.extensions import services as extensions
 from kalliope_tel.extensions.exceptions import InvalidValue, NotFound
@@ -22,8 +25,9 @@ from kalliope_tel.oplog.services import Actor, changed, record
 from kalliope_tel.tenancy import companies
 from kalliope_tel.tenancy import services as tenancy
 from kalliope_tel.tenancy.models import Company, Pbx
+from kalliope_tel.users import resets
 from kalliope_tel.users import services as users
-from kalliope_tel.users.models import User
+from kalliope_tel.users.models import LinkKind, User
 
 PBX_FIELDS = ("name", "timezone", "start_licences", "plus_licences", "call_centre", "hotel_enabled")
 
@@ -179,11 +183,14 @@ def list_extensions(
 
 @dataclass(frozen=True)
 class NewUser:
-    """A user for the apps, made with the extension (the invitation follows)."""
+    """A user for the apps, made with the extension: a new person gets the
+    invitation (a link valid 72 hours to choose a password) at ``site``."""
 
     email: str
     first_name: str = ""
     last_name: str = ""
+    site: str = ""
+    lang: str = "en"
 
 
 def user_for(session: Session, pbx: Pbx, user: str | NewUser | None, number: str) -> int | None:
@@ -192,10 +199,15 @@ def user_for(session: Session, pbx: Pbx, user: str | NewUser | None, number: str
     if isinstance(user, str):
         return users.get_user(session, pbx, user).id
     full_name = f"{user.first_name} {user.last_name}".strip()
-    name = user.email.split("@")[0].lower()[:60] or f"ext{number}"
+    name = re.sub(r"[^a-z0-9._-]", "", user.email.split("@")[0].lower())[:60] or f"ext{number}"
     if users.find_user(session, pbx, name) is not None:
         name = f"{name}-{number}"
-    return users.add_user(session, pbx, name, user.email, full_name).id
+    new_person = find_account(session, user.email.strip()) is None
+    made = users.add_user(session, pbx, name, user.email, full_name)
+    if new_person:
+        made.account.status = AccountStatus.INVITED
+        resets.request_link(session, made.account, LinkKind.INVITE, user.site, user.lang)
+    return made.id
 
 
 def create_extension(

@@ -25,6 +25,8 @@ from kalliope_tel.oplog import services as oplog
 from kalliope_tel.tables import ImportRefused
 from kalliope_tel.tenancy.models import Company, Pbx
 from kalliope_tel.web import deps
+from kalliope_tel.web.i18n import pick_language
+from kalliope_tel.web.resets_web import site_of
 
 API = "/api/v1/manager"
 SLUG = "/pbxs/{slug}"
@@ -104,9 +106,10 @@ Reader = Annotated[Manager, allow(Need.MANAGER)]
 Changer = Annotated[Manager, allow(Need.MANAGER_CHANGE)]
 
 
-def _who(user: str | None, new_user: NewUserIn | None) -> str | manager.NewUser | None:
+def _who(request: Request, user: str | None, new_user: NewUserIn | None) -> str | manager.NewUser | None:
     if new_user is not None:
-        return manager.NewUser(new_user.email, new_user.first_name, new_user.last_name)
+        return manager.NewUser(new_user.email, new_user.first_name, new_user.last_name, site_of(request),
+                               pick_language(request))  # fmt: skip
     return user or None
 
 
@@ -199,7 +202,10 @@ def router(_container: Container) -> APIRouter:
             path.write_bytes(data)
             with deps.unit_of_work(m.request) as session:
                 company, pbx = m.pbx(session, slug)
-                report = extensions_table.import_file(session, m.actor, company, pbx, path, dry_run=dry_run)
+                report = extensions_table.import_file(
+                    session, m.actor, company, pbx, path, dry_run=dry_run, site=site_of(m.request),
+                    lang=pick_language(m.request),
+                )  # fmt: skip
         return report.as_dict()
 
     @r.post(EXT, status_code=201)
@@ -209,7 +215,7 @@ def router(_container: Container) -> APIRouter:
             company, pbx = m.pbx(session, slug)
             created = manager.create_extension(
                 session, m.actor, company, pbx, body.number, name=body.name, licence=body.licence, pin=body.pin,
-                user=_who(body.user, body.new_user),
+                user=_who(m.request, body.user, body.new_user),
             )  # fmt: skip
             fields = manager.extension_fields(session, pbx, created.extension, pending=True)
             return {**fields, "credentials": created.credentials}
@@ -226,7 +232,7 @@ def router(_container: Container) -> APIRouter:
             company, pbx = m.pbx(session, slug)
             ext = manager.update_extension(
                 session, m.actor, company, pbx, number, name=body.name, licence=body.licence, pin=body.pin,
-                user=_who(body.user, body.new_user), clear_user=body.user == "",
+                user=_who(m.request, body.user, body.new_user), clear_user=body.user == "",
             )  # fmt: skip
             return manager.extension_fields(session, pbx, ext)
 
