@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from kalliope_tel.accounts.models import AccountStatus
+from kalliope_tel.accounts.models import Account, AccountStatus
 from kalliope_tel.accounts.services import find_account
 from kalliope_tel.asterisk.config_state import state_of
 from kalliope_tel.extensions import services as extensions
@@ -138,6 +138,19 @@ def set_pbx_suspended(session: Session, actor: Actor, company: Company, pbx: Pbx
         record(session, actor, operation, "pbx", pbx.slug, company_id=company.id,
                before={"suspended": not suspended}, after={"suspended": suspended})  # fmt: skip
     return pbx
+
+
+def configure_seat(session: Session, actor: Actor, company: Company, pbx: Pbx, account_id: int) -> str:
+    """ "Configure PBX": the Manager administrator becomes an administrator
+    of the PBX's own pages (logged when new); returns where they open."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound("account.not_found", id=account_id)
+    user, made = users.administrator_seat(session, pbx, account)
+    if made:
+        record(session, actor, "log.pbx_seat", "pbx", pbx.slug, company_id=company.id,
+               after={"administrator": account.email, "user": user.name})  # fmt: skip
+    return f"/pbx/{pbx.slug}/admin"
 
 
 def delete_pbx(session: Session, actor: Actor, company: Company, pbx: Pbx) -> str:

@@ -157,6 +157,13 @@ def router(_container: Container) -> APIRouter:
             company, pbx = m.pbx(session, slug)
             return manager.pbx_fields(session, manager.set_pbx_suspended(session, m.actor, company, pbx, False))
 
+    @r.post(SLUG + "/configure")
+    def configure_pbx(m: Changer, slug: str) -> dict[str, Any]:
+        """Open the PBX's own administration pages (the caller becomes an administrator of the PBX, logged)."""
+        with deps.unit_of_work(m.request) as session:
+            company, pbx = m.pbx(session, slug)
+            return {"href": manager.configure_seat(session, m.actor, company, pbx, m.principal.account_id)}
+
     @r.delete(SLUG, status_code=204)
     def delete_pbx(m: Changer, slug: str) -> Response:
         """Delete the PBX with every row of it and its generated files (serve reloads Asterisk)."""

@@ -2,7 +2,8 @@
 the dashboard, customers, users and the log (``static/console.js`` builds
 them from /api/v1/console). The view menu at the top right lists the
 caller's companies and, for a partner's member who may manage customers,
-its customers."""
+its customers. The Manager's page (``/manager``, ``static/manager.js``):
+the PBXs of the company in view, their extensions and the Manager log."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from kalliope_tel.accounts.models import ConsoleRole
+from kalliope_tel.accounts.models import ConsoleRole, ManagerRole
 from kalliope_tel.container import Container
 from kalliope_tel.tenancy import companies
 from kalliope_tel.tenancy.models import CompanyKind, CompanyStatus
@@ -66,5 +67,21 @@ def router(_container: Container) -> APIRouter:
             }  # fmt: skip
         return page(request, "console.html", principal, config=config, views=view_menu(request, principal),
                     companies=principal.companies)  # fmt: skip
+
+    @r.get("/manager", include_in_schema=False)
+    def manager_page(request: Request) -> Response:
+        """Omnia Manager: the PBXs of the company in view, their extensions and the Manager log."""
+        principal = deps.current_principal(request)
+        if principal is None or principal.stage is not access.Stage.IN:
+            return RedirectResponse("/login", status_code=303)
+        seat = principal.company()
+        if seat is None:
+            return RedirectResponse(PATH, status_code=303)  # the company chooser first
+        if seat.manager is None:
+            return refused_page(request, principal, "web.page_forbidden")
+        config = {"chosen": True, "company": seat.company_id, "view": principal.view_company_id,
+                  "admin": seat.manager is ManagerRole.ADMIN, "account": principal.account_id}  # fmt: skip
+        return page(request, "manager.html", principal, config=config, views=view_menu(request, principal),
+                    manager_page=True, customer_view=principal.view_company_id != seat.company_id)  # fmt: skip
 
     return r

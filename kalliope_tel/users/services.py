@@ -10,6 +10,7 @@ saying whose it is.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -55,6 +56,28 @@ def add_user(session: Session, pbx: Pbx, name: str, email: str, full_name: str =
     session.flush()
     session.refresh(user)
     return user
+
+
+def administrator_seat(session: Session, pbx: Pbx, account: Account) -> tuple[User, bool]:
+    """The account as an administrator of ``pbx`` (Omnia's "Configure PBX":
+    a Manager administrator opens the PBX's own pages); True when it was
+    made or raised now. The person's identity stays theirs (no check of the
+    company's reach: the Manager's rights were checked by the caller)."""
+    user = session.scalars(select(User).where(User.pbx_id == pbx.id, User.account_id == account.id)).first()
+    if user is None:
+        base = re.sub(r"[^a-z0-9._-]", "", account.email.split("@")[0].lower())[:50] or "manager"
+        name, n = base, 1
+        while session.scalar(select(User.id).where(User.pbx_id == pbx.id, User.name == name)) is not None:
+            n += 1
+            name = f"{base}-{n}"
+        user = User(pbx_id=pbx.id, name=name, account_id=account.id)
+        session.add(user)
+        session.flush()
+    if Role.ADMIN in user.role_set:
+        return user, False
+    user.roles.append(UserRole(role=Role.ADMIN))
+    session.flush()
+    return user, True
 
 
 def _in_pbx(session: Session, pbx: Pbx, account: Account) -> bool:

@@ -48,7 +48,11 @@ KT.formErrors = function (form, error) {
   for (const old of form.querySelectorAll(".field-error")) old.remove();
   for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
   let placed = 0;
-  for (const [name, message] of Object.entries((error && error.fields) || {})) {
+  let fields = (error && error.fields) || {};
+  // A service's refusal names its field (params.field or params.setting): shown under it too.
+  const named = error && error.params && (error.params.field || error.params.setting);
+  if (!Object.keys(fields).length && named) fields = { [named]: error.message };
+  for (const [name, message] of Object.entries(fields)) {
     const input = form.querySelector('[name="' + CSS.escape(name) + '"]');
     if (!input) continue;
     const note = KT.el("span", { class: "field-error", id: "err-" + name, role: "alert" }, message);
@@ -127,7 +131,8 @@ document.addEventListener("DOMContentLoaded", () => {
         KT.toast(exc.message, true);
         return;
       }
-      window.location.assign("/console");
+      // The Manager stays the Manager in the new view; everything else opens the Console.
+      window.location.assign(window.location.pathname === "/manager" ? "/manager" : "/console");
     });
   const logout = document.getElementById("logout");
   if (logout)
