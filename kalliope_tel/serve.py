@@ -262,7 +262,7 @@ async def serve(
             job_names.append(job.name)
     if container.settings.asterisk_auto_apply:
         for link in links:
-            applier = ConfigApplier(container, link)
+            applier = ConfigApplier(container, link, node)
             supervisor.add(f"asterisk-config@{link.label}", applier.run)
             ctx.status[f"asterisk_config@{link.label}"] = applier.applied.as_dict
     supervisor.add("sweep-dead-nodes", lambda: _sweep_dead_nodes(container, links, node))

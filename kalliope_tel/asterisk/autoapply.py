@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from kalliope_tel.asterisk.apply import reload, remove_files, write_files
-from kalliope_tel.asterisk.config_state import record_applied, record_error
+from kalliope_tel.asterisk.config_state import Claimed, claim, record_applied, record_error
 from kalliope_tel.asterisk.targets import config_target
 from kalliope_tel.db.engine import transaction
-from kalliope_tel.dialplan.generator import GENERATED_DIR, GENERATED_HEADER, render
+from kalliope_tel.dialplan.generator import GENERATED_DIR, GENERATED_HEADER, dialplan_file, pjsip_file, render
 from kalliope_tel.tenancy.services import get_asterisk_server, list_pbxs
 
 if TYPE_CHECKING:
@@ -68,9 +68,10 @@ def _generated(path: Path) -> bool:
 
 
 class ConfigApplier:
-    def __init__(self, container: Container, link: AsteriskLink) -> None:
+    def __init__(self, container: Container, link: AsteriskLink, node: str = "") -> None:
         self.container = container
         self.link = link
+        self.node = node or container.settings.node_name
         self.applied = Applied()
         self.pending: dict[int, int] = {}  # PBX id -> serial on its way (written, or to write), not yet reloaded
 
@@ -81,17 +82,21 @@ class ConfigApplier:
             elif serials:
                 record_applied(session, serials)
 
-    def due(self) -> dict[int, int]:
-        """The PBXs on this Asterisk whose serial moved since this node applied them."""
-        with transaction(self.container.sessions, read_only=True) as session:
-            return {
+    def due(self) -> Claimed:
+        """The PBXs on this Asterisk whose serial moved since this node applied
+        them, and whose apply lease this node took (another node's are left to it)."""
+        with transaction(self.container.sessions) as session:
+            wanted = {
                 pbx.id: pbx.config_serial
                 for pbx in list_pbxs(session)
                 if pbx.asterisk_name == self.link.name and self.applied.serials.get(pbx.id) != pbx.config_serial
             }
+            return claim(session, wanted, self.node)
 
-    def render(self, pbx_ids: set[int]) -> tuple[Path, dict[str, str]]:
+    def render(self, pbx_ids: set[int]) -> tuple[Path, dict[str, str], dict[str, int]]:
+        """The files of these PBXs, and which PBX each file is of."""
         files: dict[str, str] = {}
+        owners: dict[str, int] = {}
         directory: Path | None = None
         with transaction(self.container.sessions, read_only=True) as session:
             for pbx in list_pbxs(session):
@@ -99,10 +104,17 @@ class ConfigApplier:
                     continue
                 target = config_target(self.container.settings, pbx.asterisk_server)
                 directory = target.directory
-                files.update(render(session, pbx, target.device_template, self.container.features).files)
+                rendered = render(session, pbx, target.device_template, self.container.features).files
+                files.update(rendered)
+                owners.update(dict.fromkeys(rendered, pbx.id))
         if directory is None:  # every one of them removed meanwhile
             directory = config_target(self.container.settings, None).directory
-        return directory, files
+        return directory, files, owners
+
+    def files_of(self, pbx_ids: frozenset[int]) -> list[str]:
+        with transaction(self.container.sessions, read_only=True) as session:
+            slugs = [p.slug for p in list_pbxs(session) if p.id in pbx_ids]
+        return [name for slug in slugs for name in (dialplan_file(slug), pjsip_file(slug))]
 
     def stale(self) -> tuple[Path, list[str]]:
         """This Asterisk's generated files of PBXs no longer in the store (a
@@ -125,7 +137,8 @@ class ConfigApplier:
 
     async def apply_once(self) -> list[str]:
         """Apply what moved; return the files whose content changed."""
-        due = await asyncio.to_thread(self.due)
+        claimed = await asyncio.to_thread(self.due)
+        due = claimed.serials
         self.pending.update(due)
         changed: list[str] = []
         _, removed = await asyncio.to_thread(self.stale)
@@ -133,13 +146,17 @@ class ConfigApplier:
             self.applied.owed_reload.update(removed)
             log.info("asterisk.config_removed", asterisk=self.link.label, files=removed)
         if due:
-            directory, files = await asyncio.to_thread(self.render, set(due))
+            directory, files, owners = await asyncio.to_thread(self.render, set(due))
             changed = await asyncio.to_thread(write_files, directory, files)
             self.applied.files_written += len(changed)
             self.applied.owed_reload.update(changed)
+            if claimed.orphaned:  # another node died between writing and reloading them
+                self.applied.owed_reload.update(self.files_of(claimed.orphaned))
             self.applied.serials.update(due)
             if changed:
-                log.info("asterisk.config_written", asterisk=self.link.label, files=changed, pbxs=len(due))
+                # Which PBX at which serial: two nodes never write the same one (the lease).
+                serials = {str(k): due[k] for k in sorted({owners[name] for name in changed})}
+                log.info("asterisk.config_written", asterisk=self.link.label, files=changed, serials=serials)
         if self.applied.owed_reload:
             ami = self.link.ami
             if ami is None:

@@ -4,13 +4,54 @@ administration pages and Omnia (a PBX or extension is Pending until then)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from kalliope_tel.db import leases
 from kalliope_tel.db.base import utcnow
 from kalliope_tel.tenancy.models import ConfigState, Pbx
+
+LEASE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """PBXs this node now applies: {PBX id: serial}, and those another node
+    left half done (its lease ran out: files maybe written, not reloaded)."""
+
+    serials: dict[int, int]
+    orphaned: frozenset[int]
+
+
+def claim(session: Session, wanted: dict[int, int], node: str, now: datetime | None = None) -> Claimed:
+    """Take the apply lease of the ``wanted`` PBXs nobody else holds (rows
+    another node is claiming this moment are skipped: SKIP LOCKED)."""
+    now = now or utcnow()
+    if not wanted:
+        return Claimed({}, frozenset())
+    rows = [{"pbx_id": pbx_id, "applied_serial": 0, "error": ""} for pbx_id in sorted(wanted)]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # Existing PBXs only (one removed meanwhile would break the key).
+    present = set(session.scalars(select(Pbx.id).where(Pbx.id.in_(sorted(wanted)))))
+    rows = [r for r in rows if r["pbx_id"] in present]
+    if rows:
+        session.execute(insert(ConfigState).values(rows).on_conflict_do_nothing(index_elements=["pbx_id"]))
+    query = select(ConfigState).where(ConfigState.pbx_id.in_(sorted(present)), leases.free(ConfigState, now))
+    taken: dict[int, int] = {}
+    orphaned = set()
+    for state in session.scalars(query.with_for_update(skip_locked=True)):
+        if state.claimed_by not in (None, node) and state.applied_serial < wanted[state.pbx_id]:
+            orphaned.add(state.pbx_id)
+        leases.take(state, node, now + LEASE)
+        taken[state.pbx_id] = wanted[state.pbx_id]
+    session.flush()
+    return Claimed(taken, frozenset(orphaned))
 
 
 def record_applied(session: Session, serials: dict[int, int]) -> None:
@@ -23,6 +64,7 @@ def record_applied(session: Session, serials: dict[int, int]) -> None:
         # Another node on the same Asterisk may have recorded a later serial.
         state.applied_serial = max(state.applied_serial or 0, serial)
         state.applied_at, state.error, state.error_at = now, "", None
+        leases.release(state)
         session.add(state)
 
 
@@ -32,6 +74,7 @@ def record_error(session: Session, pbx_ids: list[int], error: str) -> None:
             continue
         state = session.get(ConfigState, pbx_id) or ConfigState(pbx_id=pbx_id, applied_serial=0)
         state.error, state.error_at = error[:300], utcnow()
+        leases.release(state)  # retried next round, by this node or another
         session.add(state)
 
 

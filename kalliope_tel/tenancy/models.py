@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from kalliope_tel.db.base import Base, ReachesAsterisk, UTCDateTime, str_enum, utcnow
+from kalliope_tel.db.leases import Leased
 
 DEFAULT_PBX_SLUG = "default"
 
@@ -180,12 +181,13 @@ class ServeNode(Base):
     status: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-class ConfigState(Base):
+class ConfigState(Leased, Base):
     """How far a PBX's configuration has reached its Asterisk: the serial the
     last successful write and reload carried, when, and the last error.
     Written by the ``serve`` node that applied it; shown on the
     administration pages. Not ``ReachesAsterisk``: recording the state must
-    not look like a change to apply."""
+    not look like a change to apply. Its lease is held by the node applying
+    the PBX's change now: two nodes never write and reload it at once."""
 
     __tablename__ = "pbx_config_state"
 

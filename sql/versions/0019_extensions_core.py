@@ -103,6 +103,10 @@ def upgrade() -> None:
             ["id"],
             ondelete="CASCADE",
         )
+    # The apply lease: one serve node at a time writes and reloads a PBX's change.
+    with op.batch_alter_table("pbx_config_state", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("claimed_by", sa.String(length=100), nullable=True))
+        batch_op.add_column(sa.Column("lease_until", UTCDateTime(), nullable=True))
     # A removed user's faxes lose their sender by the key itself (the users
     # service no longer reaches into the fax tables).
     with op.batch_alter_table("fax_job", schema=None) as batch_op:
@@ -123,6 +127,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("pbx_config_state", schema=None) as batch_op:
+        batch_op.drop_column("lease_until")
+        batch_op.drop_column("claimed_by")
     with op.batch_alter_table("fax_job", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_fax_job_user_id_app_user"), type_="foreignkey")
         batch_op.drop_index(batch_op.f("ix_fax_job_user_id"))
