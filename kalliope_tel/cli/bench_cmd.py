@@ -169,3 +169,29 @@ def fax(
             "overload_run": overloaded,
         }
         print(json.dumps(document))
+
+
+# Declared by the Omnia feature (kalliope_tel/omnia/feature.py), mounted by the CLI.
+def provision(
+    pbxs: int = typer.Option(1000, help="PBXs to create."),
+    extensions: int = typer.Option(50, help="Extensions per PBX (each with its SIP account)."),
+    changes: int = typer.Option(100, help="Changes timed until Asterisk uses them."),
+    big_import: int = typer.Option(5000, help="Extensions in the one big spreadsheet imported at the end."),
+    database_url: str | None = typer.Option(None, help="Database (default: temp SQLite)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Provider scale on a private lab Asterisk with serve running: import, reload cost, memory, change-to-live."""
+    from kalliope_tel.bench import provision as bench
+    from kalliope_tel.cli.context import STATE
+
+    with Steps(f"bench provision: {pbxs} PBXs x {extensions} extensions") as steps:
+        result = bench.run(
+            pbxs=pbxs, extensions=extensions, changes=changes, big_import=big_import,
+            lab_root=STATE.settings.lab_root, database_url=database_url,
+            progress=lambda text: steps.say(text, force=True),
+        )  # fmt: skip
+    data = bench.as_dict(result)
+    if as_json:
+        print(json.dumps(data))
+        return
+    print_table("provisioning benchmark", ["figure", "value"], [[k, v] for k, v in data.items()])

@@ -72,4 +72,9 @@ FEATURE = Feature(
     cli=("lam", "kalliope_tel.cli.lam_cmd:app"),
     web="kalliope_tel.lam.web:router",
     pages=_pages,
+    provides={
+        "open_personal_room": "kalliope_tel.lam.personal:open_room",
+        "close_personal_room": "kalliope_tel.lam.personal:close_room",
+        "personal_rooms": "kalliope_tel.lam.personal:details",
+    },
 )

@@ -42,6 +42,10 @@ class LamRoom(PbxOwned, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A Plus extension's personal room (``lam.personal``): deleted with the extension.
+    extension_id: Mapped[int | None] = mapped_column(
+        ForeignKey("extension.id", ondelete="CASCADE"), unique=True, index=True
+    )
     owners: Mapped[list[LamRoomOwner]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
 

@@ -36,7 +36,9 @@ MAX_MEETING = timedelta(hours=24)
 # ------------------------------------------------------------------ settings
 def _rooms_in_use(session: Session, pbx: Pbx) -> int:
     """Rooms the PBX has: each holds one licence."""
-    return session.scalar(select(func.count()).select_from(LamRoom).where(LamRoom.pbx_id == pbx.id)) or 0
+    # A Plus extension's personal room is paid by its licence, not one of these.
+    query = select(func.count()).select_from(LamRoom).where(LamRoom.pbx_id == pbx.id, LamRoom.extension_id.is_(None))
+    return session.scalar(query) or 0
 
 
 def get_settings(session: Session, pbx: Pbx) -> LamSettings:

@@ -98,6 +98,7 @@ def import_file(
         try:
             arguments = _with_user(session, pbx, _arguments(values, site, lang))
             created = extensions.create_extension(session, pbx, **arguments)
+            manager.personal_room(session, pbx, created.extension)
         except KalliopeError as exc:
             savepoint.rollback()
             errors.append((line, str(exc.params.get("setting", "")), exc))

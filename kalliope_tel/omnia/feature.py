@@ -1,5 +1,6 @@
 """Omnia: the console a provider (partner) uses to run its customers'
-telephony. This part is the Admin Console: customers, users, the log."""
+telephony: the Admin Console (customers, users, the log) and the Manager
+(PBXs, extensions and licences, the Manager log)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from kalliope_tel.features.base import Feature
 
 FEATURE = Feature(
     name="omnia",
-    summary="Omnia Admin Console: a partner's customers, company users with a second factor, the log",
+    summary="Omnia Admin Console and Manager: customers, users with a second factor, PBXs, extensions, the logs",
     web="kalliope_tel.omnia.web:router",
+    benches={"provision": "kalliope_tel.cli.bench_cmd:provision"},
+    uses=("lam",),  # a Plus extension's personal meeting room
 )

@@ -21,6 +21,8 @@ from kalliope_tel.asterisk.config_state import state_of
 from kalliope_tel.extensions import services as extensions
 from kalliope_tel.extensions.exceptions import InvalidValue, NotFound
 from kalliope_tel.extensions.models import Extension, ExtensionStatus, Licence
+from kalliope_tel.features.registry import partner_function
+from kalliope_tel.omnia.feature import FEATURE as OMNIA
 from kalliope_tel.oplog.services import Actor, changed, record
 from kalliope_tel.tenancy import companies
 from kalliope_tel.tenancy import services as tenancy
@@ -162,8 +164,32 @@ def delete_pbx(session: Session, actor: Actor, company: Company, pbx: Pbx) -> st
 
 
 # ------------------------------------------------------------------ extensions
-def extension_fields(session: Session, pbx: Pbx, ext: Extension, *, pending: bool | None = None) -> dict[str, Any]:
+def personal_room(session: Session, pbx: Pbx, ext: Extension) -> None:
+    """Plus gives the extension a personal meeting room (LAM's); Start takes it away."""
+    name = "open_personal_room" if ext.licence is Licence.PLUS else "close_personal_room"
+    if ext.licence is Licence.PLUS:
+        partner_function(OMNIA, "lam", name)(session, pbx, ext.id, ext.number)
+    else:
+        partner_function(OMNIA, "lam", name)(session, ext.id)
+
+
+def meeting_rooms(session: Session, pbx: Pbx, exts: list[Extension]) -> dict[int, dict[str, Any]]:
+    rooms: dict[int, dict[str, Any]] = partner_function(OMNIA, "lam", "personal_rooms")(
+        session, pbx, [e.id for e in exts if e.licence is Licence.PLUS]
+    )
+    return rooms
+
+
+def extension_fields(
+    session: Session,
+    pbx: Pbx,
+    ext: Extension,
+    *,
+    pending: bool | None = None,
+    rooms: dict[int, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     user = session.get(User, ext.user_id) if ext.user_id else None
+    room = (rooms if rooms is not None else meeting_rooms(session, pbx, [ext])).get(ext.id, {})
     if ext.status is ExtensionStatus.SUSPENDED or not companies.is_serving(session, pbx.id):
         status = "suspended"
     else:
@@ -177,7 +203,8 @@ def extension_fields(session: Session, pbx: Pbx, ext: Extension, *, pending: boo
         "email": user.email if user else "",
         "user": user.name if user else "",
         "licence": ext.licence.value,
-        "meeting_id": None,  # Plus extensions' personal meeting rooms: see the Manager's closing note
+        "meeting_id": room.get("meeting_id"),
+        "meeting_dial_in": room.get("dial_in", ""),
         "status": status,
         "accounts": sorted(a.username for a in ext.accounts),
         "pin": extensions.has_pin(session, ext),
@@ -189,9 +216,9 @@ def list_extensions(
     session: Session, pbx: Pbx, filters: extensions.ExtensionFilter | None = None
 ) -> list[dict[str, Any]]:
     pending = state_of(session, pbx)["state"] != "applied"
-    return [
-        extension_fields(session, pbx, e, pending=pending) for e in extensions.list_extensions(session, pbx, filters)
-    ]
+    rows = extensions.list_extensions(session, pbx, filters)
+    rooms = meeting_rooms(session, pbx, rows)
+    return [extension_fields(session, pbx, e, pending=pending, rooms=rooms) for e in rows]
 
 
 @dataclass(frozen=True)
@@ -241,6 +268,7 @@ def create_extension(
     created = extensions.create_extension(
         session, pbx, number, name=name, licence=licence, pin=pin, user_id=user_id, password=password
     )
+    personal_room(session, pbx, created.extension)
     record(session, actor, "log.extension_created", "extension", f"{pbx.slug} {number}", company_id=company.id,
            after=extension_fields(session, pbx, created.extension, pending=True))  # fmt: skip
     return created
@@ -267,6 +295,8 @@ def update_extension(
     )
     if pin:
         extensions.set_pin(session, ext, pin)
+    if licence is not None:
+        personal_room(session, pbx, ext)
     after = extension_fields(session, pbx, ext, pending=False)
     old, new = changed(before, after)
     if pin:

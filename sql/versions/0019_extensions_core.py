@@ -103,6 +103,13 @@ def upgrade() -> None:
             ["id"],
             ondelete="CASCADE",
         )
+    # A Plus extension's personal meeting room.
+    with op.batch_alter_table("lam_room", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("extension_id", sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_lam_room_extension_id"), ["extension_id"], unique=True)
+        batch_op.create_foreign_key(
+            batch_op.f("fk_lam_room_extension_id_extension"), "extension", ["extension_id"], ["id"], ondelete="CASCADE"
+        )
     # The apply lease: one serve node at a time writes and reloads a PBX's change.
     with op.batch_alter_table("pbx_config_state", schema=None) as batch_op:
         batch_op.add_column(sa.Column("claimed_by", sa.String(length=100), nullable=True))
@@ -127,6 +134,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("lam_room", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_lam_room_extension_id_extension"), type_="foreignkey")
+        batch_op.drop_index(batch_op.f("ix_lam_room_extension_id"))
+        batch_op.drop_column("extension_id")
     with op.batch_alter_table("pbx_config_state", schema=None) as batch_op:
         batch_op.drop_column("lease_until")
         batch_op.drop_column("claimed_by")

@@ -251,3 +251,54 @@ def test_hotel_module_per_pbx_on_the_phone(lab: LabInstance, lab_state: LabState
     finally:
         stop(proc)
         container.close()
+
+
+def test_a_plus_extensions_meeting_id_dials_into_its_personal_room(
+    lab: LabInstance, lab_state: LabState, fresh_db_url: str
+) -> None:
+    """Plus gives the extension a personal meeting room: a guest who types
+    its meeting ID at the PBX's dial-in number joins ConfBridge; a Start
+    extension has none, and going back to Start closes the room."""
+    from kalliope_tel.lam import services as lam
+    from tests.integration.test_lam_lab import members
+
+    container, _login, _password = _setup(fresh_db_url)
+    with transaction(container.sessions) as s:
+        lam.update_settings(s, s.scalars(select(Pbx).where(Pbx.slug == SLUG)).one(), dial_in="880")
+    rows = _do(container, lambda s, c, p: manager.list_extensions(s, p))
+    start, plus = rows  # type: ignore[misc]
+    assert start["licence"] == "start" and start["meeting_id"] is None
+    assert plus["licence"] == "plus" and plus["meeting_id"] and plus["meeting_dial_in"] == "880"
+    conference = _do(
+        container, lambda s, c, p: manager.meeting_rooms(s, p, [manager.extensions.get_extension(s, p, CALLED)])
+    )
+    instance = next(iter(conference.values()))["conference"]  # type: ignore[union-attr]
+    env = serve_env(lab_state, fresh_db_url, KALLIOPE_AGI_BIND=lab_state.agi_bind, KALLIOPE_NODE_NAME="plus-node")
+    proc = ServeNode(env)
+    try:
+        _wait("applied", lambda: _applied(container), 30)
+        client = AriClient(state_url := lab_state.ari_url, lab_state.ari_username, lab_state.ari_password,
+                           apps=[f"kt-plus-{uuid.uuid4().hex[:6]}"])  # fmt: skip
+        assert state_url
+
+        async def guest_joins() -> bool:
+            call = asyncio.create_task(
+                lab_dial(client, PHONE, "880", digits=f"{plus['meeting_id']}#", digit_delay=0.3, max_duration=20,
+                         variables={"KT_LAB_PBX": SLUG})
+            )  # fmt: skip
+            deadline = time.monotonic() + 18
+            joined = False
+            while time.monotonic() < deadline and not joined:
+                joined = bool(await asyncio.to_thread(members, lab, instance))
+                await asyncio.sleep(0.3)
+            await call
+            return joined
+
+        assert asyncio.run(guest_joins()), "the guest never reached the personal room's conference"
+        # Back to Start: the room and its meeting ID are gone.
+        _do(container, lambda s, c, p: manager.update_extension(s, ACTOR, c, p, CALLED, licence=Licence.START))
+        rows = _do(container, lambda s, c, p: manager.list_extensions(s, p))
+        assert [r["meeting_id"] for r in rows] == [None, None]  # type: ignore[index]
+    finally:
+        stop(proc)
+        container.close()
