@@ -348,7 +348,7 @@ def _own_values(session: Session, pbx: Pbx, values: dict[str, Any]) -> dict[str,
         elif key == "mail2fax_box":
             # The seed links an instance to a box by the box's name.
             if value and value not in partner_function(FAX, "mail2fax", "box_names")(session, pbx):
-                raise InvalidValue("faxconf.no_box", box=value, setting=key)
+                raise InvalidValue("faxconf.no_box", box=repr(value), setting=key)
             out[key] = value or ""
         elif key == "mail2fax_pin":
             if value and (not str(value).isdigit() or not 4 <= len(str(value)) <= 16):

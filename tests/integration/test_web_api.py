@@ -57,6 +57,7 @@ SESSION_ROUTES = {
 }
 # The Admin Console's routes: walked per role and company in test_console_api.
 CONSOLE = "/api/v1/console/"
+MANAGER = "/api/v1/manager/"
 PARAMS = {
     "pbx": "default",
     "extension": "101",
@@ -128,7 +129,9 @@ def test_every_route_refuses_anonymous_callers_and_other_pbxs(site: tuple[Runnin
     table = routes(web)
     assert len(table) >= 20
     in_pbx = [(m, p) for m, p, _ in table if "{pbx}" in p]
-    outside = {(m, p) for m, p, _ in table if "{pbx}" not in p and not p.startswith(CONSOLE)}
+    outside = {(m, p) for m, p, _ in table if "{pbx}" not in p and not p.startswith((CONSOLE, MANAGER))}
+    manager = [(m, p) for m, p, _ in table if p.startswith(MANAGER)]
+    assert len(manager) >= 15
     assert outside == PUBLIC | SESSION_ROUTES, "a route outside /api/v1/pbx/{pbx} must be added here on purpose"
     anonymous = web.client()
     other, other_csrf = web.login(OTHER_RECEPTION)
@@ -142,6 +145,11 @@ def test_every_route_refuses_anonymous_callers_and_other_pbxs(site: tuple[Runnin
             assert call(mine, method, fill(path, pbx=foreign), mine_csrf).status_code == 403, (method, path, foreign)
     for method, path in SESSION_ROUTES:
         assert call(anonymous, method, path).status_code == 401
+    # The Manager's routes: nobody anonymous, and a PBX administrator is no Manager member.
+    for method, path in manager:
+        filled = fill(path, slug="default", number="101")
+        assert call(anonymous, method, filled).status_code == 401, (method, path)
+        assert call(mine, method, filled, mine_csrf).status_code == 403, (method, path)
 
 
 def test_each_role_reaches_its_routes_only(site: tuple[RunningWeb, str, Path]) -> None:
