@@ -42,7 +42,8 @@ class ProvisionResult:
     pjsip_reload_seconds: float
     asterisk_rss_mib_before: float
     asterisk_rss_mib_loaded: float
-    changes: int
+    first_change_seconds: float  # includes serve's first pass over every PBX
+    changes: int  # after the first
     change_to_live_p50_ms: float
     change_to_live_p99_ms: float
     change_to_live_max_ms: float
@@ -154,9 +155,10 @@ def run(
             "KALLIOPE_LOG_LEVEL": "warning",
             "PATH": "/usr/bin:/bin",
         }
+        serve_log = (folder / "serve.log").open("wb")
         serve = subprocess.Popen([sys.executable, "-m", "kalliope_tel", "serve"], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        time.sleep(8)  # serve's start: links, AMI, its first look at the serials
+                                 stdout=serve_log, stderr=subprocess.STDOUT)  # fmt: skip
+        time.sleep(8)  # serve's start: links and AMI (its first pass is in the first change's time)
         rng = random.Random(7)  # noqa: S311 - a reproducible choice of extensions, not a secret
         delays: list[float] = []
         for n in range(changes):
@@ -180,8 +182,9 @@ def run(
                     live = ha1 in out
                 if live:
                     break
-                if time.monotonic() - committed > 120:
-                    raise RuntimeError(f"change {n} ({login}) not live after 120 s")
+                if time.monotonic() - committed > 900:
+                    tail = (folder / "serve.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"change {n} ({login}) not live after 900 s; serve said:\n{tail}")
                 time.sleep(0.02)
             delays.append(time.monotonic() - committed)
             if suspend:  # back, so a later change may pick it again
@@ -205,6 +208,9 @@ def run(
                 raise RuntimeError("the big import not live after 600 s")
             time.sleep(0.2)
         big_live = time.monotonic() - started
+        # The first change waits for serve's first pass over every PBX (it
+        # renders them all once at start): reported apart.
+        first_change = delays.pop(0) if delays else 0.0
         ordered = sorted(delays)
         return ProvisionResult(
             pbxs=pbxs,
@@ -217,6 +223,7 @@ def run(
             pjsip_reload_seconds=round(pjsip_reload, 2),
             asterisk_rss_mib_before=rss_before,
             asterisk_rss_mib_loaded=rss_loaded,
+            first_change_seconds=round(first_change, 1),
             changes=len(delays),
             change_to_live_p50_ms=round(statistics.median(ordered) * 1000, 1) if ordered else 0.0,
             change_to_live_p99_ms=round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1)
