@@ -66,6 +66,7 @@ class AmiClient:
         self.reconnects = 0
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
+        self._long_commands = 0  # long CLI commands in progress (reloads)
         self._originates: dict[str, asyncio.Future[AmiMessage]] = {}
         self._handlers: dict[str, list[EventHandler]] = {}
         self._events: asyncio.Queue[AmiMessage] = asyncio.Queue()
@@ -246,7 +247,10 @@ class AmiClient:
     async def _keepalive(self) -> None:
         while True:
             await asyncio.sleep(self.ping_interval)
-            if not self.connected.is_set():
+            if not self.connected.is_set() or self._long_commands:
+                # Asterisk answers one session's actions in turn: a Ping behind
+                # a long command (a reload of 50,000 endpoints) would time out
+                # and drop a connection that is fine.
                 continue
             try:
                 await self.action("Ping", timeout=self.ping_timeout)
@@ -294,8 +298,14 @@ class AmiClient:
         return messages
 
     async def command(self, cli: str, *, timeout: float | None = None) -> str:
-        """Run a CLI command; return its output text."""
-        reply = await self.action("Command", {"Command": cli}, timeout=timeout)
+        """Run a CLI command; return its output text. A ``timeout`` longer
+        than the usual one marks a long command (the keepalive waits)."""
+        long = timeout is not None and timeout > self.action_timeout
+        self._long_commands += long
+        try:
+            reply = await self.action("Command", {"Command": cli}, timeout=timeout)
+        finally:
+            self._long_commands -= long
         return "\n".join(reply.get_all("Output"))
 
     async def originate(
