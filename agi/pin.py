@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def register(router: AgiRouter, container: Container) -> None:
     def check(slug: str | None, number: str, pin: str) -> str:
         with transaction(container.sessions) as session:
-            return services.check_pin(session, get_pbx(session, slug), number, pin).verdict
+            return services.check_pin(session, get_pbx(session, slug), number, pin)
 
     async def service_pin(request: AgiRequest) -> None:
         """One try (the dialplan asks again after a wrong one, up to three)."""

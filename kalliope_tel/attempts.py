@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Integer, String, case, delete
+from sqlalchemy import Integer, String, case, delete, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -56,6 +56,16 @@ def attempt(
 def forget(session: Session, key: str) -> None:
     """Start ``key`` afresh (the right PIN or password was given)."""
     session.execute(delete(AttemptCounter).where(AttemptCounter.key == key[:400]))
+
+
+def give_back(session: Session, key: str) -> None:
+    """Take back one attempt counted on ``key`` (it turned out right): a
+    shared key (an office's one public address) counts guesses, not logins."""
+    session.execute(
+        update(AttemptCounter)
+        .where(AttemptCounter.key == key[:400], AttemptCounter.count > 0)
+        .values(count=AttemptCounter.count - 1)
+    )
 
 
 def prune(session: Session, older_than: timedelta = timedelta(days=1), now: datetime | None = None) -> int:

@@ -105,15 +105,19 @@ class ConfigApplier:
         with transaction(self.container.sessions) as session:
             return claim(session, wanted, self.node)
 
-    def render(self, pbx_ids: set[int]) -> tuple[Path, dict[str, str], dict[str, int]]:
-        """The files of these PBXs, and which PBX each file is of."""
+    def render(self, pbx_ids: set[int]) -> tuple[Path, dict[str, str], dict[str, int], dict[int, int]]:
+        """The files of these PBXs, which PBX each file is of, and the serial
+        each PBX had in the snapshot rendered (a change may have come since
+        the serials were read: what is recorded is what was written)."""
         files: dict[str, str] = {}
         owners: dict[str, int] = {}
+        serials: dict[int, int] = {}
         directory: Path | None = None
-        with transaction(self.container.sessions, read_only=True) as session:
+        with transaction(self.container.sessions, read_only=True, snapshot=True) as session:
             for pbx in list_pbxs(session):
                 if pbx.id not in pbx_ids:
                     continue
+                serials[pbx.id] = pbx.config_serial
                 target = config_target(self.container.settings, pbx.asterisk_server)
                 directory = target.directory
                 rendered = render(session, pbx, target.device_template, self.container.features).files
@@ -121,7 +125,7 @@ class ConfigApplier:
                 owners.update(dict.fromkeys(rendered, pbx.id))
         if directory is None:  # every one of them removed meanwhile
             directory = config_target(self.container.settings, None).directory
-        return directory, files, owners
+        return directory, files, owners, serials
 
     def files_of(self, pbx_ids: frozenset[int]) -> list[str]:
         with transaction(self.container.sessions, read_only=True) as session:
@@ -158,7 +162,9 @@ class ConfigApplier:
             self.applied.owed_reload.update(removed)
             log.info("asterisk.config_removed", asterisk=self.link.label, files=removed)
         if due:
-            directory, files, owners = await asyncio.to_thread(self.render, set(due))
+            directory, files, owners, rendered = await asyncio.to_thread(self.render, set(due))
+            due.update(rendered)  # what was rendered, which is what is recorded
+            self.pending.update(rendered)
             changed = await asyncio.to_thread(write_files, directory, files)
             self.applied.files_written += len(changed)
             self.applied.owed_reload.update(changed)

@@ -91,7 +91,9 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session], *, read_only: bool = False) -> Iterator[Session]:
+def transaction(
+    factory: sessionmaker[Session], *, read_only: bool = False, snapshot: bool = False
+) -> Iterator[Session]:
     """One unit of work: committed when the block ends, rolled back on error.
 
     On SQLite it takes the write lock up front and waits its turn
@@ -101,8 +103,14 @@ def transaction(factory: sessionmaker[Session], *, read_only: bool = False) -> I
     beside ``serve`` failed heartbeats, nightly resets and the CDR file's
     first read now and then. ``read_only``: the block only reads (a page, a
     health check, a periodic look for due work), so it takes no lock and
-    waits for nobody. PostgreSQL ignores both.
+    waits for nobody. PostgreSQL ignores both. ``snapshot``: every statement
+    of the block reads the same moment (PostgreSQL's REPEATABLE READ; a
+    SQLite transaction is one snapshot already), as the configuration
+    applier needs: the serial it records must be the one it rendered.
     """
     with factory() as session, session.begin():
-        session.connection(execution_options=None if read_only else {IMMEDIATE: True})
+        options: dict[str, object] | None = None if read_only else {IMMEDIATE: True}
+        if snapshot and session.get_bind().dialect.name == "postgresql":
+            options = {"isolation_level": "REPEATABLE READ"}
+        session.connection(execution_options=options)
         yield session

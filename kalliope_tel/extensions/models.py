@@ -50,16 +50,14 @@ class Extension(PbxOwned, ReachesAsterisk, Base):
 
 
 class ExtensionPin(Base):
-    """The extension's service PIN (a salted hash) and its wrong tries. Apart
-    from the extension: a wrong try is not a change of Asterisk's
-    configuration (``ReachesAsterisk`` would bump the PBX's serial)."""
+    """The extension's service PIN, a salted hash. Apart from the extension:
+    setting it is no change of Asterisk's configuration. Its tries are
+    counted by ``kalliope_tel.attempts``, like every PIN and password."""
 
     __tablename__ = "extension_pin"
 
     extension_id: Mapped[int] = mapped_column(ForeignKey("extension.id", ondelete="CASCADE"), primary_key=True)
     pin_hash: Mapped[str] = mapped_column(String(160))
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SipAccount(PbxOwned, ReachesAsterisk, Base):

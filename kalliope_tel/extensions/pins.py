@@ -1,5 +1,5 @@
-"""Service PINs: stored as salted PBKDF2 hashes, checked in constant time,
-three wrong tries and then a pause.
+"""Service PINs: stored as salted PBKDF2 hashes, checked in constant time;
+three tries a window (``kalliope_tel.attempts``), then a pause.
 
 Not argon2 like passwords: a PIN of 4 to 8 digits falls to an offline
 search whatever the hash costs, so what protects it is the limit on tries
@@ -14,8 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from kalliope_tel.extensions.exceptions import InvalidValue
 
@@ -57,29 +56,5 @@ def pin_matches(stored: str, pin: str) -> bool:
 class Verdict:
     OK = "ok"
     WRONG = "wrong"
-    PAUSED = "paused"  # too many wrong tries: refused whatever the PIN until the pause ends
+    PAUSED = "paused"  # too many tries: refused whatever the PIN until the pause ends
     NO_PIN = "no_pin"  # the extension has none (or there is no such extension)
-
-
-@dataclass(frozen=True)
-class PinCheck:
-    """The outcome of one try and what to store: a pure decision (the
-    caller reads the row, calls ``decide``, writes the result back)."""
-
-    verdict: str
-    failures: int
-    paused_until: datetime | None
-
-
-def decide(stored: str, failures: int, paused_until: datetime | None, pin: str, now: datetime) -> PinCheck:
-    if paused_until is not None and now < paused_until:
-        return PinCheck(Verdict.PAUSED, failures, paused_until)
-    if paused_until is not None:  # the pause is over: three new tries
-        failures = 0
-    matches = pin_matches(stored, pin)
-    if not stored:
-        return PinCheck(Verdict.NO_PIN, 0, None)
-    if matches:
-        return PinCheck(Verdict.OK, 0, None)
-    failures += 1
-    return PinCheck(Verdict.WRONG, failures, now + PAUSE if failures >= MAX_TRIES else None)

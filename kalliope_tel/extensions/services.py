@@ -18,9 +18,9 @@ import structlog
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from kalliope_tel import attempts
 from kalliope_tel.accounts.models import Account
 from kalliope_tel.asterisk import confgate
-from kalliope_tel.db.base import utcnow
 from kalliope_tel.extensions import pins
 from kalliope_tel.extensions.accounts import bounded_text, create_account, gated, new_password, sip_login
 from kalliope_tel.extensions.exceptions import InvalidValue, NotFound
@@ -182,7 +182,7 @@ def set_pin(session: Session, ext: Extension, pin: str) -> None:
     if row is None:
         session.add(ExtensionPin(extension_id=ext.id, pin_hash=hashed))
     else:
-        row.pin_hash, row.failures, row.paused_until = hashed, 0, None
+        row.pin_hash = hashed
     session.flush()
 
 
@@ -229,18 +229,28 @@ def list_extensions(session: Session, pbx: Pbx, filters: ExtensionFilter | None 
     return list(session.scalars(query))
 
 
-def check_pin(session: Session, pbx: Pbx, number: str, pin: str, now: datetime | None = None) -> pins.PinCheck:
-    """One try of the extension's service PIN, counted in the store (every
-    node sees the same tries); a refusal is logged."""
-    ext = find_extension(session, pbx, number)
-    row = session.get(ExtensionPin, ext.id, with_for_update=True) if ext is not None else None
-    result = pins.decide(
-        row.pin_hash if row else "", row.failures if row else 0, row.paused_until if row else None, pin, now or utcnow()
-    )
-    if row is not None:
-        row.failures, row.paused_until = result.failures, result.paused_until
-    if result.verdict != pins.Verdict.OK:
-        log.warning(
-            "extension.pin_refused", pbx=pbx.slug, extension=number, verdict=result.verdict, failures=result.failures
-        )
-    return result
+def check_pin(session: Session, pbx: Pbx, number: str, pin: str, now: datetime | None = None) -> str:
+    """One try of the extension's service PIN: ok, wrong, paused or no_pin.
+    Every try counts (``attempts``, in the store: every node sees them);
+    the right PIN starts the count afresh; past three in the window, even
+    the right one is refused until the window ends. Refusals are logged."""
+    key = f"pin:extension:{pbx.id}:{number[:20]}"
+    try:
+        attempts.attempt(session, key, pins.MAX_TRIES, pins.PAUSE, what="attempts.pins", now=now)
+    except attempts.TooManyAttempts:
+        verdict = pins.Verdict.PAUSED
+    else:
+        ext = find_extension(session, pbx, number)
+        row = session.get(ExtensionPin, ext.id) if ext is not None else None
+        # Compared whatever happens (a dummy hash when there is no PIN): same time.
+        matches = pins.pin_matches(row.pin_hash if row else "", pin)
+        if row is None:
+            verdict = pins.Verdict.NO_PIN
+        elif matches:
+            attempts.forget(session, key)
+            verdict = pins.Verdict.OK
+        else:
+            verdict = pins.Verdict.WRONG
+    if verdict != pins.Verdict.OK:
+        log.warning("extension.pin_refused", pbx=pbx.slug, extension=number, verdict=verdict)
+    return verdict

@@ -71,8 +71,6 @@ def upgrade() -> None:
         "extension_pin",
         sa.Column("extension_id", sa.Integer(), nullable=False),
         sa.Column("pin_hash", sa.String(length=160), nullable=False),
-        sa.Column("failures", sa.Integer(), nullable=False),
-        sa.Column("paused_until", UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["extension_id"], ["extension.id"], name=op.f("fk_extension_pin_extension_id_extension"), ondelete="CASCADE"
         ),

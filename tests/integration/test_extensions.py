@@ -63,19 +63,22 @@ def test_service_pin_three_tries_then_a_pause(db: Session, pbx: Pbx) -> None:
     row = db.get(ExtensionPin, ext.id)
     assert row is not None and "4321" not in row.pin_hash and row.pin_hash.startswith("pbkdf2_sha256$")
     now = utcnow()
-    assert extensions.check_pin(db, pbx, "201", "4321", now).verdict == pins.Verdict.OK
-    verdicts = [extensions.check_pin(db, pbx, "201", "0000", now).verdict for _ in range(3)]
+    assert extensions.check_pin(db, pbx, "201", "4321", now) == pins.Verdict.OK
+    verdicts = [extensions.check_pin(db, pbx, "201", "0000", now) for _ in range(3)]
     assert verdicts == [pins.Verdict.WRONG] * 3
     # The fourth try within the pause is refused even with the right PIN.
-    assert extensions.check_pin(db, pbx, "201", "4321", now + timedelta(seconds=30)).verdict == pins.Verdict.PAUSED
+    assert extensions.check_pin(db, pbx, "201", "4321", now + timedelta(seconds=30)) == pins.Verdict.PAUSED
     # After the pause: the right PIN passes and the count starts again.
     later = now + pins.PAUSE + timedelta(seconds=1)
-    assert extensions.check_pin(db, pbx, "201", "4321", later).verdict == pins.Verdict.OK
-    assert db.get(ExtensionPin, ext.id).failures == 0  # type: ignore[union-attr]
+    assert extensions.check_pin(db, pbx, "201", "4321", later) == pins.Verdict.OK
+    assert [extensions.check_pin(db, pbx, "201", "0000", later) for _ in range(3)] == [pins.Verdict.WRONG] * 3
+    # Another extension's PIN is counted on its own.
+    extensions.create_extension(db, pbx, "203", pin="1357")
+    assert extensions.check_pin(db, pbx, "203", "1357", later) == pins.Verdict.OK
     # An extension without a PIN, or none at all, never passes.
     extensions.create_extension(db, pbx, "202")
-    assert extensions.check_pin(db, pbx, "202", "1234").verdict == pins.Verdict.NO_PIN
-    assert extensions.check_pin(db, pbx, "999", "1234").verdict == pins.Verdict.NO_PIN
+    assert extensions.check_pin(db, pbx, "202", "1234") == pins.Verdict.NO_PIN
+    assert extensions.check_pin(db, pbx, "999", "1234") == pins.Verdict.NO_PIN
     with pytest.raises(InvalidValue, match="4 to 8 digits"):
         extensions.set_pin(db, ext, "12a4")
 

@@ -85,10 +85,11 @@ def test_ten_guessers_on_two_nodes_get_ten_checks_and_the_owner_gets_in(
         statuses = Counter(f.result() for f in flood)
         assert owner.result() == 200
     # Exactly the account's limit of checks (10 by default) from addresses it had not logged in from:
-    # her own first login from 192.0.2.10 was one, the guessers had the other 9; the rest refused unchecked.
+    # her own first login from 192.0.2.10 was right, so it gave its count back; the guessers had all
+    # 10; the rest were refused unchecked.
     checked = _checked(url, "198.51.100.%")
-    assert len(checked) == 9 and not any(ok for _, ok in checked), checked
-    assert statuses == Counter({401: 9, 429: 51})
+    assert len(checked) == 10 and not any(ok for _, ok in checked), checked
+    assert statuses == Counter({401: 10, 429: 50})
 
 
 def test_a_forged_forwarded_address_from_an_untrusted_peer_changes_nothing(
@@ -169,3 +170,17 @@ def test_a_login_hashes_outside_the_write_lock_and_one_at_a_time_per_node(
     assert _attempt(a, RECEPTION.email, PASSWORD, "10.88.99.1") == 200
     assert locked == []
     assert running == [0, 1]
+
+
+def test_an_office_behind_one_address_logs_in_past_the_guess_limit(
+    nodes: tuple[RunningWeb, RunningWeb, str],
+) -> None:
+    """Right passwords are not guesses: 25 logins from one office address
+    (the per-address limit is 20) all succeed, while 20 wrong ones from
+    another address still lock it."""
+    a, _b, _url = nodes
+    ok = [_attempt(a, RECEPTION.email, PASSWORD, "10.55.0.1") for _ in range(25)]
+    assert ok == [200] * 25
+    wrong = [_attempt(a, f"ghost{n}@hotel.test", "nope", "10.55.0.2") for n in range(20)]
+    assert wrong == [401] * 20
+    assert _attempt(a, RECEPTION.email, PASSWORD, "10.55.0.2") == 429
