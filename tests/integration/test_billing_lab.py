@@ -196,11 +196,14 @@ async def test_two_nodes_on_postgresql_record_each_call_once(
                     return {n["node"]: n.get("billing", {}) for n in read_nodes(session) if n["node"] in nodes}
 
             # Both nodes were offered every call (AMI); together they wrote each once.
-            seen = await until(
-                lambda: (f := figures()) and sum(v.get("already_recorded", 0) for v in f.values()) >= 3 and f,
-                20,
-                "figures",
-            )
+            # The figures are each node's heartbeat (every 5 s): wait for both
+            # sides of the count, not the first to arrive.
+            def settled(f: dict[str, dict[str, Any]]) -> bool:
+                offered = sum(v.get("already_recorded", 0) for v in f.values())
+                written = sum(v.get("recorded_from_ami", 0) + v.get("recorded_from_file", 0) for v in f.values())
+                return offered >= 3 and written >= 3
+
+            seen = await until(lambda: (f := figures()) and settled(f) and f, 20, "figures")
         finally:
             for serve in serves:
                 serve.finish(30)
