@@ -103,14 +103,17 @@ class Console:
         return found
 
 
-def allow(need: Need) -> Any:
+def allow(need: Need, kind: type[Console] | None = None) -> Any:
+    """A dependency: the caller's principal checked for ``need`` (``rights``),
+    as a ``kind`` of request (the Console's, or the Manager's)."""
+
     def dependency(request: Request) -> Console:
         principal = deps.logged_in(request)
         try:
             view = check(principal, need)
         except NotAllowed as exc:
             raise deps.Refusal(exc.status, exc.code or "web.not_allowed") from None
-        return Console(principal, view, request)
+        return (kind or Console)(principal, view, request)
 
     return Depends(dependency)
 

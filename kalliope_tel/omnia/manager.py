@@ -166,11 +166,10 @@ def delete_pbx(session: Session, actor: Actor, company: Company, pbx: Pbx) -> st
 # ------------------------------------------------------------------ extensions
 def personal_room(session: Session, pbx: Pbx, ext: Extension) -> None:
     """Plus gives the extension a personal meeting room (LAM's); Start takes it away."""
-    name = "open_personal_room" if ext.licence is Licence.PLUS else "close_personal_room"
     if ext.licence is Licence.PLUS:
-        partner_function(OMNIA, "lam", name)(session, pbx, ext.id, ext.number)
+        partner_function(OMNIA, "lam", "open_personal_room")(session, pbx, ext.id, ext.number)
     else:
-        partner_function(OMNIA, "lam", name)(session, ext.id)
+        partner_function(OMNIA, "lam", "close_personal_room")(session, ext.id)
 
 
 def meeting_rooms(session: Session, pbx: Pbx, exts: list[Extension]) -> dict[int, dict[str, Any]]:

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -18,9 +18,9 @@ from kalliope_tel.extensions.models import ExtensionStatus, Licence
 from kalliope_tel.extensions.services import SORTS, ExtensionFilter, get_extension
 from kalliope_tel.files import read_bounded, safe_file_name
 from kalliope_tel.omnia import extensions_table, manager
-from kalliope_tel.omnia.console_web import Console
+from kalliope_tel.omnia.console_web import Console, allow
 from kalliope_tel.omnia.generated import forget_pbx_files
-from kalliope_tel.omnia.rights import Need, NotAllowed, check
+from kalliope_tel.omnia.rights import Need
 from kalliope_tel.oplog import services as oplog
 from kalliope_tel.tables import ImportRefused
 from kalliope_tel.tenancy.models import Company, Pbx
@@ -90,20 +90,8 @@ class Manager(Console):
         return company, manager.pbx_of(session, company, slug)
 
 
-def allow(need: Need) -> Any:
-    def dependency(request: Request) -> Manager:
-        principal = deps.logged_in(request)
-        try:
-            view = check(principal, need)
-        except NotAllowed as exc:
-            raise deps.Refusal(exc.status, exc.code or "web.not_allowed") from None
-        return Manager(principal, view, request)
-
-    return Depends(dependency)
-
-
-Reader = Annotated[Manager, allow(Need.MANAGER)]
-Changer = Annotated[Manager, allow(Need.MANAGER_CHANGE)]
+Reader = Annotated[Manager, allow(Need.MANAGER, Manager)]
+Changer = Annotated[Manager, allow(Need.MANAGER_CHANGE, Manager)]
 
 
 def _who(request: Request, user: str | None, new_user: NewUserIn | None) -> str | manager.NewUser | None:
