@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from kalliope_tel.asterisk import confgate as gate
 from kalliope_tel.dialplan.naming import context, devices
 from kalliope_tel.extensions.accounts import sip_login
-from kalliope_tel.extensions.models import Extension, ExtensionStatus
+from kalliope_tel.extensions.models import Extension, ExtensionStatus, SipAccount
 from kalliope_tel.tenancy.models import Pbx
 
 RING_SECONDS = 30
@@ -57,47 +57,57 @@ def dialplan_lines(session: Session, pbx: Pbx, device_template: str, answered: f
     return out
 
 
-def pjsip_sections(session: Session, pbx: Pbx) -> list[str]:
+# The three PJSIP objects of a SIP account, as (section, type, options).
+PjsipObject = tuple[str, str, list[tuple[str, str]]]
+
+
+def account_objects(pbx: Pbx, ext: Extension, acc: SipAccount) -> list[PjsipObject]:
+    """The endpoint, auth and AOR of one account of an active extension: the
+    same options whether written to a file or answered to realtime."""
     slug = gate.slug(pbx.slug)
+    number = gate.extension(ext.number)
+    label = gate.callerid_label(ext.name or ext.number)
+    login = gate.sip_user(sip_login(pbx, acc.username))
+    endpoint = [
+        ("context", context(slug, "phones")),
+        ("disallow", "all"),
+        ("allow", "ulaw,alaw"),
+        ("auth", f"{login}-auth"),
+        ("aors", login),
+        ("direct_media", "no"),
+        ("rtp_symmetric", "yes"),
+        ("force_rport", "yes"),
+        ("rewrite_contact", "yes"),
+        ("t38_udptl", "yes"),
+        ("t38_udptl_ec", "redundancy"),
+        # Asterisk 22 copies tenantid into CDRs and CEL (billing per PBX).
+        ("tenantid", slug),
+        ("callerid", f'"{label}" <{number}>'),
+        ("set_var", f"KALLIOPE_FROM_EXTEN={number}"),
+    ]
+    auth = [
+        ("auth_type", "md5"),
+        ("username", login),
+        ("realm", gate.identifier(acc.realm, "SIP realm")),
+        ("md5_cred", gate.hex_digest(acc.ha1)),
+    ]
+    aor = [("max_contacts", str(int(acc.max_contacts))), ("remove_existing", "yes"), ("qualify_frequency", "60")]
+    return [(login, "endpoint", endpoint), (f"{login}-auth", "auth", auth), (login, "aor", aor)]
+
+
+def active_accounts(session: Session, pbx: Pbx) -> list[tuple[Extension, SipAccount]]:
+    """Every SIP account of the PBX's active extensions (a suspended one has none)."""
+    return [
+        (ext, acc)
+        for ext in _extensions(session, pbx)
+        if ext.status is not ExtensionStatus.SUSPENDED
+        for acc in sorted(ext.accounts, key=lambda a: a.username)
+    ]
+
+
+def pjsip_sections(session: Session, pbx: Pbx) -> list[str]:
     out: list[str] = []
-    for ext in _extensions(session, pbx):
-        if ext.status is ExtensionStatus.SUSPENDED:
-            continue
-        number = gate.extension(ext.number)
-        label = gate.callerid_label(ext.name or ext.number)
-        for acc in sorted(ext.accounts, key=lambda a: a.username):
-            login = gate.sip_user(sip_login(pbx, acc.username))
-            out += [
-                "",
-                f"[{login}]",
-                "type = endpoint",
-                f"context = {context(slug, 'phones')}",
-                "disallow = all",
-                "allow = ulaw,alaw",
-                f"auth = {login}-auth",
-                f"aors = {login}",
-                "direct_media = no",
-                "rtp_symmetric = yes",
-                "force_rport = yes",
-                "rewrite_contact = yes",
-                "t38_udptl = yes",
-                "t38_udptl_ec = redundancy",
-                # Asterisk 22 copies tenantid into CDRs and CEL (billing per PBX).
-                f"tenantid = {slug}",
-                f'callerid = "{label}" <{number}>',
-                f"set_var = KALLIOPE_FROM_EXTEN={number}",
-                "",
-                f"[{login}-auth]",
-                "type = auth",
-                "auth_type = md5",
-                f"username = {login}",
-                f"realm = {gate.identifier(acc.realm, 'SIP realm')}",
-                f"md5_cred = {gate.hex_digest(acc.ha1)}",
-                "",
-                f"[{login}]",
-                "type = aor",
-                f"max_contacts = {int(acc.max_contacts)}",
-                "remove_existing = yes",
-                "qualify_frequency = 60",
-            ]
+    for ext, acc in active_accounts(session, pbx):
+        for section, kind, options in account_objects(pbx, ext, acc):
+            out += ["", f"[{section}]", f"type = {kind}", *(f"{key} = {value}" for key, value in options)]
     return out

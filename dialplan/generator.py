@@ -98,8 +98,12 @@ def render_dialplan(session: Session, pbx: Pbx, device_template: str, features: 
     return "\n".join(out) + "\n"
 
 
-def render_pjsip(session: Session, pbx: Pbx, features: Sequence[Feature]) -> str:
-    out = [_header(pbx), *extensions.pjsip_sections(session, pbx)]
+def render_pjsip(session: Session, pbx: Pbx, features: Sequence[Feature], accounts: str = "files") -> str:
+    """``accounts``: "files" writes the extensions' SIP accounts here;
+    "realtime" leaves them to serve's realtime answers (``asterisk.realtime``)."""
+    out = [_header(pbx)]
+    if accounts == "files":
+        out += extensions.pjsip_sections(session, pbx)
     for feature in features:
         if feature.pjsip is not None:
             out += feature.pjsip(session, pbx)
@@ -107,7 +111,11 @@ def render_pjsip(session: Session, pbx: Pbx, features: Sequence[Feature]) -> str
 
 
 def render(
-    session: Session, pbx: Pbx, device_template: str = PRODUCTION_DEVICE, features: Sequence[Feature] | None = None
+    session: Session,
+    pbx: Pbx,
+    device_template: str = PRODUCTION_DEVICE,
+    features: Sequence[Feature] | None = None,
+    accounts: str = "files",
 ) -> RenderedConfig:
     chosen = enabled_features() if features is None else features
     if not is_serving(session, pbx.id):
@@ -115,7 +123,7 @@ def render(
     return RenderedConfig(
         {
             dialplan_file(pbx.slug): render_dialplan(session, pbx, device_template, chosen),
-            pjsip_file(pbx.slug): render_pjsip(session, pbx, chosen),
+            pjsip_file(pbx.slug): render_pjsip(session, pbx, chosen, accounts),
         }
     )
 

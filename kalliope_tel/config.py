@@ -137,6 +137,18 @@ class Settings(BaseSettings):
     # serve writes and reloads the generated configuration by itself when a
     # change reaches what it is made from (off: run 'asterisk apply' yourself).
     asterisk_auto_apply: bool = True
+    # Where Asterisk finds the extensions' PJSIP accounts. "files": in
+    # kalliope/pjsip_<slug>.conf, a res_pjsip reload per change (fine to a few
+    # thousand endpoints; works without serve). "realtime": Asterisk asks
+    # serve (res_config_curl, sorcery.conf/extconfig.conf/res_curl.conf from
+    # 'asterisk realtime-conf'), keeps them in a memory cache that serve
+    # expires on a change, and nothing is reloaded: provider scale.
+    pjsip_accounts: Literal["files", "realtime"] = "files"
+    # Where serve answers Asterisk's realtime questions, and the HTTP Basic
+    # credentials Asterisk gives (empty with the lab: the lab's own).
+    realtime_bind: str = ""
+    realtime_username: str = "asterisk"
+    realtime_password: SecretStr = SecretStr("")
 
     # Mail
     smtp_url: str = "smtp://127.0.0.1:25"

@@ -51,8 +51,9 @@ from kalliope_tel.asterisk.ari.errors import AriAuthError, AriError
 from kalliope_tel.asterisk.ari.outbound import OutboundListener
 from kalliope_tel.asterisk.ari.runtime import AriRuntime
 from kalliope_tel.asterisk.autoapply import ConfigApplier
-from kalliope_tel.asterisk.endpoints import AsteriskEndpoints, server_endpoints
+from kalliope_tel.asterisk.endpoints import AsteriskEndpoints, realtime_listener, server_endpoints
 from kalliope_tel.asterisk.outbound_conf import outbound_password
+from kalliope_tel.asterisk.realtime_web import realtime_app, realtime_socket
 from kalliope_tel.container import Container
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.features import AsteriskLink, ServeContext
@@ -62,6 +63,7 @@ from kalliope_tel.supervisor import Supervisor
 from kalliope_tel.tenancy.models import AsteriskServer
 from kalliope_tel.tenancy.services import list_asterisk_servers, list_pbxs
 from kalliope_tel.tuning import settle_heap
+from kalliope_tel.web.server import run_http
 
 log = structlog.get_logger(__name__)
 # Seconds that calls in progress get to finish at shutdown.
@@ -265,6 +267,12 @@ async def serve(
             applier = ConfigApplier(container, link, node)
             supervisor.add(f"asterisk-config@{link.label}", applier.run)
             ctx.status[f"asterisk_config@{link.label}"] = applier.applied.as_dict
+    if container.settings.pjsip_accounts == "realtime":
+        # Before the appliers expire anything: Asterisk asks again at once.
+        bind, username, password = realtime_listener(container.settings)
+        realtime = realtime_app(container, username, password)
+        realtime_sock = realtime_socket(bind)
+        supervisor.add("asterisk-realtime", lambda: run_http(realtime, realtime_sock))
     supervisor.add("sweep-dead-nodes", lambda: _sweep_dead_nodes(container, links, node))
     supervisor.add("loop-lag", lag.run)
     supervisor.add("heartbeat", lambda: heartbeat_loop(container.sessions, node, state.status))

@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from kalliope_tel.asterisk.apply import reload, remove_files, write_files
 from kalliope_tel.asterisk.config_state import Claimed, claim, record_applied, record_error
+from kalliope_tel.asterisk.realtime_apply import Objects, RealtimeState, objects_of, read_old
 from kalliope_tel.asterisk.targets import config_target
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.dialplan.generator import GENERATED_DIR, GENERATED_HEADER, dialplan_file, pjsip_file, render
@@ -31,6 +32,7 @@ from kalliope_tel.tenancy.models import AsteriskServer, Pbx
 from kalliope_tel.tenancy.services import get_asterisk_server, list_pbxs
 
 if TYPE_CHECKING:
+    from kalliope_tel.asterisk.ami.client import AmiClient
     from kalliope_tel.container import Container
     from kalliope_tel.features.base import AsteriskLink
 
@@ -50,12 +52,17 @@ class Applied:
     files_written: int = 0
     reloads: int = 0
     last_error: str = ""
+    realtime: RealtimeState | None = None  # pjsip_accounts = realtime
 
     def as_dict(self) -> dict[str, Any]:
+        realtime = self.realtime
         return {
             "pbxs": len(self.serials),
             "files_written": self.files_written,
             "reloads": self.reloads,
+            "pjsip_accounts": "files" if realtime is None else "realtime",
+            "objects_expired": realtime.expired if realtime else 0,
+            "live_dialplan_actions": realtime.live_actions if realtime else 0,
             "owed_reload": sorted(self.owed_reload),
             "last_error": self.last_error,
         }
@@ -77,6 +84,9 @@ class ConfigApplier:
         self.link = link
         self.node = node or container.settings.node_name
         self.applied = Applied()
+        self.accounts = container.settings.pjsip_accounts
+        if self.accounts == "realtime":
+            self.applied.realtime = RealtimeState()
         self.pending: dict[int, int] = {}  # PBX id -> serial on its way (written, or to write), not yet reloaded
 
     def _record(self, serials: dict[int, int] | None = None, error: str = "") -> None:
@@ -113,16 +123,22 @@ class ConfigApplier:
         owners: dict[str, int] = {}
         serials: dict[int, int] = {}
         directory: Path | None = None
+        objects: dict[int, Objects] = {}
         with transaction(self.container.sessions, read_only=True, snapshot=True) as session:
-            for pbx in list_pbxs(session):
+            pbxs = list_pbxs(session)
+            for pbx in pbxs:
                 if pbx.id not in pbx_ids:
                     continue
+                if self.applied.realtime is not None:
+                    objects[pbx.id] = objects_of(session, pbx)
                 serials[pbx.id] = pbx.config_serial
                 target = config_target(self.container.settings, pbx.asterisk_server)
                 directory = target.directory
-                rendered = render(session, pbx, target.device_template, self.container.features).files
+                rendered = render(session, pbx, target.device_template, self.container.features, self.accounts).files
                 files.update(rendered)
                 owners.update(dict.fromkeys(rendered, pbx.id))
+            if self.applied.realtime is not None:
+                self.applied.realtime.note(objects, {p.id for p in pbxs})
         if directory is None:  # every one of them removed meanwhile
             directory = config_target(self.container.settings, None).directory
         return directory, files, owners, serials
@@ -141,6 +157,8 @@ class ConfigApplier:
             if self.link.name and server is None:
                 server = get_asterisk_server(session, self.link.name)
             slugs = {p.slug for p in pbxs if p.asterisk_name == self.link.name}
+        if self.applied.realtime is not None:  # a deleted PBX's accounts leave the caches
+            self.applied.realtime.note({}, {p.id for p in pbxs})
         directory = config_target(self.container.settings, server).directory
         generated = directory / GENERATED_DIR
         names = sorted(
@@ -165,9 +183,14 @@ class ConfigApplier:
             directory, files, owners, rendered = await asyncio.to_thread(self.render, set(due))
             due.update(rendered)  # what was rendered, which is what is recorded
             self.pending.update(rendered)
+            old_texts = await asyncio.to_thread(read_old, directory, files) if self.applied.realtime else {}
             changed = await asyncio.to_thread(write_files, directory, files)
             self.applied.files_written += len(changed)
-            self.applied.owed_reload.update(changed)
+            live: set[str] = set()
+            if self.applied.realtime is not None and changed:
+                ami = await self._ami()
+                live = await self.applied.realtime.change_dialplan(ami, directory, old_texts, changed, files)
+            self.applied.owed_reload.update(name for name in changed if name not in live)
             if claimed.orphaned:  # another node died between writing and reloading them
                 self.applied.owed_reload.update(self.files_of(claimed.orphaned))
             self.applied.serials.update(due)
@@ -176,19 +199,28 @@ class ConfigApplier:
                 serials = {str(k): due[k] for k in sorted({owners[name] for name in changed})}
                 log.info("asterisk.config_written", asterisk=self.link.label, files=changed, serials=serials)
         if self.applied.owed_reload:
-            ami = self.link.ami
-            if ami is None:
-                raise RuntimeError("no AMI connection to reload through")
-            await asyncio.wait_for(ami.connected.wait(), AMI_WAIT)
+            ami = await self._ami()
             owed = sorted(self.applied.owed_reload)
             outputs = await reload(ami, owed)
             self.applied.owed_reload.difference_update(owed)
             self.applied.reloads += len(outputs)
             log.info("asterisk.config_reloaded", asterisk=self.link.label, files=owed, commands=len(outputs))
+        realtime = self.applied.realtime
+        if realtime is not None and (realtime.owed or not realtime.caches_fresh):
+            expired = await realtime.expire(await self._ami())
+            if expired:
+                log.info("asterisk.realtime_expired", asterisk=self.link.label, objects=expired)
         if self.pending:  # written and reloaded: the pages say so
             done, self.pending = self.pending, {}
             await asyncio.to_thread(self._record, done)
         return changed
+
+    async def _ami(self) -> AmiClient:
+        ami = self.link.ami
+        if ami is None:
+            raise RuntimeError("no AMI connection to reload through")
+        await asyncio.wait_for(ami.connected.wait(), AMI_WAIT)
+        return ami
 
     async def run(self) -> None:
         while True:

@@ -138,3 +138,19 @@ def server_endpoints(settings: Settings, server: AsteriskServer | None) -> Aster
         found.spool,
         found.cdr_file,
     )
+
+
+def realtime_listener(settings: Settings) -> tuple[str, str, str]:
+    """Where serve answers Asterisk's realtime questions, and the username and
+    password Asterisk gives: the settings', or with the lab, the lab's."""
+    if settings.realtime_bind:
+        password = settings.realtime_password.get_secret_value()
+        if not password:
+            raise KalliopeError("realtime_bind is set but realtime_password is not (a secret: environment or file)")
+        return settings.realtime_bind, settings.realtime_username, password
+    if settings.ari_url:
+        raise KalliopeError("pjsip_accounts = realtime needs realtime_bind and realtime_password")
+    state = LabInstance(settings.lab_root, settings.lab_name).read_state()
+    if state is None or not state.realtime_port:
+        raise KalliopeError(f"lab {settings.lab_name!r} has no realtime port: restart it ('kalliope-tel lab up')")
+    return state.realtime_bind, "asterisk", state.realtime_password

@@ -51,6 +51,7 @@ class ProvisionResult:
     big_import_seconds: float
     big_import_live_seconds: float
     database: str
+    pjsip_accounts: str
 
 
 def _rss_mib(pid: int) -> float:
@@ -68,6 +69,18 @@ def _sheet(path: Path, numbers: list[str]) -> Path:
     return path
 
 
+def _dialplan(lab: Any, slug: str, number: str) -> str:
+    return str(lab.cli(f"dialplan show {number}@kt-{slug}-extensions", check=False))
+
+
+def _refused(lab: Any, slug: str, number: str) -> bool:
+    return "Hangup(21)" in _dialplan(lab, slug, number)
+
+
+def _rings(lab: Any, slug: str, number: str) -> bool:
+    return "Dial(" in _dialplan(lab, slug, number)
+
+
 def _timed(work: Callable[[], Any]) -> float:
     started = time.monotonic()
     work()
@@ -83,6 +96,7 @@ def run(
     lab_root: Path,
     database_url: str | None,
     progress: Callable[[str], None],
+    accounts: str = "realtime",
 ) -> ProvisionResult:
     from kalliope_tel.asterisk.apply import write_files
     from kalliope_tel.asterisk.config_state import record_applied
@@ -130,7 +144,7 @@ def run(
             files: dict[str, str] = {}
             with transaction(container.sessions, read_only=True) as s:
                 for pbx in s.query(Pbx).all():
-                    files.update(render(s, pbx, LAB_DEVICE).files)
+                    files.update(render(s, pbx, LAB_DEVICE, None, accounts).files)
                 serials = {pbx.id: pbx.config_serial for pbx in s.query(Pbx).all()}
             write_files(lab.dir / "etc", files)
             with transaction(container.sessions) as s:
@@ -152,6 +166,7 @@ def run(
             "KALLIOPE_HTTP_BIND": "127.0.0.1:0",
             "KALLIOPE_AGI_BIND": f"127.0.0.1:{free_tcp_port()}",
             "KALLIOPE_NODE_NAME": "bench-provision",
+            "KALLIOPE_PJSIP_ACCOUNTS": accounts,
             "KALLIOPE_LOG_LEVEL": "warning",
             "PATH": "/usr/bin:/bin",
         }
@@ -174,9 +189,9 @@ def run(
                     ha1 = extensions_services.get_extension(s, pbx, number).accounts[0].ha1
             committed = time.monotonic()
             while True:
-                if suspend:
+                if suspend:  # the endpoint gone and the extension's calls refused
                     out = lab.cli(f"pjsip show endpoint {login}", check=False)
-                    live = "Unable to find" in out
+                    live = "Unable to find" in out and _refused(lab, slug, number)
                 else:
                     out = lab.cli(f"pjsip show auth {login}-auth", check=False)
                     live = ha1 in out
@@ -203,7 +218,10 @@ def run(
             pbx = manager.create_pbx(s, actor, customer, "bigsheet", name="Big sheet")
             extensions_table.import_file(s, actor, customer, pbx, _sheet(folder / "big.csv", big))
         big_seconds = time.monotonic() - started
-        while "Unable to find" in lab.cli(f"pjsip show endpoint bigsheet-{big[-1]}", check=False):
+        # Live: Asterisk knows the last endpoint, and the dialplan rings it.
+        while "Unable to find" in lab.cli(f"pjsip show endpoint bigsheet-{big[-1]}", check=False) or not _rings(
+            lab, "bigsheet", big[-1]
+        ):
             if time.monotonic() - started > 600:
                 raise RuntimeError("the big import not live after 600 s")
             time.sleep(0.2)
@@ -233,6 +251,7 @@ def run(
             big_import_extensions=big_import,
             big_import_seconds=round(big_seconds, 1),
             big_import_live_seconds=round(big_live, 1),
+            pjsip_accounts=accounts,
             database=re.sub(r"//[^@/]*@", "//", url.split("?")[0]).split(":", 1)[0],
         )
     finally:

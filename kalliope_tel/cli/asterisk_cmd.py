@@ -60,7 +60,15 @@ def render_by_server(pbx_slug: str | None) -> list[Rendered]:
                 # Per Asterisk: how it opens the shared app's ARI websockets.
                 user = group.endpoints.ari_username if group.endpoints else STATE.settings.ari_username or "kalliope"
                 group.files.update(render_outbound(STATE.settings, user, group.target.server))
-            group.files.update(render(session, pbx, group.target.device_template, STATE.container.features).files)
+            group.files.update(
+                render(
+                    session,
+                    pbx,
+                    group.target.device_template,
+                    STATE.container.features,
+                    STATE.container.settings.pjsip_accounts,
+                ).files
+            )
     return list(groups.values())
 
 

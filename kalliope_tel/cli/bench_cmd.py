@@ -178,16 +178,19 @@ def provision(
     changes: int = typer.Option(100, help="Changes timed until Asterisk uses them."),
     big_import: int = typer.Option(5000, help="Extensions in the one big spreadsheet imported at the end."),
     database_url: str | None = typer.Option(None, help="Database (default: temp SQLite)."),
+    accounts: str = typer.Option("realtime", help="How Asterisk gets the accounts: realtime or files."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Provider scale on a private lab Asterisk with serve running: import, reload cost, memory, change-to-live."""
+    if accounts not in ("realtime", "files"):
+        raise typer.BadParameter("realtime or files", param_hint="--accounts")
     from kalliope_tel.bench import provision as bench
     from kalliope_tel.cli.context import STATE
 
     with Steps(f"bench provision: {pbxs} PBXs x {extensions} extensions") as steps:
         result = bench.run(
             pbxs=pbxs, extensions=extensions, changes=changes, big_import=big_import,
-            lab_root=STATE.settings.lab_root, database_url=database_url,
+            lab_root=STATE.settings.lab_root, database_url=database_url, accounts=accounts,
             progress=lambda text: steps.say(text, force=True),
         )  # fmt: skip
     data = bench.as_dict(result)

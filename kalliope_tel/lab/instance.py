@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from kalliope_tel.asterisk.realtime_conf import realtime_files
 from kalliope_tel.lab.conffile import set_option
 from kalliope_tel.lab.ports import free_tcp_port, free_udp_range
 from kalliope_tel.resources import asterisk_conf_dir, static_dialplan_file
@@ -71,6 +72,10 @@ class LabState:
     ami_username: str
     ami_password: str
     started_at: float
+    # Where serve answers this lab's realtime questions, and the password
+    # Asterisk gives (pjsip_accounts = realtime); 0: a state from before.
+    realtime_port: int = 0
+    realtime_password: str = ""
 
     @property
     def ari_url(self) -> str:
@@ -83,6 +88,10 @@ class LabState:
     @property
     def agi_bind(self) -> str:
         return f"127.0.0.1:{self.agi_port}"
+
+    @property
+    def realtime_bind(self) -> str:
+        return f"127.0.0.1:{self.realtime_port}"
 
 
 @dataclass(frozen=True)
@@ -219,6 +228,11 @@ class LabInstance:
             f.write('\n; LAB ONLY\n#include "pjsip_lab.conf"\n')
         patch("pjsip_lab.conf", "lab-trunk-aor", "contact", f"sip:127.0.0.1:{state.sip_port}")
         (etc / "asterisk.conf").write_text(self._asterisk_conf())
+        # Realtime PJSIP accounts are always wired: a serve with
+        # pjsip_accounts = realtime answers them, and without one the lookups
+        # find nothing (the files answer first).
+        for name, text in realtime_files(f"http://{state.realtime_bind}", "asterisk", state.realtime_password).items():
+            (etc / name).write_text(text)
 
     def _asterisk_conf(self) -> str:
         d = self.inner
@@ -269,6 +283,8 @@ transmit_silence = no
             ami_username="kalliope",
             ami_password=secrets.token_urlsafe(18),
             started_at=time.time(),
+            realtime_port=free_tcp_port(),
+            realtime_password=secrets.token_urlsafe(18),
         )
         self.render(state)
         # A new lab Asterisk, a new CDR history: the file of an earlier run

@@ -8,7 +8,7 @@ import socket
 from collections.abc import Iterator
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 
 class _Server(uvicorn.Server):
@@ -19,7 +19,7 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def run_http(app: FastAPI, sock: socket.socket) -> None:
+async def run_http(app: Starlette, sock: socket.socket) -> None:
     """Serve ``app`` on the bound ``sock`` until cancelled."""
     # An idle keep-alive connection is closed after 20 s (uvicorn's default is
     # 5): a client that sends on it just as it closes is reset, which a

@@ -166,7 +166,16 @@ def test_manager_extension_lives_on_asterisk_by_serve_alone(
 ) -> None:
     container, login, password = _setup(fresh_db_url)
     phone = lab.dir / "etc" / "kalliope" / "pjsip_mgrphone.conf"
-    env = serve_env(lab_state, fresh_db_url, KALLIOPE_AGI_BIND=lab_state.agi_bind, KALLIOPE_NODE_NAME="manager-node")
+    # Both ways Asterisk gets the accounts, one per store: files and reloads
+    # on SQLite, realtime answers and cache expiry (no reload) on PostgreSQL.
+    accounts = "realtime" if fresh_db_url.startswith("postgresql") else "files"
+    env = serve_env(
+        lab_state,
+        fresh_db_url,
+        KALLIOPE_AGI_BIND=lab_state.agi_bind,
+        KALLIOPE_NODE_NAME="manager-node",
+        KALLIOPE_PJSIP_ACCOUNTS=accounts,
+    )
     proc = ServeNode(env)
     out = ""
     try:
@@ -180,6 +189,8 @@ def test_manager_extension_lives_on_asterisk_by_serve_alone(
         lab.cli("pjsip send register mgrbad", check=False)
         lab.cli("pjsip send register mgrphone", check=False)
         took = _wait("the phone registered", lambda: _registration(lab) == "Registered", 5)
+        pjsip_file = (lab.dir / "etc" / "kalliope" / f"pjsip_{SLUG}.conf").read_text()
+        assert (login in pjsip_file) is (accounts == "files"), "realtime accounts are not written to a file"
         _wait("the wrong password refused", lambda: _registration(lab, "mgrbad") == "Rejected", 10)
         assert took < 5
         assert _call_lands(lab), "a call from the registered phone to another extension"
@@ -221,6 +232,12 @@ def test_manager_extension_lives_on_asterisk_by_serve_alone(
         lab.cli("module reload res_pjsip.so", check=False)
         out = out or stop(proc)
     container.close()
+    if accounts == "realtime":
+        # The first round's reload (a new PBX's files) and none after: the
+        # suspension, resume and deletion expired cached objects and changed
+        # the dialplan in place.
+        assert out.count("asterisk.config_reloaded") == 1, out[-3000:]
+        assert "asterisk.realtime_expired" in out and "live_dialplan_failed" not in out
 
 
 def test_hotel_module_per_pbx_on_the_phone(lab: LabInstance, lab_state: LabState, fresh_db_url: str) -> None:

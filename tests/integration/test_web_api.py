@@ -107,10 +107,24 @@ def fill(path: str, **params: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: {**PARAMS, **params}[m.group(1)], path)
 
 
+# The walk's one excused fault: a kept-alive connection reset by the peer
+# while the answer was read (seen once in CI on a loaded machine, 1 call of
+# about 1,500; not reproduced alone under load). The call is sent again on a
+# new connection, at most RESETS_EXCUSED times a module; anything else fails.
+RESETS_EXCUSED = 2
+resets_seen: list[tuple[str, str]] = []
+
+
 def call(client: httpx.Client, method: str, path: str, csrf: str = "") -> httpx.Response:
-    return client.request(
-        method, path, headers={"x-csrf-token": csrf} if csrf else {}, json={} if method != "GET" else None
-    )
+    headers = {"x-csrf-token": csrf} if csrf else {}
+    body = {} if method != "GET" else None
+    try:
+        return client.request(method, path, headers=headers, json=body)
+    except httpx.ReadError as error:
+        if "reset by peer" not in str(error) or len(resets_seen) >= RESETS_EXCUSED:
+            raise AssertionError(f"{method} {path}: {error!r} (resets before: {resets_seen})") from error
+        resets_seen.append((method, path))
+        return client.request(method, path, headers={**headers, "connection": "close"}, json=body)
 
 
 def login_status(web: RunningWeb, email: str, password: str, ip: str) -> httpx.Response:
