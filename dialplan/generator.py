@@ -118,14 +118,26 @@ def render(
     accounts: str = "files",
 ) -> RenderedConfig:
     chosen = enabled_features() if features is None else features
-    if not is_serving(session, pbx.id):
-        return render_suspended(pbx)
-    return RenderedConfig(
-        {
-            dialplan_file(pbx.slug): render_dialplan(session, pbx, device_template, chosen),
-            pjsip_file(pbx.slug): render_pjsip(session, pbx, chosen, accounts),
-        }
+    rendered = (
+        render_suspended(pbx)
+        if not is_serving(session, pbx.id)
+        else RenderedConfig(
+            {
+                dialplan_file(pbx.slug): render_dialplan(session, pbx, device_template, chosen),
+                pjsip_file(pbx.slug): render_pjsip(session, pbx, chosen, accounts),
+            }
+        )
     )
+    if not writes_pjsip(chosen, accounts):
+        # Realtime accounts and no feature's sections: no PJSIP file, so a
+        # new PBX reloads nothing (a res_pjsip reload empties Asterisk's caches).
+        del rendered.files[pjsip_file(pbx.slug)]
+    return rendered
+
+
+def writes_pjsip(features: Sequence[Feature], accounts: str) -> bool:
+    """Whether PBXs get a PJSIP file: accounts in files, or a feature's sections."""
+    return accounts == "files" or any(f.pjsip is not None for f in features)
 
 
 def render_suspended(pbx: Pbx) -> RenderedConfig:

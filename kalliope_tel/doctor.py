@@ -106,6 +106,27 @@ def check_agi_port(container: Container) -> Check:
     return Check("FastAGI", True, f"{where}: free for 'kalliope-tel serve' (not running now)")
 
 
+def check_realtime(container: Container) -> Check:
+    """pjsip_accounts = realtime: serve answers, with the credentials Asterisk gives."""
+    import httpx
+
+    from kalliope_tel.asterisk.endpoints import realtime_listener
+    from kalliope_tel.asterisk.realtime_web import basic_credentials
+
+    try:
+        bind, username, password = realtime_listener(container.settings)
+    except KalliopeError as exc:
+        return Check("realtime accounts", False, str(exc))
+    url = f"http://{bind}/realtime/ps_endpoints/single"
+    try:
+        reply = httpx.post(url, content="id=", headers={"authorization": basic_credentials(username, password)})
+    except httpx.HTTPError as exc:
+        return Check("realtime accounts", False, f"{bind}: {exc}", "is serve running? Asterisk asks it for accounts")
+    if reply.status_code != 200:
+        return Check("realtime accounts", False, f"{bind}: HTTP {reply.status_code}", "realtime_password differs?")
+    return Check("realtime accounts", True, f"{bind}: serve answers Asterisk's lookups")
+
+
 def outbound_check(settings_outbound: bool, app: str, shown: str) -> Check:
     """Compare this node's ARI mode with what Asterisk says
     ('ari show outbound-websockets': name, type, apps, status, URI)."""
@@ -207,4 +228,6 @@ def run_checks(container: Container) -> list[Check]:
     checks.append(Check("Asterisk", True, f"using {source}"))
     checks.extend(asyncio.run(_asterisk_checks(container)))
     checks.append(check_agi_port(container))
+    if container.settings.pjsip_accounts == "realtime":
+        checks.append(check_realtime(container))
     return checks

@@ -27,7 +27,14 @@ from kalliope_tel.asterisk.config_state import Claimed, claim, record_applied, r
 from kalliope_tel.asterisk.realtime_apply import Objects, RealtimeState, objects_of, read_old
 from kalliope_tel.asterisk.targets import config_target
 from kalliope_tel.db.engine import transaction
-from kalliope_tel.dialplan.generator import GENERATED_DIR, GENERATED_HEADER, dialplan_file, pjsip_file, render
+from kalliope_tel.dialplan.generator import (
+    GENERATED_DIR,
+    GENERATED_HEADER,
+    dialplan_file,
+    pjsip_file,
+    render,
+    writes_pjsip,
+)
 from kalliope_tel.tenancy.models import AsteriskServer, Pbx
 from kalliope_tel.tenancy.services import get_asterisk_server, list_pbxs
 
@@ -148,9 +155,11 @@ class ConfigApplier:
             slugs = [p.slug for p in list_pbxs(session) if p.id in pbx_ids]
         return [name for slug in slugs for name in (dialplan_file(slug), pjsip_file(slug))]
 
-    def stale(self) -> tuple[Path, list[str]]:
+    def stale(self) -> tuple[list[str], dict[str, str]]:
         """This Asterisk's generated files of PBXs no longer in the store (a
-        PBX deleted, from any node or the CLI): removed, their reload owed."""
+        PBX deleted, from any node or the CLI), and PJSIP files no PBX gets
+        any more (realtime accounts): removed; what they held, for realtime's
+        removal in place."""
         with transaction(self.container.sessions, read_only=True) as session:
             pbxs = list_pbxs(session)
             server = next((p.asterisk_server for p in pbxs if p.asterisk_name == self.link.name), None)
@@ -161,13 +170,16 @@ class ConfigApplier:
             self.applied.realtime.note({}, {p.id for p in pbxs})
         directory = config_target(self.container.settings, server).directory
         generated = directory / GENERATED_DIR
+        pjsip_stays = writes_pjsip(self.container.features, self.accounts)
         names = sorted(
             f"{GENERATED_DIR}/{path.name}"
             for pattern in ("extensions_*.conf", "pjsip_*.conf")
             for path in (generated.glob(pattern) if generated.is_dir() else [])
-            if path.stem.partition("_")[2] not in slugs and _generated(path)
+            if (path.stem.partition("_")[2] not in slugs or (pattern[0] == "p" and not pjsip_stays))
+            and _generated(path)
         )
-        return directory, remove_files(directory, names)
+        old_texts = read_old(directory, dict.fromkeys(names, "")) if self.applied.realtime is not None else {}
+        return remove_files(directory, names), old_texts
 
     async def apply_once(self) -> list[str]:
         """Apply what moved; return the files whose content changed."""
@@ -175,9 +187,12 @@ class ConfigApplier:
         due = claimed.serials
         self.pending.update(due)
         changed: list[str] = []
-        _, removed = await asyncio.to_thread(self.stale)
+        removed, old_removed = await asyncio.to_thread(self.stale)
         if removed:
-            self.applied.owed_reload.update(removed)
+            gone_live: set[str] = set()
+            if self.applied.realtime is not None and old_removed:
+                gone_live = await self.applied.realtime.remove_dialplans(await self._ami(), old_removed)
+            self.applied.owed_reload.update(name for name in removed if name not in gone_live)
             log.info("asterisk.config_removed", asterisk=self.link.label, files=removed)
         if due:
             directory, files, owners, rendered = await asyncio.to_thread(self.render, set(due))

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk.ami.client import AmiClient
 from kalliope_tel.asterisk.ami.protocol import AmiError
-from kalliope_tel.asterisk.live_dialplan import plan
+from kalliope_tel.asterisk.live_dialplan import Action, plan, plan_new, plan_removed
 from kalliope_tel.asterisk.realtime_conf import CACHES
 from kalliope_tel.dialplan.extensions import account_objects, active_accounts
 from kalliope_tel.dialplan.naming import GENERATED_DIR, context
@@ -95,21 +95,43 @@ class RealtimeState:
         return the names done (the others need a reload)."""
         done: set[str] = set()
         for name in changed:
-            if not name.startswith(DIALPLAN_PREFIX) or name not in old_texts:
+            if not name.startswith(DIALPLAN_PREFIX):
                 continue
             slug = name[len(DIALPLAN_PREFIX) : -len(".conf")]
-            actions = plan(old_texts[name], files[name], context(slug, "extensions"))
-            if actions is None:
-                continue
-            try:
-                for action in actions:
-                    await ami.action(action.name, action.fields)
-            except AmiError as exc:  # the reload puts it right
-                log.warning("asterisk.live_dialplan_failed", file=name, error=str(exc)[:200])
-                continue
-            self.live_actions += len(actions)
-            done.add(name)
+            if name in old_texts:
+                actions = plan(old_texts[name], files[name], context(slug, "extensions"))
+            else:  # a new PBX: Asterisk has none of its contexts
+                actions = plan_new(files[name])
+            if actions is not None and await self._run(ami, name, actions):
+                done.add(name)
         return done
+
+    async def remove_dialplans(self, ami: AmiClient, old_texts: dict[str, str]) -> set[str]:
+        """Deleted PBXs' files (already removed): their contexts go from the
+        running dialplan; return the names done (the others need a reload)."""
+        done: set[str] = set()
+        for name, text in old_texts.items():
+            actions = plan_removed(text) if name.startswith(DIALPLAN_PREFIX) else None
+            if actions is not None and await self._run(ami, name, actions):
+                done.add(name)
+        return done
+
+    async def _run(self, ami: AmiClient, name: str, actions: list[Action]) -> bool:
+        try:
+            for action in actions:
+                if action.name == "Command":
+                    # A CLI command's own failure is in its output, not in the reply.
+                    cli = dict(action.fields)["Command"]
+                    output = await ami.command(cli)
+                    if any(word in output for word in ("Unable", "No such", "Failed", "Invalid")):
+                        raise AmiError(f"{cli}: {output.strip()[:200]}")
+                else:
+                    await ami.action(action.name, action.fields)
+        except AmiError as exc:  # the reload puts it right
+            log.warning("asterisk.live_dialplan_failed", file=name, error=str(exc)[:300])
+            return False
+        self.live_actions += len(actions)
+        return True
 
 
 def read_old(directory: Path, files: dict[str, str]) -> dict[str, str]:

@@ -135,3 +135,24 @@ def apply_cmd(
             )
     if as_json:
         print_json(report)
+
+
+@app.command("realtime-conf")
+def realtime_conf_cmd(
+    output: Path = typer.Option(..., "--output", "-o", help="Asterisk's configuration directory (or a review one)."),
+    url: str = typer.Option("", "--url", help="How Asterisk reaches serve (default: http://<realtime_bind>)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Write sorcery.conf, extconfig.conf and res_curl.conf for pjsip_accounts = realtime (mode 0640; the
+    password comes from the settings and is never printed)."""
+    from kalliope_tel.asterisk.apply import write_files
+    from kalliope_tel.asterisk.endpoints import realtime_listener
+    from kalliope_tel.asterisk.realtime_conf import realtime_files
+
+    bind, username, password = realtime_listener(STATE.settings)
+    base = url or f"http://{bind}"
+    changed = write_files(output, realtime_files(base, username, password))
+    if as_json:
+        print_json({"directory": str(output), "changed": changed, "url": base})
+        return
+    console.print(f"{output}: {', '.join(changed) or 'up to date'} (Asterisk asks {base})", highlight=False)

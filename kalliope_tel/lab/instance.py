@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kalliope_tel.asterisk.realtime_conf import realtime_files
 from kalliope_tel.lab.conffile import set_option
-from kalliope_tel.lab.ports import free_tcp_port, free_udp_range
+from kalliope_tel.lab.ports import free_fixed_tcp_port, free_tcp_port, free_udp_range
 from kalliope_tel.resources import asterisk_conf_dir, static_dialplan_file
 
 INSTANCES_DIR = "srv/kalliope-lab"
@@ -283,7 +283,7 @@ transmit_silence = no
             ami_username="kalliope",
             ami_password=secrets.token_urlsafe(18),
             started_at=time.time(),
-            realtime_port=free_tcp_port(),
+            realtime_port=free_fixed_tcp_port(),
             realtime_password=secrets.token_urlsafe(18),
         )
         self.render(state)

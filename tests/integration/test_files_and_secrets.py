@@ -110,8 +110,9 @@ def test_sample_manager_conf_grants_only_what_is_used() -> None:
     conf.read_string((asterisk_conf_dir() / "manager.conf").read_text())
     user = conf["kalliope"]
     # system: Asterisk's state; cdr: billing's Cdr events. No call data beyond
-    # the CDRs, no originate.
-    assert user["read"] == "system,cdr" and user["write"] == "command"
+    # the CDRs, no originate. Write: command (reloads), system (realtime
+    # accounts: cache expiry and the dialplan changed in place).
+    assert user["read"] == "system,cdr" and user["write"] == "command,system"
     assert user["permit"].startswith("127.0.0.1") and user["deny"].startswith("0.0.0.0")
 
 

@@ -5,6 +5,8 @@ test (test_manager_lab, PostgreSQL) shows Asterisk using them."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
@@ -76,6 +78,7 @@ def test_realtime_files_keep_the_password_out_of_urls() -> None:
     files = realtime_files("http://127.0.0.1:8095", "asterisk", "s3cret-value")
     assert "s3cret-value" not in files["extconfig.conf"] and "s3cret-value" in files["res_curl.conf"]
     assert "expire_on_reload=yes" in files["sorcery.conf"]
+    assert "conntimeout = 1" in files["res_curl.conf"] and "httptimeout = 5" in files["res_curl.conf"]
     with pytest.raises(ValueError):
         realtime_files("http://127.0.0.1:8095", "a:b", "pw")
 
@@ -139,3 +142,47 @@ def test_the_listener_wants_asterisks_credentials_and_a_small_body(fresh_db_url:
     assert too_big.status_code == 413
     assert unknown.status_code == 200 and unknown.text == ""  # logged, answered empty
     container.close()
+
+
+def test_a_new_pbx_is_created_and_a_deleted_one_removed_in_place(db: Session, pbx: Pbx) -> None:
+    extensions.create_extension(db, pbx, "201")
+    text = render(db, pbx, "PJSIP/{account}", None, "realtime").files["kalliope/extensions_acme.conf"]
+    actions = live_dialplan.plan_new(text)
+    assert actions is not None
+    commands = [dict(a.fields)["Command"] for a in actions if a.name == "Command"]
+    # The internal context's includes, in the file's order (the order Asterisk searches them).
+    assert commands[-3:] == [
+        "dialplan add include kt-acme-extensions into kt-acme-internal",
+        "dialplan add include kalliope-services into kt-acme-internal",
+        "dialplan add include kt-acme-outbound into kt-acme-internal",
+    ]
+    hints = [dict(a.fields) for a in actions if dict(a.fields).get("Priority") == "hint"]
+    assert [(h["Extension"], h["Application"]) for h in hints] == [("201", "PJSIP/acme-201")]
+    removed = live_dialplan.plan_removed(text)
+    assert removed is not None and "dialplan remove context kt-acme-extensions" in [
+        dict(a.fields)["Command"] for a in removed
+    ]
+    # A labelled priority (a hotel room's n(done)) cannot go through AMI: that file reloads.
+    labelled = text + "\n[kt-acme-room]\nexten => s,1,NoOp()\n same => n(done),Hangup()\n"
+    assert live_dialplan.plan_new(labelled) is None
+    assert live_dialplan.plan(labelled, labelled.replace("NoOp()", "NoOp(x)"), "kt-acme-extensions") is None
+    # No PJSIP file per PBX with realtime accounts (nothing to reload for a new PBX).
+    assert "kalliope/pjsip_acme.conf" not in render(db, pbx, "PJSIP/{account}", None, "realtime").files
+
+
+def test_the_operator_writes_asterisks_side_without_seeing_the_password(tmp_path: Path) -> None:
+    from tests.conftest import kalliope
+
+    secret = "realtime-secret-value"
+    env = {"KALLIOPE_REALTIME_BIND": "127.0.0.1:8095", "KALLIOPE_REALTIME_PASSWORD": secret}
+    done = kalliope("asterisk", "realtime-conf", "--output", str(tmp_path), "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert secret not in done.stdout + done.stderr
+    assert sorted(json.loads(done.stdout)["changed"]) == ["extconfig.conf", "res_curl.conf", "sorcery.conf"]
+    curl = tmp_path / "res_curl.conf"
+    assert secret in curl.read_text() and curl.stat().st_mode & 0o777 == 0o640
+    # No password, no file: the refusal says what is missing.
+    no_password = {"KALLIOPE_REALTIME_BIND": "1.2.3.4:1"}
+    refused = kalliope("asterisk", "realtime-conf", "-o", str(tmp_path / "x"), env=no_password)
+    assert refused.returncode != 0 and "realtime_password" in refused.stdout + refused.stderr
+    assert not (tmp_path / "x").exists()
