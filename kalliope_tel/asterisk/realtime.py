@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from kalliope_tel.asterisk.realtime_conf import FAMILIES
 from kalliope_tel.dialplan.extensions import account_objects, active_accounts
 from kalliope_tel.extensions.models import Extension, ExtensionStatus, SipAccount
-from kalliope_tel.tenancy.companies import serving_pbx_ids
+from kalliope_tel.tenancy.companies import is_serving, serving_pbx_ids
 from kalliope_tel.tenancy.models import Pbx
 
 AUTH_SUFFIX = "-auth"
@@ -84,25 +84,22 @@ def _rows_of(pbx: Pbx, ext: Extension, acc: SipAccount, kind: str) -> list[Row]:
 
 def _account(session: Session, login: str) -> tuple[Pbx, Extension, SipAccount] | None:
     """The active account registering as ``login`` in a serving PBX: a
-    ``<slug>-`` prefix names a PBX; without one it is the default PBX's."""
+    ``<slug>-`` prefix names a PBX; without one it is the default PBX's.
+    Two indexed lookups (the PBX by slug, the account by PBX and name): this
+    runs for every hint of a cold dialplan reload."""
     slug, dash, rest = login.partition("-")
     candidates = [(slug, rest)] if dash else []
     candidates.append(("", login))
-    serving = serving_pbx_ids()
     for pbx_slug, username in candidates:
-        query = (
-            select(Pbx, Extension, SipAccount)
-            .join(Extension, Extension.id == SipAccount.extension_id)
-            .join(Pbx, Pbx.id == SipAccount.pbx_id)
-            .where(SipAccount.username == username, Pbx.id.in_(serving))
-            .where(Pbx.slug == pbx_slug if pbx_slug else Pbx.is_default)
-        )
-        found = session.execute(query).first()
-        if found is not None:
-            pbx, ext, acc = found
-            if ext.status is ExtensionStatus.SUSPENDED:
-                return None
-            return pbx, ext, acc
+        pbx = session.scalar(select(Pbx).where(Pbx.slug == pbx_slug if pbx_slug else Pbx.is_default))
+        if pbx is None:
+            continue
+        acc = session.scalar(select(SipAccount).where(SipAccount.pbx_id == pbx.id, SipAccount.username == username))
+        if acc is None or acc.extension is None:
+            continue
+        if acc.extension.status is ExtensionStatus.SUSPENDED or not is_serving(session, pbx.id):
+            return None
+        return pbx, acc.extension, acc
     return None
 
 

@@ -64,7 +64,10 @@ def realtime_app(container: Container, username: str, password: str) -> Starlett
         except BadQuery as exc:
             log.warning("asterisk.realtime_bad_query", family=family, operation=operation, reason=str(exc))
             text = ""
-        return PlainTextResponse(text)
+        # One connection a question: on a kept-alive connection every answer
+        # came about 40 ms late (the delayed-ACK signature; measured: 48 ms a
+        # lookup, a reload of 1,000 cold hints 48 s; with this, 3.4 ms and 3.4 s).
+        return PlainTextResponse(text, headers={"connection": "close"})
 
     return Starlette(routes=[Route("/realtime/{family}/{operation}", ask, methods=["POST", "GET"])])
 

@@ -72,6 +72,24 @@ def _sheet(path: Path, numbers: list[str]) -> Path:
     return path
 
 
+def _command(state: Any, cli: str) -> str:
+    """A CLI command through AMI, waited for to its end: 'asterisk -rx'
+    gives up after 60 s without output (earlier figures of 60 s were that)."""
+    import asyncio
+
+    from kalliope_tel.asterisk.ami.client import AmiClient
+
+    async def run() -> str:
+        ami = AmiClient("127.0.0.1", state.ami_port, state.ami_username, state.ami_password)
+        await ami.connect()
+        try:
+            return await ami.command(cli, timeout=3600)
+        finally:
+            await ami.aclose()
+
+    return asyncio.run(run())
+
+
 def _dialplan(lab: Any, slug: str, number: str) -> str:
     return str(lab.cli(f"dialplan show {number}@kt-{slug}-extensions", check=False))
 
@@ -173,9 +191,9 @@ def run(
         time.sleep(8)  # serve's start: links and AMI (its first pass is in the first change's time)
         progress("files written; reloading Asterisk")
         # The first reload asks every hint's device (cold); the second finds them known.
-        dialplan_reload = _timed(lambda: lab.cli("dialplan reload", timeout=3600))
-        dialplan_reload_again = _timed(lambda: lab.cli("dialplan reload", timeout=3600))
-        pjsip_reload = _timed(lambda: lab.cli("module reload res_pjsip.so", timeout=3600))
+        dialplan_reload = _timed(lambda: _command(state, "dialplan reload"))
+        dialplan_reload_again = _timed(lambda: _command(state, "dialplan reload"))
+        pjsip_reload = _timed(lambda: _command(state, "module reload res_pjsip.so"))
         endpoints = pbxs * extensions
         rss_loaded = _rss_mib(state.pid)
         progress(f"{endpoints} endpoints loaded: dialplan reload {dialplan_reload:.1f} s, pjsip {pjsip_reload:.1f} s")
