@@ -73,12 +73,14 @@ def dialplan_fragment(session: Session, pbx: Pbx, device_template: str) -> Dialp
                 " same => n,Goto(unavailable-${KALLIOPE_ORIGIN},1)",
             ]
         else:
+            # Priority 4 by number, not by a label: AMI cannot give labels,
+            # and with realtime accounts this context changes in place.
             out += [
                 f"exten => s,1,Gosub(kalliope-room-call,s,1({ext},{int(view.ring_timeout)},{dial}))",
                 ' same => n,GotoIf($["${KALLIOPE_ROOM_OUTCOME}" = "answered" | '
-                '"${KALLIOPE_ROOM_OUTCOME}" = "blocked"]?done)',
+                '"${KALLIOPE_ROOM_OUTCOME}" = "blocked"]?4)',
                 " same => n,Goto(${KALLIOPE_ROOM_OUTCOME}-${KALLIOPE_ORIGIN},1)",
-                " same => n(done),Hangup()",
+                " same => n,Hangup()",
             ]
         for outcome in Outcome:
             for origin in Origin:

@@ -6,8 +6,8 @@
   (``SorceryMemoryCacheExpireObject``), and Asterisk's next lookup asks
   serve again. On its first round the node expires the caches whole: it
   cannot know what changed while it was away.
-* The dialplan: a changed extension is changed in the running dialplan
-  (``live_dialplan``); anything else in the file is left to a reload.
+* The dialplan: what changed in a PBX's file is changed in the running
+  dialplan (``live_dialplan``); a change of includes is left to a reload.
 
 Expiries that fail (AMI away) stay owed and are retried each round.
 """
@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk.ami.client import AmiClient
 from kalliope_tel.asterisk.ami.protocol import AmiError
-from kalliope_tel.asterisk.live_dialplan import Action, plan, plan_new, plan_removed
+from kalliope_tel.asterisk.live_dialplan import Action, plan
 from kalliope_tel.asterisk.realtime_conf import CACHES
 from kalliope_tel.dialplan.extensions import account_objects, active_accounts
-from kalliope_tel.dialplan.naming import GENERATED_DIR, context
+from kalliope_tel.dialplan.naming import GENERATED_DIR
 from kalliope_tel.tenancy.companies import is_serving
 from kalliope_tel.tenancy.models import Pbx
 
@@ -97,11 +97,8 @@ class RealtimeState:
         for name in changed:
             if not name.startswith(DIALPLAN_PREFIX):
                 continue
-            slug = name[len(DIALPLAN_PREFIX) : -len(".conf")]
-            if name in old_texts:
-                actions = plan(old_texts[name], files[name], context(slug, "extensions"))
-            else:  # a new PBX: Asterisk has none of its contexts
-                actions = plan_new(files[name])
+            # No old text: a new PBX, Asterisk has none of its contexts.
+            actions = plan(old_texts.get(name, ""), files[name])
             if actions is not None and await self._run(ami, name, actions):
                 done.add(name)
         return done
@@ -111,7 +108,7 @@ class RealtimeState:
         running dialplan; return the names done (the others need a reload)."""
         done: set[str] = set()
         for name, text in old_texts.items():
-            actions = plan_removed(text) if name.startswith(DIALPLAN_PREFIX) else None
+            actions = plan(text, "") if name.startswith(DIALPLAN_PREFIX) else None
             if actions is not None and await self._run(ami, name, actions):
                 done.add(name)
         return done

@@ -83,30 +83,33 @@ def test_realtime_files_keep_the_password_out_of_urls() -> None:
         realtime_files("http://127.0.0.1:8095", "a:b", "pw")
 
 
-def test_an_extensions_change_is_planned_in_place_and_anything_else_reloads(db: Session, pbx: Pbx) -> None:
+def test_a_change_is_planned_in_place_and_a_change_of_includes_reloads(db: Session, pbx: Pbx) -> None:
     def dialplan() -> str:
         return render(db, pbx, "PJSIP/{account}", None, "realtime").files["kalliope/extensions_acme.conf"]
 
     extensions.create_extension(db, pbx, "201")
     before = dialplan()
     extensions.set_status(db, pbx, "201", ExtensionStatus.SUSPENDED)
-    actions = live_dialplan.plan(before, dialplan(), "kt-acme-extensions")
+    actions = live_dialplan.plan(before, dialplan())
     assert actions is not None
     # Hint and Hangup go: removed whole, then priority 1 refuses with cause 21.
     assert [a.name for a in actions] == ["DialplanExtensionRemove", "DialplanExtensionAdd"]
     assert dict(actions[1].fields)["Application"] == "Hangup" and dict(actions[1].fields)["ApplicationData"] == "21"
     suspended = dialplan()
     extensions.set_status(db, pbx, "201", ExtensionStatus.ACTIVE)
-    back = live_dialplan.plan(suspended, dialplan(), "kt-acme-extensions")
+    back = live_dialplan.plan(suspended, dialplan())
     assert back is not None
     added = [dict(a.fields) for a in back if a.name == "DialplanExtensionAdd"]
     steps = [(f["Priority"], f["Application"]) for f in added]
     assert steps == [("hint", "PJSIP/acme-201"), ("1", "Dial"), ("2", "Hangup")]
     assert all(f["Replace"] == "yes" for f in added)
-    # Nothing changed: nothing sent. Another context changed: a reload.
-    assert live_dialplan.plan(before, before, "kt-acme-extensions") == []
-    assert live_dialplan.plan(before, before.replace("include => kalliope-services", ""), "kt-acme-extensions") is None
-    assert live_dialplan.plan("", before, "kt-acme-extensions") is None  # a new PBX: its contexts come by reload
+    # Nothing changed: nothing sent. A context's includes changed: a reload.
+    assert live_dialplan.plan(before, before) == []
+    assert live_dialplan.plan(before, before.replace("include => kalliope-services", "")) is None
+    # Another context's extension changes in place too (a feature's: a hotel room's flow).
+    other = before + "\n[kt-acme-room-301]\nexten => s,1,Dial(PJSIP/a)\n same => n,Hangup()\n"
+    moved = live_dialplan.plan(other, other.replace("PJSIP/a)", "PJSIP/b)"))
+    assert moved is not None and {dict(a.fields)["Context"] for a in moved} == {"kt-acme-room-301"}
 
 
 def test_the_listener_wants_asterisks_credentials_and_a_small_body(fresh_db_url: str) -> None:
@@ -147,7 +150,7 @@ def test_the_listener_wants_asterisks_credentials_and_a_small_body(fresh_db_url:
 def test_a_new_pbx_is_created_and_a_deleted_one_removed_in_place(db: Session, pbx: Pbx) -> None:
     extensions.create_extension(db, pbx, "201")
     text = render(db, pbx, "PJSIP/{account}", None, "realtime").files["kalliope/extensions_acme.conf"]
-    actions = live_dialplan.plan_new(text)
+    actions = live_dialplan.plan("", text)
     assert actions is not None
     commands = [dict(a.fields)["Command"] for a in actions if a.name == "Command"]
     # The internal context's includes, in the file's order (the order Asterisk searches them).
@@ -158,14 +161,14 @@ def test_a_new_pbx_is_created_and_a_deleted_one_removed_in_place(db: Session, pb
     ]
     hints = [dict(a.fields) for a in actions if dict(a.fields).get("Priority") == "hint"]
     assert [(h["Extension"], h["Application"]) for h in hints] == [("201", "PJSIP/acme-201")]
-    removed = live_dialplan.plan_removed(text)
+    removed = live_dialplan.plan(text, "")
     assert removed is not None and "dialplan remove context kt-acme-extensions" in [
         dict(a.fields)["Command"] for a in removed
     ]
-    # A labelled priority (a hotel room's n(done)) cannot go through AMI: that file reloads.
+    # A labelled priority cannot go through AMI: that file reloads.
     labelled = text + "\n[kt-acme-room]\nexten => s,1,NoOp()\n same => n(done),Hangup()\n"
-    assert live_dialplan.plan_new(labelled) is None
-    assert live_dialplan.plan(labelled, labelled.replace("NoOp()", "NoOp(x)"), "kt-acme-extensions") is None
+    assert live_dialplan.plan("", labelled) is None
+    assert live_dialplan.plan(labelled, labelled.replace("NoOp()", "NoOp(x)")) is None
     # No PJSIP file per PBX with realtime accounts (nothing to reload for a new PBX).
     assert "kalliope/pjsip_acme.conf" not in render(db, pbx, "PJSIP/{account}", None, "realtime").files
 
