@@ -178,7 +178,7 @@ class ConfigApplier:
             if (path.stem.partition("_")[2] not in slugs or (pattern[0] == "p" and not pjsip_stays))
             and _generated(path)
         )
-        old_texts = read_old(directory, dict.fromkeys(names, "")) if self.applied.realtime is not None else {}
+        old_texts = read_old(directory, names) if self.applied.realtime is not None else {}
         return remove_files(directory, names), old_texts
 
     async def apply_once(self) -> list[str]:
@@ -191,7 +191,8 @@ class ConfigApplier:
         if removed:
             gone_live: set[str] = set()
             if self.applied.realtime is not None and old_removed:
-                gone_live = await self.applied.realtime.remove_dialplans(await self._ami(), old_removed)
+                gone = {name: (text, "") for name, text in old_removed.items()}
+                gone_live = await self.applied.realtime.change_dialplans(await self._ami(), gone)
             self.applied.owed_reload.update(name for name in removed if name not in gone_live)
             log.info("asterisk.config_removed", asterisk=self.link.label, files=removed)
         if due:
@@ -203,8 +204,8 @@ class ConfigApplier:
             self.applied.files_written += len(changed)
             live: set[str] = set()
             if self.applied.realtime is not None and changed:
-                ami = await self._ami()
-                live = await self.applied.realtime.change_dialplan(ami, directory, old_texts, changed, files)
+                moved = {name: (old_texts.get(name, ""), files[name]) for name in changed}
+                live = await self.applied.realtime.change_dialplans(await self._ami(), moved)
             self.applied.owed_reload.update(name for name in changed if name not in live)
             if claimed.orphaned:  # another node died between writing and reloading them
                 self.applied.owed_reload.update(self.files_of(claimed.orphaned))

@@ -15,6 +15,7 @@ Expiries that fail (AMI away) stay owed and are retried each round.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import structlog
@@ -88,27 +89,15 @@ class RealtimeState:
         self.expired += done
         return done
 
-    async def change_dialplan(
-        self, ami: AmiClient, directory: Path, old_texts: dict[str, str], changed: list[str], files: dict[str, str]
-    ) -> set[str]:
-        """Apply changed dialplan files in place where only extensions moved;
-        return the names done (the others need a reload)."""
+    async def change_dialplans(self, ami: AmiClient, changes: dict[str, tuple[str, str]]) -> set[str]:
+        """Apply generated files' changes (name -> (text Asterisk read, text
+        now); "" for a file it never read or one removed) in the running
+        dialplan; return the names done (the others need a reload)."""
         done: set[str] = set()
-        for name in changed:
+        for name, (before, after) in changes.items():
             if not name.startswith(DIALPLAN_PREFIX):
                 continue
-            # No old text: a new PBX, Asterisk has none of its contexts.
-            actions = plan(old_texts.get(name, ""), files[name])
-            if actions is not None and await self._run(ami, name, actions):
-                done.add(name)
-        return done
-
-    async def remove_dialplans(self, ami: AmiClient, old_texts: dict[str, str]) -> set[str]:
-        """Deleted PBXs' files (already removed): their contexts go from the
-        running dialplan; return the names done (the others need a reload)."""
-        done: set[str] = set()
-        for name, text in old_texts.items():
-            actions = plan(text, "") if name.startswith(DIALPLAN_PREFIX) else None
+            actions = plan(before, after)
             if actions is not None and await self._run(ami, name, actions):
                 done.add(name)
         return done
@@ -131,10 +120,10 @@ class RealtimeState:
         return True
 
 
-def read_old(directory: Path, files: dict[str, str]) -> dict[str, str]:
-    """The dialplan files as they are before this round writes them."""
+def read_old(directory: Path, names: Iterable[str]) -> dict[str, str]:
+    """The dialplan files among ``names`` as they are before this round writes or removes them."""
     out = {}
-    for name in files:
+    for name in names:
         if name.startswith(DIALPLAN_PREFIX) and (directory / name).is_file():
             out[name] = (directory / name).read_text()
     return out
