@@ -38,13 +38,14 @@ def _ending(slug: str, outcome: Outcome, destination: str | None) -> str:
 
 
 def dialplan_fragment(session: Session, pbx: Pbx, device_template: str) -> DialplanFragment:
+    classes = list_classes(session, pbx)
     if not pbx.hotel_enabled:
         # No room contexts, no service codes: its rooms ring as the plain
-        # extensions they are, and *33X is not a cleaning code.
-        return DialplanFragment()
+        # extensions they are, and *33X is not a cleaning code. Its
+        # extensions still call out by the outbound classes.
+        return DialplanFragment([], _classes(session, pbx, classes))
     slug = gate.slug(pbx.slug)
     settings = get_settings(session, pbx)
-    classes = list_classes(session, pbx)
     names = {c.id: c.name for c in classes}
     rooms = session.scalars(select(Room).where(Room.pbx_id == pbx.id).order_by(Room.extension)).all()
     out = ["", "; Hotel service codes.", f"[{context(slug, 'hotel-services')}]"]
@@ -86,6 +87,16 @@ def dialplan_fragment(session: Session, pbx: Pbx, device_template: str) -> Dialp
             for origin in Origin:
                 dest = view.failovers.get(f"{outcome.value}.{origin.value}")
                 out.append(f"exten => {outcome.value}-{origin.value},1,{_ending(slug, outcome, dest)}")
+    out += _classes(session, pbx, classes)
+    return DialplanFragment(
+        [context(slug, "rooms"), context(slug, "hotel-services")], out, frozenset(v.extension for v in views)
+    )
+
+
+def _classes(session: Session, pbx: Pbx, classes: list[OutboundClass]) -> list[str]:
+    """One context per outbound class, and the fallback class."""
+    slug = gate.slug(pbx.slug)
+    out: list[str] = []
     for cls in classes:
         out += [
             "",
@@ -104,9 +115,7 @@ def dialplan_fragment(session: Session, pbx: Pbx, device_template: str) -> Dialp
         f"[{context(slug, 'class', 'fallback')}]",
     ]
     out += _class_lines(fallback) if fallback is not None else _refuse_lines()
-    return DialplanFragment(
-        [context(slug, "rooms"), context(slug, "hotel-services")], out, frozenset(v.extension for v in views)
-    )
+    return out
 
 
 def _refuse_lines() -> list[str]:

@@ -33,6 +33,7 @@ from kalliope_tel.dialplan.generator import (
     dialplan_file,
     pjsip_file,
     render,
+    shared_file_names,
     writes_pjsip,
 )
 from kalliope_tel.tenancy.models import AsteriskServer, Pbx
@@ -166,17 +167,19 @@ class ConfigApplier:
             if self.link.name and server is None:
                 server = get_asterisk_server(session, self.link.name)
             slugs = {p.slug for p in pbxs if p.asterisk_name == self.link.name}
+            shared = shared_file_names(session, self.container.features)
         if self.applied.realtime is not None:  # a deleted PBX's accounts leave the caches
             self.applied.realtime.note({}, {p.id for p in pbxs})
         directory = config_target(self.container.settings, server).directory
         generated = directory / GENERATED_DIR
         pjsip_stays = writes_pjsip(self.container.features, self.accounts)
+        live = shared | {dialplan_file(slug) for slug in slugs}
+        live |= {pjsip_file(slug) for slug in slugs} if pjsip_stays else set()
         names = sorted(
             f"{GENERATED_DIR}/{path.name}"
             for pattern in ("extensions_*.conf", "pjsip_*.conf")
             for path in (generated.glob(pattern) if generated.is_dir() else [])
-            if (path.stem.partition("_")[2] not in slugs or (pattern[0] == "p" and not pjsip_stays))
-            and _generated(path)
+            if f"{GENERATED_DIR}/{path.name}" not in live and _generated(path)
         )
         old_texts = read_old(directory, names) if self.applied.realtime is not None else {}
         return remove_files(directory, names), old_texts

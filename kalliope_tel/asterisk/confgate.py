@@ -46,7 +46,7 @@ _EXTENSION = re.compile(r"[0-9]{2,8}")
 _NUMBER = re.compile(r"[0-9*#+]{1,20}")
 # Dialplan patterns: a literal number, or '_' then pattern characters.
 _PATTERN = re.compile(r"_[0-9XZN.!\[\]\-+*#]{1,40}|[0-9*#+]{1,20}")
-_SIP_USER = re.compile(r"[A-Za-z0-9_.\-]{3,64}")
+_SIP_USER = re.compile(r"[A-Za-z0-9_.\-]{2,64}")
 # Asterisk sound names: path parts under the sounds directory, no '..'.
 _SOUND = re.compile(r"(?!.*\.\.)[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-.]+)*")
 
@@ -93,6 +93,27 @@ _WS_URI = re.compile(r"wss?://[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~
 # A password written as a config value: printable ASCII without ';' (comment),
 # '\\' (escape), quotes or spaces at either end that the parser would trim.
 _SECRET = re.compile(r"[!#-:<-\[\]-~]{12,128}")
+
+
+# A carrier's address: a host name or IPv4 address, and an optional port.
+_SIP_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,252})(:[0-9]{1,5})?")
+# A carrier's password: the secret's characters, any length a carrier hands out.
+_SIP_PASSWORD = re.compile(r"[!#-:<-\[\]-~]{1,128}")
+
+
+def sip_host(value: object) -> str:
+    found = _full(_SIP_HOST, value, "what.sip_host", "gate.sip_host")
+    port = found.partition(":")[2]
+    if port and not 0 < int(port) < 65536:
+        raise UnsafeValue("gate.sip_host", what=Term("what.sip_host"), value=repr(value))
+    return found
+
+
+def sip_password(value: object) -> str:
+    """Refused without the value in the message: it is a secret."""
+    if not isinstance(value, str) or _SIP_PASSWORD.fullmatch(value) is None:
+        raise UnsafeValue("gate.sip_password", what=Term("what.password"))
+    return value
 
 
 def websocket_uri(value: object) -> str:

@@ -29,9 +29,7 @@ def _touched(session: Session) -> set[int]:
             continue
         if obj in session.dirty and not session.is_modified(obj):
             continue  # loaded and looked at, not changed
-        pbx_id = obj.config_pbx_id(session)
-        if pbx_id is not None:
-            pbxs.add(pbx_id)
+        pbxs.update(obj.config_pbx_ids(session))
     return pbxs
 
 

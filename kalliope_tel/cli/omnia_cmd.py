@@ -17,6 +17,7 @@ import typer
 from kalliope_tel.cli.context import console, in_transaction, print_json, print_table
 from kalliope_tel.cli.omnia_accounts_cmd import accounts_app, log_app
 from kalliope_tel.cli.omnia_manager_cmd import extensions_app, pbxs_app
+from kalliope_tel.cli.omnia_trunks_cmd import carriers_app, groups_app, numbers_app, trunks_app
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -33,6 +34,10 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(log_app, name="log")
 app.add_typer(pbxs_app, name="pbxs")
 app.add_typer(extensions_app, name="extensions")
+app.add_typer(carriers_app, name="carriers")
+app.add_typer(trunks_app, name="trunks")
+app.add_typer(numbers_app, name="numbers")
+app.add_typer(groups_app, name="groups")
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 PARTNER = typer.Option(None, "--partner", help="The partner's id (default: the installation's partner).")

@@ -7,6 +7,7 @@ PostgreSQL, which alembic needs to compare and alter them.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Enum, MetaData, TypeDecorator
@@ -61,6 +62,12 @@ class ReachesAsterisk:
         ``pbx_id`` of their own look it up through their parent)."""
         value = getattr(self, "pbx_id", None)
         return value if isinstance(value, int) else None
+
+    def config_pbx_ids(self, session: Session) -> Iterable[int]:
+        """Every PBX whose configuration this row is part of: its own, or,
+        for a row several PBXs use (a carrier trunk), all of theirs."""
+        pbx_id = self.config_pbx_id(session)
+        return () if pbx_id is None else (pbx_id,)
 
 
 def utcnow() -> datetime:

@@ -111,6 +111,15 @@ def get_account(session: Session, pbx: Pbx, username: str) -> SipAccount:
 
 
 # ------------------------------------------------------------------ outbound classes
+def _check_trunk_context(session: Session, pbx: Pbx, trunk_context: str) -> None:
+    """A class leaves by a context of its own PBX (``kt-<slug>-trunk-<id>``)
+    or the installation's (``kalliope-trunk``), never by another PBX's."""
+    gated(lambda v: confgate.identifier(v, "what.trunk_context"), trunk_context, "trunk_context")
+    owner = trunk_context.split("-")[1] if trunk_context.startswith("kt-") and trunk_context.count("-") >= 2 else ""
+    if owner and owner != pbx.slug and session.scalars(select(Pbx.id).where(Pbx.slug == owner)).first() is not None:
+        raise InvalidValue("hotel.class_other_pbx", context=trunk_context, setting="trunk_context")
+
+
 def create_class(
     session: Session,
     pbx: Pbx,
@@ -125,7 +134,7 @@ def create_class(
         raise InvalidValue("hotel.class_patterns", name=name, setting="patterns")
     for p in patterns:
         gated(confgate.pattern, p, "patterns")
-    gated(lambda v: confgate.identifier(v, "what.trunk_context"), trunk_context, "trunk_context")
+    _check_trunk_context(session, pbx, trunk_context)
     if session.scalars(select(OutboundClass).where(OutboundClass.pbx_id == pbx.id, OutboundClass.name == name)).first():
         raise InvalidValue("hotel.class_exists", name=repr(name))
     cls = OutboundClass(
@@ -158,7 +167,7 @@ def update_class(
             gated(confgate.pattern, p, "patterns")
         cls.patterns = patterns
     if trunk_context is not None:
-        gated(lambda v: confgate.identifier(v, "what.trunk_context"), trunk_context, "trunk_context")
+        _check_trunk_context(session, pbx, trunk_context)
         cls.trunk_context = trunk_context
     if description is not None:
         cls.description = bounded_text(description, 200, "class description")

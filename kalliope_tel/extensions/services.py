@@ -25,7 +25,7 @@ from kalliope_tel.extensions import pins
 from kalliope_tel.extensions.accounts import bounded_text, create_account, gated, new_password, sip_login
 from kalliope_tel.extensions.exceptions import InvalidValue, NotFound
 from kalliope_tel.extensions.models import Extension, ExtensionPin, ExtensionStatus, Licence
-from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.tenancy.models import Pbx, PbxGroup, PbxGroupKind
 from kalliope_tel.users.models import User
 
 SORTS = ("number", "name", "licence", "status")
@@ -47,6 +47,22 @@ def get_extension(session: Session, pbx: Pbx, number: str) -> Extension:
     if found is None:
         raise NotFound("extension.not_found", number=number)
     return found
+
+
+def taken_in_group(session: Session, pbx: Pbx, number: str) -> str | None:
+    """In a numbering group every extension number is the group's: the slug
+    of the other member PBX that has ``number`` already, or None."""
+    if pbx.group_id is None:
+        return None
+    group = session.get(PbxGroup, pbx.group_id)
+    if group is None or group.kind is not PbxGroupKind.NUMBERING:
+        return None
+    query = (
+        select(Pbx.slug)
+        .join(Extension, Extension.pbx_id == Pbx.id)
+        .where(Pbx.group_id == group.id, Pbx.id != pbx.id, Extension.number == number)
+    )
+    return session.scalars(query).first()
 
 
 def licences_used(session: Session, pbx: Pbx) -> dict[Licence, int]:
@@ -95,6 +111,9 @@ def create_extension(
     gated(confgate.extension, number, "number")
     if find_extension(session, pbx, number) is not None:
         raise InvalidValue("extension.exists", number=number, setting="number")
+    other = taken_in_group(session, pbx, number)
+    if other is not None:
+        raise InvalidValue("extension.taken_in_group", number=number, pbx=other, setting="number")
     _check_licence(session, pbx, licence)
     ext = Extension(
         pbx_id=pbx.id,

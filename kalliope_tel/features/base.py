@@ -85,6 +85,9 @@ class DialplanFragment:
     # Extension numbers whose calls these contexts handle (the hotel's
     # rooms): the core renders only their hints, not their calls.
     answers: frozenset[str] = frozenset()
+    # Contexts searched after the PBX's own extensions (another PBX's
+    # numbers in a group): what the PBX has itself always comes first.
+    late_includes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,13 @@ class Feature:
     # Generated configuration for one PBX (device template for the room phones).
     dialplan: Callable[[Session, Pbx, str], DialplanFragment] | None = None
     pjsip: Callable[[Session, Pbx], list[str]] | None = None
+    # Files several PBXs need alike (a carrier trunk, a group's contexts):
+    # every PBX that uses one renders it with the same text, suspended or
+    # not, so whichever PBX's change comes first writes it. {name: text}.
+    shared_files: Callable[[Session, Pbx], dict[str, str]] | None = None
+    # The names of every such file that should exist now; any other
+    # generated file is removed (a trunk or a group deleted).
+    shared_file_names: Callable[[Session], set[str]] | None = None
     # Checks for 'doctor'.
     doctor: Callable[[Container], list[Check]] | None = None
     # Work done at start-up rather than in the first call (imports, compiled bindings).

@@ -21,6 +21,8 @@ ALL_FEATURES: dict[str, str] = {
     "mail2fax": "kalliope_tel.mail2fax.feature",
     "billing": "kalliope_tel.billing.feature",
     "lam": "kalliope_tel.lam.feature",
+    "trunks": "kalliope_tel.trunks.feature",
+    "groups": "kalliope_tel.groups.feature",
     "omnia": "kalliope_tel.omnia.feature",
     "web": "kalliope_tel.web.feature",
 }

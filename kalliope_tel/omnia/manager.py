@@ -27,6 +27,8 @@ from kalliope_tel.oplog.services import Actor, changed, record
 from kalliope_tel.tenancy import companies
 from kalliope_tel.tenancy import services as tenancy
 from kalliope_tel.tenancy.models import Company, Pbx
+from kalliope_tel.trunks.models import scope_pbx_ids, trunks_serving
+from kalliope_tel.trunks.numbers import numbers_count
 from kalliope_tel.users import resets
 from kalliope_tel.users import services as users
 from kalliope_tel.users.models import LinkKind, User
@@ -53,7 +55,7 @@ def pbx_fields(session: Session, pbx: Pbx) -> dict[str, Any]:
         "status": pbx_status(session, pbx),
         "error": state["error"],
         "extensions": sum(used.values()),
-        "numbers": 0,  # the trunks-and-numbers part of Omnia adds them
+        "numbers": numbers_count(session, pbx),
         "start_licences": pbx.start_licences,
         "plus_licences": pbx.plus_licences,
         "start_used": used[Licence.START],
@@ -158,9 +160,21 @@ def configure_seat(session: Session, actor: Actor, company: Company, pbx: Pbx, a
 def delete_pbx(session: Session, actor: Actor, company: Company, pbx: Pbx) -> str:
     """The PBX and every row of it; returns the slug whose generated files the caller removes."""
     before, slug = pbx_fields(session, pbx), pbx.slug
+    neighbours = _neighbours(session, pbx)
     tenancy.remove_pbx(session, slug)
+    if neighbours:  # the trunk and group files they render list this PBX's numbers and extensions
+        session.execute(update(Pbx).where(Pbx.id.in_(neighbours)).values(config_serial=Pbx.config_serial + 1))
     record(session, actor, "log.pbx_deleted", "pbx", slug, company_id=company.id, before=before)
     return slug
+
+
+def _neighbours(session: Session, pbx: Pbx) -> set[int]:
+    """The other PBXs that render a file with this one in it: those its
+    trunks serve, and its group's members."""
+    ids = {i for trunk in trunks_serving(session, pbx) for i in scope_pbx_ids(session, trunk.company_id)}
+    if pbx.group_id is not None:
+        ids |= set(session.scalars(select(Pbx.id).where(Pbx.group_id == pbx.group_id)))
+    return ids - {pbx.id}
 
 
 # ------------------------------------------------------------------ extensions

@@ -101,6 +101,27 @@ class PbxKind(enum.StrEnum):
     GROUP = "group"  # shares one numbering plan with other customers' PBXs
 
 
+class PbxGroupKind(enum.StrEnum):
+    SHARED = "shared"  # members share ring groups (and queues), routes and BLF
+    NUMBERING = "numbering"  # members share one internal numbering plan
+
+
+class PbxGroup(Base):
+    """PBXs of several customers of one partner working together (the
+    seed's "PBX condiviso" and "PBX di gruppo"). The kind of its members
+    (``Pbx.kind``: shared or group) follows the group's."""
+
+    __tablename__ = "pbx_group"
+    __table_args__ = (UniqueConstraint("partner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The partner whose customers' PBXs join it; deleting the partner deletes it.
+    partner_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    kind: Mapped[PbxGroupKind] = mapped_column(str_enum(PbxGroupKind, "pbx_group_kind"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Pbx(ReachesAsterisk, Base):
     __tablename__ = "pbx"
 
@@ -119,7 +140,7 @@ class Pbx(ReachesAsterisk, Base):
     config_serial: Mapped[int] = mapped_column(Integer, default=0)
     # Its company; deleting the company deletes the PBX and everything of it.
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"), index=True)
-    # "single" today; the shared and group kinds of the Omnia seed have room here.
+    # Single, or a member of a shared or a numbering group (group_id).
     kind: Mapped[PbxKind] = mapped_column(str_enum(PbxKind, "pbx_kind"), default=PbxKind.SINGLE)
     # Licences purchased (Omnia Manager): None is no limit (an installation
     # that does not count them); an extension past the count is refused.
@@ -132,6 +153,16 @@ class Pbx(ReachesAsterisk, Base):
     # The hotel module: its dialplan, service codes, panel and jobs exist
     # only for PBXs that have it.
     hotel_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A shared or group PBX's group; leaving it makes the PBX single again.
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("pbx_group.id", ondelete="SET NULL"), index=True)
+    # Where a call to one of its numbers goes when no extension has the
+    # number's last digits: an extension number, or "" (refused as unallocated).
+    default_destination: Mapped[str] = mapped_column(String(20), default="")
+    # While it does not serve, a call to its numbers hears this sound (if
+    # any, as early media: nothing is answered or billed), then is refused
+    # with this cause (21, call rejected; 1, unallocated; 41, ...).
+    suspended_announcement: Mapped[str] = mapped_column(String(100), default="")
+    suspended_cause: Mapped[int] = mapped_column(Integer, default=21)
 
     asterisk_server: Mapped[AsteriskServer | None] = relationship(lazy="joined")
 

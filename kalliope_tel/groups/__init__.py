@@ -1,0 +1,1 @@
+"""Shared and numbering groups of PBXs (the seed's "PBX condiviso" and "PBX di gruppo")."""

@@ -1,0 +1,1 @@
+"""Carrier SIP trunks and the numbers (DIDs) they bring to PBXs."""
