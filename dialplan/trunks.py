@@ -170,9 +170,12 @@ def render_trunk(session: Session, trunk: SipTrunk, serving: set[int]) -> dict[s
 
 def shared_files(session: Session, pbx: Pbx) -> dict[str, str]:
     """The files of every trunk that serves this PBX."""
+    found = trunks_serving(session, pbx)
+    if not found:  # most PBXs of a hotel or office install: no query more
+        return {}
     serving = set(session.scalars(serving_pbx_ids()))
     files: dict[str, str] = {}
-    for trunk in trunks_serving(session, pbx):
+    for trunk in found:
         files.update(render_trunk(session, trunk, serving))
     return files
 
@@ -187,6 +190,9 @@ def dialplan_fragment(session: Session, pbx: Pbx, device_template: str) -> Dialp
     numbers = list(
         session.scalars(select(PhoneNumber).where(PhoneNumber.pbx_id == pbx.id).order_by(PhoneNumber.number))
     )
+    serving_trunks = trunks_serving(session, pbx)
+    if not numbers and not serving_trunks:
+        return DialplanFragment()
     extensions = [
         gate.extension(number)
         for number in session.scalars(
@@ -206,7 +212,7 @@ def dialplan_fragment(session: Session, pbx: Pbx, device_template: str) -> Dialp
                 f"exten => {prefix}{ext},1,Goto({entry},{ext},1)" for ext in extensions if len(ext) == number.digits
             ]
         out.append(f"exten => {block_pattern(number)},1,{default}")
-    for trunk in trunks_serving(session, pbx):
+    for trunk in serving_trunks:
         out += ["", f"; Out by trunk {gate.comment(trunk.description)}.", f"[{outbound_context(pbx, trunk.id)}]"]
         out.append("exten => _[0-9+]!,1,NoOp(out by the trunk)")
         # The caller's own number of a block when the extension is one of it.

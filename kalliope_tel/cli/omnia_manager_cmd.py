@@ -108,13 +108,22 @@ def pbxs_update(
     plus: int | None = typer.Option(None, "--plus-licences"),
     call_centre: bool | None = typer.Option(None, "--call-centre/--no-call-centre"),
     hotel: bool | None = typer.Option(None, "--hotel/--no-hotel", help="The hotel module."),
+    destination: str | None = typer.Option(
+        None, "--default-destination", help="The extension a number's call reaches when no extension has its digits."
+    ),
+    announcement: str | None = typer.Option(
+        None, "--suspended-announcement", help="Sound played to callers of its numbers while suspended ('' none)."
+    ),
+    cause: int | None = typer.Option(None, "--suspended-cause", help="Cause refusing them: 1, 21, 22, 27 or 41."),
     company: int | None = COMPANY,
     as_json: bool = JSON,
 ) -> None:
-    """Change a PBX's licences, the call-centre licence or the hotel module."""
+    """Change a PBX's licences, modules, default destination or how its numbers answer while suspended."""
     from kalliope_tel.omnia import manager
 
     values = _pbx_values(name, timezone, start, plus, call_centre, hotel)
+    extra = {"default_destination": destination, "suspended_announcement": announcement, "suspended_cause": cause}
+    values |= {k: v for k, v in extra.items() if v is not None}
     row = _on_pbx(company, slug, lambda s, c, p: manager.pbx_fields(s, manager.update_pbx(s, _actor(), c, p, **values)))
     done(f"PBX {slug} updated", row, as_json)
 

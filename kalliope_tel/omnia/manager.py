@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.accounts.models import Account, AccountStatus
 from kalliope_tel.accounts.services import find_account
+from kalliope_tel.asterisk import confgate
 from kalliope_tel.asterisk.config_state import state_of
 from kalliope_tel.extensions import services as extensions
 from kalliope_tel.extensions.exceptions import InvalidValue, NotFound
@@ -33,7 +34,11 @@ from kalliope_tel.users import resets
 from kalliope_tel.users import services as users
 from kalliope_tel.users.models import LinkKind, User
 
-PBX_FIELDS = ("name", "timezone", "start_licences", "plus_licences", "call_centre", "hotel_enabled")
+PBX_FIELDS = ("name", "timezone", "start_licences", "plus_licences", "call_centre", "hotel_enabled",
+              "default_destination", "suspended_announcement", "suspended_cause")  # fmt: skip
+# Causes a suspended PBX's numbers may be refused with (Q.850): unallocated
+# number, call rejected, number changed, out of order, temporary failure.
+SUSPENDED_CAUSES = (1, 21, 22, 27, 41)
 
 
 def pbx_status(session: Session, pbx: Pbx) -> str:
@@ -63,6 +68,10 @@ def pbx_fields(session: Session, pbx: Pbx) -> dict[str, Any]:
         "call_centre": pbx.call_centre,
         "hotel_enabled": pbx.hotel_enabled,
         "suspended": pbx.suspended,
+        "group": pbx.group_id,
+        "default_destination": pbx.default_destination,
+        "suspended_announcement": pbx.suspended_announcement,
+        "suspended_cause": pbx.suspended_cause,
         "created_at": pbx.created_at.isoformat(timespec="seconds"),
     }
 
@@ -92,6 +101,16 @@ def _check_pbx_values(session: Session, pbx: Pbx | None, fields: dict[str, Any])
     if unknown:
         raise InvalidValue("manager.unknown_field", field=unknown[0])
     values = dict(fields)
+    destination = values.get("default_destination")
+    if destination and (pbx is None or extensions.find_extension(session, pbx, destination) is None):
+        raise InvalidValue("manager.default_destination", number=str(destination)[:20])
+    if values.get("suspended_announcement"):
+        try:
+            confgate.sound(values["suspended_announcement"])
+        except confgate.UnsafeValue as exc:
+            raise InvalidValue(exc.code, **exc.params) from None
+    if "suspended_cause" in values and values["suspended_cause"] not in SUSPENDED_CAUSES:
+        raise InvalidValue("manager.suspended_cause", known=", ".join(map(str, SUSPENDED_CAUSES)))
     for key in ("start_licences", "plus_licences"):
         if key in values:
             values[key] = _licences(values[key], key)

@@ -31,7 +31,7 @@ from kalliope_tel.web.resets_web import site_of
 API = "/api/v1/manager"
 SLUG = "/pbxs/{slug}"
 EXT = SLUG + "/extensions"
-MANAGER_KINDS = ("pbx", "extension")
+MANAGER_KINDS = ("pbx", "extension", "trunk", "number", "group", "ring_group", "carrier")
 
 
 class PbxIn(BaseModel):
@@ -51,6 +51,9 @@ class PbxPatch(BaseModel):
     plus_licences: int | None = Field(None, ge=0, le=100_000)
     call_centre: bool | None = None
     hotel_enabled: bool | None = None
+    default_destination: str | None = Field(None, max_length=8)
+    suspended_announcement: str | None = Field(None, max_length=100)
+    suspended_cause: int | None = None
 
 
 class NewUserIn(BaseModel):

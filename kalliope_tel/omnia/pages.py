@@ -3,7 +3,8 @@ the dashboard, customers, users and the log (``static/console.js`` builds
 them from /api/v1/console). The view menu at the top right lists the
 caller's companies and, for a partner's member who may manage customers,
 its customers. The Manager's page (``/manager``, ``static/manager.js``):
-the PBXs of the company in view, their extensions and the Manager log."""
+the PBXs of the company in view, their extensions, numbers, SIP trunks and
+groups (``static/manager_trunks.js``) and the Manager log."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def router(_container: Container) -> APIRouter:
 
     @r.get("/manager", include_in_schema=False)
     def manager_page(request: Request) -> Response:
-        """Omnia Manager: the PBXs of the company in view, their extensions and the Manager log."""
+        """Omnia Manager: the PBXs of the company in view, their extensions, numbers, SIP trunks and
+        groups (``static/manager_trunks.js``) and the Manager log."""
         principal = deps.current_principal(request)
         if principal is None or principal.stage is not access.Stage.IN:
             return RedirectResponse("/login", status_code=303)
@@ -80,7 +82,8 @@ def router(_container: Container) -> APIRouter:
         if seat.manager is None:
             return refused_page(request, principal, "web.page_forbidden")
         config = {"chosen": True, "company": seat.company_id, "view": principal.view_company_id,
-                  "admin": seat.manager is ManagerRole.ADMIN, "account": principal.account_id}  # fmt: skip
+                  "admin": seat.manager is ManagerRole.ADMIN, "account": principal.account_id,
+                  "partner": seat.kind is CompanyKind.PARTNER}  # fmt: skip
         return page(request, "manager.html", principal, config=config, views=view_menu(request, principal),
                     manager_page=True, customer_view=principal.view_company_id != seat.company_id)  # fmt: skip
 

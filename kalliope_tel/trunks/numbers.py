@@ -36,25 +36,28 @@ def block_label(number: str, digits: int) -> str:
 
 @dataclass
 class Blocks:
-    """Prefixes of numbers of one length, to find a collision without a query per row."""
+    """Prefixes of numbers and blocks, to find a collision without a query
+    per row. Keys carry the numbers' length: numbers of different lengths
+    never collide."""
 
-    prefixes: dict[str, str] = field(default_factory=dict)  # a block's prefix -> its number
-    starts: dict[str, str] = field(default_factory=dict)  # every start of a prefix (down to 3 shorter) -> number
+    prefixes: dict[tuple[int, str], str] = field(default_factory=dict)  # (length, a block's prefix) -> its number
+    # (length, every start of a prefix down to 3 digits shorter than the number) -> number
+    starts: dict[tuple[int, str], str] = field(default_factory=dict)
 
     def add(self, number: str, digits: int) -> None:
-        prefix = number[: len(number) - digits]
-        self.prefixes[prefix] = number
-        for cut in range(max(len(number) - 3, 1), len(prefix) + 1):
-            self.starts.setdefault(prefix[:cut], number)
+        size, prefix = len(number), number[: len(number) - digits]
+        self.prefixes[size, prefix] = number
+        for cut in range(max(size - 3, 1), len(prefix) + 1):
+            self.starts.setdefault((size, prefix[:cut]), number)
 
     def collision(self, number: str, digits: int) -> str | None:
         """The existing number this one would overlap, or None."""
-        prefix = number[: len(number) - digits]
-        if prefix in self.starts:  # an existing block starts with this prefix (or is it)
-            return self.starts[prefix]
-        for cut in range(max(len(number) - 3, 1), len(prefix)):
-            if prefix[:cut] in self.prefixes:  # an existing, larger block covers this one
-                return self.prefixes[prefix[:cut]]
+        size, prefix = len(number), number[: len(number) - digits]
+        if (size, prefix) in self.starts:  # an existing block starts with this prefix (or is it)
+            return self.starts[size, prefix]
+        for cut in range(max(size - 3, 1), len(prefix)):
+            if (size, prefix[:cut]) in self.prefixes:  # an existing, larger block covers this one
+                return self.prefixes[size, prefix[:cut]]
         return None
 
 
@@ -68,12 +71,12 @@ def blocks_of_length(session: Session, length: int) -> Blocks:
 
 def check_number(number: Any, digits: Any) -> tuple[str, int]:
     if not isinstance(number, str) or _NUMBER.fullmatch(number.strip()) is None:
-        raise InvalidValue("numbers.number_form", number=str(number)[:40])
+        raise InvalidValue("numbers.number_form", number=str(number)[:40], setting="number")
     if digits not in KINDS:
-        raise InvalidValue("numbers.type_form", value=str(digits)[:10])
+        raise InvalidValue("numbers.type_form", value=str(digits)[:10], setting="type")
     number = number.strip()
     if len(number) - digits < 3:
-        raise InvalidValue("numbers.too_short", number=number)
+        raise InvalidValue("numbers.too_short", number=number, setting="number")
     return number, int(digits)
 
 
@@ -115,7 +118,7 @@ def create_number(
     trunk = trunk_for(session, pbx, trunk_id)
     collision = None if checked else blocks_of_length(session, len(number)).collision(number, digits)
     if collision is not None:
-        raise InvalidValue("numbers.overlap", number=block_label(number, digits), other=collision)
+        raise InvalidValue("numbers.overlap", number=block_label(number, digits), other=collision, setting="number")
     entry = PhoneNumber(pbx_id=pbx.id, trunk_id=trunk.id, number=number, digits=digits)
     entry.trunk = trunk
     session.add(entry)

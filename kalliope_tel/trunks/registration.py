@@ -17,6 +17,7 @@ from kalliope_tel.asterisk.ami.protocol import AmiError, AmiMessage
 from kalliope_tel.checks import Check
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.dialplan.trunks import trunk_name
+from kalliope_tel.errors import KalliopeError
 from kalliope_tel.trunks.models import SipTrunk
 
 if TYPE_CHECKING:
@@ -39,7 +40,10 @@ def parse(messages: Iterable[AmiMessage]) -> dict[str, str]:
 
 
 async def _ask(container: Container) -> dict[str, str] | None:
-    client = container.ami_client()
+    try:
+        client = container.ami_client()
+    except KalliopeError:  # no Asterisk configured (no lab running): nobody to ask
+        return None
     try:
         await asyncio.wait_for(client.connect(), AMI_WAIT)
         return parse(await client.action_list("PJSIPShowRegistrationsOutbound", timeout=AMI_WAIT))

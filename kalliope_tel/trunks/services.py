@@ -31,7 +31,7 @@ def _gated(check: Any, value: Any, field: str) -> str:
     try:
         result: str = check(value)
     except gate.UnsafeValue as exc:
-        raise InvalidValue(exc.code, **exc.params) from None
+        raise InvalidValue(exc.code, **exc.params, setting=field) from None
     return result
 
 
@@ -158,7 +158,7 @@ def _check_trunk(session: Session, values: dict[str, Any], trunk: SipTrunk | Non
     username = out.get("username", trunk.username if trunk else "")
     password = out.get("password", trunk.password if trunk else "")
     if auth and not (username and password):
-        raise InvalidValue("trunks.auth_needs_credentials")
+        raise InvalidValue("trunks.auth_needs_credentials", setting="password" if username else "username")
     if carrier.registers and not auth:
         raise InvalidValue("trunks.registration_needs_auth", carrier=carrier.name)
     return out

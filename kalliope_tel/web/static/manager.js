@@ -1,7 +1,9 @@
 // Omnia Manager: the PBXs of the company in view (licences, modules,
 // suspend, delete, "configure"), the chosen PBX's extensions (add, search,
 // filter, sort, suspend, new password, delete, CSV/XLSX in, CSV out) and
-// the Manager log. SIP passwords are shown once, in a dialog.
+// the Manager log. SIP passwords are shown once, in a dialog. Numbers,
+// trunks and groups are manager_trunks.js's; the two reload each other
+// through the "kt-pbxs-loaded" and "kt-trunks-changed" events.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const M = "/api/v1/manager";
@@ -93,6 +95,8 @@ async function loadExtensions() {
 async function loadAll() {
   await loadPbxs();
   await Promise.all([loadExtensions(), KT.api("GET", M + "/log").then((rows) => logTable.set(rows))]);
+  // The numbers, trunks and groups (manager_trunks.js) follow the PBX list.
+  document.dispatchEvent(new Event("kt-pbxs-loaded"));
 }
 
 function formJson(form) {
@@ -209,5 +213,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (event.target.files[0]) importExtensions(event.target.files[0]);
     event.target.value = "";
   });
+  // A change of numbers, trunks or groups: the PBX list's totals and the log follow.
+  document.addEventListener("kt-trunks-changed", () => loadAll().catch((exc) => KT.toast(exc.message, true)));
   loadAll().catch((exc) => KT.toast(exc.message, true));
 });
