@@ -3,7 +3,9 @@ second factor (TOTP codes made with pyotp from the enrolled secret)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pyotp
@@ -73,3 +75,15 @@ def console_login(web: RunningWeb, email: str, factors: Factors) -> tuple[httpx.
         given = client.post("/api/v1/session/second-factor", json={"code": code}, headers=headers)
         assert given.status_code == 200, given.text
     return client, csrf
+
+
+def browser_login(page: Any, url: str, email: str, secret: str, password: str = PASSWORD) -> None:
+    """Log in through the pages: password, then the second factor's code, to the company chooser."""
+    page.goto(url + "/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.locator("#login-form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/login/second-factor$"))
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.locator("#code-form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/console$"))

@@ -33,23 +33,23 @@ PBX_COLUMNS = ["number", "slug", "name", "status", "extensions", "numbers", "sta
 EXT_COLUMNS = ["number", "name", "first_name", "last_name", "email", "licence", "meeting_id", "status"]
 
 
-def _company(session: Session, company_id: int | None) -> Company:
+def company_of(session: Session, company_id: int | None) -> Company:
     from kalliope_tel.tenancy import companies
 
     return companies.get_company(session, company_id) if company_id else companies.installation_partner(session)
 
 
-def _actor() -> Any:
+def cli_actor() -> Any:
     from kalliope_tel.oplog.services import Actor
 
     return Actor.cli()
 
 
-def _on_pbx(company_id: int | None, slug: str, work: Any) -> Any:
+def on_pbx(company_id: int | None, slug: str, work: Any) -> Any:
     from kalliope_tel.omnia import manager
 
     def run(session: Session) -> Any:
-        company = _company(session, company_id)
+        company = company_of(session, company_id)
         return work(session, company, manager.pbx_of(session, company, slug))
 
     return in_transaction(run)
@@ -61,7 +61,7 @@ def pbxs_list(company: int | None = COMPANY, as_json: bool = JSON) -> None:
     """The company's PBXs: status, extensions, licences used and purchased."""
     from kalliope_tel.omnia import manager
 
-    rows = in_transaction(lambda s: [manager.pbx_fields(s, p) for p in manager.pbxs_of(s, _company(s, company))])
+    rows = in_transaction(lambda s: [manager.pbx_fields(s, p) for p in manager.pbxs_of(s, company_of(s, company))])
     if as_json:
         print_json(rows)
     else:
@@ -94,7 +94,7 @@ def pbxs_add(
 
     values = _pbx_values(name or slug, timezone, start, plus, call_centre, hotel)
     row = in_transaction(
-        lambda s: manager.pbx_fields(s, manager.create_pbx(s, _actor(), _company(s, company), slug, **values))
+        lambda s: manager.pbx_fields(s, manager.create_pbx(s, cli_actor(), company_of(s, company), slug, **values))
     )
     done(f"PBX {slug} created ({row['status']})", row, as_json)
 
@@ -124,15 +124,17 @@ def pbxs_update(
     values = _pbx_values(name, timezone, start, plus, call_centre, hotel)
     extra = {"default_destination": destination, "suspended_announcement": announcement, "suspended_cause": cause}
     values |= {k: v for k, v in extra.items() if v is not None}
-    row = _on_pbx(company, slug, lambda s, c, p: manager.pbx_fields(s, manager.update_pbx(s, _actor(), c, p, **values)))
+    row = on_pbx(
+        company, slug, lambda s, c, p: manager.pbx_fields(s, manager.update_pbx(s, cli_actor(), c, p, **values))
+    )
     done(f"PBX {slug} updated", row, as_json)
 
 
 def _suspend(slug: str, company: int | None, suspended: bool, as_json: bool) -> None:
     from kalliope_tel.omnia import manager
 
-    row = _on_pbx(
-        company, slug, lambda s, c, p: manager.pbx_fields(s, manager.set_pbx_suspended(s, _actor(), c, p, suspended))
+    row = on_pbx(
+        company, slug, lambda s, c, p: manager.pbx_fields(s, manager.set_pbx_suspended(s, cli_actor(), c, p, suspended))
     )
     done(f"PBX {slug} {'suspended' if suspended else 'resumed'}", row, as_json)
 
@@ -164,10 +166,10 @@ def pbxs_remove(
 
     def work(session: Session, c: Company, pbx: Pbx) -> Any:
         remove = forget_pbx_files(STATE.settings, [pbx])
-        manager.delete_pbx(session, _actor(), c, pbx)
+        manager.delete_pbx(session, cli_actor(), c, pbx)
         return remove
 
-    removed = _on_pbx(company, slug, work)()
+    removed = on_pbx(company, slug, work)()
     done(f"PBX {slug} deleted", {"deleted": slug, "files_removed": removed}, as_json)
 
 
@@ -191,7 +193,7 @@ def extensions_list(
     filters = ExtensionFilter(
         search, Licence(licence) if licence else None, ExtensionStatus(status) if status else None, sort, descending
     )
-    rows = _on_pbx(company, pbx, lambda s, c, p: manager.list_extensions(s, p, filters))
+    rows = on_pbx(company, pbx, lambda s, c, p: manager.list_extensions(s, p, filters))
     if as_json:
         print_json(rows)
     else:
@@ -222,12 +224,12 @@ def extensions_add(
 
     def work(session: Session, c: Company, p: Pbx) -> dict[str, Any]:
         created = manager.create_extension(
-            session, _actor(), c, p, number, name=name, licence=Licence(licence), pin=pin, user=who
+            session, cli_actor(), c, p, number, name=name, licence=Licence(licence), pin=pin, user=who
         )
         return {**manager.extension_fields(session, p, created.extension, pending=True),
                 "credentials": created.credentials}  # fmt: skip
 
-    row = _on_pbx(company, pbx, work)
+    row = on_pbx(company, pbx, work)
     lines = ", ".join(f"{login} / {secret}" for login, secret in row["credentials"].items())
     done(f"extension {number} created; SIP account (shown once): {lines}", row, as_json)
 
@@ -251,12 +253,12 @@ def extensions_update(
 
     def work(session: Session, c: Company, p: Pbx) -> dict[str, Any]:
         ext = manager.update_extension(
-            session, _actor(), c, p, number, name=name, licence=Licence(licence) if licence else None, pin=pin,
+            session, cli_actor(), c, p, number, name=name, licence=Licence(licence) if licence else None, pin=pin,
             user=user or None, clear_user=user == "",
         )  # fmt: skip
         return manager.extension_fields(session, p, ext)
 
-    done(f"extension {number} updated", _on_pbx(company, pbx, work), as_json)
+    done(f"extension {number} updated", on_pbx(company, pbx, work), as_json)
 
 
 def _status(number: str, pbx: str, company: int | None, suspended: bool, as_json: bool) -> None:
@@ -267,10 +269,10 @@ def _status(number: str, pbx: str, company: int | None, suspended: bool, as_json
 
     def work(session: Session, c: Company, p: Pbx) -> dict[str, Any]:
         return manager.extension_fields(
-            session, p, manager.set_extension_status(session, _actor(), c, p, number, status)
+            session, p, manager.set_extension_status(session, cli_actor(), c, p, number, status)
         )
 
-    done(f"extension {number} {status.value}", _on_pbx(company, pbx, work), as_json)
+    done(f"extension {number} {status.value}", on_pbx(company, pbx, work), as_json)
 
 
 @extensions_app.command("suspend")
@@ -289,7 +291,7 @@ def extensions_password(number: str, pbx: str = PBX, company: int | None = COMPA
     """New SIP passwords for the extension's accounts (printed once; the old ones stop working)."""
     from kalliope_tel.omnia import manager
 
-    secrets = _on_pbx(company, pbx, lambda s, c, p: manager.new_passwords(s, _actor(), c, p, number))
+    secrets = on_pbx(company, pbx, lambda s, c, p: manager.new_passwords(s, cli_actor(), c, p, number))
     lines = ", ".join(f"{login} / {secret}" for login, secret in secrets.items())
     done(f"new SIP password(s) (shown once): {lines}", {"credentials": secrets}, as_json)
 
@@ -299,7 +301,7 @@ def extensions_remove(number: str, pbx: str = PBX, company: int | None = COMPANY
     """Delete the extension: its accounts, PIN and hint go, the number is free at once."""
     from kalliope_tel.omnia import manager
 
-    _on_pbx(company, pbx, lambda s, c, p: manager.delete_extension(s, _actor(), c, p, number))
+    on_pbx(company, pbx, lambda s, c, p: manager.delete_extension(s, cli_actor(), c, p, number))
     done(f"extension {number} deleted", {"deleted": number}, as_json)
 
 
@@ -310,7 +312,7 @@ def extensions_export(pbx: str = PBX, company: int | None = COMPANY) -> None:
 
     from kalliope_tel.omnia import extensions_table
 
-    sys.stdout.write(_on_pbx(company, pbx, lambda s, c, p: extensions_table.export(s, p)))
+    sys.stdout.write(on_pbx(company, pbx, lambda s, c, p: extensions_table.export(s, p)))
 
 
 @extensions_app.command("import")
@@ -330,7 +332,7 @@ def extensions_import(
     if path.stat().st_size > extensions_table.MAX_BYTES:
         raise fail(f"{path}: larger than {extensions_table.MAX_BYTES >> 20} MiB")
     try:
-        report = _on_pbx(company, pbx, lambda s, c, p: extensions_table.import_file(s, _actor(), c, p, path,
+        report = on_pbx(company, pbx, lambda s, c, p: extensions_table.import_file(s, cli_actor(), c, p, path,
                                                                                     dry_run=dry_run))  # fmt: skip
     except ImportRefused as exc:
         if as_json:

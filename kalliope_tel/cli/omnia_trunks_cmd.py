@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kalliope_tel.cli.context import STATE, done, in_transaction, print_json, print_table, read_secrets
+from kalliope_tel.cli.omnia_manager_cmd import COMPANY, JSON, PBX, cli_actor, company_of, on_pbx
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -26,23 +27,8 @@ trunks_app = typer.Typer(help="A company's SIP trunks and their registration sta
 numbers_app = typer.Typer(help="A PBX's numbers and blocks of numbers.", no_args_is_help=True)
 groups_app = typer.Typer(help="Shared and numbering groups of PBXs, and ring groups.", no_args_is_help=True)
 
-JSON = typer.Option(False, "--json", help="Machine-readable output.")
-COMPANY = typer.Option(None, "--company", help="The company's id (default: the installation's partner).")
-PBX = typer.Option(..., "--pbx", help="The PBX's slug.")
 TRUNK_COLUMNS = ["id", "description", "carrier", "endpoint", "username", "registration"]
 NUMBER_COLUMNS = ["block", "type", "carrier", "trunk", "status"]
-
-
-def _actor() -> Any:
-    from kalliope_tel.oplog.services import Actor
-
-    return Actor.cli()
-
-
-def _company(session: Session, company_id: int | None) -> Company:
-    from kalliope_tel.tenancy import companies
-
-    return companies.get_company(session, company_id) if company_id else companies.installation_partner(session)
 
 
 # ------------------------------------------------------------------ carriers
@@ -76,7 +62,7 @@ def carriers_save(
 
     row = in_transaction(
         lambda s: services.carrier_fields(
-            services.save_carrier(s, _actor(), name, endpoint, transport, codecs, registers)
+            services.save_carrier(s, cli_actor(), name, endpoint, transport, codecs, registers)
         )
     )
     done(f"carrier {name} saved", row, as_json)
@@ -86,7 +72,7 @@ def carriers_save(
 def carriers_delete(name: str, as_json: bool = JSON) -> None:
     from kalliope_tel.trunks import services
 
-    in_transaction(lambda s: services.delete_carrier(s, _actor(), name))
+    in_transaction(lambda s: services.delete_carrier(s, cli_actor(), name))
     done(f"carrier {name} deleted", {"deleted": name}, as_json)
 
 
@@ -110,7 +96,7 @@ def trunks_list(
     from kalliope_tel.trunks import services
 
     rows = in_transaction(
-        lambda s: trunk_rows(s, services.search_trunks(services.trunks_of(s, _company(s, company)), search, carrier))
+        lambda s: trunk_rows(s, services.search_trunks(services.trunks_of(s, company_of(s, company)), search, carrier))
     )
     if as_json:
         print_json(rows)
@@ -136,7 +122,7 @@ def trunks_add(
     values = {"description": description, "carrier": carrier, "auth_required": auth, "username": username,
               "password": password, **({"endpoint": endpoint} if endpoint else {})}  # fmt: skip
     row = in_transaction(
-        lambda s: services.trunk_fields(services.create_trunk(s, _actor(), _company(s, company), **values))
+        lambda s: services.trunk_fields(services.create_trunk(s, cli_actor(), company_of(s, company), **values))
     )
     done(f"SIP trunk {row['id']} created", row, as_json)
 
@@ -147,24 +133,14 @@ def trunks_delete(trunk: int, company: int | None = COMPANY, as_json: bool = JSO
     from kalliope_tel.trunks import services
 
     def work(session: Session) -> None:
-        owner = _company(session, company)
-        services.delete_trunk(session, _actor(), owner, services.trunk_of(session, owner, trunk))
+        owner = company_of(session, company)
+        services.delete_trunk(session, cli_actor(), owner, services.trunk_of(session, owner, trunk))
 
     in_transaction(work)
     done(f"SIP trunk {trunk} deleted", {"deleted": trunk}, as_json)
 
 
 # ------------------------------------------------------------------ numbers
-def _on_pbx(company_id: int | None, slug: str, work: Any) -> Any:
-    from kalliope_tel.omnia import manager
-
-    def run(session: Session) -> Any:
-        company = _company(session, company_id)
-        return work(session, company, manager.pbx_of(session, company, slug))
-
-    return in_transaction(run)
-
-
 @numbers_app.command("list")
 def numbers_list(
     pbx: str = PBX,
@@ -177,7 +153,7 @@ def numbers_list(
 ) -> None:
     from kalliope_tel.trunks import numbers
 
-    rows = _on_pbx(company, pbx, lambda s, c, p: numbers.list_numbers(s, p, search, status, sort, descending))
+    rows = on_pbx(company, pbx, lambda s, c, p: numbers.list_numbers(s, p, search, status, sort, descending))
     if as_json:
         print_json(rows)
     else:
@@ -195,10 +171,10 @@ def numbers_add(
 ) -> None:
     from kalliope_tel.trunks import numbers
 
-    row = _on_pbx(
+    row = on_pbx(
         company,
         pbx,
-        lambda s, c, p: numbers.number_fields(s, numbers.create_number(s, _actor(), c, p, number, digits, trunk)),
+        lambda s, c, p: numbers.number_fields(s, numbers.create_number(s, cli_actor(), c, p, number, digits, trunk)),
     )
     done(f"number {row['block']} added to {pbx}", row, as_json)
 
@@ -208,7 +184,7 @@ def numbers_delete(number: str, pbx: str = PBX, company: int | None = COMPANY, a
     """The number is free again at once."""
     from kalliope_tel.trunks import numbers
 
-    _on_pbx(company, pbx, lambda s, c, p: numbers.delete_number(s, _actor(), c, p, number))
+    on_pbx(company, pbx, lambda s, c, p: numbers.delete_number(s, cli_actor(), c, p, number))
     done(f"number {number} deleted", {"deleted": number}, as_json)
 
 
@@ -223,7 +199,9 @@ def numbers_import(
     """Numbers from CSV (number,type,trunk): all or none, each refusal named by its line."""
     from kalliope_tel.trunks import numbers_table
 
-    report = _on_pbx(company, pbx, lambda s, c, p: numbers_table.import_file(s, _actor(), c, p, path, dry_run=dry_run))
+    report = on_pbx(
+        company, pbx, lambda s, c, p: numbers_table.import_file(s, cli_actor(), c, p, path, dry_run=dry_run)
+    )
     done(f"{report['rows']} number(s) {'checked' if dry_run else 'imported'}", report, as_json)
 
 
@@ -231,7 +209,7 @@ def numbers_import(
 def numbers_export(pbx: str = PBX, company: int | None = COMPANY) -> None:
     from kalliope_tel.trunks import numbers_table
 
-    typer.echo(_on_pbx(company, pbx, lambda s, c, p: numbers_table.export(s, p)), nl=False)
+    typer.echo(on_pbx(company, pbx, lambda s, c, p: numbers_table.export(s, p)), nl=False)
 
 
 # ------------------------------------------------------------------ groups
@@ -239,7 +217,9 @@ def numbers_export(pbx: str = PBX, company: int | None = COMPANY) -> None:
 def groups_list(company: int | None = COMPANY, as_json: bool = JSON) -> None:
     from kalliope_tel.groups import services
 
-    rows = in_transaction(lambda s: [services.group_fields(s, g) for g in services.groups_of(s, _company(s, company))])
+    rows = in_transaction(
+        lambda s: [services.group_fields(s, g) for g in services.groups_of(s, company_of(s, company))]
+    )
     if as_json:
         print_json(rows)
     else:
@@ -258,7 +238,7 @@ def groups_add(
     from kalliope_tel.groups import services
 
     row = in_transaction(
-        lambda s: services.group_fields(s, services.create_group(s, _actor(), _company(s, company), name, kind))
+        lambda s: services.group_fields(s, services.create_group(s, cli_actor(), company_of(s, company), name, kind))
     )
     done(f"group {name} created", row, as_json)
 
@@ -275,10 +255,10 @@ def groups_join(
 
     def work(session: Session, owner: Company, target: Any) -> dict[str, Any]:
         chosen = services.group_of(session, owner, group) if group else None
-        services.join_group(session, _actor(), owner, target, chosen)
+        services.join_group(session, cli_actor(), owner, target, chosen)
         return {"pbx": target.slug, "group": group}
 
-    done(f"{pbx} {'joined ' + group if group else 'left its group'}", _on_pbx(company, pbx, work), as_json)
+    done(f"{pbx} {'joined ' + group if group else 'left its group'}", on_pbx(company, pbx, work), as_json)
 
 
 @groups_app.command("ring")
@@ -296,8 +276,8 @@ def groups_ring(
     members = [tuple(m.split("/", 1)) for m in member]
 
     def work(session: Session) -> dict[str, Any]:
-        chosen = services.group_of(session, _company(session, company), group)
-        services.save_ring_group(session, _actor(), chosen, number, name, members)  # type: ignore[arg-type]
+        chosen = services.group_of(session, company_of(session, company), group)
+        services.save_ring_group(session, cli_actor(), chosen, number, name, members)  # type: ignore[arg-type]
         return services.group_fields(session, chosen)
 
     done(f"ring group {number} of {group} saved", in_transaction(work), as_json)

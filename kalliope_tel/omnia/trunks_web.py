@@ -8,21 +8,17 @@ members manage them (in a customer's view too)."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from kalliope_tel.container import Container
-from kalliope_tel.files import read_bounded
 from kalliope_tel.groups import services as groups
 from kalliope_tel.omnia.console_web import allow
 from kalliope_tel.omnia.manager import pbxs_of
-from kalliope_tel.omnia.manager_web import API, SLUG, Manager
+from kalliope_tel.omnia.manager_web import API, SLUG, Manager, csv_download, uploaded
 from kalliope_tel.omnia.rights import Need
-from kalliope_tel.tables import ImportRefused
 from kalliope_tel.tenancy.models import CompanyKind
 from kalliope_tel.trunks import numbers, numbers_table
 from kalliope_tel.trunks import services as trunks
@@ -169,21 +165,14 @@ def router(_container: Container) -> APIRouter:
     def export_numbers(m: Reader, slug: str) -> Response:
         with deps.unit_of_work(m.request) as session:
             text = numbers_table.export(session, m.pbx(session, slug)[1])
-        return Response(text, media_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": f'attachment; filename="numbers-{slug}.csv"'})  # fmt: skip
+        return csv_download(text, f"numbers-{slug}.csv")
 
     @r.post(NUMBERS + "/import")
     def import_numbers(m: Changer, slug: str, file: UploadFile, dry_run: bool = False) -> dict[str, Any]:
         """Numbers from CSV (number,type,trunk): all or nothing, every refusal by line."""
-        data = read_bounded(file.file, numbers_table.MAX_BYTES)
-        if data is None:
-            raise ImportRefused("csv.too_large", limit=numbers_table.MAX_BYTES >> 10)
-        with tempfile.TemporaryDirectory(prefix="kt-numbers-") as folder:
-            path = FilePath(folder) / "numbers.csv"
-            path.write_bytes(data)
-            with deps.unit_of_work(m.request) as session:
-                company, pbx = m.pbx(session, slug)
-                return numbers_table.import_file(session, m.actor, company, pbx, path, dry_run=dry_run)
+        with uploaded(file, numbers_table.MAX_BYTES, "numbers.csv") as path, deps.unit_of_work(m.request) as session:
+            company, pbx = m.pbx(session, slug)
+            return numbers_table.import_file(session, m.actor, company, pbx, path, dry_run=dry_run)
 
     # ---------------------------------------------------------- groups
     @r.get("/groups")

@@ -22,6 +22,7 @@ from kalliope_tel.accounts.models import ManagerRole
 from kalliope_tel.lab.instance import LabInstance, LabState
 from kalliope_tel.tenancy import companies
 from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
+from tests.console_support import browser_login
 from tests.helpers import ServeNode, serve_env
 from tests.integration.test_manager_lab import _phone_conf, register_within
 from tests.integration.test_wakeup_serve import stop
@@ -64,14 +65,7 @@ def test_an_extension_made_in_the_browser_registers_and_calls(
     page = browser.new_context(locale="it", viewport={"width": 1280, "height": 900}).new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # the confirmations of suspend and delete
     try:
-        page.goto(web.url + "/login")
-        page.fill("#email", MANAGER)
-        page.fill("#password", PASSWORD)
-        page.locator("#login-form button[type=submit]").click()
-        page.wait_for_url(re.compile(r"/login/second-factor$"))
-        page.fill("#code", pyotp.TOTP(SECRET).now())
-        page.locator("#code-form button[type=submit]").click()
-        page.wait_for_url(re.compile(r"/console$"))
+        browser_login(page, web.url, MANAGER, SECRET)
         page.goto(web.url + "/manager")
 
         page.fill("#p-slug", SLUG)

@@ -7,7 +7,6 @@ fits a tablet's width. Screenshots are kept as artifacts."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from kalliope_tel.oplog.services import Actor
 from kalliope_tel.tenancy import companies
 from kalliope_tel.trunks import services as trunks
 from tests.browser import browser, screenshot  # noqa: F401 - browser is a fixture
+from tests.console_support import browser_login
 from tests.web_node import RunningWeb, seeded_web
 from tests.web_support import PASSWORD
 
@@ -48,14 +48,7 @@ def web(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
 
 
 def _login(page: Any, web: RunningWeb) -> None:
-    page.goto(web.url + "/login")
-    page.fill("#email", MANAGER)
-    page.fill("#password", PASSWORD)
-    page.locator("#login-form button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/login/second-factor$"))
-    page.fill("#code", pyotp.TOTP(SECRET).now())
-    page.locator("#code-form button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/console$"))
+    browser_login(page, web.url, MANAGER, SECRET)
     page.goto(web.url + "/manager")
 
 

@@ -19,6 +19,7 @@ and a member's hint is seen in the group's context, not outside it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -146,6 +147,23 @@ def _setup(url: str, lab_state: LabState, carrier_port: int) -> Container:
     return container
 
 
+@contextlib.contextmanager
+def _serving(lab: LabInstance, lab_state: LabState, url: str, container: Container, node: str) -> Iterator[None]:
+    """A serve node applying the changes; its output printed when an assertion fails."""
+    proc = ServeNode(serve_env(lab_state, url, KALLIOPE_AGI_BIND=lab_state.agi_bind, KALLIOPE_NODE_NAME=node))
+    try:
+        _wait("every PBX live", lambda: _applied(container), 30)
+        yield
+    except AssertionError:
+        print(stop(proc)[-4000:])
+        raise
+    finally:
+        lab.cli("database deltree ktlab/phone", check=False)
+        if proc.poll() is None:
+            stop(proc)
+        container.close()
+
+
 def _in(container: Container, work: Any) -> Any:
     with transaction(container.sessions) as s:
         return work(
@@ -207,10 +225,8 @@ def test_trunks_and_numbers_on_a_real_carrier(
     carrier_state = carrier.read_state()
     assert carrier_state is not None
     container = _setup(fresh_db_url, lab_state, carrier_state.sip_port)
-    env = serve_env(lab_state, fresh_db_url, KALLIOPE_AGI_BIND=lab_state.agi_bind, KALLIOPE_NODE_NAME="trunk-node")
-    proc = ServeNode(env)
-    try:
-        _wait("every PBX live", lambda: _applied(container), 30)
+    env = serve_env(lab_state, fresh_db_url)  # for the CLI
+    with _serving(lab, lab_state, fresh_db_url, container, "trunk-node"):
         # Registration: the right credentials Registered within 10 s, the wrong password Rejected.
         took = _wait("Registered", lambda: _states(container)["Alfa main"] == "registered", 10)
         _wait("Rejected", lambda: _states(container)["Wrong password"] == "rejected", 15)
@@ -244,23 +260,10 @@ def test_trunks_and_numbers_on_a_real_carrier(
         assert not rang and status.endswith("/21"), status
         _in(container, lambda s, c, p: manager.set_pbx_suspended(s, ACTOR, c["Uno Srl"], p["alfa"], False))
 
-    except AssertionError:
-        print(stop(proc)[-4000:])
-        raise
-    finally:
-        lab.cli("database deltree ktlab/phone", check=False)
-        if proc.poll() is None:
-            stop(proc)
-        container.close()
-
 
 def test_numbering_and_shared_groups_across_customers(lab: LabInstance, lab_state: LabState, fresh_db_url: str) -> None:
     container = _setup(fresh_db_url, lab_state, 5060)  # no carrier: the trunk never registers, unused here
-    env = serve_env(lab_state, fresh_db_url, KALLIOPE_AGI_BIND=lab_state.agi_bind, KALLIOPE_NODE_NAME="group-node")
-    proc = ServeNode(env)
-    try:
-        _wait("every PBX live", lambda: _applied(container), 30)
-
+    with _serving(lab, lab_state, fresh_db_url, container, "group-node"):
         # Numbering group: alfa and beta (two customers) dial each other; gamma is refused.
         def numbering(s: Any, c: dict[str, Company], p: dict[str, Pbx]) -> None:
             group = groups.create_group(s, ACTOR, c["Uno Srl"], "Campus", "numbering")
@@ -298,11 +301,3 @@ def test_numbering_and_shared_groups_across_customers(lab: LabInstance, lab_stat
         assert "hint" in lab.cli("dialplan show alfa_42@kt-beta-internal", check=False)
         assert "There is no existence" in lab.cli("dialplan show alfa_42@kt-gamma-internal", check=False)
         assert "ktx-group" not in lab.cli("dialplan show 301@kt-gamma-internal", check=False)
-    except AssertionError:
-        print(stop(proc)[-4000:])
-        raise
-    finally:
-        lab.cli("database deltree ktlab/phone", check=False)
-        if proc.poll() is None:
-            stop(proc)
-        container.close()

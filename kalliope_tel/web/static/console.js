@@ -145,25 +145,10 @@ function showUsers() {
 }
 
 async function importUsers(file) {
-  const list = $("import-errors");
-  list.hidden = true;
-  const send = async (dryRun) => {
-    const body = new FormData();
-    body.append("file", file);
-    return KT.api("POST", `${C}/users.csv?dry_run=${dryRun}`, body);
-  };
-  try {
-    const dry = await send(true);
-    if (!window.confirm(KT.t("console.import_confirm", dry))) return;
-    const done = await send(false);
-    KT.toast(KT.t("console.imported", done));
-    await loadAll();
-  } catch (exc) {
-    KT.toast(exc.message, true);
-    const errors = (exc.data && exc.data.errors) || [];
-    list.replaceChildren(...errors.map((e) => KT.el("li", {}, KT.t("csv.line", { line: e.line, column: e.column, reason: e.detail }))));
-    list.hidden = errors.length === 0;
-  }
+  const done = await KT.importFile(`${C}/users.csv`, file, $("import-errors"), (dry) => KT.t("console.import_confirm", dry));
+  if (!done) return;
+  KT.toast(KT.t("console.imported", done));
+  await loadAll();
 }
 
 // ------------------------------------------------------------ log

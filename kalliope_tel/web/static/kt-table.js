@@ -76,3 +76,26 @@ KT.table = function (root, spec) {
     },
   };
 };
+
+// An all-or-nothing import of a table: a dry run first, the reader's
+// confirmation (confirmText(dry run's answer)), then the import; every
+// refused line listed in `list`. The import's answer, or null.
+KT.importFile = async function (url, file, list, confirmText) {
+  list.hidden = true;
+  const send = (dryRun) => {
+    const body = new FormData();
+    body.append("file", file);
+    return KT.api("POST", `${url}?dry_run=${dryRun}`, body);
+  };
+  try {
+    const dry = await send(true);
+    if (!window.confirm(confirmText(dry))) return null;
+    return await send(false);
+  } catch (exc) {
+    KT.toast(exc.message, true);
+    const errors = (exc.data && exc.data.errors) || [];
+    list.replaceChildren(...errors.map((e) => KT.el("li", {}, KT.t("csv.line", { line: e.line, column: e.column, reason: e.detail }))));
+    list.hidden = errors.length === 0;
+    return null;
+  }
+};

@@ -110,26 +110,11 @@ function formJson(form) {
 }
 
 async function importExtensions(file) {
-  const list = $("ext-import-errors");
-  list.hidden = true;
-  const send = async (dryRun) => {
-    const body = new FormData();
-    body.append("file", file);
-    return KT.api("POST", `${extUrl()}/import?dry_run=${dryRun}`, body);
-  };
-  try {
-    const dry = await send(true);
-    if (!window.confirm(KT.t("manager.import_confirm", dry))) return;
-    const done = await send(false);
-    KT.toast(KT.t("manager.imported", done));
-    showSecrets(done.credentials);
-    await loadAll();
-  } catch (exc) {
-    KT.toast(exc.message, true);
-    const errors = (exc.data && exc.data.errors) || [];
-    list.replaceChildren(...errors.map((e) => KT.el("li", {}, KT.t("csv.line", { line: e.line, column: e.column, reason: e.detail }))));
-    list.hidden = errors.length === 0;
-  }
+  const done = await KT.importFile(`${extUrl()}/import`, file, $("ext-import-errors"), (dry) => KT.t("manager.import_confirm", dry));
+  if (!done) return;
+  KT.toast(KT.t("manager.imported", done));
+  showSecrets(done.credentials);
+  await loadAll();
 }
 
 document.addEventListener("DOMContentLoaded", () => {

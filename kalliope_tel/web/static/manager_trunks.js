@@ -119,24 +119,10 @@
   }
 
   async function importNumbers(file) {
-    const list = $("num-import-errors");
-    list.hidden = true;
-    const send = (dryRun) => {
-      const body = new FormData();
-      body.append("file", file);
-      return KT.api("POST", `${numUrl()}/import?dry_run=${dryRun}`, body);
-    };
-    try {
-      const dry = await send(true);
-      if (!window.confirm(KT.t("numbers.import_confirm", dry))) return;
-      KT.toast(KT.t("numbers.imported", await send(false)));
-      changed();
-    } catch (exc) {
-      KT.toast(exc.message, true);
-      const errors = (exc.data && exc.data.errors) || [];
-      list.replaceChildren(...errors.map((e) => KT.el("li", {}, KT.t("csv.line", { line: e.line, column: e.column, reason: e.detail }))));
-      list.hidden = errors.length === 0;
-    }
+    const done = await KT.importFile(`${numUrl()}/import`, file, $("num-import-errors"), (dry) => KT.t("numbers.import_confirm", dry));
+    if (!done) return;
+    KT.toast(KT.t("numbers.imported", done));
+    changed();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
