@@ -61,6 +61,16 @@ class Blocks:
         return None
 
 
+def serialise(session: Session) -> None:
+    """Number creations take turns (PostgreSQL: a row lock held to the
+    commit): the overlap check reads, then inserts, and two overlapping
+    blocks written at once by two nodes would both pass it. The lock is on
+    the installation's first partner, a row every installation has; SQLite
+    serialises its writers itself."""
+    first = select(Company.id).where(Company.parent_id.is_(None)).order_by(Company.id).limit(1)
+    session.execute(first.with_for_update())
+
+
 def blocks_of_length(session: Session, length: int) -> Blocks:
     blocks = Blocks()
     query = select(PhoneNumber.number, PhoneNumber.digits).where(func.length(PhoneNumber.number) == length)
@@ -116,6 +126,8 @@ def create_number(
     all; ``checked``: the import already found no overlap."""
     number, digits = check_number(number, digits)
     trunk = trunk_for(session, pbx, trunk_id)
+    if not checked:
+        serialise(session)
     collision = None if checked else blocks_of_length(session, len(number)).collision(number, digits)
     if collision is not None:
         raise InvalidValue("numbers.overlap", number=block_label(number, digits), other=collision, setting="number")

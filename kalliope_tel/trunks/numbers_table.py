@@ -66,6 +66,7 @@ def import_file(
     if len(rows) > MAX_ROWS:
         raise ImportRefused("extension.import_rows", limit=MAX_ROWS)
     trunks = _trunks(session, pbx)
+    service.serialise(session)  # the whole import checks and writes in one turn
     errors: list[tuple[int, str, KalliopeError]] = []
     wanted: list[tuple[int, str, int, int]] = []
     lengths: dict[int, service.Blocks] = {}

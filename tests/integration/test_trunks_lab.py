@@ -89,12 +89,15 @@ trust_id_inbound = yes
 """
     dialplan = f"""
 ; Calls from a trunk: reached only after digest authentication as one of
-; the accounts above; the carrier records who, to what, from what number.
+; the accounts above, and taken only while that account is registered; the
+; carrier records who, to what, from what number.
 [carrier-in]
-exten => _X.,1,Set(DB(carrier/last)=${{CHANNEL(endpoint)}}/${{EXTEN}}/${{CALLERID(num)}})
+exten => _X.,1,GotoIf($["${{PJSIP_DIAL_CONTACTS(${{CHANNEL(endpoint)}})}}" = ""]?refused)
+ same => n,Set(DB(carrier/last)=${{CHANNEL(endpoint)}}/${{EXTEN}}/${{CALLERID(num)}})
  same => n,Answer()
  same => n,Wait(1)
  same => n,Hangup()
+ same => n(refused),Hangup(21)
 
 ; The carrier sends a call for one of its DIDs to the registered trunk.
 [carrier-dids]

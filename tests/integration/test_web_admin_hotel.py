@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.extensions import accounts as ext_accounts
@@ -167,7 +168,9 @@ def test_the_pages_add_edit_refuse_and_remove_in_the_browser(browser: Any, web: 
     add = page.locator("[data-section=templates] details.add")
     add.locator("summary").click()
     assert add.locator("input[name^='failover.']").count() == 9
-    page.wait_for_function("document.querySelector('#templates-add [name=ring_timeout]').value !== ''")
+    # Playwright's own assertion, not wait_for_function: a string predicate
+    # that is not true at once is polled with eval, which the pages' CSP refuses.
+    expect(page.locator("#templates-add [name=ring_timeout]")).not_to_have_value("")
     add.get_by_label("Nome", exact=True).fill("junior")
     add.get_by_label("Nessuna risposta, chiamata interna").fill("100")
     add.locator("button[type=submit]").click()

@@ -72,6 +72,7 @@ PARAMS = {
     "series_id": "no-such-series",
     "position": "9",
     "key": "office:nobody-here",
+    "trunk_id": "999999",
 }
 
 
