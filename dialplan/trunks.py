@@ -203,15 +203,22 @@ def dialplan_fragment(session: Session, pbx: Pbx, device_template: str) -> Dialp
     ]
     entry = context(slug, "from-trunk")
     default = f"Goto({entry},{gate.extension(pbx.default_destination)},1)" if pbx.default_destination else "Hangup(1)"
+    # A block jumps with its last digits to the context of extensions of
+    # that many digits: the file grows with blocks plus extensions, not
+    # with their product (11,000 blocks x 90 extensions was 55 MB).
     out = ["", "; The PBX's numbers: the last digits of a block name the extension.", f"[{context(slug, 'did')}]"]
     for number in numbers:
-        prefix = gate.number(number.prefix, "what.number")
-        out.append(f"; {gate.comment(number.number)}: {number.digits} digit(s), trunk {int(number.trunk_id)}")
-        if number.digits:
-            out += [
-                f"exten => {prefix}{ext},1,Goto({entry},{ext},1)" for ext in extensions if len(ext) == number.digits
-            ]
-        out.append(f"exten => {block_pattern(number)},1,{default}")
+        size = int(number.digits)
+        target = f"Goto({context(slug, 'did', str(size))},${{EXTEN:-{size}}},1)" if size else default
+        out.append(f"exten => {block_pattern(number)},1,{target}")
+    for size in sorted({int(n.digits) for n in numbers if n.digits}):
+        out += [
+            "",
+            f"; Extensions of {size} digit(s), else the default destination.",
+            f"[{context(slug, 'did', str(size))}]",
+        ]
+        out += [f"exten => {ext},1,Goto({entry},{ext},1)" for ext in extensions if len(ext) == size]
+        out.append(f"exten => _{'X' * size},1,{default}")
     for trunk in serving_trunks:
         out += ["", f"; Out by trunk {gate.comment(trunk.description)}.", f"[{outbound_context(pbx, trunk.id)}]"]
         out.append("exten => _[0-9+]!,1,NoOp(out by the trunk)")

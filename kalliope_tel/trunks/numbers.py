@@ -119,16 +119,12 @@ def create_number(
     number: Any,
     digits: Any,
     trunk_id: int,
-    *,
-    checked: bool = False,
 ) -> PhoneNumber:
-    """``actor`` None: part of an import, which writes one log entry for
-    all; ``checked``: the import already found no overlap."""
+    """``actor`` None: part of a larger change that logs itself."""
     number, digits = check_number(number, digits)
     trunk = trunk_for(session, pbx, trunk_id)
-    if not checked:
-        serialise(session)
-    collision = None if checked else blocks_of_length(session, len(number)).collision(number, digits)
+    serialise(session)
+    collision = blocks_of_length(session, len(number)).collision(number, digits)
     if collision is not None:
         raise InvalidValue("numbers.overlap", number=block_label(number, digits), other=collision, setting="number")
     entry = PhoneNumber(pbx_id=pbx.id, trunk_id=trunk.id, number=number, digits=digits)

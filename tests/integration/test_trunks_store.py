@@ -140,7 +140,9 @@ def test_the_generator_writes_trunks_numbers_and_groups(db: Session) -> None:
     assert "type = registration" in pjsip and "password = s3cret-Pass" in pjsip and "line = yes" in pjsip
     inbound = files[f"kalliope/extensions_trunk-{trunk.id}.conf"]
     assert "exten => _06123456XX,1,Goto(kt-alfa-did,${EXTEN},1)" in inbound
-    assert "exten => 0612345642,1,Goto(kt-alfa-from-trunk,42,1)" in files["kalliope/extensions_alfa.conf"]
+    alfa_text = files["kalliope/extensions_alfa.conf"]
+    assert "exten => _06123456XX,1,Goto(kt-alfa-did-2,${EXTEN:-2},1)" in alfa_text
+    assert "[kt-alfa-did-2]\nexten => 42,1,Goto(kt-alfa-from-trunk,42,1)\nexten => _XX,1,Hangup(1)" in alfa_text
     assert f"include => ktx-group-{group.id}" in files["kalliope/extensions_alfa.conf"]
     group_text = files[f"kalliope/extensions_group-{group.id}.conf"]
     assert "exten => 301,1,Goto(" in group_text and "Set(__KALLIOPE_PBX=beta)" in group_text
