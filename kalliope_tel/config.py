@@ -150,6 +150,18 @@ class Settings(BaseSettings):
     realtime_username: str = "asterisk"
     realtime_password: SecretStr = SecretStr("")
 
+    # The directory phones search. Empty URL: the embedded slapd of
+    # directory_dir ('kalliope-tel directory up'; scripts/run.sh starts it),
+    # whose state file holds its port and passwords. Otherwise an existing
+    # directory, written as directory_admin_dn, with the phones' passwords
+    # derived from directory_phones_secret.
+    directory_url: str = ""
+    directory_dir: Path | None = None  # default: <data_dir>/directory
+    directory_base_dn: str = "dc=kalliope"
+    directory_admin_dn: str = ""
+    directory_admin_password: SecretStr = SecretStr("")
+    directory_phones_secret: SecretStr = SecretStr("")
+
     # Mail
     smtp_url: str = "smtp://127.0.0.1:25"
     smtp_username: str = ""

@@ -15,7 +15,11 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # ghostscript and LibreOffice Writer (no GUI): documents to fax pages.
 # gnupg: Mail2Fax requests encrypted to a box's PGP key.
 # bubblewrap: the jail LibreOffice and Ghostscript convert strangers' documents in.
+# slapd: the embedded directory the phones search (scripts/run.sh starts its
+# own on loopback, never Debian's); ldap-utils: ldapsearch for operators and
+# the tests; libldap2-dev and libsasl2-dev: python-ldap is built against them.
 DEB_PACKAGES="debootstrap libspandsp-dev libtiff-dev libtiff-tools ghostscript libreoffice-writer-nogui gnupg bubblewrap"
+DEB_PACKAGES="$DEB_PACKAGES slapd ldap-utils libldap2-dev libsasl2-dev"
 # Tests only: a real OpenSSH server on loopback for the SFTP fax archive, and
 # Dovecot (IMAP, POP3 and LMTP, started by the tests on loopback) for Mail2Fax;
 # Chromium for the browser tests of the web pages (Playwright drives it);
@@ -31,8 +35,8 @@ if [[ -n "$missing" ]]; then
   if [[ $EUID -ne 0 ]]; then echo "missing Debian packages:$missing (run as root)" >&2; exit 1; fi
   say "installing Debian packages:$missing"
   apt-get update -qq
-  # The servers among them (sshd, Dovecot) are for the tests, which start
-  # their own on loopback: keep Debian from starting system-wide ones.
+  # The servers among them (sshd, Dovecot, slapd) are started on loopback
+  # by the tests and run.sh themselves: keep Debian from starting system-wide ones.
   added_policy=""
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && added_policy=1

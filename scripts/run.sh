@@ -11,6 +11,9 @@ if [[ -z "${KALLIOPE_ARI_URL:-}" ]]; then
   "$KT" lab up
 fi
 "$KT" db upgrade
+if [[ -z "${KALLIOPE_DIRECTORY_URL:-}" ]]; then
+  "$KT" directory up   # the embedded slapd the phones search (loopback, its own data directory)
+fi
 "$KT" doctor || true
 cat >&2 <<NEXT
 

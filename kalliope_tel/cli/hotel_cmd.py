@@ -123,6 +123,11 @@ def settings_cmd(
     checkout_dirty: bool | None = typer.Option(
         None, "--checkout-dirty/--checkout-clean", help="Whether a room checked out becomes dirty (default: yes)."
     ),
+    guest_names: bool | None = typer.Option(
+        None,
+        "--directory-guest-names/--no-directory-guest-names",
+        help="Publish an occupied room's guest name in the directory (default: no, the room's name only).",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Show the hotel's global settings, changing those given."""
@@ -131,6 +136,7 @@ def settings_cmd(
         "cleaning_enabled": cleaning_code,
         "block_room_to_room": block_room_to_room,
         "checkout_dirty": checkout_dirty,
+        "directory_guest_names": guest_names,
     }
     if nightly_dirty_at is not None:
         try:

@@ -241,20 +241,25 @@ def extensions_update(
     name: str | None = typer.Option(None, "--name"),
     licence: str | None = typer.Option(None, "--licence", help="start or plus"),
     user: str | None = typer.Option(None, "--user", help="A user of the PBX ('' to unlink)."),
+    directory: str | None = typer.Option(
+        None, "--directory", help="How it is published: none, basic (number and name), full (and its user's details)."
+    ),
+    phonebook: bool | None = typer.Option(None, "--phonebook/--no-phonebook", help="In the phones' XML phonebook."),
     pin_stdin: bool = PIN_STDIN,
     company: int | None = COMPANY,
     as_json: bool = JSON,
 ) -> None:
-    """Change an extension's name, licence, user or service PIN."""
-    from kalliope_tel.extensions.models import Licence
+    """Change an extension's name, licence, user, directory publishing or service PIN."""
+    from kalliope_tel.extensions.models import DirectoryMode, Licence
     from kalliope_tel.omnia import manager
 
     pin = read_secrets(["service PIN"], from_stdin=True)[0] if pin_stdin else None
+    mode = DirectoryMode(directory) if directory else None
 
     def work(session: Session, c: Company, p: Pbx) -> dict[str, Any]:
         ext = manager.update_extension(
             session, cli_actor(), c, p, number, name=name, licence=Licence(licence) if licence else None, pin=pin,
-            user=user or None, clear_user=user == "",
+            user=user or None, clear_user=user == "", directory_mode=mode, show_in_phonebook=phonebook,
         )  # fmt: skip
         return manager.extension_fields(session, p, ext)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kalliope_tel.db.base import Base, ReachesAsterisk, UTCDateTime, str_enum, utcnow
@@ -22,6 +22,14 @@ from kalliope_tel.tenancy.models import PbxOwned, pbx_row
 class Licence(enum.StrEnum):
     START = "start"  # calls, the apps
     PLUS = "plus"  # and a personal meeting room with its meeting ID
+
+
+class DirectoryMode(enum.StrEnum):
+    """How the extension is published in the directory phones search."""
+
+    NONE = "none"  # not published
+    BASIC = "basic"  # its number and name
+    FULL = "full"  # and its user's e-mail and department
 
 
 class ExtensionStatus(enum.StrEnum):
@@ -40,6 +48,10 @@ class Extension(PbxOwned, ReachesAsterisk, Base):
     status: Mapped[ExtensionStatus] = mapped_column(
         str_enum(ExtensionStatus, "extension_status"), default=ExtensionStatus.ACTIVE
     )
+    directory_mode: Mapped[DirectoryMode] = mapped_column(
+        str_enum(DirectoryMode, "directory_mode"), default=DirectoryMode.BASIC
+    )
+    show_in_phonebook: Mapped[bool] = mapped_column(Boolean, default=True)  # the phones' XML phonebook
     # The PBX user (app_user) behind it, for the apps; same PBX (services check).
     user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

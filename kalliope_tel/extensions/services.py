@@ -24,7 +24,7 @@ from kalliope_tel.asterisk import confgate
 from kalliope_tel.extensions import pins
 from kalliope_tel.extensions.accounts import bounded_text, create_account, gated, new_password, sip_login
 from kalliope_tel.extensions.exceptions import InvalidValue, NotFound
-from kalliope_tel.extensions.models import Extension, ExtensionPin, ExtensionStatus, Licence
+from kalliope_tel.extensions.models import DirectoryMode, Extension, ExtensionPin, ExtensionStatus, Licence
 from kalliope_tel.tenancy.models import Pbx, PbxGroup, PbxGroupKind
 from kalliope_tel.users.models import User
 
@@ -156,10 +156,16 @@ def update_extension(
     licence: Licence | None = None,
     user_id: int | None = None,
     clear_user: bool = False,
+    directory_mode: DirectoryMode | None = None,
+    show_in_phonebook: bool | None = None,
 ) -> Extension:
     ext = get_extension(session, pbx, number)
     if name is not None:
         ext.name = bounded_text(name, 80, "extension name")
+    if directory_mode is not None:
+        ext.directory_mode = directory_mode
+    if show_in_phonebook is not None:
+        ext.show_in_phonebook = show_in_phonebook
     if licence is not None and licence is not ext.licence:
         _check_licence(session, pbx, licence)
         ext.licence = licence

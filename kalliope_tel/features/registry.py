@@ -23,6 +23,7 @@ ALL_FEATURES: dict[str, str] = {
     "lam": "kalliope_tel.lam.feature",
     "trunks": "kalliope_tel.trunks.feature",
     "groups": "kalliope_tel.groups.feature",
+    "directory": "kalliope_tel.directory.feature",
     "omnia": "kalliope_tel.omnia.feature",
     "web": "kalliope_tel.web.feature",
 }

@@ -31,6 +31,7 @@ class SettingsChange(BaseModel):
     block_room_to_room: bool | None = None
     nightly_dirty_at: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}$")
     checkout_dirty: bool | None = None
+    directory_guest_names: bool | None = None
     non_room_class: str | None = Field(default=None, max_length=40)
 
 

@@ -92,6 +92,11 @@ FEATURE = Feature(
     web="kalliope_tel.hotel.web:router",
     pages=_pages,
     uses=("billing", "wakeup"),
+    # The directory publishes rooms by the hotel's rules (room names; guests' only where allowed).
+    provides={
+        "directory_rooms": "kalliope_tel.hotel.directory:rooms",
+        "directory_tokens": "kalliope_tel.hotel.directory:tokens",
+    },
     # The receptionist panels' live updates under load ("bench web": its name since it began).
     benches={"web": "kalliope_tel.hotel.panel_bench:bench_command"},
 )

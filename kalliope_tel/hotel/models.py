@@ -87,6 +87,9 @@ class HotelSettings(PbxOwned, ReachesAsterisk, Base):
     checkout_dirty: Mapped[bool] = mapped_column(Boolean, default=True)
     # Class of outbound calls from extensions that are not rooms.
     non_room_class_id: Mapped[int | None] = mapped_column(Integer)
+    # An occupied room is published under its guest's name too (privacy:
+    # off, the room's own name only).
+    directory_guest_names: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class TemplateValues:

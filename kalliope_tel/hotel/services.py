@@ -75,6 +75,7 @@ def settings_view(session: Session, pbx: Pbx) -> dict[str, Any]:
         "block_room_to_room": s.block_room_to_room,
         "nightly_dirty_at": s.nightly_dirty_at.strftime("%H:%M"),
         "checkout_dirty": s.checkout_dirty,
+        "directory_guest_names": s.directory_guest_names,
         "non_room_class": names.get(s.non_room_class_id or -1, ""),
     }
 

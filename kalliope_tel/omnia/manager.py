@@ -21,7 +21,7 @@ from kalliope_tel.asterisk import confgate
 from kalliope_tel.asterisk.config_state import state_of
 from kalliope_tel.extensions import services as extensions
 from kalliope_tel.extensions.exceptions import InvalidValue, NotFound
-from kalliope_tel.extensions.models import Extension, ExtensionStatus, Licence
+from kalliope_tel.extensions.models import DirectoryMode, Extension, ExtensionStatus, Licence
 from kalliope_tel.features.registry import partner_function
 from kalliope_tel.omnia.feature import FEATURE as OMNIA
 from kalliope_tel.oplog.services import Actor, changed, record
@@ -235,6 +235,8 @@ def extension_fields(
         "email": user.email if user else "",
         "user": user.name if user else "",
         "licence": ext.licence.value,
+        "directory_mode": ext.directory_mode.value,
+        "show_in_phonebook": ext.show_in_phonebook,
         "meeting_id": room.get("meeting_id"),
         "meeting_dial_in": room.get("dial_in", ""),
         "status": status,
@@ -318,13 +320,16 @@ def update_extension(
     pin: str | None = None,
     user: str | NewUser | None = None,
     clear_user: bool = False,
+    directory_mode: DirectoryMode | None = None,
+    show_in_phonebook: bool | None = None,
 ) -> Extension:
     ext = extensions.get_extension(session, pbx, number)
     before = extension_fields(session, pbx, ext, pending=False)
     user_id = user_for(session, pbx, user, number)
     ext = extensions.update_extension(
-        session, pbx, number, name=name, licence=licence, user_id=user_id, clear_user=clear_user
-    )
+        session, pbx, number, name=name, licence=licence, user_id=user_id, clear_user=clear_user,
+        directory_mode=directory_mode, show_in_phonebook=show_in_phonebook,
+    )  # fmt: skip
     if pin:
         extensions.set_pin(session, ext, pin)
     if licence is not None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from kalliope_tel.container import Container
-from kalliope_tel.extensions.models import ExtensionStatus, Licence
+from kalliope_tel.extensions.models import DirectoryMode, ExtensionStatus, Licence
 from kalliope_tel.extensions.services import SORTS, ExtensionFilter, get_extension
 from kalliope_tel.files import read_bounded, safe_file_name
 from kalliope_tel.omnia import extensions_table, manager
@@ -76,6 +76,8 @@ class ExtensionIn(BaseModel):
 class ExtensionPatch(BaseModel):
     name: str | None = Field(None, max_length=80)
     licence: Licence | None = None
+    directory_mode: DirectoryMode | None = None  # not published, number and name, or with the user's details
+    show_in_phonebook: bool | None = None
     pin: str | None = Field(None, max_length=16)
     user: str | None = Field(None, max_length=80)  # "" unlinks the user
     new_user: NewUserIn | None = None
@@ -248,6 +250,7 @@ def router(_container: Container) -> APIRouter:
             ext = manager.update_extension(
                 session, m.actor, company, pbx, number, name=body.name, licence=body.licence, pin=body.pin,
                 user=_who(m.request, body.user, body.new_user), clear_user=body.user == "",
+                directory_mode=body.directory_mode, show_in_phonebook=body.show_in_phonebook,
             )  # fmt: skip
             return manager.extension_fields(session, pbx, ext)
 

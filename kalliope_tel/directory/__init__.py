@@ -1,0 +1,1 @@
+"""The directory desk phones search: LDAP (OpenLDAP's slapd) and XML phonebooks."""
