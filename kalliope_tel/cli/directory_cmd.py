@@ -74,7 +74,7 @@ def show(
 ) -> None:
     """What a PBX publishes, and how its phones reach the directory."""
     from kalliope_tel.db.engine import transaction
-    from kalliope_tel.directory.entries import entries
+    from kalliope_tel.directory.entries import directory_of
     from kalliope_tel.directory.feature import rooms_lender
     from kalliope_tel.directory.link import phones_dn
     from kalliope_tel.directory.phonebooks import FORMATS
@@ -87,7 +87,7 @@ def show(
         raise fail("no directory: 'kalliope-tel directory up' or set directory_url")
     with transaction(STATE.container.sessions, read_only=True) as session:
         found = get_pbx(session, pbx)
-        rows = [e.__dict__ for e in entries(session, found, rooms_lender(STATE.container))]
+        rows = [e.__dict__ for e in directory_of(session, found, rooms_lender(STATE.container))]
     books = [f"/directory/{pbx}/{kind}.xml" for kind in FORMATS]
     out: dict[str, Any] = {"url": target.url, "bind_dn": phones_dn(target.base_dn, pbx), "entries": rows,
                            "phonebooks": books}  # fmt: skip

@@ -11,7 +11,7 @@ directory and the XML phonebooks are made from, so the two never disagree.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from kalliope_tel.accounts.models import CompanyMember
 from kalliope_tel.extensions.models import DirectoryMode, Extension, ExtensionStatus
 from kalliope_tel.tenancy.companies import is_serving
-from kalliope_tel.tenancy.models import Pbx
+from kalliope_tel.tenancy.models import Pbx, PbxGroup, PbxGroupKind
 from kalliope_tel.users.models import User
 
 
@@ -44,8 +44,34 @@ class Entry:
 RoomsOf = Callable[[Session, Pbx], dict[str, dict[str, Any]]]
 
 
+def shared_with(session: Session, pbx: Pbx) -> list[Pbx]:
+    """The other PBXs whose entries this PBX's phones see: the members of
+    its numbering group (one numbering plan: their numbers dial directly)."""
+    if pbx.group_id is None:
+        return []
+    group = session.get(PbxGroup, pbx.group_id)
+    if group is None or group.kind is not PbxGroupKind.NUMBERING:
+        return []
+    query = select(Pbx).where(Pbx.group_id == group.id, Pbx.id != pbx.id).order_by(Pbx.slug)
+    return list(session.scalars(query))
+
+
+def directory_of(session: Session, pbx: Pbx, rooms_of: RoomsOf | None) -> list[Entry]:
+    """What the PBX's phones find: its own entries, and its numbering
+    group's (named with their PBX as organisation), sorted by number."""
+    if not is_serving(session, pbx.id):  # nothing, not even its group's
+        return []
+    own = entries(session, pbx, rooms_of)
+    others = [
+        replace(entry, organization=entry.organization or member.name)
+        for member in shared_with(session, pbx)
+        for entry in entries(session, member, rooms_of)
+    ]
+    return sorted(own + others)
+
+
 def entries(session: Session, pbx: Pbx, rooms_of: RoomsOf | None) -> list[Entry]:
-    """The PBX's entries, sorted by number; ``rooms_of``: the hotel's
+    """The PBX's own entries, sorted by number; ``rooms_of``: the hotel's
     ``directory_rooms`` when the hotel runs, else None."""
     if not is_serving(session, pbx.id):
         return []

@@ -108,15 +108,24 @@ class Link:
         return out
 
     def apply(self, slug: str, plan: Plan) -> None:
+        """Carry out the plan. Another node may have done part of it since
+        it was read: an entry already there is changed instead, one already
+        gone is left gone."""
         base = self.target.base_dn
         for uid, attrs in plan.add.items():
             record = [("objectClass", OBJECT_CLASSES), ("uid", [uid.encode()]), *attrs.items()]
-            self._call(self.conn.add_s, entry_dn(base, slug, uid), record)
+            try:
+                self.conn.add_s(entry_dn(base, slug, uid), record)
+            except ldap.ALREADY_EXISTS:
+                plan.modify[uid] = attrs
+            except ldap.LDAPError as exc:
+                raise DirectoryError(_reason(exc)) from None
         for uid, attrs in plan.modify.items():
             changes = [(ldap.MOD_REPLACE, key, attrs.get(key)) for key in OWNED]
             self._call(self.conn.modify_s, entry_dn(base, slug, uid), changes)
         for uid in plan.delete:
-            self._call(self.conn.delete_s, entry_dn(base, slug, uid))
+            with contextlib.suppress(ldap.NO_SUCH_OBJECT):
+                self._call_raw(self.conn.delete_s, entry_dn(base, slug, uid))
 
     def _add_if_missing(self, dn: str, attrs: dict[str, list[bytes]]) -> bool:
         try:
@@ -126,6 +135,15 @@ class Link:
         except ldap.LDAPError as exc:
             raise DirectoryError(f"{dn}: {_reason(exc)}") from None
         return True
+
+    def _call_raw(self, method: Any, *args: Any) -> Any:
+        """As ``_call``, but NO_SUCH_OBJECT is left to the caller."""
+        try:
+            return method(*args)
+        except ldap.NO_SUCH_OBJECT:
+            raise
+        except ldap.LDAPError as exc:
+            raise DirectoryError(_reason(exc)) from None
 
     def _call(self, method: Any, *args: Any) -> Any:
         try:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from kalliope_tel.checks import Check
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.directory import ldap_tree
-from kalliope_tel.directory.entries import entries
+from kalliope_tel.directory.entries import directory_of
 from kalliope_tel.directory.feature import rooms_lender
 from kalliope_tel.directory.link import Link, phones_dn
 from kalliope_tel.directory.slapd import DirectoryError
@@ -36,7 +36,7 @@ def status(container: Container) -> dict[str, Any]:
         with transaction(container.sessions, read_only=True) as session:
             rooms = rooms_lender(container)
             for pbx in session.scalars(select(Pbx).order_by(Pbx.slug)):
-                wanted = ldap_tree.published(entries(session, pbx, rooms))
+                wanted = ldap_tree.published(directory_of(session, pbx, rooms))
                 try:
                     held = link.held(pbx.slug)
                 except DirectoryError:

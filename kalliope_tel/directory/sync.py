@@ -26,7 +26,7 @@ from sqlalchemy import select
 from kalliope_tel.backoff import Backoff, Retry
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.directory import ldap_tree
-from kalliope_tel.directory.entries import RoomsOf, entries
+from kalliope_tel.directory.entries import RoomsOf, directory_of
 from kalliope_tel.directory.link import Link, Target
 from kalliope_tel.directory.slapd import DirectoryError, Slapd, phones_password
 from kalliope_tel.tenancy.models import Pbx
@@ -79,10 +79,20 @@ class DirectorySync:
         self.figures = Figures()
 
     def _tokens(self) -> dict[int, tuple[str, str]]:
+        """PBX id -> (slug, token): its serial and stays, and its group's
+        (a member's phones see the other members' entries)."""
         with transaction(self.container.sessions, read_only=True) as session:
             stays = self.tokens_of(session) if self.tokens_of is not None else {}
-            rows = session.execute(select(Pbx.id, Pbx.slug, Pbx.config_serial))
-            return {pid: (slug, f"{serial}|{stays.get(pid, '')}") for pid, slug, serial in rows}
+            rows = list(session.execute(select(Pbx.id, Pbx.slug, Pbx.config_serial, Pbx.group_id)))
+        own = {pid: f"{serial}|{stays.get(pid, '')}" for pid, _slug, serial, _group in rows}
+        groups: dict[int, list[str]] = {}
+        for pid, _slug, _serial, group in rows:
+            if group is not None:
+                groups.setdefault(group, []).append(own[pid])
+        return {
+            pid: (slug, own[pid] + ("|" + ",".join(sorted(groups[group])) if group is not None else ""))
+            for pid, slug, _serial, group in rows
+        }
 
     def _connect(self) -> Link | None:
         target = target_of(self.container)
@@ -100,7 +110,7 @@ class DirectorySync:
             if pbx is None:
                 return ldap_tree.Plan()
             slug = pbx.slug
-            wanted = ldap_tree.published(entries(session, pbx, self.rooms_of))
+            wanted = ldap_tree.published(directory_of(session, pbx, self.rooms_of))
         link.ensure_pbx(slug, phones_password(link.target.phones_secret, slug))
         plan = ldap_tree.plan(link.held(slug), wanted)
         if plan:
@@ -126,12 +136,11 @@ class DirectorySync:
             if plan:
                 changed[slug] = plan.counts()
         live = {slug for slug, _ in tokens.values()}
-        for gone in sorted(set(self.slugs.values()) - live) if len(self.done) > len(tokens) else []:
-            link.remove_pbx(gone)
-            changed[gone] = {"removed_pbx": 1}
-        for pbx_id in set(self.done) - set(tokens):
+        for pbx_id in sorted(set(self.done) - set(tokens)):  # deleted since the last round
             self.done.pop(pbx_id)
-            self.slugs.pop(pbx_id, None)
+            gone = self.slugs.pop(pbx_id, "")
+            if gone and gone not in live:
+                changed[gone] = {"removed": link.remove_pbx(gone)}
         self.figures.rounds += 1
         self.figures.last_sync_at = time.time()
         return changed

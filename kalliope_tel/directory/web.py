@@ -15,7 +15,7 @@ from sqlalchemy import select
 from kalliope_tel.asterisk.realtime_web import basic_credentials
 from kalliope_tel.container import Container
 from kalliope_tel.directory import phonebooks
-from kalliope_tel.directory.entries import entries
+from kalliope_tel.directory.entries import directory_of
 from kalliope_tel.directory.feature import rooms_lender
 from kalliope_tel.directory.ldap_tree import PHONES
 from kalliope_tel.directory.slapd import phones_password
@@ -45,7 +45,7 @@ def router(container: Container) -> APIRouter:
             pbx = session.scalars(select(Pbx).where(Pbx.slug == slug)).first()
             if pbx is None:
                 return Response(status_code=401, headers=REFUSED)
-            body = phonebooks.render(kind, entries(session, pbx, rooms_lender(container)))
+            body = phonebooks.render(kind, directory_of(session, pbx, rooms_lender(container)))
         return Response(body, media_type="application/xml; charset=utf-8", headers={"cache-control": "no-store"})
 
     return r

@@ -296,12 +296,14 @@ def create_extension(
     pin: str | None = None,
     user: str | NewUser | None = None,
     password: str | None = None,
+    directory_mode: DirectoryMode = DirectoryMode.BASIC,
 ) -> extensions.CreatedExtension:
     """The extension with one SIP account (its password returned once)."""
     user_id = user_for(session, pbx, user, number)
     created = extensions.create_extension(
         session, pbx, number, name=name, licence=licence, pin=pin, user_id=user_id, password=password
     )
+    created.extension.directory_mode = directory_mode
     personal_room(session, pbx, created.extension)
     record(session, actor, "log.extension_created", "extension", f"{pbx.slug} {number}", company_id=company.id,
            after=extension_fields(session, pbx, created.extension, pending=True))  # fmt: skip

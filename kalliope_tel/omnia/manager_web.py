@@ -71,6 +71,7 @@ class ExtensionIn(BaseModel):
     pin: str | None = Field(None, max_length=16)
     user: str | None = Field(None, max_length=80)  # an existing user of the PBX
     new_user: NewUserIn | None = None  # or a new one, invited
+    directory_mode: DirectoryMode = DirectoryMode.BASIC  # how the directory publishes it
 
 
 class ExtensionPatch(BaseModel):
@@ -232,7 +233,7 @@ def router(_container: Container) -> APIRouter:
             company, pbx = m.pbx(session, slug)
             created = manager.create_extension(
                 session, m.actor, company, pbx, body.number, name=body.name, licence=body.licence, pin=body.pin,
-                user=_who(m.request, body.user, body.new_user),
+                user=_who(m.request, body.user, body.new_user), directory_mode=body.directory_mode,
             )  # fmt: skip
             fields = manager.extension_fields(session, pbx, created.extension, pending=True)
             return {**fields, "credentials": created.credentials}

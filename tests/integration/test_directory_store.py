@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from kalliope_tel.accounts import services as accounts
 from kalliope_tel.directory import ldap_tree, phonebooks
-from kalliope_tel.directory.entries import entries
+from kalliope_tel.directory.entries import directory_of, entries
 from kalliope_tel.extensions.models import DirectoryMode, ExtensionStatus
+from kalliope_tel.groups import services as groups
 from kalliope_tel.hotel import services as hotel
 from kalliope_tel.hotel.directory import rooms
 from kalliope_tel.omnia import manager
@@ -65,6 +66,29 @@ def test_publishing_modes_rooms_and_the_phonebook(db: Session) -> None:
     # Suspended PBX: nothing.
     manager.set_pbx_suspended(db, ACTOR, uno, pbx, True)
     assert entries(db, pbx, rooms) == []
+
+
+def test_a_numbering_groups_phones_see_the_groups_entries(db: Session) -> None:
+    partner = companies.installation_partner(db)
+    uno, due = (companies.create_customer(db, partner, name) for name in ("Uno Srl", "Due Srl"))
+    alfa = manager.create_pbx(db, ACTOR, uno, "alfa", name="Alfa")
+    beta = manager.create_pbx(db, ACTOR, due, "beta", name="Beta")
+    gamma = manager.create_pbx(db, ACTOR, due, "gamma", name="Gamma")
+    manager.create_extension(db, ACTOR, uno, alfa, "201", name="Anna")
+    manager.create_extension(db, ACTOR, due, beta, "301", name="Bruno")
+    manager.create_extension(db, ACTOR, due, gamma, "401", name="Carla")
+    group = groups.create_group(db, ACTOR, partner, "Campus", "numbering")
+    for company, pbx in ((uno, alfa), (due, beta)):
+        groups.join_group(db, ACTOR, company, pbx, group)
+    seen = {(e.number, e.name, e.organization) for e in directory_of(db, alfa, None)}
+    assert seen == {("201", "Anna", ""), ("301", "Bruno", "Beta")}  # not gamma's, outside the group
+    assert {e.number for e in directory_of(db, gamma, None)} == {"401"}
+    # A shared group shares ring groups and BLF, not the numbering plan: no directory across it.
+    groups.delete_group(db, ACTOR, partner, group)
+    shared = groups.create_group(db, ACTOR, partner, "Desk", "shared")
+    groups.join_group(db, ACTOR, uno, alfa, shared)
+    groups.join_group(db, ACTOR, due, beta, shared)
+    assert {e.number for e in directory_of(db, alfa, None)} == {"201"}
 
 
 def test_bench_directory_small_variant() -> None:

@@ -103,6 +103,14 @@ def test_trunks_and_numbers_through_the_api(web: RunningWeb, factors: Factors) -
     # The default destination is an extension of the PBX; the suspension cause one of the known ones.
     assert alfa.patch(API + "/pbxs/alfapbx", json={"default_destination": "999"}).status_code == 400
     assert alfa.post(API + "/pbxs/alfapbx/extensions", json={"number": "999"}).status_code == 201
+    # How the directory publishes an extension: chosen at creation, changed later.
+    made = alfa.post(API + "/pbxs/alfapbx/extensions", json={"number": "998", "directory_mode": "full"}).json()
+    assert made["directory_mode"] == "full" and made["show_in_phonebook"] is True
+    changed = alfa.patch(
+        API + "/pbxs/alfapbx/extensions/998", json={"directory_mode": "none", "show_in_phonebook": False}
+    )
+    assert (changed.json()["directory_mode"], changed.json()["show_in_phonebook"]) == ("none", False)
+    assert alfa.patch(API + "/pbxs/alfapbx/extensions/998", json={"directory_mode": "public"}).status_code == 422
     patched = alfa.patch(API + "/pbxs/alfapbx", json={"default_destination": "999", "suspended_cause": 1})
     assert (patched.json()["default_destination"], patched.json()["suspended_cause"]) == ("999", 1)
     assert alfa.patch(API + "/pbxs/alfapbx", json={"suspended_cause": 16}).status_code == 400

@@ -142,6 +142,7 @@ document.addEventListener("DOMContentLoaded", () => {
       { key: "email", label: KT.t("users.email") },
       { key: "licence", label: KT.t("manager.licence"), text: (e) => (e.licence === "plus" ? "Plus" : "Start") },
       { key: "meeting_id", label: KT.t("manager.meeting_id"), text: (e) => e.meeting_id || "—" },
+      { key: "directory_mode", label: KT.t("manager.directory"), text: (e) => KT.t("directory.mode_" + e.directory_mode) },
       { key: "status", label: KT.t("console.status"), text: (e) => KT.t("manager.status_" + e.status) },
       { key: "actions", label: "", sortable: false, csv: false, cell: extActions },
     ],
@@ -182,7 +183,7 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     KT.formErrors(extForm, null);
     const data = formJson(extForm);
-    const body = { number: data.number, name: data.name, licence: data.licence, pin: data.pin || null };
+    const body = { number: data.number, name: data.name, licence: data.licence, pin: data.pin || null, directory_mode: data.directory_mode };
     if (data.email) body.new_user = { email: data.email, first_name: data.first_name, last_name: data.last_name };
     try {
       const made = await KT.api("POST", extUrl(), body);

@@ -1,0 +1,1 @@
+"""The hotel's property-management system (PMS) link, over FIAS."""
