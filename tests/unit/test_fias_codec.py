@@ -82,3 +82,12 @@ def test_ten_thousand_fuzzed_inputs_never_raise() -> None:
     decoder.feed(ETX)  # close whatever frame the noise left open
     assert decoder.feed(good) == [Record("GI", {"RN": "101", "GN": "Rossi"})]
     assert seen > 1_000
+
+
+def test_the_codec_and_the_tests_independent_pms_read_each_other() -> None:
+    from tests.pms_peer import frame, unframe
+
+    ours = encode(Record("PS", {"RN": "101", "TA": "1250", "P#": "7"}))
+    assert unframe(ours) == ([("PS", {"RN": "101", "TA": "1250", "P#": "7"})], b"")
+    theirs = frame("GI", RN="101", GN="Rossì", G_="55")
+    assert Decoder().feed(theirs) == [Record("GI", {"RN": "101", "GN": "Rossì", "G#": "55"})]
