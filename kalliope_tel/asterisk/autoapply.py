@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -253,4 +254,7 @@ class ConfigApplier:
                     with contextlib.suppress(Exception):  # the store may be what fails
                         await asyncio.to_thread(self._record, None, error)
                 self.applied.last_error = error
-            await asyncio.sleep(APPLY_EVERY)
+            # Jittered: nodes started together would otherwise poll in step
+            # for ever, and the one a hair ahead would claim every change
+            # (CI: one node applied all of them, the other none).
+            await asyncio.sleep(APPLY_EVERY * random.uniform(0.75, 1.25))  # noqa: S311 - spreading, not crypto

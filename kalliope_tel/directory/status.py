@@ -55,6 +55,8 @@ def doctor_check(container: Container) -> Check:
         found = status(container)
     except DirectoryError as exc:
         return Check("directory", False, str(exc))
+    if not found["url"]:  # never set up: the phones simply have no directory (a choice, not a fault)
+        return Check("directory", True, "not set up: phones have no directory ('kalliope-tel directory up' starts it)")
     if not found["reachable"]:
         return Check("directory", False, found["error"], "start it: 'kalliope-tel directory up' (or set directory_url)")
     behind = [row["pbx"] for row in found["pbxs"] if not row["in_step"]]
