@@ -49,9 +49,12 @@ def test_bench_wakeup_json_last_line() -> None:
 
 
 @pytest.mark.realtime
-def test_bench_fax_reports_every_mode_realtime_receptions_and_an_overload_run() -> None:
-    args = ["--pages", "1", "--repeats", "1", "--start", "4", "--step", "4", "--max-receptions", "4"]
-    rt = ["--ramp", "1", "--realtime-pages", "1", "--max-media-load", "0.000001", "--no-overload-count"]
+def test_bench_fax_reports_every_mode_and_realtime_receptions() -> None:
+    # The overload run is left to 'bench fax' itself (--overload, its default):
+    # the load limit refusing real calls is test_fax_serve's, and the run
+    # cost this sequential phase about 25 s.
+    args = ["--pages", "1", "--repeats", "1", "--start", "4", "--step", "4", "--max-receptions", "4", "--no-overload"]
+    rt = ["--ramp", "1", "--realtime-pages", "1"]
     result = kalliope("bench", "fax", *args, *rt, "--json", timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)  # --json: nothing but the document
@@ -68,14 +71,7 @@ def test_bench_fax_reports_every_mode_realtime_receptions_and_an_overload_run() 
     assert (run["delivered"], run["pages"]) == (4, 4), run
     assert run["jitter"]["received"] > 0 and run["peak_load_pct"] > 0
     assert report["realtime_receptions_per_core"] == (4 if run["passed"] else 0)
-    if run["passed"]:
-        # Twice that offered, with no count cap and a load limit one call is
-        # over: the first is taken and delivers, the ones that come while it
-        # runs are refused by the load limit alone.
-        over = report["overload_run"]
-        assert over["offered"] == 8 and over["refused"] > 0, over
-        assert over["admitted"] + over["refused"] == 8
-        assert over["delivered"] == over["admitted"], over
+    assert report.get("overload_run") is None
 
 
 @pytest.mark.skipif(lab_dovecot.available() is not None, reason=str(lab_dovecot.available()))
