@@ -169,3 +169,16 @@ class Feature:
     # lender's modules, so the two packages never import each other (the
     # hotel's check-out cancels wake-up alarms through "cancel_room_alarms").
     provides: dict[str, str] = field(default_factory=dict)
+
+
+def lazy(target: str) -> Callable[..., Any]:
+    """A feature's hook named "module:function", imported at its first
+    call: declaring a feature imports nothing heavy (a fast CLI start)."""
+    module, _, name = target.partition(":")
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    return call
