@@ -109,6 +109,14 @@ def _registration(lab: LabInstance, name: str = "mgrphone") -> str:
     return found.group(1) if found else out
 
 
+def _not_registered(lab: LabInstance, name: str, seconds: float) -> str:
+    """The failure's evidence: the registration's detail and what Asterisk logged."""
+    detail = lab.cli(f"pjsip show registration {name}", check=False)
+    logged = lab.dir / "log" / "messages"
+    tail = logged.read_text(errors="replace").splitlines()[-40:] if logged.exists() else ["(no log/messages)"]
+    return f"not registered within {seconds} s: {_registration(lab, name)}\n{detail}\n" + "\n".join(tail)
+
+
 def register_within(lab: LabInstance, seconds: float, name: str = "mgrphone") -> float:
     """Ask the phone to register (again every second: a request sent while
     res_pjsip was still reloading is dropped) until it is; how long it took."""
@@ -116,7 +124,7 @@ def register_within(lab: LabInstance, seconds: float, name: str = "mgrphone") ->
     asked = 0.0
     while _registration(lab, name) != "Registered":
         now = time.monotonic()
-        assert now - started < seconds, f"not registered within {seconds} s: {_registration(lab, name)}"
+        assert now - started < seconds, _not_registered(lab, name, seconds)
         if now - asked >= 1:
             lab.cli(f"pjsip send register {name}", check=False)
             asked = now
