@@ -162,6 +162,13 @@ class Settings(BaseSettings):
     directory_admin_password: SecretStr = SecretStr("")
     directory_phones_secret: SecretStr = SecretStr("")
 
+    # The hotel PMS link (FIAS): an alive record (LA) after this long without
+    # sending. A link with nothing heard for pms_dead_seconds is opened again,
+    # for a PMS that answers LA (0, the default: many PMSs stay quiet for
+    # hours; a vanished PMS is noticed by TCP keepalive and a write timeout).
+    pms_alive_seconds: float = 20.0
+    pms_dead_seconds: float = 0.0
+
     # Mail
     smtp_url: str = "smtp://127.0.0.1:25"
     smtp_username: str = ""

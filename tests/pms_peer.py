@@ -38,11 +38,18 @@ def unframe(stream: bytes) -> tuple[list[tuple[str, dict[str, str]]], bytes]:
 
 @dataclass
 class PmsPeer:
-    """Listens on loopback (the interface connects to it)."""
+    """Listens on loopback (the interface connects to it). Posts a charge
+    once per posting sequence (P#), however often it arrives, as a PMS does;
+    answers a database resync request (DR) with its guests."""
 
     answer_postings: bool = True
+    guests: dict[str, str] = field(default_factory=dict)  # room -> guest name, for DR
     received: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    posted: dict[str, dict[str, str]] = field(default_factory=dict)  # P# -> the posting, first arrival
+    repeats: int = 0  # postings that arrived again with a P# already posted
+    connections: int = 0
     _conn: socket.socket | None = None
+    _refuse_until: float = 0.0
 
     def __post_init__(self) -> None:
         self._server = socket.create_server(("127.0.0.1", 0))
@@ -56,11 +63,15 @@ class PmsPeer:
                 conn, _ = self._server.accept()
             except OSError:
                 return
+            if time.monotonic() < self._refuse_until:  # the PMS is down: the connection is dropped
+                conn.close()
+                continue
             self._conn = conn
+            self.connections += 1
             left = b""
             while True:
                 try:
-                    data = conn.recv(4096)
+                    data = conn.recv(65536)
                 except OSError:
                     break
                 if not data:
@@ -69,18 +80,45 @@ class PmsPeer:
                 for kind, fields in records:
                     with self._lock:
                         self.received.append((kind, fields))
-                    self._answer(conn, kind, fields)
-            self._conn = None
+                    try:
+                        self._answer(conn, kind, fields)
+                    except OSError:
+                        break
+            if self._conn is conn:
+                self._conn = None
+            conn.close()
 
     def _answer(self, conn: socket.socket, kind: str, fields: dict[str, str]) -> None:
         if kind == "LS":
             conn.sendall(frame("LS") + frame("LA"))
+        elif kind == "DR":
+            body = b"".join(frame("GI", RN=room, GN=name) for room, name in self.guests.items())
+            conn.sendall(frame("DS") + body + frame("DE"))
         elif kind == "PS" and self.answer_postings:
-            conn.sendall(frame("PA", AS="OK", RN=fields.get("RN", ""), P_=fields.get("P#", "")))
+            sequence = fields.get("P#", "")
+            with self._lock:
+                if sequence in self.posted:
+                    self.repeats += 1
+                else:
+                    self.posted[sequence] = fields
+            conn.sendall(frame("PA", AS="OK", RN=fields.get("RN", ""), P_=sequence))
 
     def send(self, kind: str, **values: str) -> None:
-        assert self._conn is not None, "no interface connected"
-        self._conn.sendall(frame(kind, **values))
+        self.send_raw(frame(kind, **values))
+
+    def send_raw(self, data: bytes) -> None:
+        deadline = time.monotonic() + 10
+        while self._conn is None:
+            assert time.monotonic() < deadline, "no interface connected"
+            time.sleep(0.05)
+        self._conn.sendall(data)
+
+    def drop(self, seconds: float) -> None:
+        """The PMS goes away for ``seconds``: the link is cut and new connections refused."""
+        self._refuse_until = time.monotonic() + seconds
+        conn = self._conn
+        if conn is not None:
+            conn.shutdown(socket.SHUT_RDWR)
 
     def records(self, kind: str) -> list[dict[str, str]]:
         with self._lock:

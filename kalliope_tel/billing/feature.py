@@ -92,4 +92,5 @@ FEATURE = Feature(
     web="kalliope_tel.billing.web:router",
     pages=_pages,
     provides={"occupied_costs": "kalliope_tel.billing.reports:occupied_costs"},
+    uses=("pms",),  # a priced call from an occupied room owes the PMS a posting
 )

@@ -197,12 +197,31 @@ class Price:
     unpriced: str = ""
 
 
+@dataclass(frozen=True)
+class RoomCall:
+    """A priced call from an occupied room, as the PMS link posts it."""
+
+    record_id: int
+    room: str
+    dialled: str
+    start: datetime
+    billsec: int
+    cost: int  # ten-thousandths of the currency
+    currency: str
+
+
+RoomCallHook = Callable[[Session, Pbx, RoomCall], None]
+
+
 class Rater:
     """Prices calls with the store's profiles, compiled once per revision
     (shared by the threads recording calls)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_room_call: RoomCallHook | None = None) -> None:
         self._lock = threading.Lock()
+        # Told of every priced call from an occupied room, in the transaction
+        # that records it (the PMS link owes the posting there).
+        self.on_room_call = on_room_call
         self._compiled: dict[int, tuple[int, Tariff, dict[str, int]]] = {}
 
     def _tariff(self, session: Session, profile: CostProfile) -> tuple[Tariff, dict[str, int]]:
@@ -313,4 +332,8 @@ def record(session: Session, server: str, cdr: Cdr, *, source: str, node: str, r
         .on_conflict_do_nothing(index_elements=["server", "uniqueid", "sequence"])
         .returning(CallRecord.id)
     )
-    return session.execute(statement).scalar() is not None
+    record_id = session.execute(statement).scalar()
+    if record_id is not None and rater.on_room_call is not None and stay_id is not None and price.cost is not None:
+        rater.on_room_call(session, pbx, RoomCall(record_id, cdr.extension, cdr.dialled, cdr.start, cdr.billsec,
+                                                  price.cost, price.currency))  # fmt: skip
+    return record_id is not None

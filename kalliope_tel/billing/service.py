@@ -17,12 +17,15 @@ from sqlalchemy.exc import OperationalError
 
 from kalliope_tel.backoff import Backoff, Retry
 from kalliope_tel.billing.cdrfile import reconcile
-from kalliope_tel.billing.records import BadCdr, Cdr, Rater, from_ami, is_ours, parse, record
+from kalliope_tel.billing.feature import FEATURE
+from kalliope_tel.billing.records import BadCdr, Cdr, Rater, RoomCallHook, from_ami, is_ours, parse, record
 from kalliope_tel.db.engine import store_busy, transaction
 from kalliope_tel.features.base import AsteriskLink, Job, ServeContext
+from kalliope_tel.features.registry import partner_function, partner_runs
 
 if TYPE_CHECKING:
     from kalliope_tel.asterisk.ami.protocol import AmiMessage
+    from kalliope_tel.container import Container
 
 log = structlog.get_logger(__name__)
 
@@ -48,10 +51,18 @@ class BillingFigures:
         }
 
 
+def room_call_hook(container: Container) -> RoomCallHook | None:
+    """The PMS link's posting, owed with each priced room call, when it runs."""
+    if not partner_runs(container, FEATURE, "pms"):
+        return None
+    hook: RoomCallHook = partner_function(FEATURE, "pms", "owe_posting")
+    return hook
+
+
 class BillingService:
     def __init__(self, ctx: ServeContext) -> None:
         self.ctx = ctx
-        self.rater = Rater()
+        self.rater = Rater(room_call_hook(ctx.container))
         self.figures = BillingFigures()
         self.queues: dict[str, asyncio.Queue[Cdr]] = {}
 

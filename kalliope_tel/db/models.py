@@ -11,6 +11,7 @@ from kalliope_tel.hotel import models as hotel_models
 from kalliope_tel.lam import models as lam_models
 from kalliope_tel.mail2fax import models as mail2fax_models
 from kalliope_tel.oplog import models as oplog_models
+from kalliope_tel.pms import models as pms_models
 from kalliope_tel.tenancy.models import Pbx
 from kalliope_tel.trunks import models as trunk_models
 from kalliope_tel.users import models as user_models
@@ -30,6 +31,7 @@ __all__ = [
     "lam_models",
     "mail2fax_models",
     "oplog_models",
+    "pms_models",
     "trunk_models",
     "user_models",
     "wakeup_models",

@@ -24,6 +24,7 @@ ALL_FEATURES: dict[str, str] = {
     "trunks": "kalliope_tel.trunks.feature",
     "groups": "kalliope_tel.groups.feature",
     "directory": "kalliope_tel.directory.feature",
+    "pms": "kalliope_tel.pms.feature",
     "omnia": "kalliope_tel.omnia.feature",
     "web": "kalliope_tel.web.feature",
 }

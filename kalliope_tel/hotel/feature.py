@@ -96,6 +96,21 @@ FEATURE = Feature(
     provides={
         "directory_rooms": "kalliope_tel.hotel.directory:rooms",
         "directory_tokens": "kalliope_tel.hotel.directory:tokens",
+        # The PMS link (FIAS) checks guests in and out with the receptionist's own rules.
+        **{
+            name: f"kalliope_tel.hotel.for_pms:{name}"
+            for name in (
+                "occupant",
+                "occupied",
+                "check_in",
+                "check_out",
+                "guest_change",
+                "room_move",
+                "set_outbound",
+                "cleaning_after",
+                "last_cleaning",
+            )
+        },
     },
     # The receptionist panels' live updates under load ("bench web": its name since it began).
     benches={"web": "kalliope_tel.hotel.panel_bench:bench_command"},

@@ -17,8 +17,9 @@ to the engine to log (``Refused``): it never ends the link.
 from __future__ import annotations
 
 import enum
-import time
 from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from kalliope_tel.pms.fias import Malformed, Record
 
@@ -30,7 +31,7 @@ HANDLED: dict[str, str] = {
     "WR": "RNDATI",
     "WC": "RNDATI",
     "WA": "RNDATIAS",
-    "PS": "RNPTTAP#DATI",
+    "PS": "RNPTTADDDUP#DATI",
     "PA": "ASRNP#DATI",
     "RE": "RNRSDATI",
     "DS": "DATI",
@@ -60,10 +61,22 @@ class Refused:
 Action = Deliver | Refused
 
 
-def stamp(now: float) -> dict[str, str]:
-    """FIAS date and time fields (DA YYMMDD, TI HHMMSS) of a UTC timestamp."""
-    parts = time.gmtime(now)
-    return {"DA": time.strftime("%y%m%d", parts), "TI": time.strftime("%H%M%S", parts)}
+def stamp(now: float, zone: str = "UTC") -> dict[str, str]:
+    """FIAS date and time fields (DA YYMMDD, TI HHMMSS) of a timestamp, in the
+    hotel's time zone (a PMS speaks local time)."""
+    at = datetime.fromtimestamp(now, ZoneInfo(zone))
+    return {"DA": at.strftime("%y%m%d"), "TI": at.strftime("%H%M%S")}
+
+
+def when(record: Record, zone: str) -> datetime | None:
+    """The record's DA and TI (HHMM or HHMMSS) as a moment in the hotel's zone; None if malformed."""
+    day, clock = record.get("DA"), record.get("TI")
+    if not (len(day) == 6 and day.isdigit() and len(clock) in (4, 6) and clock.isdigit()):
+        return None
+    try:
+        return datetime.strptime(day + clock.ljust(6, "0"), "%y%m%d%H%M%S").replace(tzinfo=ZoneInfo(zone))
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -73,6 +86,10 @@ class FiasLink:
     dead_after: float = 90.0
     state: State = State.CONNECTED
     resyncing: bool = False
+    resync_since: float = 0.0
+    # A resync whose end (DE) never comes is over after this long: what is
+    # owed to the PMS waits during a resync, and must not wait for ever.
+    resync_timeout: float = 120.0
     last_heard: float = 0.0
     last_sent: float = 0.0
     outbox: list[Record] = field(default_factory=list)
@@ -111,7 +128,7 @@ class FiasLink:
         elif kind == "LE":
             self.state = State.ENDED
         elif kind == "DS":
-            self.resyncing = True
+            self.resyncing, self.resync_since = True, now
         elif kind == "DE":
             self.resyncing = False
         elif kind in INCOMING:
@@ -137,7 +154,9 @@ class FiasLink:
         self.now = now
         if self.state in (State.DEAD, State.ENDED):
             return
-        if now - self.last_heard > self.dead_after:
+        if self.resyncing and now - self.resync_since > self.resync_timeout:
+            self.resyncing = False
+        if self.dead_after and now - self.last_heard > self.dead_after:
             self.state = State.DEAD
         elif now - self.last_sent >= self.alive_every:
             self._send(Record("LA", stamp(now)))

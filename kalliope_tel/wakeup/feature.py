@@ -81,5 +81,7 @@ FEATURE = Feature(
         "set_alarm": "kalliope_tel.wakeup.services:set_alarm",
         "panel_alarms": "kalliope_tel.wakeup.for_hotel:panel_alarms",
         "cancel_room_alarms": "kalliope_tel.wakeup.for_hotel:cancel_room_alarms",
+        "cancel_alarms_at": "kalliope_tel.wakeup.for_pms:cancel_alarms_at",
+        "alarm_outcomes": "kalliope_tel.wakeup.for_pms:alarm_outcomes",
     },
 )

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "kalliope_tel"
-FEATURES = {"hotel", "wakeup", "fax", "mail2fax", "billing", "lam", "omnia", "trunks", "groups", "directory"}
+FEATURES = {"hotel", "wakeup", "fax", "mail2fax", "billing", "lam", "omnia", "trunks", "groups", "directory", "pms"}
 CORE = ["accounts", "changes", "db", "extensions", "oplog", "tenancy", "users", "features", "asterisk", "web"]
 CORE_FILES = ["dialplan/generator.py", "dialplan/extensions.py", "dialplan/naming.py", "tables.py", "container.py"]
 ALLOWED = {"db/models.py"}  # the list of every model, for alembic
