@@ -120,6 +120,10 @@ class PmsPeer:
         if conn is not None:
             conn.shutdown(socket.SHUT_RDWR)
 
+    def back(self) -> None:
+        """The PMS is reachable again."""
+        self._refuse_until = 0.0
+
     def records(self, kind: str) -> list[dict[str, str]]:
         with self._lock:
             return [fields for k, fields in self.received if k == kind]

@@ -29,6 +29,7 @@ from kalliope_tel.container import Container
 from kalliope_tel.db import migrate
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.hotel import stays
+from kalliope_tel.hotel.models import ClassKind
 from kalliope_tel.hotel.panel import panel_rooms
 from kalliope_tel.lab.dial import DialReport, lab_dial
 from kalliope_tel.lab.instance import LabInstance, LabState
@@ -83,6 +84,10 @@ def _messages(container: Container) -> list[PmsMessage]:
         return list(s.scalars(select(PmsMessage).order_by(PmsMessage.id)))
 
 
+def _postings(container: Container) -> list[PmsMessage]:
+    return [m for m in _messages(container) if m.kind.value == "PS"]
+
+
 def _alarms(container: Container) -> list[AlarmState]:
     with transaction(container.sessions, read_only=True) as s:
         return list(s.scalars(select(Alarm.state).order_by(Alarm.id)))
@@ -119,8 +124,8 @@ def test_pms_guest_call_wakeup_maid_and_checkout_on_the_lab(
         assert _dial(lab_state, "0612345678", 7).answered
         (posting,) = peer.wait_for("PS", 1, 30)
         assert (posting["RN"], posting["TA"], posting["DD"]) == ("101", "11", "0612345678")  # 0.11 EUR, see billing
-        done = _until(lambda: (m := _messages(container)) and m[0].state is Owed.DONE and m, 10, "the answer")
-        assert [(m.kind.value, m.state) for m in done] == [("PS", Owed.DONE)], [(m.kind, m.fields) for m in done]
+        done = _until(lambda: (m := _postings(container)) and m[0].state is Owed.DONE and m, 10, "the answer")
+        assert [m.state for m in done] == [Owed.DONE], [(m.kind, m.fields) for m in _messages(container)]
         assert list(peer.posted) == [posting["P#"]]
         # The PMS's wake-up call: the phone rings at the time, presses 1 and 9; the PMS hears OK.
         peer.send("WR", RN="101", **_fias_time(container, datetime.now(UTC) + timedelta(seconds=4)))
@@ -142,7 +147,11 @@ def test_pms_guest_call_wakeup_maid_and_checkout_on_the_lab(
         assert [r["RS"] for r in peer.wait_for("RE", 2, 15)] == ["1", "1"]
         # Status and doctor show the link, its last record, nothing owed (PS, 2 WA, 2 RE done).
         (row,) = _cli(fresh_db_url, "pms", "status", "--json")
-        assert (row["state"], row["messages"]["owed"], row["messages"]["done"]) == ("linked", 0, 5), row
+        assert (row["state"], row["messages"]["owed"], row["messages"]["done"]) == (
+            "linked",
+            0,
+            len(_messages(container)),
+        )
         checks = json.loads(kalliope("doctor", "--json", env={"KALLIOPE_DATABASE_URL": fresh_db_url}).stdout)
         doctor = {c["name"]: c for c in checks if c["name"] == "pms"}  # the others need a whole installation
         assert doctor["pms"]["ok"] and "linked" in doctor["pms"]["detail"], doctor
@@ -188,16 +197,16 @@ def test_serve_killed_between_posting_and_answer_posts_once(
         (first,) = peer.wait_for("PS", 1, 20)  # sent, and the PMS says nothing yet
         node.kill()  # SIGKILL: the answer will never be recorded by this node
         node.finish(10, terminate=False)
-        assert [m.state for m in _messages(container)] == [Owed.SENT]
+        assert [m.state for m in _postings(container)] == [Owed.SENT]
         peer.answer_postings = True
         second = _node(lab_state, fresh_db_url, name, KALLIOPE_AGI_BIND=f"127.0.0.1:{free_port()}")
-        _until(lambda: [m.state for m in _messages(container)] == [Owed.DONE], 30, "the posting answered")
+        _until(lambda: [m.state for m in _postings(container)] == [Owed.DONE], 30, "the posting answered")
         _price_call(container, 2)
         _until(lambda: len(peer.posted) == 2, 20, "the next posting")
         # The first posting arrived twice with one P#: the PMS posted it once.
         resent = [r for r in peer.records("PS") if r["P#"] == first["P#"]]
         assert len(resent) == 2 and peer.repeats == 0 and list(peer.posted) == [first["P#"], str(int(first["P#"]) + 1)]
-        assert [m.tries for m in _messages(container)] == [2, 1]
+        assert [m.tries for m in _postings(container)] == [2, 1]
     except AssertionError:
         print(stop(second or node)[-6000:])
         raise
@@ -243,10 +252,44 @@ def test_two_nodes_on_postgresql_the_other_takes_the_link_and_resyncs(
         _until(lambda: _room(container, "101")["occupied"], 15, "the asked resync")
         _price_call(container, 1)
         _until(lambda: len(peer.posted) == 1, 20, "a posting by the new holder")
-        assert [m.sent_by for m in _messages(container) if m.kind.value == "PS"] == [other]
+        assert [m.sent_by for m in _postings(container)] == [other]
     finally:
         for proc in nodes.values():
             if proc.poll() is None:
                 stop(proc)
+        peer.close()
+        container.close()
+
+
+def test_twenty_real_calls_while_the_pms_is_away_are_posted_once_each_in_order(
+    lab: LabInstance, lab_state: LabState, fresh_db_url: str
+) -> None:
+    """The suite's variant of the outage: 20 calls by the lab's trunk while the
+    PMS is away ('bench pms' keeps it away 30 s)."""
+    peer = PmsPeer(guests={"101": "Rossi"})
+    container = _setup(fresh_db_url, peer.port)
+    with transaction(container.sessions) as s:
+        stays.check_in(s, get_pbx(s), "101", "Rossi", outbound=ClassKind.STANDARD)
+    asyncio.run(apply_lab_config(container, lab))
+    node = _node(lab_state, fresh_db_url, f"pms-out-{uuid.uuid4().hex[:4]}", KALLIOPE_AGI_BIND=lab_state.agi_bind)
+    try:
+        peer.wait_for("DR", 1, 30)
+        peer.drop(120)  # away until the calls are made (a room's phone makes one call at a time)
+        numbers = [f"06{n:08d}" for n in range(1, 21)]
+        reports = [_dial(lab_state, number, 1) for number in numbers]
+        assert all(report.answered for report in reports), [r for r in reports if not r.answered][:2]
+        _until(lambda: len(_postings(container)) == 20, 30, "20 calls priced, 20 postings owed")
+        assert peer.records("PS") == []  # the PMS was away for every one
+        peer.back()
+        posted = _until(lambda: len(peer.posted) == 20 and peer.posted, 60, "20 postings after the PMS returned")
+        assert list(posted) == [str(m.id) for m in _postings(container)]  # in order of P#
+        assert sorted(p["DD"] for p in posted.values()) == numbers and peer.repeats == 0
+        assert len(peer.records("PS")) == 20  # each sent once
+    except AssertionError:
+        print(stop(node)[-6000:])
+        raise
+    finally:
+        if node.poll() is None:
+            stop(node)
         peer.close()
         container.close()
