@@ -173,6 +173,13 @@ def stop_gpg_agents_after(tmp_path: Path) -> Iterator[None]:
     stop_gpg_agents(tmp_path)
 
 
+# Modules whose tests take longest (the suite's --durations, phase 1), slowest first.
+SLOW_FIRST = (
+    "test_manager_lab", "test_pbx_isolation", "test_mail2fax_cli", "test_serve_heals", "test_lam_lab",
+    "test_pms_lab", "test_billing_cli", "test_bench_commands", "test_suspension_lab", "test_trunks_lab",
+)  # fmt: skip
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Call tests (the lab Asterisk, real-time fax) run on one database:
     SQLite, the embedded store a hotel runs on day one. The store-level tests
@@ -184,6 +191,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     KALLIOPE_REALTIME_DATABASES=both runs both (a full soak, not the suite)."""
     import inspect
 
+    # The slowest modules first: the workers start on the long tests and
+    # finish together on short ones, instead of one worker running a long
+    # test alone at the end (xdist hands out tests in this order).
+    items.sort(key=lambda item: SLOW_FIRST.index(item.path.stem) if item.path.stem in SLOW_FIRST else len(SLOW_FIRST))
     if os.environ.get("KALLIOPE_REALTIME_DATABASES") == "both":
         return
     deselected = []

@@ -101,7 +101,7 @@ FEATURE = Feature(
             name: f"kalliope_tel.hotel.for_pms:{name}"
             for name in (
                 "occupant",
-                "occupied",
+                "occupied_since",
                 "check_in",
                 "check_out",
                 "guest_change",

@@ -7,6 +7,8 @@ receptionist's."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,11 +24,11 @@ def occupant(session: Session, pbx: Pbx, extension: str) -> str | None:
     return stay.owner if stay is not None else None
 
 
-def occupied(session: Session, pbx: Pbx) -> dict[str, str]:
-    """Every occupied room of the PBX and its guest."""
-    rows = session.execute(select(Stay.room_extension, Stay.owner).where(Stay.pbx_id == pbx.id,
-                                                                         Stay.checkout_at.is_(None)))  # fmt: skip
-    return {room: owner for room, owner in rows}
+def occupied_since(session: Session, pbx: Pbx) -> dict[str, datetime]:
+    """Every occupied room of the PBX and when its stay began."""
+    rows = session.execute(select(Stay.room_extension, Stay.checkin_at).where(Stay.pbx_id == pbx.id,
+                                                                              Stay.checkout_at.is_(None)))  # fmt: skip
+    return {room: since for room, since in rows}
 
 
 def check_in(session: Session, pbx: Pbx, extension: str, owner: str, outbound: str | None) -> None:

@@ -52,6 +52,7 @@ class BenchPms:
 
     def __init__(self) -> None:
         self.posted: dict[str, float] = {}
+        self.guests: dict[str, str] = {}  # room -> guest, as the PMS knows them (its DR answer)
         self.repeats = 0
         self.writer: asyncio.StreamWriter | None = None
         self.away_until = 0.0
@@ -77,7 +78,8 @@ class BenchPms:
         if record.kind == "LS":
             writer.write(encode(Record("LS")) + encode(Record("LA")))
         elif record.kind == "DR":
-            writer.write(encode(Record("DS")) + encode(Record("DE")))
+            guests = b"".join(encode(Record("GI", {"RN": room, "GN": name})) for room, name in self.guests.items())
+            writer.write(encode(Record("DS")) + guests + encode(Record("DE")))
         elif record.kind == "PS":
             sequence = record.get("P#")
             if sequence in self.posted:
@@ -146,10 +148,11 @@ async def _run(checkins: int, postings: int, outage: float, fuzz: int) -> dict[s
     task = asyncio.create_task(runner.run())
     out: dict[str, Any] = {}
     try:
-        await _wait(lambda: pms.writer is not None and runner.figures.state == "linked", 10)
+        await _wait(lambda: runner.figures.resyncs >= 1, 10)  # linked, and the PMS's (empty) guest list applied
         delays = []
         for n in range(checkins):
             sent = time.perf_counter()
+            pms.guests[str(1000 + n)] = f"Guest {n}"
             pms.send(encode(Record("GI", {"RN": str(1000 + n), "GN": f"Guest {n}"})))
             await _wait(lambda n=n: _stays(container) > n, 10)
             delays.append((time.perf_counter() - sent) * 1000)

@@ -16,6 +16,7 @@ import contextlib
 import socket
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -27,8 +28,9 @@ from kalliope_tel.db.engine import transaction
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.pms import owed
 from kalliope_tel.pms.apply import Unusable, apply
+from kalliope_tel.pms.feature import lender
 from kalliope_tel.pms.fias import Decoder, Record, encode
-from kalliope_tel.pms.link import Deliver, FiasLink, Refused, State
+from kalliope_tel.pms.link import Deliver, FiasLink, Refused, State, stamp
 from kalliope_tel.pms.models import LinkMode
 from kalliope_tel.tenancy.models import Pbx
 
@@ -42,10 +44,18 @@ POLL_EVERY = 0.5
 
 
 @dataclass
+class _Resync:
+    asked_at: datetime = field(default_factory=utcnow)  # when DR went out
+    started: bool = False  # DS seen
+    rooms: set[str] = field(default_factory=set)
+
+
+@dataclass
 class LinkFigures:
     connects: int = 0
     records_in: int = 0
     malformed: int = 0
+    resyncs: int = 0
     refused: int = 0
     applied: int = 0
     sent: int = 0
@@ -108,14 +118,13 @@ class LinkRunner:
 
     def _owe_polled(self) -> None:
         """Wake-up answers and room status owed since the last look."""
-        from kalliope_tel.pms.feature import lender
-
         with transaction(self.container.sessions) as s:
             pbx, link = s.get(Pbx, self.pbx_id), owed.link_of(s, self.pbx_id)
             if pbx is None or link is None:
                 return
-            if lender(self.container, "wakeup", "alarm_outcomes") is not None:
-                owed.owe_wakeup_answers(s, pbx, lender(self.container, "wakeup", "alarm_outcomes"))  # type: ignore[arg-type]
+            outcomes = lender(self.container, "wakeup", "alarm_outcomes")
+            if outcomes is not None:
+                owed.owe_wakeup_answers(s, pbx, outcomes)
             changes = lender(self.container, "hotel", "cleaning_after")
             if link.room_status and changes is not None:
                 owed.owe_room_status(s, pbx, link, changes(s, pbx, link.cleaning_seen))
@@ -163,6 +172,11 @@ class LinkRunner:
                 linked = False
                 try:
                     linked = await self._converse(reader, writer)
+                except asyncio.CancelledError:  # serve stopping, or the lease lost: say goodbye (LE)
+                    with contextlib.suppress(Exception):
+                        writer.write(encode(Record("LE", stamp(time.time()))))
+                        await asyncio.wait_for(writer.drain(), 1)
+                    raise
                 except OSError as exc:  # reset by the PMS, or a write into a closed socket
                     self.figures.last_error = f"the connection failed: {exc}"
                 finally:
@@ -189,6 +203,7 @@ class LinkRunner:
         decoder = Decoder()
         in_flight: tuple[int, float, Record] | None = None  # posting id, sent at, record
         ever_linked, last_poll = False, 0.0
+        resync: _Resync | None = None  # the resync we asked for (DR), while its answer comes
         log.info("pms.connected", pbx_id=self.pbx_id)
         while True:
             for record in link.take():
@@ -216,11 +231,11 @@ class LinkRunner:
                 if was is not State.LINKED and link.state is State.LINKED:
                     ever_linked = True
                     link.resync()  # a link (re)started: the PMS's guests, again
+                    resync = _Resync()
                     await asyncio.to_thread(self._note, "linked", "", linked=True)
                     log.info("pms.linked", pbx_id=self.pbx_id)
-                if isinstance(item, Record) and item.kind == "DE":
-                    await asyncio.to_thread(self._note, "linked", resynced=True)
-                    log.info("pms.resynced", pbx_id=self.pbx_id)
+                if isinstance(item, Record):
+                    resync = await self._follow_resync(item, resync)
             link.tick(now)
             if link.state in (State.DEAD, State.ENDED):
                 self.figures.last_error = (
@@ -234,6 +249,7 @@ class LinkRunner:
                 await asyncio.to_thread(self._owe_polled)
                 if await asyncio.to_thread(self._resync_wanted):
                     link.resync()
+                    resync = _Resync()
                     await asyncio.to_thread(self._note, "resyncing")
                 await asyncio.to_thread(self._note)
             if in_flight is not None and now - in_flight[1] > ANSWER_WAIT:
@@ -248,6 +264,40 @@ class LinkRunner:
                 self.figures.sent += 1
                 if posting:
                     in_flight = (message_id, now, record)
+
+    async def _follow_resync(self, record: Record, resync: _Resync | None) -> _Resync | None:
+        """The PMS's answer to our DR: the rooms it names (GI) between DS and DE.
+        At DE, a room occupied here that the PMS did not name is checked out:
+        the PMS is the truth. A DS or DE nobody asked for changes nothing."""
+        if resync is None:
+            return None
+        if record.kind == "DS":
+            resync.started = True
+        elif record.kind == "GI" and resync.started:
+            resync.rooms.add(record.get("RN").strip())
+        elif record.kind == "DE" and resync.started:
+            gone = await asyncio.to_thread(self._check_out_others, resync.rooms, resync.asked_at)
+            self.figures.resyncs += 1
+            await asyncio.to_thread(self._note, "linked", resynced=True)
+            log.info("pms.resynced", pbx_id=self.pbx_id, guests=len(resync.rooms), checked_out=gone)
+            return None
+        return resync
+
+    def _check_out_others(self, named: set[str], asked_at: datetime) -> list[str]:
+        """Occupied rooms the resync did not name are checked out; not a stay
+        that began after DR went out (a check-in the PMS sent meanwhile)."""
+        occupied = lender(self.container, "hotel", "occupied_since")
+        check_out = lender(self.container, "hotel", "check_out")
+        if occupied is None or check_out is None:
+            return []
+        with transaction(self.container.sessions) as s:
+            pbx = s.get(Pbx, self.pbx_id)
+            if pbx is None:
+                return []
+            gone = sorted(room for room, since in occupied(s, pbx).items() if room not in named and since < asked_at)
+            for room in gone:
+                check_out(s, pbx, room)
+            return gone
 
     async def _act(self, action: Deliver | Refused, link: FiasLink) -> None:
         if isinstance(action, Refused):

@@ -100,7 +100,7 @@ def test_doctor_green_against_the_lab(lab_state: LabState, fresh_db_url: str) ->
     # The core checks, then one per feature (spandsp binding, hotel classes).
     assert set(checks) == {
         "database", "Asterisk", "ARI", "AMI", "ARI mode", "FastAGI", "hotel", "fax", "fax deliveries", "mail2fax",
-        "billing", "lam", "directory", "web",
+        "billing", "lam", "directory", "pms", "web",
     }  # fmt: skip
     assert checks["ARI mode"]["detail"] == "inbound: serve subscribes to kalliope"
     assert "api mode" in checks["fax"]["detail"]  # the compiled binding, where a compiler exists

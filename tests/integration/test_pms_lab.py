@@ -276,7 +276,7 @@ def test_twenty_real_calls_while_the_pms_is_away_are_posted_once_each_in_order(
         peer.wait_for("DR", 1, 30)
         peer.drop(120)  # away until the calls are made (a room's phone makes one call at a time)
         numbers = [f"06{n:08d}" for n in range(1, 21)]
-        reports = [_dial(lab_state, number, 1) for number in numbers]
+        reports = [_dial(lab_state, number, 0.5) for number in numbers]
         assert all(report.answered for report in reports), [r for r in reports if not r.answered][:2]
         _until(lambda: len(_postings(container)) == 20, 30, "20 calls priced, 20 postings owed")
         assert peer.records("PS") == []  # the PMS was away for every one

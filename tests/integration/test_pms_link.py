@@ -25,7 +25,7 @@ from kalliope_tel.container import Container
 from kalliope_tel.db import migrate
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.db.leases import take
-from kalliope_tel.hotel import cleaning, services
+from kalliope_tel.hotel import cleaning, services, stays
 from kalliope_tel.hotel.models import CleaningSource
 from kalliope_tel.hotel.panel import panel_rooms
 from kalliope_tel.pms import settings as pms_settings
@@ -96,15 +96,23 @@ def _messages(container: Container) -> list[PmsMessage]:
         return list(s.scalars(select(PmsMessage).order_by(PmsMessage.id)))
 
 
+def _postings(container: Container) -> list[PmsMessage]:
+    return [m for m in _messages(container) if m.kind.value == "PS"]
+
+
 async def test_guests_wakeups_postings_and_room_status_over_the_link(fresh_db_url: str) -> None:
     peer = PmsPeer(guests={"102": "Bianchi"})
     container = _setup(fresh_db_url, peer.port)
+    with transaction(container.sessions) as s:  # checked in here while the link was down; the PMS has no such stay
+        stays.check_in(s, get_pbx(s), "101", "Fantasma")
     try:
         async with _running(container) as runner:
-            # Linked: described (LD, LR), then the PMS's guests asked again (DR) and applied.
+            # Linked: described (LD, LR), then the PMS's guests asked again (DR) and applied:
+            # 102 checked in, 101 (not in the PMS's list) checked out.
             await _until(lambda: peer.records("DR"), 10, "the resync request")
             assert {r["RI"] for r in peer.records("LR")} >= {"GI", "GO", "PS", "PA", "WR", "WA", "RE"}
             assert (await _until(lambda: _room(container, "102")["occupied"], 5, "102 from the resync")) is True
+            await _until(lambda: not _room(container, "101")["occupied"], 5, "101 checked out by the resync")
             # Check-in from the PMS: the panel shows it within 1 s.
             sent = time.monotonic()
             peer.send("GI", RN="101", GN="Rossi", GF="Ada", CS="1")
@@ -121,10 +129,10 @@ async def test_guests_wakeups_postings_and_room_status_over_the_link(fresh_db_ur
             await asyncio.to_thread(_price_call, container, 1)
             (posting,) = await asyncio.to_thread(peer.wait_for, "PS", 1)
             assert (posting["RN"], posting["TA"], posting["DD"], posting["PT"]) == ("101", "11", "0600000001", "C")
-            await _until(lambda: _messages(container)[-1].state is Owed.DONE, 5, "the posting answered")
+            await _until(lambda: _postings(container)[-1].state is Owed.DONE, 5, "the posting answered")
             # A call from a free room owes nothing.
             await asyncio.to_thread(_price_call, container, 2, "555")
-            assert len(_messages(container)) == 1
+            assert len(_postings(container)) == 1
 
             # Wake-up from the PMS (hotel time), then cleared; another one cancelled at check-out.
             with transaction(container.sessions, read_only=True) as s:
@@ -141,8 +149,9 @@ async def test_guests_wakeups_postings_and_room_status_over_the_link(fresh_db_ur
             # The maid's code: the PMS gets the room status.
             with transaction(container.sessions) as s:
                 cleaning.set_cleaning(s, get_pbx(s), "101", False, CleaningSource.PHONE)
-            (status,) = await asyncio.to_thread(peer.wait_for, "RE", 1)
-            assert (status["RN"], status["RS"]) == ("101", "1")
+            # (The first RE: the resync's check-out of 101 left it dirty.)
+            statuses = await asyncio.to_thread(peer.wait_for, "RE", 2)
+            assert [(r["RN"], r["RS"]) for r in statuses] == [("101", "1"), ("101", "1")]
 
             # A room move, then check-out: the room is free and its alarms are cancelled.
             peer.send("WR", RN="101", DA=due.strftime("%y%m%d"), TI=(due + timedelta(minutes=5)).strftime("%H%M"))
@@ -174,7 +183,7 @@ async def test_twenty_calls_while_the_pms_is_away_are_posted_once_each_in_order(
                 await asyncio.to_thread(_price_call, container, n)
             assert peer.records("PS") == []
             posted = await _until(lambda: len(peer.posted) == 20 and peer.posted, 40, "20 postings after the outage")
-            assert list(posted) == [str(m.id) for m in _messages(container)]  # in order, by P#
+            assert list(posted) == [str(m.id) for m in _postings(container)]  # in order, by P#
             assert [p["DD"] for p in posted.values()] == [f"06{n:08d}" for n in range(1, 21)]
             assert peer.repeats == 0 and len(peer.records("PS")) == 20
             await _until(lambda: all(m.state is Owed.DONE for m in _messages(container)), 5, "all answered")
