@@ -76,7 +76,7 @@ class LinkRunner:
         self.pbx_id = pbx_id
         self.alive_every, self.dead_after = alive_every, dead_after
         self.figures = LinkFigures()
-        self._written_state = ""
+        self._written: tuple[str, str, str, int] | None = None  # what _note last wrote
 
     # -- the store ----------------------------------------------------------
     def _settings(self) -> tuple[LinkMode, str, int]:
@@ -93,6 +93,10 @@ class LinkRunner:
             self.figures.state = state
         if error is not None:
             self.figures.last_error = error[:300]
+        shown = (self.figures.state, self.figures.last_error, self.figures.last_record, self.figures.refused)
+        if shown == self._written and not (linked or resynced):
+            return  # nothing new: no write (SQLite has one writer at a time)
+        self._written = shown
         with transaction(self.container.sessions) as s:
             link = owed.link_of(s, self.pbx_id)
             if link is None or link.claimed_by != self.node:
@@ -119,15 +123,26 @@ class LinkRunner:
             return apply(s, pbx, link, record, resyncing=resyncing).what
 
     def _owe_polled(self) -> None:
-        """Wake-up answers and room status owed since the last look."""
+        """Wake-up answers and room status owed since the last look. Looked
+        for in a read, written only when there is something to owe: an idle
+        link takes no write lock (SQLite has one writer at a time)."""
+        outcomes = lender(self.container, "wakeup", "alarm_outcomes")
+        changes = lender(self.container, "hotel", "cleaning_after")
+        with transaction(self.container.sessions, read_only=True) as s:
+            pbx, link = s.get(Pbx, self.pbx_id), owed.link_of(s, self.pbx_id)
+            if pbx is None or link is None:
+                return
+            alarms = [a.alarm_id for a in owed.open_alarms(s, pbx)]
+            over = bool(alarms and outcomes is not None and outcomes(s, alarms))
+            cleaned = bool(link.room_status and changes is not None and changes(s, pbx, link.cleaning_seen, 1))
+        if not (over or cleaned):
+            return
         with transaction(self.container.sessions) as s:
             pbx, link = s.get(Pbx, self.pbx_id), owed.link_of(s, self.pbx_id)
             if pbx is None or link is None:
                 return
-            outcomes = lender(self.container, "wakeup", "alarm_outcomes")
             if outcomes is not None:
                 owed.owe_wakeup_answers(s, pbx, outcomes)
-            changes = lender(self.container, "hotel", "cleaning_after")
             if link.room_status and changes is not None:
                 owed.owe_room_status(s, pbx, link, changes(s, pbx, link.cleaning_seen))
 

@@ -39,6 +39,12 @@ class PmsService:
         """Renew the leases this node holds, take the free ones; the PBXs whose link is ours."""
         now = utcnow()
         node = self.ctx.node
+        # Read first: most installations have no PMS link, and a write
+        # transaction every round would take SQLite's write lock for nothing
+        # (other writers beside serve then wait, or fail a deferred upgrade).
+        with transaction(self.ctx.container.sessions, read_only=True) as s:
+            if s.scalar(select(PmsLink.id).where(PmsLink.enabled.is_(True)).limit(1)) is None:
+                return set()
         with transaction(self.ctx.container.sessions) as s:
             # A suspended PBX's link is dropped like every path that acts for it.
             query = select(PmsLink).where(PmsLink.enabled.is_(True), PmsLink.pbx_id.in_(serving_pbx_ids()))
