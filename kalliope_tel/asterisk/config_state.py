@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from kalliope_tel.db import leases
 from kalliope_tel.db.base import utcnow
+from kalliope_tel.db.engine import insert_ignoring
 from kalliope_tel.tenancy.models import ConfigState, Pbx
 
 LEASE = timedelta(seconds=60)
@@ -35,13 +35,11 @@ def claim(session: Session, wanted: dict[int, int], node: str, now: datetime | N
     if not wanted:
         return Claimed({}, frozenset())
     rows = [{"pbx_id": pbx_id, "applied_serial": 0, "error": ""} for pbx_id in sorted(wanted)]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # Existing PBXs only (one removed meanwhile would break the key).
     present = set(session.scalars(select(Pbx.id).where(Pbx.id.in_(sorted(wanted)))))
     rows = [r for r in rows if r["pbx_id"] in present]
     if rows:
-        session.execute(insert(ConfigState).values(rows).on_conflict_do_nothing(index_elements=["pbx_id"]))
+        session.execute(insert_ignoring(session, ConfigState, ["pbx_id"]).values(rows))
     query = select(ConfigState).where(ConfigState.pbx_id.in_(sorted(present)), leases.free(ConfigState, now))
     taken: dict[int, int] = {}
     orphaned = set()

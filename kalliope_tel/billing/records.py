@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from kalliope_tel.asterisk import confgate
@@ -31,6 +30,7 @@ from kalliope_tel.asterisk.confgate import UnsafeValue
 from kalliope_tel.billing.models import CallRecord, CostProfile, Direction
 from kalliope_tel.billing.profiles import tariff
 from kalliope_tel.billing.rating import Tariff, billed_seconds
+from kalliope_tel.db.engine import insert_ignoring
 from kalliope_tel.errors import KalliopeError
 from kalliope_tel.hotel.models import Stay
 from kalliope_tel.hotel.services import find_room
@@ -324,12 +324,9 @@ def record(session: Session, server: str, cdr: Cdr, *, source: str, node: str, r
         "recorded_by": node[:100],
         "recorded_at": datetime.now(UTC),
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(CallRecord)
+        insert_ignoring(session, CallRecord, ["server", "uniqueid", "sequence"])
         .values(**values)
-        .on_conflict_do_nothing(index_elements=["server", "uniqueid", "sequence"])
         .returning(CallRecord.id)
     )
     record_id = session.execute(statement).scalar()

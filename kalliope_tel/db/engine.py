@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -114,3 +115,12 @@ def transaction(
             options = {"isolation_level": "REPEATABLE READ"}
         session.connection(execution_options=options)
         yield session
+
+
+def insert_ignoring(session: Session, model: type[Any], index_elements: list[str]) -> Any:
+    """An INSERT of ``model`` that does nothing when a row with the same
+    ``index_elements`` (a unique key) is there: ON CONFLICT DO NOTHING in
+    the session's own dialect (PostgreSQL or SQLite). Chain ``.values()``."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(model).on_conflict_do_nothing(index_elements=index_elements)

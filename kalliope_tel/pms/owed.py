@@ -20,10 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from kalliope_tel.db.base import utcnow
+from kalliope_tel.db.engine import insert_ignoring
 from kalliope_tel.pms.fias import Record
 from kalliope_tel.pms.link import stamp
 from kalliope_tel.pms.models import Kind, Owed, PmsAlarm, PmsLink, PmsMessage
@@ -39,11 +39,9 @@ def link_of(session: Session, pbx_id: int) -> PmsLink | None:
 
 def _owe(session: Session, pbx_id: int, kind: Kind, source: str, room: str, fields: dict[str, Any]) -> bool:
     """Insert once (a second offer of the same source is nothing)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     values = {"pbx_id": pbx_id, "kind": kind, "source": source, "room": room, "fields": fields,
               "state": Owed.OWED, "tries": 0, "answer": "", "sent_by": "", "created_at": utcnow()}  # fmt: skip
-    statement = insert(PmsMessage).values(**values).on_conflict_do_nothing(index_elements=["source"])
+    statement = insert_ignoring(session, PmsMessage, ["source"]).values(**values)
     return bool(getattr(session.execute(statement), "rowcount", 0))
 
 
