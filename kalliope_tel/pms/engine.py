@@ -77,6 +77,11 @@ class LinkRunner:
         self.alive_every, self.dead_after = alive_every, dead_after
         self.figures = LinkFigures()
         self._written: tuple[str, str, str, int] | None = None  # what _note last wrote
+        # What the hotel and wake-up lend, when they run here (resolved once).
+        self._outcomes = lender(container, "wakeup", "alarm_outcomes")
+        self._cleaning = lender(container, "hotel", "cleaning_after")
+        self._occupied = lender(container, "hotel", "occupied_since")
+        self._check_out = lender(container, "hotel", "check_out")
 
     # -- the store ----------------------------------------------------------
     def _settings(self) -> tuple[LinkMode, str, int]:
@@ -126,8 +131,7 @@ class LinkRunner:
         """Wake-up answers and room status owed since the last look. Looked
         for in a read, written only when there is something to owe: an idle
         link takes no write lock (SQLite has one writer at a time)."""
-        outcomes = lender(self.container, "wakeup", "alarm_outcomes")
-        changes = lender(self.container, "hotel", "cleaning_after")
+        outcomes, changes = self._outcomes, self._cleaning
         with transaction(self.container.sessions, read_only=True) as s:
             pbx, link = s.get(Pbx, self.pbx_id), owed.link_of(s, self.pbx_id)
             if pbx is None or link is None:
@@ -147,7 +151,12 @@ class LinkRunner:
                 owed.owe_room_status(s, pbx, link, changes(s, pbx, link.cleaning_seen))
 
     def _next(self) -> tuple[int, Record, bool] | None:
-        """The next message to send, marked sent: (id, record, waits for an answer)."""
+        """The next message to send, marked sent: (id, record, waits for an answer).
+        Asked every round of the link (0.2 s): looked for in a read, so an idle
+        link takes no write lock."""
+        with transaction(self.container.sessions, read_only=True) as s:
+            if owed.next_owed(s, self.pbx_id) is None:
+                return None
         with transaction(self.container.sessions) as s:
             message = owed.next_owed(s, self.pbx_id)
             if message is None:
@@ -303,8 +312,7 @@ class LinkRunner:
     def _check_out_others(self, named: set[str], asked_at: datetime) -> list[str]:
         """Occupied rooms the resync did not name are checked out; not a stay
         that began after DR went out (a check-in the PMS sent meanwhile)."""
-        occupied = lender(self.container, "hotel", "occupied_since")
-        check_out = lender(self.container, "hotel", "check_out")
+        occupied, check_out = self._occupied, self._check_out
         if occupied is None or check_out is None:
             return []
         with transaction(self.container.sessions) as s:
