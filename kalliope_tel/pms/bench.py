@@ -36,10 +36,10 @@ from kalliope_tel.db import migrate
 from kalliope_tel.db.engine import transaction
 from kalliope_tel.db.leases import take
 from kalliope_tel.hotel import services as hotel
-from kalliope_tel.hotel.models import Stay
 from kalliope_tel.pms import owed
 from kalliope_tel.pms import settings as pms_settings
 from kalliope_tel.pms.engine import LinkRunner
+from kalliope_tel.pms.feature import lender
 from kalliope_tel.pms.fias import Decoder, Record, encode
 from kalliope_tel.pms.models import Owed, PmsMessage
 from kalliope_tel.tenancy.services import get_pbx
@@ -111,8 +111,11 @@ def _seed(container: Container, rooms: int, port: int) -> int:
 
 
 def _stays(container: Container) -> int:
+    """Occupied rooms, as the hotel lends them to the PMS link."""
+    occupied = lender(container, "hotel", "occupied_since")
+    assert occupied is not None, "the bench needs the hotel feature"
     with transaction(container.sessions, read_only=True) as s:
-        return len(s.scalars(select(Stay.id).where(Stay.checkout_at.is_(None))).all())
+        return len(occupied(s, get_pbx(s)))
 
 
 def _owe(container: Container, count: int, first: int) -> None:
